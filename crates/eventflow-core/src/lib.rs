@@ -1,0 +1,18 @@
+//! EventFlow's domain: identifiers and function specifications, validated once
+//! at the edge ("parse, don't validate"). Everything here is pure: no I/O, no
+//! Kubernetes or HTTP types. Deeper layers take these types and never re-check.
+
+mod error;
+mod ids;
+pub mod quantity;
+pub mod spec;
+pub mod tenant;
+
+pub use error::ValidationError;
+pub use ids::{FunctionName, TenantId, FUNCTION_NAME_MAX, TENANT_ID_MAX};
+pub use quantity::Quantity;
+pub use spec::{
+    Autoscaling, EnvVar, FunctionSpec, RawAutoscaling, RawFunctionSpec, RawResources, ResourceList,
+    Resources, SpecLimits,
+};
+pub use tenant::{QuotaSpec, TenantLimits};
