@@ -1,0 +1,277 @@
+import type {
+  AuthConfig,
+  CreateFunctionRequest,
+  ErrorBody,
+  FunctionList,
+  FunctionObject,
+  Me,
+  PatchFunctionRequest,
+  ReplaceFunctionRequest,
+  TokenRequest,
+  TokenResponse,
+} from "./types";
+
+/** The one error type of the API layer: every failed call rejects with it. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly field: string | undefined;
+
+  constructor(status: number, code: string, message: string, field?: string) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+
+  /** The endpoint itself does not exist (yet) on this server. */
+  get isUnavailable(): boolean {
+    if (this.status === 501 || this.status === 405) return true;
+    if (this.status !== 404) return false;
+    return this.code === "http_404" || /route|endpoint/i.test(this.message);
+  }
+}
+
+export interface ClientOptions {
+  baseUrl?: string;
+  getToken: () => string | null;
+  /** Called when an authenticated call answers 401 (token expired or revoked). */
+  onUnauthorized?: (error: ApiError) => void;
+  fetch?: typeof fetch;
+}
+
+export interface InvokeRequest {
+  method: string;
+  /** Path below the function's root, e.g. `/hello?x=1`. */
+  path: string;
+  body?: string;
+  contentType?: string;
+  signal?: AbortSignal;
+}
+
+export interface InvokeResult {
+  status: number;
+  statusText: string;
+  headers: [string, string][];
+  body: string;
+  durationMs: number;
+  /** The server answered that it has no invoke gateway (404/405/501 from the API itself). */
+  unavailable: boolean;
+}
+
+export interface LogStreamOptions {
+  follow?: boolean;
+  tailLines?: number;
+  signal?: AbortSignal;
+  onChunk: (text: string) => void;
+}
+
+function isErrorBody(v: unknown): v is ErrorBody {
+  if (typeof v !== "object" || v === null || !("error" in v)) return false;
+  const e = (v as { error: unknown }).error;
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    typeof (e as { message?: unknown }).message === "string" &&
+    typeof (e as { code?: unknown }).code === "string"
+  );
+}
+
+/** Builds an ApiError from a failed response, whatever its body looks like. */
+export async function errorFromResponse(res: Response): Promise<ApiError> {
+  let text = "";
+  try {
+    text = await res.text();
+  } catch {
+    // body unreadable: fall through to the generic message
+  }
+  if (text) {
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (isErrorBody(parsed)) {
+        const { code, message, field } = parsed.error;
+        return new ApiError(res.status, code, message, field ?? undefined);
+      }
+    } catch {
+      // not JSON
+    }
+  }
+  const reason = res.statusText ? `${res.status} ${res.statusText}` : String(res.status);
+  return new ApiError(res.status, `http_${res.status}`, `The server answered ${reason}.`);
+}
+
+const NETWORK_MESSAGE =
+  "Could not reach the EventFlow server. Check your connection and try again.";
+
+function isAbort(e: unknown): boolean {
+  return e instanceof DOMException && e.name === "AbortError";
+}
+
+export type ApiClient = ReturnType<typeof createApiClient>;
+
+export function createApiClient(options: ClientOptions) {
+  const base = options.baseUrl ?? "";
+  const doFetch: typeof fetch = (...args) => (options.fetch ?? globalThis.fetch)(...args);
+
+  function authHeaders(): Record<string, string> {
+    const token = options.getToken();
+    return token ? { Authorization: `Bearer ${token}` } : {};
+  }
+
+  async function send(path: string, init: RequestInit, authenticated: boolean): Promise<Response> {
+    let res: Response;
+    try {
+      res = await doFetch(base + path, {
+        ...init,
+        headers: {
+          ...(authenticated ? authHeaders() : {}),
+          ...(init.headers as Record<string, string> | undefined),
+        },
+      });
+    } catch (e) {
+      if (isAbort(e)) throw e;
+      throw new ApiError(0, "network", NETWORK_MESSAGE);
+    }
+    if (res.status === 401 && authenticated) {
+      const err = await errorFromResponse(res);
+      options.onUnauthorized?.(err);
+      throw err;
+    }
+    return res;
+  }
+
+  async function json<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    authenticated = true,
+  ): Promise<T> {
+    const headers: Record<string, string> = { Accept: "application/json" };
+    const init: RequestInit = { method, headers };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const res = await send(path, init, authenticated);
+    if (!res.ok) throw await errorFromResponse(res);
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    if (!text) return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiError(
+        res.status,
+        "bad_response",
+        "The server sent a response that is not JSON.",
+      );
+    }
+  }
+
+  const fn = (name: string) => `/v1/functions/${encodeURIComponent(name)}`;
+
+  return {
+    authConfig: () => json<AuthConfig>("GET", "/auth/config", undefined, false),
+    token: (req: TokenRequest) => json<TokenResponse>("POST", "/auth/token", req, false),
+    me: () => json<Me>("GET", "/v1/me"),
+    listFunctions: (params: { limit?: number; cursor?: string | null } = {}) => {
+      const q = new URLSearchParams();
+      if (params.limit !== undefined) q.set("limit", String(params.limit));
+      if (params.cursor) q.set("cursor", params.cursor);
+      const qs = q.toString();
+      return json<FunctionList>("GET", `/v1/functions${qs ? `?${qs}` : ""}`);
+    },
+    getFunction: (name: string) => json<FunctionObject>("GET", fn(name)),
+    createFunction: (req: CreateFunctionRequest) =>
+      json<FunctionObject>("POST", "/v1/functions", req),
+    replaceFunction: (name: string, req: ReplaceFunctionRequest) =>
+      json<FunctionObject>("PUT", fn(name), req),
+    patchFunction: (name: string, req: PatchFunctionRequest) =>
+      json<FunctionObject>("PATCH", fn(name), req),
+    deleteFunction: (name: string) => json<undefined>("DELETE", fn(name)),
+
+    /** Sends a raw request through the invoke gateway and reports the raw response. */
+    async invoke(name: string, req: InvokeRequest): Promise<InvokeResult> {
+      const sub = req.path.trim().replace(/^\/+/, "");
+      const url = `${fn(name)}/invoke${sub ? `/${sub}` : ""}`;
+      const headers: Record<string, string> = {};
+      const hasBody =
+        req.body !== undefined && req.body !== "" && !["GET", "HEAD"].includes(req.method);
+      if (hasBody) headers["Content-Type"] = req.contentType ?? "application/json";
+      const started = performance.now();
+      const res = await send(
+        url,
+        { method: req.method, headers, body: hasBody ? req.body : undefined, signal: req.signal },
+        true,
+      );
+      const body = await res.text();
+      const durationMs = Math.round(performance.now() - started);
+      const headerList: [string, string][] = [];
+      res.headers.forEach((value, key) => headerList.push([key, value]));
+      return {
+        status: res.status,
+        statusText: res.statusText,
+        headers: headerList,
+        body,
+        durationMs,
+        unavailable: isGatewayMissing(res, body),
+      };
+    },
+
+    /**
+     * Streams a function's logs, calling onChunk with each decoded piece of text.
+     * Resolves when the stream ends; rejects with ApiError on an error response.
+     */
+    async streamLogs(name: string, opts: LogStreamOptions): Promise<void> {
+      const q = new URLSearchParams();
+      if (opts.follow) q.set("follow", "true");
+      q.set("tailLines", String(opts.tailLines ?? 100));
+      const res = await send(
+        `${fn(name)}/logs?${q.toString()}`,
+        { method: "GET", headers: { Accept: "text/plain" }, signal: opts.signal },
+        true,
+      );
+      if (!res.ok) throw await errorFromResponse(res);
+      if (!res.body) {
+        opts.onChunk(await res.text());
+        return;
+      }
+      const reader = res.body.getReader();
+      const decoder = new TextDecoder();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          const text = decoder.decode(value, { stream: true });
+          if (text) opts.onChunk(text);
+        }
+        const rest = decoder.decode();
+        if (rest) opts.onChunk(rest);
+      } finally {
+        reader.releaseLock();
+      }
+    },
+  };
+}
+
+/**
+ * Whether an invoke response came from the API server itself saying the
+ * gateway route does not exist, rather than from the function.
+ */
+export function isGatewayMissing(res: Response, body: string): boolean {
+  if (res.status === 501) return true;
+  if (res.status !== 404 && res.status !== 405) return false;
+  if (res.headers.get("x-eventflow-upstream")) return false;
+  if (body.trim() === "") return true;
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return (
+      isErrorBody(parsed) &&
+      ["not_found", "not_implemented"].includes(parsed.error.code) &&
+      /route|endpoint|not (yet )?(available|implemented)/i.test(parsed.error.message)
+    );
+  } catch {
+    return false;
+  }
+}

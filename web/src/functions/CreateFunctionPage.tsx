@@ -1,0 +1,360 @@
+import { useState, type FormEvent, type ReactNode } from "react";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { Link, useNavigate } from "react-router";
+import { ApiError } from "../api/client";
+import type { CreateFunctionRequest } from "../api/types";
+import { useApi } from "../auth/useAuth";
+import { Button, ErrorBanner, PageHeader, TextField } from "../components/ui";
+import { buttonClass, inputClass } from "../components/styles";
+import { useDocumentTitle } from "../components/useDocumentTitle";
+import { EnvEditor } from "./EnvEditor";
+import { fieldId } from "./fieldIds";
+import { displayErrors } from "./formErrors";
+import {
+  DEFAULTS,
+  emptyForm,
+  MAX_REPLICAS,
+  NAME_MAX,
+  validateFunctionForm,
+  type FieldErrors,
+  type FunctionFormValues,
+} from "./validation";
+
+function focusFirstError(values: FunctionFormValues, errors: Record<string, string>) {
+  const order = [
+    "name",
+    "image",
+    "replicas",
+    ...values.env.map((r) => r.id),
+    "port",
+    "timeoutSeconds",
+    "resources.requests.cpu",
+    "resources.requests.memory",
+    "resources.limits.cpu",
+    "resources.limits.memory",
+    "command",
+    "args",
+    "autoscaling.minReplicas",
+    "autoscaling.maxReplicas",
+    "autoscaling.targetCpuPercent",
+  ];
+  const first = order.find((k) => errors[k]);
+  if (!first) return;
+  const id = first.startsWith("env-") ? `${first}-name` : fieldId(first);
+  // after React has rendered the error state
+  setTimeout(() => document.getElementById(id)?.focus(), 0);
+}
+
+function Section({
+  title,
+  children,
+  description,
+}: {
+  title: string;
+  description?: string;
+  children: ReactNode;
+}) {
+  return (
+    <section className="border-t border-slate-200 pt-6 first:border-t-0 first:pt-0">
+      <h2 className="text-base font-semibold text-slate-900">{title}</h2>
+      {description && <p className="mt-1 text-sm text-slate-500">{description}</p>}
+      <div className="mt-4 space-y-4">{children}</div>
+    </section>
+  );
+}
+
+export function CreateFunctionPage() {
+  useDocumentTitle("New function");
+  const api = useApi();
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  const [values, setValues] = useState<FunctionFormValues>(emptyForm);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  // Whether the last server error was shown on a field rather than as a banner.
+  const [onField, setOnField] = useState(false);
+
+  const create = useMutation({
+    mutationFn: (req: CreateFunctionRequest) => api.createFunction(req),
+    onSuccess: (f) => {
+      void queryClient.invalidateQueries({ queryKey: ["functions"] });
+      queryClient.setQueryData(["function", f.name], f);
+      void navigate(`/functions/${encodeURIComponent(f.name)}`);
+    },
+    onError: (e) => {
+      if (!(e instanceof ApiError)) return;
+      let serverErrors: FieldErrors | null = null;
+      if (e.field) serverErrors = { [e.field]: e.message };
+      else if (e.code === "conflict")
+        serverErrors = { name: e.message || "A function with this name already exists." };
+      if (serverErrors) {
+        const shown = displayErrors(values, serverErrors);
+        if (!shown._form) {
+          setErrors(shown);
+          setOnField(true);
+          focusFirstError(values, shown);
+        }
+      }
+    },
+  });
+
+  const set = <K extends keyof FunctionFormValues>(key: K, value: FunctionFormValues[K]) =>
+    setValues((v) => ({ ...v, [key]: value }));
+
+  function onSubmit(e: FormEvent) {
+    e.preventDefault();
+    create.reset();
+    setOnField(false);
+    const { errors: found, request } = validateFunctionForm(values);
+    const shown = displayErrors(values, found);
+    setErrors(shown);
+    if (request) create.mutate(request);
+    else focusFirstError(values, shown);
+  }
+
+  const err = (path: string) => errors[path];
+  const field = (path: string) => ({ id: fieldId(path), error: err(path) });
+  const busy = create.isPending;
+  const errorCount = Object.keys(errors).length;
+  const generalError = create.error && !onField ? create.error : null;
+
+  return (
+    <>
+      <PageHeader
+        title="New function"
+        subtitle="Deploy a container image. Only name and image are required; everything else has sensible defaults."
+      />
+      <form
+        onSubmit={onSubmit}
+        noValidate
+        className="max-w-3xl space-y-6 rounded-lg border border-slate-200 bg-white p-4 shadow-sm sm:p-6"
+      >
+        {errorCount > 0 && (
+          <p role="alert" className="text-sm font-medium text-red-700">
+            {errorCount === 1
+              ? "Please fix the highlighted field."
+              : `Please fix the ${errorCount} highlighted fields.`}
+          </p>
+        )}
+        <Section title="Basics">
+          <TextField
+            {...field("name")}
+            label="Name"
+            name="name"
+            required
+            autoComplete="off"
+            autoCapitalize="none"
+            spellCheck={false}
+            maxLength={NAME_MAX + 20}
+            placeholder="hello-world"
+            hint={`Lowercase letters, digits and '-', up to ${NAME_MAX} characters. Unique within your tenant.`}
+            value={values.name}
+            onChange={(e) => set("name", e.target.value)}
+          />
+          <TextField
+            {...field("image")}
+            label="Image"
+            name="image"
+            required
+            autoComplete="off"
+            autoCapitalize="none"
+            spellCheck={false}
+            placeholder="nginx:alpine"
+            hint="A container image reference, e.g. nginx:alpine or ghcr.io/org/app:v1."
+            value={values.image}
+            onChange={(e) => set("image", e.target.value)}
+          />
+          <div className="grid gap-4 sm:grid-cols-3">
+            <TextField
+              {...field("replicas")}
+              label="Replicas"
+              name="replicas"
+              inputMode="numeric"
+              placeholder={String(DEFAULTS.replicas)}
+              hint={`0 to ${MAX_REPLICAS}`}
+              value={values.replicas}
+              onChange={(e) => set("replicas", e.target.value)}
+            />
+            <TextField
+              {...field("port")}
+              label="Port"
+              name="port"
+              inputMode="numeric"
+              placeholder={String(DEFAULTS.port)}
+              hint="Port the container listens on"
+              value={values.port}
+              onChange={(e) => set("port", e.target.value)}
+            />
+            <TextField
+              {...field("timeoutSeconds")}
+              label="Timeout (seconds)"
+              name="timeoutSeconds"
+              inputMode="numeric"
+              placeholder={String(DEFAULTS.timeoutSeconds)}
+              hint="1 to 900"
+              value={values.timeoutSeconds}
+              onChange={(e) => set("timeoutSeconds", e.target.value)}
+            />
+          </div>
+        </Section>
+
+        <Section title="Environment">
+          <EnvEditor
+            rows={values.env}
+            onChange={(rows) => set("env", rows)}
+            errors={errors}
+            disabled={busy}
+          />
+          {err("env") && <p className="text-xs font-medium text-red-600">{err("env")}</p>}
+        </Section>
+
+        <Section
+          title="Resources"
+          description="Kubernetes quantities such as 100m, 0.5, 128Mi or 1Gi. Limits must be at least the requests."
+        >
+          <div className="grid gap-4 sm:grid-cols-2">
+            <TextField
+              {...field("resources.requests.cpu")}
+              label="CPU request"
+              placeholder={DEFAULTS.requestsCpu}
+              value={values.requestsCpu}
+              onChange={(e) => set("requestsCpu", e.target.value)}
+            />
+            <TextField
+              {...field("resources.limits.cpu")}
+              label="CPU limit"
+              placeholder={DEFAULTS.limitsCpu}
+              value={values.limitsCpu}
+              onChange={(e) => set("limitsCpu", e.target.value)}
+            />
+            <TextField
+              {...field("resources.requests.memory")}
+              label="Memory request"
+              placeholder={DEFAULTS.requestsMemory}
+              value={values.requestsMemory}
+              onChange={(e) => set("requestsMemory", e.target.value)}
+            />
+            <TextField
+              {...field("resources.limits.memory")}
+              label="Memory limit"
+              placeholder={DEFAULTS.limitsMemory}
+              value={values.limitsMemory}
+              onChange={(e) => set("limitsMemory", e.target.value)}
+            />
+          </div>
+        </Section>
+
+        <Section
+          title="Command"
+          description="Override the image's entrypoint and arguments, one item per line. Leave empty to use the image's defaults."
+        >
+          <div className="grid gap-4 sm:grid-cols-2">
+            <LinesField
+              path="command"
+              label="Command"
+              error={err("command")}
+              value={values.command}
+              onChange={(v) => set("command", v)}
+            />
+            <LinesField
+              path="args"
+              label="Arguments"
+              error={err("args")}
+              value={values.args}
+              onChange={(v) => set("args", v)}
+            />
+          </div>
+        </Section>
+
+        <Section title="Autoscaling">
+          <label className="flex items-center gap-2 text-sm text-slate-700">
+            <input
+              type="checkbox"
+              className="h-4 w-4 rounded border-slate-300 text-indigo-600"
+              checked={values.autoscaling}
+              onChange={(e) => set("autoscaling", e.target.checked)}
+            />
+            Scale on CPU usage
+          </label>
+          {values.autoscaling && (
+            <div className="grid gap-4 sm:grid-cols-3">
+              <TextField
+                {...field("autoscaling.minReplicas")}
+                label="Minimum replicas"
+                inputMode="numeric"
+                placeholder="1"
+                value={values.minReplicas}
+                onChange={(e) => set("minReplicas", e.target.value)}
+              />
+              <TextField
+                {...field("autoscaling.maxReplicas")}
+                label="Maximum replicas"
+                inputMode="numeric"
+                required
+                placeholder={`up to ${MAX_REPLICAS}`}
+                value={values.maxReplicas}
+                onChange={(e) => set("maxReplicas", e.target.value)}
+              />
+              <TextField
+                {...field("autoscaling.targetCpuPercent")}
+                label="Target CPU %"
+                inputMode="numeric"
+                placeholder={String(DEFAULTS.targetCpuPercent)}
+                value={values.targetCpuPercent}
+                onChange={(e) => set("targetCpuPercent", e.target.value)}
+              />
+            </div>
+          )}
+        </Section>
+
+        {generalError && <ErrorBanner title="Could not create the function" error={generalError} />}
+
+        <div className="flex flex-wrap justify-end gap-2 border-t border-slate-200 pt-6">
+          <Link to="/functions" className={buttonClass("secondary")}>
+            Cancel
+          </Link>
+          <Button type="submit" variant="primary" disabled={busy}>
+            {busy ? "Creating…" : "Create function"}
+          </Button>
+        </div>
+      </form>
+    </>
+  );
+}
+
+function LinesField({
+  path,
+  label,
+  value,
+  error,
+  onChange,
+}: {
+  path: string;
+  label: string;
+  value: string;
+  error: string | undefined;
+  onChange: (v: string) => void;
+}) {
+  const id = fieldId(path);
+  return (
+    <div>
+      <label htmlFor={id} className="block text-sm font-medium text-slate-700">
+        {label}
+      </label>
+      <textarea
+        id={id}
+        rows={3}
+        spellCheck={false}
+        className={`${inputClass} mt-1 font-mono`}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={error ? `${id}-error` : undefined}
+        value={value}
+        onChange={(e) => onChange(e.target.value)}
+      />
+      {error && (
+        <p id={`${id}-error`} className="mt-1 text-xs font-medium text-red-600">
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}

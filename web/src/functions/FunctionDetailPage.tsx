@@ -1,0 +1,302 @@
+import { useState, type ReactNode } from "react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { Link, useNavigate, useParams } from "react-router";
+import { ApiError } from "../api/client";
+import type { FunctionObject } from "../api/types";
+import { useApi } from "../auth/useAuth";
+import { Dialog } from "../components/Dialog";
+import { Button, Card, ErrorBanner, PageHeader, Spinner } from "../components/ui";
+import { useDocumentTitle } from "../components/useDocumentTitle";
+import { formatAge, formatDateTime } from "../lib/time";
+import { EditFunctionForm } from "./EditFunctionForm";
+import { InvokePanel } from "./InvokePanel";
+import { LogsPanel } from "./LogsPanel";
+import { PhaseBadge } from "./PhaseBadge";
+import { ScaleControl } from "./ScaleControl";
+
+export const DETAIL_REFRESH_MS = 3000;
+
+function Row({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <div className="grid grid-cols-1 gap-1 py-2 sm:grid-cols-3 sm:gap-4">
+      <dt className="text-sm text-slate-500">{label}</dt>
+      <dd className="text-sm break-words text-slate-900 sm:col-span-2">{children}</dd>
+    </div>
+  );
+}
+
+function Mono({ children }: { children: ReactNode }) {
+  return <span className="font-mono text-[0.8rem]">{children}</span>;
+}
+
+function SpecView({ fn }: { fn: FunctionObject }) {
+  const s = fn.spec;
+  return (
+    <dl className="divide-y divide-slate-100">
+      <Row label="Image">
+        <Mono>{s.image}</Mono>
+      </Row>
+      <Row label="Replicas">{s.replicas}</Row>
+      <Row label="Port">{s.port}</Row>
+      <Row label="Timeout">{s.timeoutSeconds} s</Row>
+      <Row label="CPU">
+        <Mono>
+          {s.resources.requests.cpu} requested, {s.resources.limits.cpu} limit
+        </Mono>
+      </Row>
+      <Row label="Memory">
+        <Mono>
+          {s.resources.requests.memory} requested, {s.resources.limits.memory} limit
+        </Mono>
+      </Row>
+      {s.command && s.command.length > 0 && (
+        <Row label="Command">
+          <Mono>{s.command.join(" ")}</Mono>
+        </Row>
+      )}
+      {s.args && s.args.length > 0 && (
+        <Row label="Arguments">
+          <Mono>{s.args.join(" ")}</Mono>
+        </Row>
+      )}
+      <Row label="Autoscaling">
+        {s.autoscaling
+          ? `${s.autoscaling.minReplicas}–${s.autoscaling.maxReplicas} replicas at ${s.autoscaling.targetCpuPercent}% CPU`
+          : "Off"}
+      </Row>
+      <Row label="Environment">
+        {s.env.length === 0 ? (
+          <span className="text-slate-500">None</span>
+        ) : (
+          <ul className="space-y-0.5">
+            {s.env.map((e) => (
+              <li key={e.name}>
+                <Mono>
+                  <span className="text-slate-500">{e.name}=</span>
+                  {e.value}
+                </Mono>
+              </li>
+            ))}
+          </ul>
+        )}
+      </Row>
+      <Row label="Namespace">
+        <Mono>{fn.namespace}</Mono>
+      </Row>
+      <Row label="Generation">{fn.generation}</Row>
+      <Row label="Created">
+        <time dateTime={fn.createdAt}>{formatDateTime(fn.createdAt)}</time> (
+        {formatAge(fn.createdAt)} ago)
+      </Row>
+      <Row label="Updated">
+        <time dateTime={fn.updatedAt}>{formatDateTime(fn.updatedAt)}</time>
+      </Row>
+    </dl>
+  );
+}
+
+function Conditions({ fn }: { fn: FunctionObject }) {
+  const conditions = fn.status.conditions;
+  if (conditions.length === 0)
+    return <p className="text-sm text-slate-500">No conditions reported yet.</p>;
+  return (
+    <div className="-mx-4 overflow-x-auto sm:mx-0">
+      <table className="min-w-full text-left text-sm">
+        <caption className="sr-only">Status conditions</caption>
+        <thead className="text-xs uppercase tracking-wide text-slate-500">
+          <tr>
+            <th scope="col" className="px-4 py-2 sm:pl-0">
+              Type
+            </th>
+            <th scope="col" className="px-4 py-2">
+              Status
+            </th>
+            <th scope="col" className="px-4 py-2">
+              Reason
+            </th>
+            <th scope="col" className="px-4 py-2">
+              Message
+            </th>
+            <th scope="col" className="px-4 py-2">
+              Since
+            </th>
+          </tr>
+        </thead>
+        <tbody className="divide-y divide-slate-100">
+          {conditions.map((c) => (
+            <tr key={c.type}>
+              <td className="px-4 py-2 font-medium sm:pl-0">{c.type}</td>
+              <td className="px-4 py-2">{c.status}</td>
+              <td className="px-4 py-2">{c.reason ?? "—"}</td>
+              <td className="px-4 py-2 text-slate-600">{c.message ?? "—"}</td>
+              <td className="px-4 py-2 whitespace-nowrap text-slate-500">
+                {c.lastTransitionTime ? formatAge(c.lastTransitionTime) : "—"}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function DeleteButton({ name }: { name: string }) {
+  const api = useApi();
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  const [open, setOpen] = useState(false);
+  const del = useMutation({
+    mutationFn: () => api.deleteFunction(name),
+    onSuccess: () => {
+      queryClient.removeQueries({ queryKey: ["function", name] });
+      void queryClient.invalidateQueries({ queryKey: ["functions"] });
+      void navigate("/functions", { state: { deleted: name } });
+    },
+  });
+  return (
+    <>
+      <Button variant="danger" onClick={() => setOpen(true)}>
+        Delete
+      </Button>
+      {open && (
+        <Dialog
+          title={`Delete ${name}?`}
+          description="The function and its pods are removed. This cannot be undone."
+          onClose={() => !del.isPending && setOpen(false)}
+        >
+          {del.isError && (
+            <div className="mb-3">
+              <ErrorBanner title="Could not delete" error={del.error} />
+            </div>
+          )}
+          <div className="flex flex-wrap justify-end gap-2">
+            <Button data-autofocus onClick={() => setOpen(false)} disabled={del.isPending}>
+              Cancel
+            </Button>
+            <Button variant="danger" onClick={() => del.mutate()} disabled={del.isPending}>
+              {del.isPending ? "Deleting…" : "Delete function"}
+            </Button>
+          </div>
+        </Dialog>
+      )}
+    </>
+  );
+}
+
+export function FunctionDetailPage() {
+  const { name = "" } = useParams();
+  useDocumentTitle(name);
+  const api = useApi();
+  const [editing, setEditing] = useState(false);
+  const query = useQuery({
+    queryKey: ["function", name],
+    queryFn: () => api.getFunction(name),
+    refetchInterval: (q) =>
+      q.state.error instanceof ApiError && q.state.error.status === 404 ? false : DETAIL_REFRESH_MS,
+    retry: (count, e) => !(e instanceof ApiError && e.status < 500 && e.status !== 0) && count < 2,
+  });
+
+  const back = (
+    <Link to="/functions" className="text-sm text-indigo-700 hover:underline">
+      <span aria-hidden="true">←</span> All functions
+    </Link>
+  );
+
+  if (query.isPending)
+    return (
+      <>
+        {back}
+        <Spinner label={`Loading ${name}…`} />
+      </>
+    );
+  if (query.isError && !query.data) {
+    const notFound = query.error instanceof ApiError && query.error.status === 404;
+    return (
+      <>
+        <div className="mb-4">{back}</div>
+        <PageHeader title={notFound ? "Function not found" : name} />
+        {notFound ? (
+          <p className="text-sm text-slate-600">
+            There is no function called <strong>{name}</strong> in your tenant. It may have been
+            deleted.
+          </p>
+        ) : (
+          <ErrorBanner
+            title="Could not load the function"
+            error={query.error}
+            onRetry={() => void query.refetch()}
+          />
+        )}
+      </>
+    );
+  }
+  const fn = query.data;
+  const st = fn.status;
+
+  return (
+    <>
+      <div className="mb-4">{back}</div>
+      <PageHeader
+        title={fn.name}
+        subtitle={<span className="font-mono text-xs">{fn.spec.image}</span>}
+        actions={<DeleteButton name={fn.name} />}
+      />
+      {query.isError && (
+        <p role="status" className="mb-4 text-sm text-amber-700">
+          Could not refresh: {query.error.message}
+        </p>
+      )}
+      <div className="grid gap-6 lg:grid-cols-3">
+        <div className="space-y-6 lg:col-span-2">
+          <Card title="Status">
+            <div className="flex flex-wrap items-start gap-x-8 gap-y-4">
+              <div>
+                <div className="text-xs uppercase tracking-wide text-slate-500">Phase</div>
+                <div className="mt-1" data-testid="detail-phase">
+                  <PhaseBadge phase={st.phase} reason={st.reason} />
+                </div>
+              </div>
+              <div>
+                <div className="text-xs uppercase tracking-wide text-slate-500">Ready</div>
+                <div className="mt-1 text-sm tabular-nums" data-testid="detail-ready">
+                  {st.readyReplicas}/{fn.spec.replicas}
+                </div>
+              </div>
+              {st.url && (
+                <div className="min-w-0">
+                  <div className="text-xs uppercase tracking-wide text-slate-500">URL</div>
+                  <div className="mt-1 font-mono text-xs break-all">{st.url}</div>
+                </div>
+              )}
+            </div>
+            {st.message && <p className="mt-3 text-sm text-slate-600">{st.message}</p>}
+            <div className="mt-5 border-t border-slate-100 pt-4">
+              <ScaleControl fn={fn} />
+            </div>
+          </Card>
+          <Card
+            title="Specification"
+            actions={
+              !editing && <Button onClick={() => setEditing(true)}>Edit image &amp; env</Button>
+            }
+          >
+            {editing ? (
+              <EditFunctionForm fn={fn} onDone={() => setEditing(false)} />
+            ) : (
+              <SpecView fn={fn} />
+            )}
+          </Card>
+          <Card title="Conditions">
+            <Conditions fn={fn} />
+          </Card>
+        </div>
+        <div className="space-y-6">
+          <InvokePanel name={fn.name} />
+        </div>
+        <div className="lg:col-span-3">
+          <LogsPanel name={fn.name} />
+        </div>
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,370 @@
+// Client-side validation that mirrors the server's rules (eventflow-core
+// `FunctionSpec::parse`), so most mistakes are caught before a round trip.
+// The server stays the source of truth: its field errors are shown too.
+import type { CreateFunctionRequest, EnvVar } from "../api/types";
+
+export const NAME_MAX = 60;
+export const IMAGE_MAX = 512;
+export const MAX_REPLICAS = 20;
+export const MAX_ENV_VARS = 100;
+export const ENV_NAME_MAX = 128;
+export const MAX_TIMEOUT_SECONDS = 900;
+export const DEFAULTS = {
+  replicas: 1,
+  port: 8080,
+  timeoutSeconds: 30,
+  requestsCpu: "100m",
+  requestsMemory: "128Mi",
+  limitsCpu: "500m",
+  limitsMemory: "512Mi",
+  targetCpuPercent: 80,
+} as const;
+
+/** Field path (as the server names it) → message. */
+export type FieldErrors = Record<string, string>;
+
+export function validateName(name: string): string | null {
+  if (name === "") return "Name is required.";
+  if (name.length > NAME_MAX) return `Name must be at most ${NAME_MAX} characters.`;
+  const bad = [...name].find((c) => !/[a-z0-9-]/.test(c));
+  if (bad !== undefined)
+    return `Name must consist of lowercase letters, digits and '-' (found ${JSON.stringify(bad)}).`;
+  if (name.startsWith("-") || name.endsWith("-"))
+    return "Name must start and end with a letter or digit.";
+  return null;
+}
+
+// The distribution/reference grammar: [domain/]path[:tag][@digest].
+const DOMAIN_COMPONENT = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+const DOMAIN = `(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?`;
+const PATH_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+const TAG = "[\\w][\\w.-]{0,127}";
+const DIGEST = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
+const REFERENCE = new RegExp(
+  `^(?:${DOMAIN}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*(?::${TAG})?(?:@${DIGEST})?$`,
+);
+
+export function validateImage(image: string): string | null {
+  if (image === "") return "Image is required.";
+  if (image.length > IMAGE_MAX) return `Image must be at most ${IMAGE_MAX} characters.`;
+  if (/\s/.test(image)) return "Image must not contain whitespace.";
+  if (!REFERENCE.test(image))
+    return "Image must be a valid reference with a lowercase repository, e.g. nginx:alpine or ghcr.io/org/app:v1.";
+  const name = image.split("@")[0] ?? "";
+  const repo = name.replace(new RegExp(`:${TAG}$`), "");
+  if (repo.length > 255) return "Image repository name must be at most 255 characters.";
+  return null;
+}
+
+const SUFFIXES: Record<string, [number, number]> = {
+  "": [0, 0],
+  n: [-9, 0],
+  u: [-6, 0],
+  m: [-3, 0],
+  k: [3, 0],
+  M: [6, 0],
+  G: [9, 0],
+  T: [12, 0],
+  P: [15, 0],
+  E: [18, 0],
+  Ki: [0, 10],
+  Mi: [0, 20],
+  Gi: [0, 30],
+  Ti: [0, 40],
+  Pi: [0, 50],
+  Ei: [0, 60],
+};
+
+/**
+ * Parses a Kubernetes quantity (`100m`, `0.5`, `128Mi`, `1e3`) to its value in
+ * units of 1e-9, or returns an error message.
+ */
+export function parseQuantity(text: string): { nanos: bigint } | { error: string } {
+  if (text === "") return { error: "must not be empty" };
+  if (text.length > 32) return { error: "is too long" };
+  const m = /^([0-9]*)(?:\.([0-9]*))?(.*)$/.exec(text);
+  if (!m) return { error: "is not a quantity" };
+  const int = m[1] ?? "";
+  const frac = m[2] ?? "";
+  const suffix = m[3] ?? "";
+  if (int === "" && frac === "") return { error: "must start with a number, e.g. 100m or 128Mi" };
+  let exp10: number;
+  let exp2: number;
+  const known = SUFFIXES[suffix];
+  if (known) {
+    [exp10, exp2] = known;
+  } else if (/^[eE][+-]?[0-9]+$/.test(suffix)) {
+    exp10 = Number(suffix.slice(1));
+    exp2 = 0;
+    if (exp10 < -9 || exp10 > 18) return { error: "has an exponent out of range" };
+  } else {
+    return { error: `has an unknown unit ${JSON.stringify(suffix)} (use m, Ki, Mi, Gi, …)` };
+  }
+  const mantissa = BigInt(`${int}${frac}` || "0");
+  const scale = exp10 + 9 - frac.length;
+  let nanos: bigint;
+  if (scale >= 0) {
+    nanos = mantissa * 10n ** BigInt(scale);
+  } else {
+    const div = 10n ** BigInt(-scale);
+    nanos = (mantissa + div - 1n) / div;
+  }
+  return { nanos: nanos * (1n << BigInt(exp2)) };
+}
+
+function parseInteger(text: string): number | null {
+  const t = text.trim();
+  if (!/^-?[0-9]+$/.test(t)) return null;
+  return Number(t);
+}
+
+function checkInt(
+  errors: FieldErrors,
+  field: string,
+  label: string,
+  text: string,
+  min: number,
+  max: number,
+): number | undefined {
+  if (text.trim() === "") return undefined;
+  const n = parseInteger(text);
+  if (n === null) {
+    errors[field] = `${label} must be a whole number.`;
+    return undefined;
+  }
+  if (n < min || n > max) {
+    errors[field] = `${label} must be between ${min} and ${max}.`;
+    return undefined;
+  }
+  return n;
+}
+
+export interface EnvRow {
+  id: string;
+  name: string;
+  value: string;
+}
+
+let nextId = 0;
+/** A new env row with a unique id (for React keys and error mapping). */
+export function newEnvRow(name = "", value = ""): EnvRow {
+  nextId += 1;
+  return { id: `env-${nextId}`, name, value };
+}
+
+/** Validates environment rows; rows with an empty name and value are ignored. */
+export function validateEnv(rows: EnvRow[], errors: FieldErrors): EnvVar[] {
+  const vars = rows.filter((r) => r.name !== "" || r.value !== "");
+  if (vars.length > MAX_ENV_VARS) errors.env = `At most ${MAX_ENV_VARS} variables are allowed.`;
+  const seen = new Set<string>();
+  vars.forEach((v, i) => {
+    const field = `env[${i}].name`;
+    if (v.name === "" || v.name.length > ENV_NAME_MAX) {
+      errors[field] = `Variable name must be 1 to ${ENV_NAME_MAX} characters.`;
+    } else if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(v.name)) {
+      errors[field] =
+        "Variable name must start with a letter or '_' and contain only letters, digits, '_', '.' and '-'.";
+    } else if (seen.has(v.name)) {
+      errors[field] = `Duplicate variable ${JSON.stringify(v.name)}.`;
+    }
+    seen.add(v.name);
+  });
+  return vars.map(({ name, value }) => ({ name, value }));
+}
+
+/** Maps a server field path for env (`env[i].name`, index among non-empty rows) to a row id. */
+export function envRowIdForField(rows: EnvRow[], field: string): string | null {
+  const m = /^env\[(\d+)\]/.exec(field);
+  if (!m) return null;
+  const vars = rows.filter((r) => r.name !== "" || r.value !== "");
+  return vars[Number(m[1])]?.id ?? null;
+}
+
+export interface FunctionFormValues {
+  name: string;
+  image: string;
+  replicas: string;
+  port: string;
+  timeoutSeconds: string;
+  env: EnvRow[];
+  requestsCpu: string;
+  requestsMemory: string;
+  limitsCpu: string;
+  limitsMemory: string;
+  /** One item per line. */
+  command: string;
+  /** One item per line. */
+  args: string;
+  autoscaling: boolean;
+  minReplicas: string;
+  maxReplicas: string;
+  targetCpuPercent: string;
+}
+
+export function emptyForm(): FunctionFormValues {
+  return {
+    name: "",
+    image: "",
+    replicas: "",
+    port: "",
+    timeoutSeconds: "",
+    env: [],
+    requestsCpu: "",
+    requestsMemory: "",
+    limitsCpu: "",
+    limitsMemory: "",
+    command: "",
+    args: "",
+    autoscaling: false,
+    minReplicas: "",
+    maxReplicas: "",
+    targetCpuPercent: "",
+  };
+}
+
+function lines(text: string): string[] {
+  return text
+    .split("\n")
+    .map((l) => l.trimEnd())
+    .filter((l) => l !== "");
+}
+
+/**
+ * Validates the create form. Returns the request to send when there are no
+ * errors; empty optional fields are left out so the server applies its defaults.
+ */
+export function validateFunctionForm(v: FunctionFormValues): {
+  errors: FieldErrors;
+  request: CreateFunctionRequest | null;
+} {
+  const errors: FieldErrors = {};
+  const name = v.name.trim();
+  const image = v.image.trim();
+  const nameErr = validateName(name);
+  if (nameErr) errors.name = nameErr;
+  const imageErr = validateImage(image);
+  if (imageErr) errors.image = imageErr;
+
+  const replicas = checkInt(errors, "replicas", "Replicas", v.replicas, 0, MAX_REPLICAS);
+  const port = checkInt(errors, "port", "Port", v.port, 1, 65535);
+  const timeoutSeconds = checkInt(
+    errors,
+    "timeoutSeconds",
+    "Timeout",
+    v.timeoutSeconds,
+    1,
+    MAX_TIMEOUT_SECONDS,
+  );
+  const env = validateEnv(v.env, errors);
+
+  const q = (field: string, label: string, text: string, fallback: string) => {
+    const t = text.trim();
+    const r = parseQuantity(t === "" ? fallback : t);
+    if ("error" in r) {
+      errors[field] = `${label} ${r.error}.`;
+      return null;
+    }
+    if (r.nanos === 0n && field.includes("requests")) {
+      errors[field] = `${label} must be greater than 0.`;
+      return null;
+    }
+    return r.nanos;
+  };
+  const reqCpu = q("resources.requests.cpu", "CPU request", v.requestsCpu, DEFAULTS.requestsCpu);
+  const reqMem = q(
+    "resources.requests.memory",
+    "Memory request",
+    v.requestsMemory,
+    DEFAULTS.requestsMemory,
+  );
+  const limCpu = q("resources.limits.cpu", "CPU limit", v.limitsCpu, DEFAULTS.limitsCpu);
+  const limMem = q(
+    "resources.limits.memory",
+    "Memory limit",
+    v.limitsMemory,
+    DEFAULTS.limitsMemory,
+  );
+  // An omitted limit is raised to the request by the server, so only a given one can be too low.
+  if (v.limitsCpu.trim() !== "" && reqCpu !== null && limCpu !== null && limCpu < reqCpu)
+    errors["resources.limits.cpu"] =
+      `CPU limit must be at least the CPU request (${v.requestsCpu.trim() || DEFAULTS.requestsCpu}).`;
+  if (v.limitsMemory.trim() !== "" && reqMem !== null && limMem !== null && limMem < reqMem)
+    errors["resources.limits.memory"] =
+      `Memory limit must be at least the memory request (${v.requestsMemory.trim() || DEFAULTS.requestsMemory}).`;
+
+  let autoscaling: CreateFunctionRequest["autoscaling"];
+  if (v.autoscaling) {
+    const min = checkInt(
+      errors,
+      "autoscaling.minReplicas",
+      "Minimum replicas",
+      v.minReplicas,
+      1,
+      MAX_REPLICAS,
+    );
+    const minEff = min ?? 1;
+    let max: number | undefined;
+    if (v.maxReplicas.trim() === "") {
+      errors["autoscaling.maxReplicas"] = "Maximum replicas is required when autoscaling is on.";
+    } else {
+      max = checkInt(
+        errors,
+        "autoscaling.maxReplicas",
+        "Maximum replicas",
+        v.maxReplicas,
+        minEff,
+        MAX_REPLICAS,
+      );
+    }
+    const target = checkInt(
+      errors,
+      "autoscaling.targetCpuPercent",
+      "Target CPU",
+      v.targetCpuPercent,
+      1,
+      100,
+    );
+    if (max !== undefined) {
+      autoscaling = { maxReplicas: max };
+      if (min !== undefined) autoscaling.minReplicas = min;
+      if (target !== undefined) autoscaling.targetCpuPercent = target;
+    }
+  }
+
+  const command = lines(v.command);
+  const args = lines(v.args);
+  if (command.length > 64) errors.command = "At most 64 command items are allowed.";
+  if (args.length > 64) errors.args = "At most 64 arguments are allowed.";
+
+  if (Object.keys(errors).length > 0) return { errors, request: null };
+
+  const request: CreateFunctionRequest = { name, image };
+  if (replicas !== undefined) request.replicas = replicas;
+  if (env.length > 0) request.env = env;
+  const requests: { cpu?: string; memory?: string } = {};
+  const limits: { cpu?: string; memory?: string } = {};
+  if (v.requestsCpu.trim()) requests.cpu = v.requestsCpu.trim();
+  if (v.requestsMemory.trim()) requests.memory = v.requestsMemory.trim();
+  if (v.limitsCpu.trim()) limits.cpu = v.limitsCpu.trim();
+  if (v.limitsMemory.trim()) limits.memory = v.limitsMemory.trim();
+  if (Object.keys(requests).length || Object.keys(limits).length) {
+    request.resources = {};
+    if (Object.keys(requests).length) request.resources.requests = requests;
+    if (Object.keys(limits).length) request.resources.limits = limits;
+  }
+  if (port !== undefined) request.port = port;
+  if (command.length) request.command = command;
+  if (args.length) request.args = args;
+  if (autoscaling) request.autoscaling = autoscaling;
+  if (timeoutSeconds !== undefined) request.timeoutSeconds = timeoutSeconds;
+  return { errors: {}, request };
+}
+
+/** Validates a replica count typed into the scale control. */
+export function validateReplicas(text: string): { value: number } | { error: string } {
+  const n = parseInteger(text);
+  if (n === null) return { error: "Replicas must be a whole number." };
+  if (n < 0 || n > MAX_REPLICAS)
+    return { error: `Replicas must be between 0 and ${MAX_REPLICAS}.` };
+  return { value: n };
+}
