@@ -6,3 +6,6 @@ afterEach(() => {
   cleanup();
   sessionStorage.clear();
 });
+
+// jsdom has no canvas; axe-core probes it for icon ligatures and copes with null.
+HTMLCanvasElement.prototype.getContext = (() => null) as unknown as HTMLCanvasElement["getContext"];

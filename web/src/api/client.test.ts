@@ -1,0 +1,264 @@
+import { describe, expect, it, vi } from "vitest";
+import { ApiError, createApiClient, errorFromResponse } from "./client";
+import { mockFetch, sampleFunction } from "../test/utils";
+
+function client(routes: Parameters<typeof mockFetch>[0], token: string | null = "tok") {
+  const m = mockFetch(routes);
+  const onUnauthorized = vi.fn();
+  const api = createApiClient({ getToken: () => token, onUnauthorized, fetch: m.fetch });
+  return { api, calls: m.calls, onUnauthorized };
+}
+
+describe("api client", () => {
+  it("reads the auth mode without a token", async () => {
+    const { api, calls } = client({ "GET /auth/config": { body: { mode: "dev" } } });
+    await expect(api.authConfig()).resolves.toEqual({ mode: "dev" });
+    expect(calls[0]?.headers.get("authorization")).toBeNull();
+  });
+
+  it("posts a dev token request as JSON", async () => {
+    const token = { token: "jwt", tenant: "alice", expiresAt: "2030-01-01T00:00:00Z" };
+    const { api, calls } = client({ "POST /auth/token": { body: token } });
+    await expect(
+      api.token({ user_id: "alice", username: "alice", email: "alice@example.com" }),
+    ).resolves.toEqual(token);
+    const req = calls[0]!;
+    expect(req.headers.get("content-type")).toBe("application/json");
+    expect(await req.json()).toEqual({
+      user_id: "alice",
+      username: "alice",
+      email: "alice@example.com",
+    });
+  });
+
+  it("sends the bearer token on /v1 calls", async () => {
+    const { api, calls } = client({ "GET /v1/me": { body: { tenant: "alice" } } });
+    await api.me();
+    expect(calls[0]?.headers.get("authorization")).toBe("Bearer tok");
+  });
+
+  it("lists functions with limit and cursor", async () => {
+    const { api, calls } = client({
+      "GET /v1/functions": { body: { items: [sampleFunction], nextCursor: "c2" } },
+    });
+    const page = await api.listFunctions({ limit: 50, cursor: "abc==" });
+    expect(page.items[0]?.name).toBe("hello");
+    const url = new URL(calls[0]!.url);
+    expect(url.searchParams.get("limit")).toBe("50");
+    expect(url.searchParams.get("cursor")).toBe("abc==");
+  });
+
+  it("creates, patches, replaces and deletes", async () => {
+    const { api, calls } = client({
+      "POST /v1/functions": { status: 201, body: sampleFunction },
+      "PATCH /v1/functions/hello": {
+        body: { ...sampleFunction, spec: { ...sampleFunction.spec, replicas: 3 } },
+      },
+      "PUT /v1/functions/hello": { body: sampleFunction },
+      "DELETE /v1/functions/hello": { status: 204 },
+    });
+    await api.createFunction({ name: "hello", image: "nginx:alpine" });
+    const patched = await api.patchFunction("hello", { replicas: 3 });
+    expect(patched.spec.replicas).toBe(3);
+    await api.replaceFunction("hello", { image: "nginx:alpine" });
+    await expect(api.deleteFunction("hello")).resolves.toBeUndefined();
+    expect(calls.map((c) => c.method)).toEqual(["POST", "PATCH", "PUT", "DELETE"]);
+    expect(await calls[1]!.json()).toEqual({ replicas: 3 });
+  });
+
+  it("turns an error body into an ApiError with code and field", async () => {
+    const { api } = client({
+      "POST /v1/functions": {
+        status: 422,
+        body: {
+          error: {
+            code: "validation_failed",
+            message: "must be between 0 and 20",
+            field: "replicas",
+          },
+        },
+      },
+    });
+    const err = await api.createFunction({ name: "x", image: "nginx" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({
+      status: 422,
+      code: "validation_failed",
+      field: "replicas",
+      message: "must be between 0 and 20",
+    });
+  });
+
+  it("reports conflicts", async () => {
+    const { api } = client({
+      "POST /v1/functions": {
+        status: 409,
+        body: { error: { code: "conflict", message: "function hello already exists" } },
+      },
+    });
+    await expect(api.createFunction({ name: "hello", image: "nginx" })).rejects.toMatchObject({
+      status: 409,
+      code: "conflict",
+    });
+  });
+
+  it("handles error responses that are not JSON", async () => {
+    const { api } = client({ "GET /v1/me": { status: 502, body: "<html>Bad gateway</html>" } });
+    await expect(api.me()).rejects.toMatchObject({ status: 502, code: "http_502" });
+  });
+
+  it("calls onUnauthorized on 401 from an authenticated call", async () => {
+    const { api, onUnauthorized } = client({
+      "GET /v1/me": {
+        status: 401,
+        body: { error: { code: "unauthorized", message: "token expired" } },
+      },
+    });
+    await expect(api.me()).rejects.toMatchObject({ status: 401, code: "unauthorized" });
+    expect(onUnauthorized).toHaveBeenCalledTimes(1);
+  });
+
+  it("does not treat a failed sign-in as an expired session", async () => {
+    const { api, onUnauthorized } = client({
+      "POST /auth/token": {
+        status: 401,
+        body: { error: { code: "unauthorized", message: "invalid API key" } },
+      },
+    });
+    await expect(api.token({ api_key: "efk_x" })).rejects.toMatchObject({
+      message: "invalid API key",
+    });
+    expect(onUnauthorized).not.toHaveBeenCalled();
+  });
+
+  it("reports network failures as ApiError status 0", async () => {
+    const api = createApiClient({
+      getToken: () => "t",
+      fetch: () => Promise.reject(new TypeError("Failed to fetch")),
+    });
+    await expect(api.me()).rejects.toMatchObject({ status: 0, code: "network" });
+  });
+
+  it("escapes function names in paths", async () => {
+    const { api, calls } = client({});
+    await api.getFunction("a/b").catch(() => undefined);
+    expect(new URL(calls[0]!.url).pathname).toBe("/v1/functions/a%2Fb");
+  });
+});
+
+describe("invoke", () => {
+  it("returns the raw response with status, headers, body and time", async () => {
+    const { api, calls } = client({
+      "POST /v1/functions/hello/invoke/echo": {
+        status: 200,
+        body: '{"ok":true}',
+        headers: { "content-type": "application/json", "x-id": "1" },
+      },
+    });
+    const r = await api.invoke("hello", { method: "POST", path: "/echo?x=1", body: '{"a":1}' });
+    expect(r.status).toBe(200);
+    expect(r.body).toBe('{"ok":true}');
+    expect(r.headers).toContainEqual(["x-id", "1"]);
+    expect(r.durationMs).toBeGreaterThanOrEqual(0);
+    expect(r.unavailable).toBe(false);
+    const req = calls[0]!;
+    expect(new URL(req.url).search).toBe("?x=1");
+    expect(await req.text()).toBe('{"a":1}');
+  });
+
+  it("invokes the root without a trailing path and sends no body on GET", async () => {
+    const { api, calls } = client({ "GET /v1/functions/hello/invoke": { body: "hi" } });
+    await api.invoke("hello", { method: "GET", path: "/", body: "ignored" });
+    expect(calls[0]!.body).toBeNull();
+  });
+
+  it("flags a server without the gateway", async () => {
+    const missing = client({
+      "POST /v1/functions/hello/invoke": {
+        status: 501,
+        body: { error: { code: "not_implemented", message: "x" } },
+      },
+    });
+    expect((await missing.api.invoke("hello", { method: "POST", path: "" })).unavailable).toBe(
+      true,
+    );
+    const empty404 = client({ "GET /v1/functions/hello/invoke": { status: 404, body: "" } });
+    expect((await empty404.api.invoke("hello", { method: "GET", path: "" })).unavailable).toBe(
+      true,
+    );
+  });
+
+  it("shows a function's own 404 as a response", async () => {
+    const { api } = client({
+      "GET /v1/functions/hello/invoke/nope": { status: 404, body: "Not Found: /nope" },
+    });
+    const r = await api.invoke("hello", { method: "GET", path: "/nope" });
+    expect(r.unavailable).toBe(false);
+    expect(r.status).toBe(404);
+  });
+});
+
+describe("streamLogs", () => {
+  it("streams decoded chunks", async () => {
+    const enc = new TextEncoder();
+    const stream = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(enc.encode("fn-hello-1 a\nfn-hel"));
+        c.enqueue(enc.encode("lo-1 b\n"));
+        c.close();
+      },
+    });
+    const fetchImpl = vi.fn(() =>
+      Promise.resolve(new Response(stream, { headers: { "content-type": "text/plain" } })),
+    );
+    const api = createApiClient({ getToken: () => "t", fetch: fetchImpl });
+    const chunks: string[] = [];
+    await api.streamLogs("hello", { follow: true, tailLines: 100, onChunk: (t) => chunks.push(t) });
+    expect(chunks.join("")).toBe("fn-hello-1 a\nfn-hello-1 b\n");
+    const url = new URL(String((fetchImpl.mock.calls[0] as unknown[])[0]), "http://x");
+    expect(url.pathname).toBe("/v1/functions/hello/logs");
+    expect(url.searchParams.get("follow")).toBe("true");
+    expect(url.searchParams.get("tailLines")).toBe("100");
+  });
+
+  it("rejects with an unavailable ApiError when the endpoint is missing", async () => {
+    const { api } = client({});
+    const noRoute = createApiClient({
+      getToken: () => "t",
+      fetch: () => Promise.resolve(new Response(null, { status: 404 })),
+    });
+    const err = await noRoute.streamLogs("hello", { onChunk: () => {} }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).isUnavailable).toBe(true);
+    // a JSON "function not found" is not "endpoint missing"
+    const err2 = await api.streamLogs("hello", { onChunk: () => {} }).catch((e: unknown) => e);
+    expect((err2 as ApiError).isUnavailable).toBe(false);
+  });
+
+  it("can be aborted", async () => {
+    const controller = new AbortController();
+    const api = createApiClient({
+      getToken: () => "t",
+      fetch: (_i, init) =>
+        new Promise((_, reject) => {
+          init?.signal?.addEventListener("abort", () =>
+            reject(new DOMException("aborted", "AbortError")),
+          );
+        }),
+    });
+    const p = api.streamLogs("hello", { signal: controller.signal, onChunk: () => {} });
+    controller.abort();
+    await expect(p).rejects.toMatchObject({ name: "AbortError" });
+  });
+});
+
+describe("errorFromResponse", () => {
+  it("keeps the server's message", async () => {
+    const e = await errorFromResponse(
+      new Response(JSON.stringify({ error: { code: "forbidden", message: "nope" } }), {
+        status: 403,
+      }),
+    );
+    expect(e).toMatchObject({ status: 403, code: "forbidden", message: "nope", field: undefined });
+  });
+});

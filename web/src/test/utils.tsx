@@ -1,0 +1,138 @@
+import type { ReactElement } from "react";
+import { render } from "@testing-library/react";
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { MemoryRouter, Route, Routes } from "react-router";
+import axe from "axe-core";
+import { expect } from "vitest";
+import { AuthProvider } from "../auth/AuthContext";
+import { saveSession } from "../auth/session";
+
+export interface MockResponse {
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export type Handler = MockResponse | ((req: Request) => MockResponse | Promise<MockResponse>);
+
+/**
+ * A fetch double for the network boundary: routes `METHOD /path` (query string
+ * ignored) to canned responses and records every request.
+ */
+export function mockFetch(routes: Record<string, Handler>) {
+  const calls: Request[] = [];
+  const fetchImpl = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const req = new Request(new URL(String(input), "http://localhost"), init);
+    calls.push(req.clone());
+    const url = new URL(req.url);
+    const handler = routes[`${req.method} ${url.pathname}`];
+    if (!handler) {
+      return new Response(JSON.stringify({ error: { code: "not_found", message: "no mock" } }), {
+        status: 404,
+        headers: { "content-type": "application/json" },
+      });
+    }
+    const r = typeof handler === "function" ? await handler(req) : handler;
+    const status = r.status ?? 200;
+    const body =
+      r.body === undefined || status === 204
+        ? null
+        : typeof r.body === "string"
+          ? r.body
+          : JSON.stringify(r.body);
+    return new Response(body, {
+      status,
+      headers: {
+        "content-type": typeof r.body === "string" ? "text/plain" : "application/json",
+        ...r.headers,
+      },
+    });
+  };
+  return { fetch: fetchImpl as typeof fetch, calls };
+}
+
+export function signedIn(tenant = "alice") {
+  saveSession({
+    token: `token-${tenant}`,
+    tenant,
+    expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+  });
+}
+
+export function renderApp(
+  ui: ReactElement,
+  {
+    fetch,
+    path = "/",
+    routePath = "*",
+  }: { fetch: typeof globalThis.fetch; path?: string; routePath?: string },
+) {
+  const queryClient = new QueryClient({
+    defaultOptions: {
+      queries: { retry: false, refetchInterval: false },
+      mutations: { retry: false },
+    },
+  });
+  return render(
+    <QueryClientProvider client={queryClient}>
+      <MemoryRouter initialEntries={[path]}>
+        <AuthProvider fetchImpl={fetch}>
+          <Routes>
+            <Route path={routePath} element={ui} />
+            <Route path="/signin" element={<p>sign-in page</p>} />
+            <Route path="/functions" element={<p>functions page</p>} />
+            <Route path="/functions/:name" element={<p>detail page</p>} />
+          </Routes>
+        </AuthProvider>
+      </MemoryRouter>
+    </QueryClientProvider>,
+  );
+}
+
+/** Fails on any axe violation except those jsdom cannot judge (colour contrast). */
+export async function expectAccessible(container: Element) {
+  const result = await axe.run(container, {
+    rules: { "color-contrast": { enabled: false }, region: { enabled: false } },
+  });
+  const problems = result.violations.map(
+    (v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`,
+  );
+  expect(problems).toEqual([]);
+}
+
+export const sampleFunction = {
+  name: "hello",
+  tenant: "alice",
+  namespace: "tenant-alice",
+  spec: {
+    image: "nginx:alpine",
+    replicas: 1,
+    env: [{ name: "GREETING", value: "hi" }],
+    resources: {
+      requests: { cpu: "100m", memory: "128Mi" },
+      limits: { cpu: "500m", memory: "512Mi" },
+    },
+    port: 8080,
+    timeoutSeconds: 30,
+  },
+  status: {
+    phase: "Running" as const,
+    reason: null,
+    message: null,
+    replicas: 1,
+    readyReplicas: 1,
+    url: "http://fn-hello.tenant-alice.svc:8080",
+    conditions: [
+      {
+        type: "Ready",
+        status: "True",
+        reason: "MinimumReplicasAvailable",
+        message: "1/1 ready",
+        lastTransitionTime: "2026-01-01T00:00:00Z",
+      },
+    ],
+  },
+  generation: 1,
+  createdAt: "2026-01-01T00:00:00Z",
+  updatedAt: "2026-01-01T00:00:00Z",
+};
