@@ -99,6 +99,7 @@ pub struct RawAutoscaling {
 
 /// A validated function specification with every default filled in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FunctionSpec {
     pub image: String,
@@ -116,18 +117,23 @@ pub struct FunctionSpec {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Resources {
     pub requests: ResourceList,
     pub limits: ResourceList,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResourceList {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "100m"))]
     pub cpu: Quantity,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "128Mi"))]
     pub memory: Quantity,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Autoscaling {
     pub min_replicas: u32,

@@ -1,0 +1,281 @@
+//! `/v1/admin`: tenants and API keys. Admin role only (403 otherwise).
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::IntoResponse,
+    Json,
+};
+use eventflow_core::{Quantity, TenantId, ValidationError};
+use eventflow_crd::{LimitOverrides, QuotaOverrides, TenantSpec};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{
+    api::functions::rfc3339,
+    auth::{generate_api_key, hash_api_key, key_prefix, AdminAuth},
+    error::{ApiError, ApiResult, ErrorBody},
+    json::ApiJson,
+    store::{ApiKeyRow, Role, TenantRow},
+    AppState,
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTenant {
+    /// DNS-1123 label, at most 56 characters; the namespace is `tenant-{id}`.
+    pub id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// ResourceQuota overrides: requestsCpu, requestsMemory, limitsCpu,
+    /// limitsMemory, pods, persistentVolumeClaims, services, configMaps,
+    /// secrets, functions.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub quota: Option<QuotaOverrides>,
+    /// LimitRange overrides: defaultRequestCpu, defaultRequestMemory,
+    /// defaultLimitCpu, defaultLimitMemory.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub limits: Option<LimitOverrides>,
+    /// Highest replicas one function may ask for (default 20).
+    #[serde(default)]
+    pub max_replicas: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantDto {
+    pub id: String,
+    pub namespace: String,
+    pub email: Option<String>,
+    #[schema(value_type = Object)]
+    pub spec: TenantSpec,
+    pub max_replicas: Option<u32>,
+    pub created_at: String,
+}
+
+impl From<&TenantRow> for TenantDto {
+    fn from(t: &TenantRow) -> Self {
+        Self {
+            id: t.id.to_string(),
+            namespace: t.id.namespace(),
+            email: t.email.clone(),
+            spec: t.spec.clone(),
+            max_replicas: t.max_replicas,
+            created_at: rfc3339(t.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    /// The tenant the key signs in as; omit for an admin key.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    pub role: Role,
+    /// A label to recognise the key by.
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyDto {
+    pub id: String,
+    /// The first characters of the key, to recognise it.
+    pub prefix: String,
+    pub tenant: Option<String>,
+    pub role: Role,
+    pub name: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+impl From<&ApiKeyRow> for ApiKeyDto {
+    fn from(k: &ApiKeyRow) -> Self {
+        Self {
+            id: k.id.clone(),
+            prefix: k.prefix.clone(),
+            tenant: k.tenant.as_ref().map(ToString::to_string),
+            role: k.role,
+            name: k.name.clone(),
+            created_at: rfc3339(k.created_at),
+            revoked_at: k.revoked_at.map(rfc3339),
+        }
+    }
+}
+
+/// A new key; `key` is shown only in this response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedApiKey {
+    pub key: String,
+    #[serde(flatten)]
+    pub info: ApiKeyDto,
+}
+
+fn check_quantity(field: &str, v: Option<&String>) -> Result<(), ValidationError> {
+    if let Some(v) = v {
+        Quantity::parse(v).map_err(|e| ValidationError::new(field, e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn check_count(field: &str, v: Option<i32>) -> Result<(), ValidationError> {
+    match v {
+        Some(n) if n < 0 => Err(ValidationError::new(field, "must not be negative")),
+        _ => Ok(()),
+    }
+}
+
+fn validate_overrides(q: Option<&QuotaOverrides>, l: Option<&LimitOverrides>) -> Result<(), ValidationError> {
+    if let Some(q) = q {
+        check_quantity("quota.requestsCpu", q.requests_cpu.as_ref())?;
+        check_quantity("quota.requestsMemory", q.requests_memory.as_ref())?;
+        check_quantity("quota.limitsCpu", q.limits_cpu.as_ref())?;
+        check_quantity("quota.limitsMemory", q.limits_memory.as_ref())?;
+        check_count("quota.pods", q.pods)?;
+        check_count("quota.persistentVolumeClaims", q.persistent_volume_claims)?;
+        check_count("quota.services", q.services)?;
+        check_count("quota.configMaps", q.config_maps)?;
+        check_count("quota.secrets", q.secrets)?;
+        check_count("quota.functions", q.functions)?;
+    }
+    if let Some(l) = l {
+        check_quantity("limits.defaultRequestCpu", l.default_request_cpu.as_ref())?;
+        check_quantity("limits.defaultRequestMemory", l.default_request_memory.as_ref())?;
+        check_quantity("limits.defaultLimitCpu", l.default_limit_cpu.as_ref())?;
+        check_quantity("limits.defaultLimitMemory", l.default_limit_memory.as_ref())?;
+    }
+    Ok(())
+}
+
+/// Create a tenant (with optional quota and limit overrides).
+#[utoipa::path(post, path = "/v1/admin/tenants", tag = "admin", request_body = CreateTenant,
+    responses((status = 201, body = TenantDto), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_tenant(
+    State(state): State<Arc<AppState>>,
+    admin: AdminAuth,
+    ApiJson(req): ApiJson<CreateTenant>,
+) -> ApiResult<impl IntoResponse> {
+    let id = TenantId::parse(&req.id).map_err(|e| ValidationError::new("id", e.message))?;
+    validate_overrides(req.quota.as_ref(), req.limits.as_ref())?;
+    let max_replicas = match req.max_replicas {
+        None => None,
+        Some(n) => Some(
+            u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| ValidationError::new("maxReplicas", "must be between 1 and 1000"))?,
+        ),
+    };
+    let spec = TenantSpec {
+        quota: req.quota,
+        limits: req.limits,
+    };
+    let created = state
+        .store
+        .ensure_tenant(&id, req.email.as_deref(), &spec, max_replicas, &admin.principal.actor())
+        .await?;
+    if !created {
+        return Err(ApiError::Conflict(format!("tenant {:?} already exists", id.as_str())));
+    }
+    state.sync.notify();
+    let row = state
+        .store
+        .get_tenant(&id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("tenant vanished after insert".into()))?;
+    Ok((StatusCode::CREATED, Json(TenantDto::from(&row))))
+}
+
+/// List tenants.
+#[utoipa::path(get, path = "/v1/admin/tenants", tag = "admin",
+    responses((status = 200, body = Vec<TenantDto>), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_tenants(State(state): State<Arc<AppState>>, _admin: AdminAuth) -> ApiResult<Json<Vec<TenantDto>>> {
+    Ok(Json(state.store.list_tenants().await?.iter().map(TenantDto::from).collect()))
+}
+
+/// Delete a tenant, its functions and its keys. The operator removes the
+/// namespace once the Tenant resource is gone.
+#[utoipa::path(delete, path = "/v1/admin/tenants/{id}", tag = "admin", params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete_tenant(
+    State(state): State<Arc<AppState>>,
+    admin: AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id = TenantId::parse(&id).map_err(|e| ValidationError::new("id", e.message))?;
+    if !state.store.delete_tenant(&id, &admin.principal.actor()).await? {
+        return Err(ApiError::not_found(format!("tenant {:?} not found", id.as_str())));
+    }
+    state.sync.notify();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Issue an API key. The key is in the response once and never again.
+#[utoipa::path(post, path = "/v1/admin/api-keys", tag = "admin", request_body = CreateApiKey,
+    responses((status = 201, body = IssuedApiKey), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_api_key(
+    State(state): State<Arc<AppState>>,
+    admin: AdminAuth,
+    ApiJson(req): ApiJson<CreateApiKey>,
+) -> ApiResult<impl IntoResponse> {
+    if req.name.trim().is_empty() || req.name.len() > 100 {
+        return Err(ValidationError::new("name", "must be 1 to 100 characters").into());
+    }
+    let tenant = match (req.role, req.tenant) {
+        (Role::Admin, None) => None,
+        (Role::Admin, Some(_)) => return Err(ValidationError::new("tenant", "admin keys have no tenant").into()),
+        (Role::Tenant, None) => return Err(ValidationError::new("tenant", "is required for tenant keys").into()),
+        (Role::Tenant, Some(t)) => {
+            let t = TenantId::parse(&t).map_err(|e| ValidationError::new("tenant", e.message))?;
+            if state.store.get_tenant(&t).await?.is_none() {
+                return Err(ApiError::not_found(format!("tenant {:?} not found", t.as_str())));
+            }
+            Some(t)
+        }
+    };
+    let key = generate_api_key();
+    let row = state
+        .store
+        .insert_api_key(&hash_api_key(&key), &key_prefix(&key), tenant.as_ref(), req.role, req.name.trim(), &admin.principal.actor())
+        .await?;
+    tracing::info!(key = %row.prefix, role = ?row.role, "API key issued");
+    Ok((
+        StatusCode::CREATED,
+        Json(IssuedApiKey {
+            key,
+            info: ApiKeyDto::from(&row),
+        }),
+    ))
+}
+
+/// List API keys (never the keys themselves).
+#[utoipa::path(get, path = "/v1/admin/api-keys", tag = "admin",
+    responses((status = 200, body = Vec<ApiKeyDto>), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_api_keys(State(state): State<Arc<AppState>>, _admin: AdminAuth) -> ApiResult<Json<Vec<ApiKeyDto>>> {
+    Ok(Json(state.store.list_api_keys().await?.iter().map(ApiKeyDto::from).collect()))
+}
+
+/// Revoke an API key: it can no longer be exchanged for tokens.
+#[utoipa::path(delete, path = "/v1/admin/api-keys/{id}", tag = "admin", params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn revoke_api_key(
+    State(state): State<Arc<AppState>>,
+    admin: AdminAuth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    if !state.store.revoke_api_key(&id, &admin.principal.actor()).await? {
+        return Err(ApiError::not_found("no active API key with this id"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

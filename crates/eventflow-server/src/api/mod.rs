@@ -1,0 +1,5 @@
+pub mod admin;
+pub mod auth;
+pub mod functions;
+pub mod health;
+pub mod me;

@@ -1,0 +1,294 @@
+//! Authentication and the tenant guard.
+//!
+//! Tokens are HS256 JWTs (algorithm pinned; `exp`, `nbf`, `iss`, `aud`
+//! required and checked, small leeway). [`TenantAuth`] is the single place
+//! where a request's tenant is decided: handlers take it as an argument and
+//! reach the catalog only through `TenantAuth::functions`.
+
+use std::{collections::HashSet, sync::Arc};
+
+use axum::{
+    extract::FromRequestParts,
+    http::{header, request::Parts},
+};
+use eventflow_core::TenantId;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::{distributions::Alphanumeric, Rng};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    error::ApiError,
+    store::{Actor, Role, Store, TenantStore},
+    AppState,
+};
+
+pub const ISSUER: &str = "eventflow";
+pub const AUDIENCE: &str = "eventflow-api";
+/// Clock skew tolerated on `exp`/`nbf`.
+pub const LEEWAY_SECONDS: u64 = 30;
+pub const MIN_SECRET_BYTES: usize = 32;
+pub const API_KEY_PREFIX: &str = "efk_";
+
+#[derive(utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Anyone can mint a token for any user id. Local development only.
+    Dev,
+    /// Tokens only in exchange for an API key an admin issued.
+    Production,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Claims {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ns: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub role: Role,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("the JWT secret must be at least {MIN_SECRET_BYTES} bytes (got {0})")]
+    TooShort(usize),
+}
+
+/// Signing and verification keys with the pinned validation rules.
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    pub ttl_seconds: i64,
+}
+
+impl JwtKeys {
+    pub fn new(secret: &[u8], ttl_seconds: i64) -> Result<Self, SecretError> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(SecretError::TooShort(secret.len()));
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl_seconds,
+        })
+    }
+
+    pub fn mint(&self, sub: &str, tenant: Option<&TenantId>, email: Option<&str>, role: Role) -> (String, Claims) {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: sub.to_string(),
+            tenant: tenant.map(|t| t.to_string()),
+            ns: tenant.map(TenantId::namespace),
+            email: email.map(str::to_string),
+            role,
+            iat: now,
+            nbf: now,
+            exp: now + self.ttl_seconds,
+            iss: ISSUER.to_string(),
+            aud: AUDIENCE.to_string(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing with a valid key cannot fail");
+        (token, claims)
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|d| d.claims)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind as K;
+                let why = match e.kind() {
+                    K::ExpiredSignature => "token expired",
+                    K::ImmatureSignature => "token not yet valid",
+                    K::InvalidAudience => "token has the wrong audience",
+                    K::InvalidIssuer => "token has the wrong issuer",
+                    K::InvalidAlgorithm => "token algorithm not accepted",
+                    K::InvalidSignature => "token signature invalid",
+                    K::MissingRequiredClaim(_) => "token is missing a required claim",
+                    _ => "token invalid",
+                };
+                ApiError::unauthorized(why)
+            })
+    }
+}
+
+/// A freshly generated API key: `efk_` and 40 random alphanumerics.
+pub fn generate_api_key() -> String {
+    let body: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
+    format!("{API_KEY_PREFIX}{body}")
+}
+
+/// Keys are high-entropy random strings, so a plain SHA-256 is the right
+/// storage hash (a slow KDF protects guessable passwords, not these).
+pub fn hash_api_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+pub fn key_prefix(key: &str) -> String {
+    key.chars().take(12).collect()
+}
+
+/// Registers the bootstrap admin key (idempotent).
+pub async fn ensure_admin_key(store: &Store, key: &str) -> Result<(), crate::store::StoreError> {
+    store
+        .insert_api_key(
+            &hash_api_key(key),
+            &key_prefix(key),
+            None,
+            Role::Admin,
+            "bootstrap admin key",
+            &Actor("system".into()),
+        )
+        .await
+        .map(|_| ())
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization header"))?
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::unauthorized("expected `Authorization: Bearer <token>`"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::unauthorized("expected `Authorization: Bearer <token>`"));
+    }
+    Ok(token.trim())
+}
+
+/// Any authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub claims: Claims,
+}
+
+impl Principal {
+    pub fn actor(&self) -> Actor {
+        Actor(self.claims.sub.clone())
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let claims = state.jwt.verify(bearer(parts)?)?;
+        Ok(Principal { claims })
+    }
+}
+
+/// A caller acting as a tenant: the one guard for tenant scoping.
+#[derive(Debug, Clone)]
+pub struct TenantAuth {
+    pub tenant: TenantId,
+    pub principal: Principal,
+}
+
+impl TenantAuth {
+    /// The catalog, restricted to this tenant.
+    pub fn functions<'a>(&self, store: &'a Store) -> TenantStore<'a> {
+        store.tenant(&self.tenant)
+    }
+
+    pub fn actor(&self) -> Actor {
+        self.principal.actor()
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for TenantAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        let tenant = match (&principal.claims.role, &principal.claims.tenant) {
+            (Role::Tenant, Some(t)) => TenantId::parse(t).map_err(|_| ApiError::unauthorized("token invalid"))?,
+            (Role::Admin, _) => {
+                return Err(ApiError::forbidden(
+                    "admin tokens manage tenants and keys; use a tenant's token for functions",
+                ))
+            }
+            (Role::Tenant, None) => return Err(ApiError::unauthorized("token has no tenant")),
+        };
+        Ok(TenantAuth { tenant, principal })
+    }
+}
+
+/// A caller with the admin role; anyone else gets 403.
+#[derive(Debug, Clone)]
+pub struct AdminAuth {
+    pub principal: Principal,
+}
+
+impl FromRequestParts<Arc<AppState>> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        if principal.claims.role != Role::Admin {
+            return Err(ApiError::forbidden("this endpoint requires the admin role"));
+        }
+        Ok(AdminAuth { principal })
+    }
+}
+
+/// The set of demo users the dev-mode login page offers.
+pub fn demo_users() -> HashSet<&'static str> {
+    ["alice", "bob", "charlie", "demo"].into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(JwtKeys::new(b"short", 60).is_err());
+        assert!(JwtKeys::new(&[7u8; 32], 60).is_ok());
+    }
+
+    #[test]
+    fn round_trip_and_tamper() {
+        let keys = JwtKeys::new(&[1u8; 32], 60).unwrap();
+        let t = TenantId::parse("alice").unwrap();
+        let (token, claims) = keys.mint("alice", Some(&t), None, Role::Tenant);
+        assert_eq!(keys.verify(&token).unwrap(), claims);
+        assert_eq!(claims.ns.as_deref(), Some("tenant-alice"));
+        let other = JwtKeys::new(&[2u8; 32], 60).unwrap();
+        assert!(other.verify(&token).is_err());
+    }
+
+    #[test]
+    fn api_keys_hash_stably() {
+        let k = generate_api_key();
+        assert!(k.starts_with(API_KEY_PREFIX) && k.len() == 44);
+        assert_eq!(hash_api_key(&k), hash_api_key(&k));
+        assert_ne!(hash_api_key(&k), hash_api_key(&generate_api_key()));
+    }
+}

@@ -1,0 +1,196 @@
+//! EventFlow's API server: authentication, the `/v1` API, the catalog store
+//! and the Kubernetes sync. [`app`] builds the router (tests call it
+//! in-process); [`serve`] runs it with graceful shutdown.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod json;
+pub mod metrics;
+pub mod openapi;
+pub mod store;
+pub mod sync;
+mod web;
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{atomic::AtomicBool, Arc},
+    time::Duration,
+};
+
+use axum::{
+    extract::DefaultBodyLimit,
+    middleware,
+    routing::{any, get, post},
+    Router,
+};
+use eventflow_core::{QuotaSpec, TenantId};
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+pub use crate::auth::{AuthMode, JwtKeys};
+use crate::{
+    error::ApiError,
+    metrics::Metrics,
+    store::Store,
+    sync::{Sync, SyncConfig},
+};
+
+/// Everything the server is configured with (built by the binary from flags).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub auth_mode: AuthMode,
+    pub web_dir: Option<PathBuf>,
+    pub sync: SyncConfig,
+    /// How long readiness fails before the listener stops on SIGTERM, so
+    /// load balancers stop sending new requests first.
+    pub shutdown_delay: Duration,
+}
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub jwt: JwtKeys,
+    pub metrics: Metrics,
+    pub sync: Arc<Sync>,
+    pub shutting_down: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(config: Config, store: Store, jwt: JwtKeys) -> Arc<Self> {
+        let metrics = Metrics::new();
+        let sync = Arc::new(Sync::new(store.clone(), config.sync.clone(), metrics.clone()));
+        Arc::new(Self {
+            config,
+            store,
+            jwt,
+            metrics,
+            sync,
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    /// The tenant's quota: defaults with its overrides applied.
+    pub async fn tenant_quota(&self, tenant: &TenantId) -> Result<QuotaSpec, ApiError> {
+        let mut q = QuotaSpec::default();
+        if let Some(o) = self.store.get_tenant(tenant).await?.and_then(|t| t.spec.quota) {
+            let count = |v: Option<i32>, d: u32| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(d);
+            q.requests_cpu = o.requests_cpu.unwrap_or(q.requests_cpu);
+            q.requests_memory = o.requests_memory.unwrap_or(q.requests_memory);
+            q.limits_cpu = o.limits_cpu.unwrap_or(q.limits_cpu);
+            q.limits_memory = o.limits_memory.unwrap_or(q.limits_memory);
+            q.pods = count(o.pods, q.pods);
+            q.persistent_volume_claims = count(o.persistent_volume_claims, q.persistent_volume_claims);
+            q.services = count(o.services, q.services);
+            q.config_maps = count(o.config_maps, q.config_maps);
+            q.secrets = count(o.secrets, q.secrets);
+            q.functions = count(o.functions, q.functions);
+        }
+        Ok(q)
+    }
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+async fn openapi_json() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], openapi::json())
+}
+
+/// The whole HTTP application.
+pub fn app(state: Arc<AppState>) -> Router {
+    use api::{admin, auth, functions, health, me};
+    let api = Router::new()
+        .route("/auth/config", get(auth::config))
+        .route("/auth/token", post(auth::token))
+        .route("/v1/me", get(me::me))
+        .route("/v1/functions", get(functions::list).post(functions::create))
+        .route(
+            "/v1/functions/{name}",
+            get(functions::get)
+                .put(functions::replace)
+                .patch(functions::patch)
+                .delete(functions::delete),
+        )
+        .route("/v1/admin/tenants", get(admin::list_tenants).post(admin::create_tenant))
+        .route("/v1/admin/tenants/{id}", axum::routing::delete(admin::delete_tenant))
+        .route("/v1/admin/api-keys", get(admin::list_api_keys).post(admin::create_api_key))
+        .route("/v1/admin/api-keys/{id}", axum::routing::delete(admin::revoke_api_key))
+        .route("/v1", any(api_not_found))
+        .route("/v1/{*rest}", any(api_not_found))
+        .route("/auth/{*rest}", any(api_not_found))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::handler))
+        .route("/openapi.json", get(openapi_json))
+        .layer(DefaultBodyLimit::max(json::BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track));
+    let router = match &state.config.web_dir {
+        Some(dir) => api.merge(web::router(dir)),
+        None => api.fallback(api_not_found),
+    };
+    router
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let request_id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serves until SIGTERM/SIGINT: readiness fails first, then in-flight
+/// requests finish, then the sync loop stops and the pool closes.
+pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sync_task = tokio::spawn(state.sync.clone().run(stop_rx));
+    let shutdown_state = state.clone();
+    let shutdown = async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested: failing readiness, draining requests");
+        shutdown_state
+            .shutting_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(shutdown_state.config.shutdown_delay).await;
+    };
+    let result = axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = sync_task.await;
+    state.store.close().await;
+    tracing::info!("server stopped");
+    result
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

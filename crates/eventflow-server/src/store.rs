@@ -1,0 +1,779 @@
+//! The catalog: tenants, API keys, functions, the outbox and the audit log,
+//! in PostgreSQL (production) or SQLite (embedded default) through sqlx's
+//! `Any` driver. Migrations are embedded and applied at start-up.
+//!
+//! Function access goes through [`TenantStore`], which is only obtainable for
+//! one tenant: there is no query that reads a function without its tenant.
+//! Platform-wide reads needed by the Kubernetes sync live on [`Store`] and are
+//! not exposed to HTTP handlers.
+//!
+//! Every write that changes desired state also inserts an outbox row in the
+//! same transaction; the sync loop applies it to Kubernetes (see `sync.rs`).
+
+use std::{str::FromStr, time::Duration};
+
+use chrono::Utc;
+use eventflow_core::{FunctionName, FunctionSpec, TenantId};
+use eventflow_crd::{FunctionStatus, TenantSpec};
+use serde::{Deserialize, Serialize};
+use sqlx::{
+    any::{AnyConnectOptions, AnyPoolOptions, AnyRow},
+    AnyPool, Row,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL (expected postgres:// or sqlite:): {0}")]
+    UnsupportedUrl(String),
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+#[derive(utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Tenant,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Tenant => "tenant",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "tenant" => Ok(Role::Tenant),
+            other => Err(StoreError::Corrupt(format!("unknown role {other:?}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TenantRow {
+    pub id: TenantId,
+    pub email: Option<String>,
+    pub spec: TenantSpec,
+    pub max_replicas: Option<u32>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub prefix: String,
+    pub tenant: Option<TenantId>,
+    pub role: Role,
+    pub name: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FunctionRow {
+    pub tenant: TenantId,
+    pub name: FunctionName,
+    pub spec: FunctionSpec,
+    /// Bumped on every change of the spec.
+    pub generation: i64,
+    /// Highest generation known to be applied as a CR.
+    pub applied_generation: i64,
+    /// Status copied back from the Function CR.
+    pub status: FunctionStatus,
+    /// Why the last attempt to apply the CR failed, if it did.
+    pub sync_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxKind {
+    Tenant,
+    Function,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub kind: OutboxKind,
+    pub tenant: TenantId,
+    pub name: Option<FunctionName>,
+    pub attempts: i64,
+}
+
+/// Who did something, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn tenant_id(s: String) -> Result<TenantId> {
+    TenantId::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn function_name(s: String) -> Result<FunctionName> {
+    FunctionName::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn opt_u32(v: Option<i64>) -> Option<u32> {
+    v.and_then(|v| u32::try_from(v).ok())
+}
+
+const FUNCTION_COLUMNS: &str = "tenant_id, name, spec_json, generation, applied_generation, status_json, sync_error, created_at, updated_at";
+
+fn function_from_row(row: &AnyRow) -> Result<FunctionRow> {
+    Ok(FunctionRow {
+        tenant: tenant_id(row.try_get("tenant_id")?)?,
+        name: function_name(row.try_get("name")?)?,
+        spec: serde_json::from_str(&row.try_get::<String, _>("spec_json")?)?,
+        generation: row.try_get("generation")?,
+        applied_generation: row.try_get("applied_generation")?,
+        status: serde_json::from_str(&row.try_get::<String, _>("status_json")?)?,
+        sync_error: row.try_get("sync_error")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn tenant_from_row(row: &AnyRow) -> Result<TenantRow> {
+    Ok(TenantRow {
+        id: tenant_id(row.try_get("id")?)?,
+        email: row.try_get("email")?,
+        spec: serde_json::from_str(&row.try_get::<String, _>("spec_json")?)?,
+        max_replicas: opt_u32(row.try_get("max_replicas")?),
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn key_from_row(row: &AnyRow) -> Result<ApiKeyRow> {
+    let tenant: Option<String> = row.try_get("tenant_id")?;
+    Ok(ApiKeyRow {
+        id: row.try_get("id")?,
+        prefix: row.try_get("prefix")?,
+        tenant: tenant.map(tenant_id).transpose()?,
+        role: row.try_get::<String, _>("role")?.parse()?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+async fn audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    actor: &Actor,
+    tenant: Option<&TenantId>,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor, tenant_id, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(now_ms())
+    .bind(&actor.0)
+    .bind(tenant.map(|t| t.to_string()))
+    .bind(action)
+    .bind(target)
+    .bind(detail.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn enqueue(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    kind: OutboxKind,
+    tenant: &TenantId,
+    name: Option<&FunctionName>,
+) -> Result<()> {
+    let kind = match kind {
+        OutboxKind::Tenant => "tenant",
+        OutboxKind::Function => "function",
+    };
+    sqlx::query("INSERT INTO outbox (kind, tenant_id, name, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(kind)
+        .bind(tenant.as_str())
+        .bind(name.map(|n| n.to_string()))
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Connects and applies the embedded migrations.
+    /// `url` is `postgres://…` or `sqlite:…` (the file is created if missing).
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        let options = AnyConnectOptions::from_str(url)?;
+        let mut pool_options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .acquire_timeout(Duration::from_secs(5));
+        if backend == Backend::Sqlite {
+            pool_options = pool_options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool_options.connect_with(options).await?;
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Function queries for one tenant. The API obtains this only from the
+    /// authenticated tenant (see `auth::TenantAuth`).
+    pub fn tenant(&self, tenant: &TenantId) -> TenantStore<'_> {
+        TenantStore {
+            store: self,
+            tenant: tenant.clone(),
+        }
+    }
+
+    // ---- tenants -------------------------------------------------------
+
+    pub async fn get_tenant(&self, id: &TenantId) -> Result<Option<TenantRow>> {
+        let row = sqlx::query("SELECT * FROM tenants WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
+    pub async fn list_tenants(&self) -> Result<Vec<TenantRow>> {
+        let rows = sqlx::query("SELECT * FROM tenants ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+
+    /// Creates the tenant if it does not exist. Returns whether it was created.
+    pub async fn ensure_tenant(
+        &self,
+        id: &TenantId,
+        email: Option<&str>,
+        spec: &TenantSpec,
+        max_replicas: Option<u32>,
+        actor: &Actor,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO tenants (id, email, spec_json, max_replicas, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id.as_str())
+        .bind(email)
+        .bind(serde_json::to_string(spec)?)
+        .bind(max_replicas.map(i64::from))
+        .bind(now_ms())
+        .bind(&actor.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            enqueue(&mut tx, OutboxKind::Tenant, id, None).await?;
+            audit(&mut tx, actor, Some(id), "tenant.create", id.as_str(), serde_json::json!({})).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// Replaces a tenant's overrides (admin).
+    pub async fn update_tenant(
+        &self,
+        id: &TenantId,
+        spec: &TenantSpec,
+        max_replicas: Option<u32>,
+        actor: &Actor,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query("UPDATE tenants SET spec_json = $1, max_replicas = $2 WHERE id = $3")
+            .bind(serde_json::to_string(spec)?)
+            .bind(max_replicas.map(i64::from))
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if updated {
+            enqueue(&mut tx, OutboxKind::Tenant, id, None).await?;
+            audit(&mut tx, actor, Some(id), "tenant.update", id.as_str(), serde_json::to_value(spec)?).await?;
+        }
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// Deletes a tenant with its functions and keys; the sync removes the
+    /// Tenant CR (and with it, through the operator, the namespace).
+    pub async fn delete_tenant(&self, id: &TenantId, actor: &Actor) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let names: Vec<String> = sqlx::query("SELECT name FROM functions WHERE tenant_id = $1")
+            .bind(id.as_str())
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("name"))
+            .collect::<Result<_, _>>()?;
+        sqlx::query("DELETE FROM functions WHERE tenant_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM api_keys WHERE tenant_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let deleted = sqlx::query("DELETE FROM tenants WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if deleted {
+            for n in names {
+                enqueue(&mut tx, OutboxKind::Function, id, Some(&function_name(n)?)).await?;
+            }
+            enqueue(&mut tx, OutboxKind::Tenant, id, None).await?;
+            audit(&mut tx, actor, Some(id), "tenant.delete", id.as_str(), serde_json::json!({})).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    // ---- API keys -------------------------------------------------------
+
+    pub async fn insert_api_key(
+        &self,
+        hash: &str,
+        prefix: &str,
+        tenant: Option<&TenantId>,
+        role: Role,
+        name: &str,
+        actor: &Actor,
+    ) -> Result<ApiKeyRow> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, prefix, hash, tenant_id, role, name, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(prefix)
+        .bind(hash)
+        .bind(tenant.map(|t| t.to_string()))
+        .bind(role.as_str())
+        .bind(name)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query("SELECT * FROM api_keys WHERE hash = $1")
+            .bind(hash)
+            .fetch_one(&mut *tx)
+            .await?;
+        let key = key_from_row(&row)?;
+        if key.id == id {
+            audit(
+                &mut tx,
+                actor,
+                tenant,
+                "api_key.create",
+                &id,
+                serde_json::json!({"role": role.as_str(), "name": name, "prefix": prefix}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    /// The active (not revoked) key with this hash.
+    pub async fn find_active_api_key(&self, hash: &str) -> Result<Option<ApiKeyRow>> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE hash = $1 AND revoked_at IS NULL")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let key = row.as_ref().map(key_from_row).transpose()?;
+        if let Some(k) = &key {
+            sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+                .bind(now_ms())
+                .bind(&k.id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(key)
+    }
+
+    pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyRow>> {
+        let rows = sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    pub async fn revoke_api_key(&self, id: &str, actor: &Actor) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if revoked {
+            audit(&mut tx, actor, None, "api_key.revoke", id, serde_json::json!({})).await?;
+        }
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    // ---- sync (platform-wide; not reachable from handlers) --------------
+
+    /// Outbox entries that are due, oldest first.
+    pub async fn due_outbox(&self, limit: i64) -> Result<Vec<OutboxEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, tenant_id, name, attempts FROM outbox WHERE not_before <= $1 ORDER BY id LIMIT $2",
+        )
+        .bind(now_ms())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let kind = match r.try_get::<String, _>("kind")?.as_str() {
+                    "tenant" => OutboxKind::Tenant,
+                    "function" => OutboxKind::Function,
+                    other => return Err(StoreError::Corrupt(format!("outbox kind {other:?}"))),
+                };
+                let name: Option<String> = r.try_get("name")?;
+                Ok(OutboxEntry {
+                    id: r.try_get("id")?,
+                    kind,
+                    tenant: tenant_id(r.try_get("tenant_id")?)?,
+                    name: name.map(function_name).transpose()?,
+                    attempts: r.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn outbox_len(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM outbox")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
+    }
+
+    pub async fn complete_outbox(&self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM outbox WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn retry_outbox(&self, id: i64, error: &str, delay: Duration) -> Result<()> {
+        let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, not_before = $2 WHERE id = $3")
+            .bind(error)
+            .bind(now_ms().saturating_add(delay_ms))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A function by tenant and name, for the sync loop.
+    pub async fn function_for_sync(&self, tenant: &TenantId, name: &FunctionName) -> Result<Option<FunctionRow>> {
+        self.tenant(tenant).get(name).await
+    }
+
+    /// Every (tenant, function) pair in the catalog, for the periodic resync.
+    pub async fn all_functions(&self) -> Result<Vec<FunctionRow>> {
+        let rows = sqlx::query(&format!("SELECT {FUNCTION_COLUMNS} FROM functions ORDER BY tenant_id, name"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(function_from_row).collect()
+    }
+
+    /// Records that the CR for `generation` was applied (or why it was not).
+    pub async fn record_apply(
+        &self,
+        tenant: &TenantId,
+        name: &FunctionName,
+        generation: i64,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let query = match error {
+            None => sqlx::query(
+                "UPDATE functions SET sync_error = NULL, \
+                 applied_generation = CASE WHEN applied_generation > $1 THEN applied_generation ELSE $1 END \
+                 WHERE tenant_id = $2 AND name = $3",
+            )
+            .bind(generation),
+            Some(e) => {
+                sqlx::query(
+                    "UPDATE functions SET sync_error = $1 WHERE tenant_id = $2 AND name = $3 \
+                     AND (sync_error IS NULL OR sync_error <> $1)",
+                )
+                .bind(e)
+            }
+        };
+        query
+            .bind(tenant.as_str())
+            .bind(name.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Copies a CR's status into the catalog. Returns whether the row existed.
+    pub async fn record_status(&self, tenant: &TenantId, name: &FunctionName, status: &FunctionStatus) -> Result<bool> {
+        Ok(sqlx::query("UPDATE functions SET status_json = $1 WHERE tenant_id = $2 AND name = $3")
+            .bind(serde_json::to_string(status)?)
+            .bind(tenant.as_str())
+            .bind(name.as_str())
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1)
+    }
+}
+
+/// Function queries scoped to one tenant.
+pub struct TenantStore<'a> {
+    store: &'a Store,
+    tenant: TenantId,
+}
+
+/// A page of functions: the rows and the name to continue after.
+pub struct Page {
+    pub items: Vec<FunctionRow>,
+    pub next_after: Option<String>,
+}
+
+impl TenantStore<'_> {
+    pub fn tenant_id(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    pub async fn get(&self, name: &FunctionName) -> Result<Option<FunctionRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {FUNCTION_COLUMNS} FROM functions WHERE tenant_id = $1 AND name = $2"
+        ))
+        .bind(self.tenant.as_str())
+        .bind(name.as_str())
+        .fetch_optional(&self.store.pool)
+        .await?;
+        row.as_ref().map(function_from_row).transpose()
+    }
+
+    pub async fn list(&self, limit: i64, after: Option<&str>) -> Result<Page> {
+        let rows = sqlx::query(&format!(
+            "SELECT {FUNCTION_COLUMNS} FROM functions WHERE tenant_id = $1 AND name > $2 ORDER BY name LIMIT $3"
+        ))
+        .bind(self.tenant.as_str())
+        .bind(after.unwrap_or(""))
+        .bind(limit + 1)
+        .fetch_all(&self.store.pool)
+        .await?;
+        let mut items = rows.iter().map(function_from_row).collect::<Result<Vec<_>>>()?;
+        let next_after = if items.len() as i64 > limit {
+            items.truncate(usize::try_from(limit).unwrap_or(0));
+            items.last().map(|f| f.name.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_after })
+    }
+
+    pub async fn count(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM functions WHERE tenant_id = $1")
+            .bind(self.tenant.as_str())
+            .fetch_one(&self.store.pool)
+            .await?
+            .try_get("n")?)
+    }
+
+    /// All of the tenant's specs, for usage accounting.
+    pub async fn all(&self) -> Result<Vec<FunctionRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {FUNCTION_COLUMNS} FROM functions WHERE tenant_id = $1 ORDER BY name"
+        ))
+        .bind(self.tenant.as_str())
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.iter().map(function_from_row).collect()
+    }
+
+    /// Inserts a function; `None` when the name is taken.
+    pub async fn create(&self, name: &FunctionName, spec: &FunctionSpec, actor: &Actor) -> Result<Option<FunctionRow>> {
+        let now = now_ms();
+        let mut tx = self.store.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO functions (tenant_id, name, spec_json, generation, applied_generation, status_json, created_at, updated_at) \
+             VALUES ($1, $2, $3, 1, 0, '{}', $4, $4) ON CONFLICT (tenant_id, name) DO NOTHING",
+        )
+        .bind(self.tenant.as_str())
+        .bind(name.as_str())
+        .bind(serde_json::to_string(spec)?)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            return Ok(None);
+        }
+        enqueue(&mut tx, OutboxKind::Function, &self.tenant, Some(name)).await?;
+        audit(
+            &mut tx,
+            actor,
+            Some(&self.tenant),
+            "function.create",
+            name.as_str(),
+            serde_json::to_value(spec)?,
+        )
+        .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {FUNCTION_COLUMNS} FROM functions WHERE tenant_id = $1 AND name = $2"
+        ))
+        .bind(self.tenant.as_str())
+        .bind(name.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let row = function_from_row(&row)?;
+        tx.commit().await?;
+        Ok(Some(row))
+    }
+
+    /// Replaces the spec, bumping the generation; `None` when absent.
+    pub async fn update(&self, name: &FunctionName, spec: &FunctionSpec, actor: &Actor) -> Result<Option<FunctionRow>> {
+        let mut tx = self.store.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE functions SET spec_json = $1, generation = generation + 1, updated_at = $2 \
+             WHERE tenant_id = $3 AND name = $4",
+        )
+        .bind(serde_json::to_string(spec)?)
+        .bind(now_ms())
+        .bind(self.tenant.as_str())
+        .bind(name.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !updated {
+            return Ok(None);
+        }
+        enqueue(&mut tx, OutboxKind::Function, &self.tenant, Some(name)).await?;
+        audit(
+            &mut tx,
+            actor,
+            Some(&self.tenant),
+            "function.update",
+            name.as_str(),
+            serde_json::to_value(spec)?,
+        )
+        .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {FUNCTION_COLUMNS} FROM functions WHERE tenant_id = $1 AND name = $2"
+        ))
+        .bind(self.tenant.as_str())
+        .bind(name.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let row = function_from_row(&row)?;
+        tx.commit().await?;
+        Ok(Some(row))
+    }
+
+    pub async fn delete(&self, name: &FunctionName, actor: &Actor) -> Result<bool> {
+        let mut tx = self.store.pool.begin().await?;
+        let deleted = sqlx::query("DELETE FROM functions WHERE tenant_id = $1 AND name = $2")
+            .bind(self.tenant.as_str())
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if deleted {
+            enqueue(&mut tx, OutboxKind::Function, &self.tenant, Some(name)).await?;
+            audit(&mut tx, actor, Some(&self.tenant), "function.delete", name.as_str(), serde_json::json!({})).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+}
+
+/// A database URL with any password removed, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.split('?').next().unwrap_or(url).to_string(),
+    }
+}

@@ -1,0 +1,419 @@
+//! Keeps Kubernetes in step with the catalog.
+//!
+//! The database is the catalog; the custom resources are the desired state
+//! handed to the operator. Every catalog write commits an outbox row in the
+//! same transaction. This loop:
+//!
+//! 1. connects to Kubernetes (retrying while it is away),
+//! 2. drains the outbox: for each entry it looks at the row *as it is now*
+//!    and server-side-applies the `Tenant`/`Function` CR, or deletes it when
+//!    the row is gone (level-triggered, so replays and duplicates are harmless),
+//! 3. every `resync_interval` compares all rows with all CRs the platform
+//!    manages: applies missing or stale CRs, deletes orphans, and copies CR
+//!    status back into the rows,
+//! 4. watches Function CRs and copies status changes as they happen.
+//!
+//! A crash between the commit and the apply leaves the outbox row behind, so
+//! the next start applies it: nothing a user created is lost.
+
+use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
+
+use eventflow_core::{FunctionName, TenantId};
+use eventflow_crd::{
+    build_function, build_tenant, Function, Tenant, API_FIELD_MANAGER, CATALOG_GENERATION_ANNOTATION,
+    MANAGED_BY_LABEL, MANAGED_BY_VALUE,
+};
+use futures::StreamExt;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{
+    api::{DeleteParams, ListParams, Patch, PatchParams},
+    config::{KubeConfigOptions, Kubeconfig},
+    runtime::{watcher, WatchStreamExt},
+    Api, Client, CustomResourceExt, ResourceExt,
+};
+use tokio::sync::{watch, Notify, RwLock};
+
+use crate::{
+    api::health::Check,
+    metrics::Metrics,
+    store::{OutboxEntry, OutboxKind, Store, StoreError},
+};
+
+/// Where the Kubernetes connection comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KubeSource {
+    /// No cluster: the API works and functions stay Pending.
+    Disabled,
+    /// `KUBECONFIG`, `~/.kube/config` or the in-cluster service account.
+    Infer,
+    /// An explicit kubeconfig file.
+    File(PathBuf),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Config(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub source: KubeSource,
+    pub install_crds: bool,
+    pub resync_interval: Duration,
+}
+
+pub struct Sync {
+    store: Store,
+    config: SyncConfig,
+    metrics: Metrics,
+    client: RwLock<Option<Client>>,
+    last_error: RwLock<Option<String>>,
+    wake: Notify,
+}
+
+fn label_selector() -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(ae) if ae.code == 404)
+}
+
+fn retry_delay(attempts: i64) -> Duration {
+    Duration::from_secs(1u64 << attempts.clamp(0, 5))
+}
+
+impl Sync {
+    pub fn new(store: Store, config: SyncConfig, metrics: Metrics) -> Self {
+        Self {
+            store,
+            config,
+            metrics,
+            client: RwLock::new(None),
+            last_error: RwLock::new(None),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Wakes the loop after a catalog write.
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    pub async fn health(&self) -> Check {
+        if self.config.source == KubeSource::Disabled {
+            return Check {
+                status: "disabled",
+                message: "no Kubernetes configured (--kubernetes off)".into(),
+            };
+        }
+        match (&*self.client.read().await, &*self.last_error.read().await) {
+            (Some(_), None) => Check {
+                status: "ok",
+                message: "connected".into(),
+            },
+            (_, Some(e)) => Check {
+                status: "error",
+                message: e.clone(),
+            },
+            (None, None) => Check {
+                status: "error",
+                message: "connecting".into(),
+            },
+        }
+    }
+
+    async fn connect(&self) -> Result<Client, SyncError> {
+        let config = match &self.config.source {
+            KubeSource::Disabled => return Err(SyncError::Config("Kubernetes is disabled".into())),
+            KubeSource::Infer => kube::Config::infer()
+                .await
+                .map_err(|e| SyncError::Config(format!("no Kubernetes configuration found: {e}")))?,
+            KubeSource::File(path) => {
+                let kc = Kubeconfig::read_from(path)
+                    .map_err(|e| SyncError::Config(format!("cannot read kubeconfig {}: {e}", path.display())))?;
+                kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                    .await
+                    .map_err(|e| SyncError::Config(format!("invalid kubeconfig {}: {e}", path.display())))?
+            }
+        };
+        let client = Client::try_from(config)?;
+        client.apiserver_version().await?;
+        if self.config.install_crds {
+            let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+            let pp = PatchParams::apply(API_FIELD_MANAGER).force();
+            for crd in [Tenant::crd(), Function::crd()] {
+                crds.patch(&crd.name_any(), &pp, &Patch::Apply(&crd)).await?;
+            }
+        }
+        Ok(client)
+    }
+
+    async fn set_error(&self, e: Option<String>) {
+        *self.last_error.write().await = e;
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        if self.config.source == KubeSource::Disabled {
+            tracing::warn!("Kubernetes sync disabled: functions are stored but not deployed");
+            return;
+        }
+        let mut last_resync: Option<tokio::time::Instant> = None;
+        let mut watcher_task: Option<tokio::task::JoinHandle<()>> = None;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let client = self.client.read().await.clone();
+            let client = match client {
+                Some(c) => Some(c),
+                None => match self.connect().await {
+                    Ok(c) => {
+                        tracing::info!("connected to Kubernetes");
+                        *self.client.write().await = Some(c.clone());
+                        self.set_error(None).await;
+                        last_resync = None;
+                        if let Some(t) = watcher_task.take() {
+                            t.abort();
+                        }
+                        watcher_task = Some(tokio::spawn(Arc::clone(&self).watch_status(c.clone())));
+                        Some(c)
+                    }
+                    Err(e) => {
+                        let msg = e.to_string();
+                        if self.last_error.read().await.as_deref() != Some(msg.as_str()) {
+                            tracing::warn!(error = %msg, "Kubernetes unavailable; will retry");
+                        }
+                        self.set_error(Some(msg.clone())).await;
+                        self.mark_unsynced(&msg).await;
+                        None
+                    }
+                },
+            };
+            if let Some(client) = client {
+                if let Err(e) = self.drain_outbox(&client).await {
+                    tracing::warn!(error = %e, "outbox drain failed");
+                }
+                let due = last_resync.is_none_or(|t| t.elapsed() >= self.config.resync_interval);
+                if due {
+                    match self.resync(&client).await {
+                        Ok(()) => {
+                            self.set_error(None).await;
+                            last_resync = Some(tokio::time::Instant::now());
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "resync failed");
+                            self.set_error(Some(e.to_string())).await;
+                            if matches!(e, SyncError::Kube(kube::Error::HyperError(_) | kube::Error::Service(_))) {
+                                // Connection-level failure: reconnect next round.
+                                *self.client.write().await = None;
+                            }
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        if let Some(t) = watcher_task {
+            t.abort();
+        }
+    }
+
+    /// Without a cluster, record the reason on every outbox entry's function
+    /// so the API can show why it is pending.
+    async fn mark_unsynced(&self, msg: &str) {
+        let Ok(entries) = self.store.due_outbox(500).await else { return };
+        for e in entries {
+            if let (OutboxKind::Function, Some(name)) = (&e.kind, &e.name) {
+                let _ = self.store.record_apply(&e.tenant, name, 0, Some(msg)).await;
+            }
+        }
+    }
+
+    async fn drain_outbox(&self, client: &Client) -> Result<(), SyncError> {
+        loop {
+            let entries = self.store.due_outbox(100).await?;
+            if entries.is_empty() {
+                return Ok(());
+            }
+            for entry in entries {
+                let kind = if entry.kind == OutboxKind::Tenant { "tenant" } else { "function" };
+                match self.apply_entry(client, &entry).await {
+                    Ok(()) => {
+                        self.metrics.sync_applies.with_label_values(&[kind, "ok"]).inc();
+                        self.store.complete_outbox(entry.id).await?;
+                    }
+                    Err(e) => {
+                        self.metrics.sync_applies.with_label_values(&[kind, "error"]).inc();
+                        let msg = e.to_string();
+                        tracing::warn!(tenant = %entry.tenant, name = ?entry.name, error = %msg, "apply failed; will retry");
+                        if let Some(name) = &entry.name {
+                            self.store.record_apply(&entry.tenant, name, 0, Some(&msg)).await?;
+                        }
+                        self.store.retry_outbox(entry.id, &msg, retry_delay(entry.attempts)).await?;
+                        if matches!(e, SyncError::Kube(kube::Error::HyperError(_) | kube::Error::Service(_))) {
+                            *self.client.write().await = None;
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn apply_entry(&self, client: &Client, entry: &OutboxEntry) -> Result<(), SyncError> {
+        match (&entry.kind, &entry.name) {
+            (OutboxKind::Tenant, _) => self.sync_tenant(client, &entry.tenant).await,
+            (OutboxKind::Function, Some(name)) => self.sync_function(client, &entry.tenant, name).await,
+            (OutboxKind::Function, None) => Ok(()),
+        }
+    }
+
+    async fn sync_tenant(&self, client: &Client, tenant: &TenantId) -> Result<(), SyncError> {
+        let api: Api<Tenant> = Api::all(client.clone());
+        match self.store.get_tenant(tenant).await? {
+            Some(row) => {
+                let cr = build_tenant(tenant, row.spec);
+                api.patch(tenant.as_str(), &PatchParams::apply(API_FIELD_MANAGER).force(), &Patch::Apply(&cr))
+                    .await?;
+            }
+            None => match api.delete(tenant.as_str(), &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(e.into()),
+            },
+        }
+        Ok(())
+    }
+
+    async fn sync_function(&self, client: &Client, tenant: &TenantId, name: &FunctionName) -> Result<(), SyncError> {
+        let api: Api<Function> = Api::namespaced(client.clone(), &tenant.namespace());
+        match self.store.function_for_sync(tenant, name).await? {
+            Some(row) => {
+                // The Tenant CR first, so the operator creates the namespace.
+                self.sync_tenant(client, tenant).await?;
+                let cr = build_function(tenant, name, &row.spec, row.generation);
+                match api
+                    .patch(name.as_str(), &PatchParams::apply(API_FIELD_MANAGER).force(), &Patch::Apply(&cr))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if is_not_found(&e) => {
+                        return Err(SyncError::Config(format!(
+                            "namespace {} does not exist yet (the operator creates it from the Tenant resource)",
+                            tenant.namespace()
+                        )))
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                self.store.record_apply(tenant, name, row.generation, None).await?;
+            }
+            None => match api.delete(name.as_str(), &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(e.into()),
+            },
+        }
+        Ok(())
+    }
+
+    /// Compares every catalog row with every managed CR and repairs the
+    /// difference in both directions.
+    async fn resync(&self, client: &Client) -> Result<(), SyncError> {
+        let lp = ListParams::default().labels(&label_selector());
+        // Tenants.
+        let tenant_api: Api<Tenant> = Api::all(client.clone());
+        let crs: Vec<Tenant> = tenant_api.list(&lp).await?.items;
+        let rows = self.store.list_tenants().await?;
+        let row_ids: std::collections::HashSet<String> = rows.iter().map(|r| r.id.to_string()).collect();
+        let cr_ids: std::collections::HashSet<String> = crs.iter().map(ResourceExt::name_any).collect();
+        for row in &rows {
+            if !cr_ids.contains(row.id.as_str()) {
+                tracing::info!(tenant = %row.id, "resync: creating missing Tenant");
+                self.sync_tenant(client, &row.id).await?;
+            }
+        }
+        for cr in &crs {
+            if !row_ids.contains(&cr.name_any()) {
+                if let Ok(t) = TenantId::parse(&cr.name_any()) {
+                    tracing::info!(tenant = %t, "resync: deleting orphaned Tenant");
+                    self.sync_tenant(client, &t).await?;
+                }
+            }
+        }
+        // Functions.
+        let fn_api: Api<Function> = Api::all(client.clone());
+        let crs: Vec<Function> = fn_api.list(&lp).await?.items;
+        let mut by_key: HashMap<(String, String), Function> = crs
+            .into_iter()
+            .filter_map(|f| Some(((f.namespace()?, f.name_any()), f)))
+            .collect();
+        for row in self.store.all_functions().await? {
+            let key = (row.tenant.namespace(), row.name.to_string());
+            match by_key.remove(&key) {
+                None => {
+                    tracing::info!(tenant = %row.tenant, function = %row.name, "resync: creating missing Function");
+                    if let Err(e) = self.sync_function(client, &row.tenant, &row.name).await {
+                        self.store.record_apply(&row.tenant, &row.name, 0, Some(&e.to_string())).await?;
+                    }
+                }
+                Some(cr) => {
+                    let applied: i64 = cr
+                        .annotations()
+                        .get(CATALOG_GENERATION_ANNOTATION)
+                        .and_then(|g| g.parse().ok())
+                        .unwrap_or(0);
+                    if applied < row.generation {
+                        self.sync_function(client, &row.tenant, &row.name).await?;
+                    } else if row.applied_generation < row.generation {
+                        self.store.record_apply(&row.tenant, &row.name, applied, None).await?;
+                    }
+                    if let Some(status) = cr.status {
+                        if status != row.status {
+                            self.store.record_status(&row.tenant, &row.name, &status).await?;
+                        }
+                    }
+                }
+            }
+        }
+        for ((ns, name), _) in by_key {
+            if let (Some(t), Ok(n)) = (TenantId::from_namespace(&ns), FunctionName::parse(&name)) {
+                tracing::info!(tenant = %t, function = %n, "resync: deleting orphaned Function");
+                self.sync_function(client, &t, &n).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies Function CR status into the catalog as it changes.
+    async fn watch_status(self: Arc<Self>, client: Client) {
+        let api: Api<Function> = Api::all(client);
+        let cfg = watcher::Config::default().labels(&label_selector());
+        let mut stream = watcher(api, cfg).default_backoff().applied_objects().boxed();
+        while let Some(item) = stream.next().await {
+            let f = match item {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::debug!(error = %e, "Function watch error (retrying)");
+                    continue;
+                }
+            };
+            let (Some(ns), Some(status)) = (f.namespace(), f.status.clone()) else { continue };
+            if let (Some(t), Ok(n)) = (TenantId::from_namespace(&ns), FunctionName::parse(&f.name_any())) {
+                if let Err(e) = self.store.record_status(&t, &n, &status).await {
+                    tracing::warn!(error = %e, "could not record Function status");
+                }
+            }
+        }
+    }
+}
