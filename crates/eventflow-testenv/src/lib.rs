@@ -146,12 +146,20 @@ fn not_running_message(e: &Error) -> String {
 
 /// A namespace that exists for one test. Deleted by [`TestNamespace::cleanup`]
 /// or, failing that, when dropped.
-#[derive(Debug)]
 pub struct TestNamespace {
     client: Client,
     name: String,
     kubeconfig: PathBuf,
     armed: bool,
+}
+
+impl std::fmt::Debug for TestNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestNamespace")
+            .field("name", &self.name)
+            .field("kubeconfig", &self.kubeconfig)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TestNamespace {
