@@ -11,10 +11,13 @@ import { FunctionsListPage } from "./functions/FunctionsListPage";
 import { TenantPage } from "./tenant/TenantPage";
 
 function RequireAuth({ children }: { children: ReactNode }) {
-  const { session } = useAuth();
+  const { session, signedOutByUser } = useAuth();
   const location = useLocation();
-  if (!session)
-    return <Navigate to="/signin" replace state={{ from: location.pathname + location.search }} />;
+  if (!session) {
+    // after an expired session or a deep link, come back here once signed in
+    const state = signedOutByUser ? null : { from: location.pathname + location.search };
+    return <Navigate to="/signin" replace state={state} />;
+  }
   return children;
 }
 

@@ -5,13 +5,19 @@ import type { TokenResponse } from "../api/types";
 import { clearSession, isExpired, loadSession, saveSession, type Session } from "./session";
 import { AuthContext, EXPIRED_NOTICE, type AuthState } from "./useAuth";
 
-function initialSession(): { session: Session | null; notice: string | null } {
+interface State {
+  session: Session | null;
+  notice: string | null;
+  signedOutByUser: boolean;
+}
+
+function initialSession(): State {
   const s = loadSession();
   if (s && isExpired(s)) {
     clearSession();
-    return { session: null, notice: EXPIRED_NOTICE };
+    return { session: null, notice: EXPIRED_NOTICE, signedOutByUser: false };
   }
-  return { session: s, notice: null };
+  return { session: s, notice: null, signedOutByUser: false };
 }
 
 /** Holds the current token outside React state so the API client always sends the latest. */
@@ -51,7 +57,7 @@ export function AuthProvider({
       clearSession();
       holder.set(null);
       queryClient.clear();
-      setState({ session: null, notice: notice ?? null });
+      setState({ session: null, notice: notice ?? null, signedOutByUser: notice === undefined });
     },
     [queryClient, holder],
   );
@@ -73,13 +79,13 @@ export function AuthProvider({
       const session = saveSession(t);
       holder.set(session.token);
       queryClient.clear();
-      setState({ session, notice: null });
+      setState({ session, notice: null, signedOutByUser: false });
     },
     [queryClient, holder],
   );
 
   const value = useMemo<AuthState>(
-    () => ({ session: state.session, notice: state.notice, client, signIn, signOut }),
+    () => ({ ...state, client, signIn, signOut }),
     [state, client, signIn, signOut],
   );
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;

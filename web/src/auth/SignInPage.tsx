@@ -95,7 +95,6 @@ export function SignInPage() {
                   {DEMO_USERS.map((u) => (
                     <Button
                       key={u}
-                      aria-label={`Sign in as ${u}`}
                       disabled={login.isPending}
                       onClick={() => {
                         setFieldError(null);
@@ -108,6 +107,7 @@ export function SignInPage() {
                       >
                         {u[0]}
                       </span>
+                      <span className="sr-only">Sign in as </span>
                       {u}
                     </Button>
                   ))}

@@ -7,6 +7,8 @@ export interface AuthState {
   session: Session | null;
   /** Why the user was signed out, shown on the sign-in page. */
   notice: string | null;
+  /** The user signed out on purpose: the next sign-in starts fresh, not where they left. */
+  signedOutByUser: boolean;
   client: ApiClient;
   signIn: (token: TokenResponse) => void;
   signOut: (notice?: string) => void;

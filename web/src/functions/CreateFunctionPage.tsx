@@ -199,6 +199,7 @@ export function CreateFunctionPage() {
 
         <Section title="Environment">
           <EnvEditor
+            legendHidden
             rows={values.env}
             onChange={(rows) => set("env", rows)}
             errors={errors}

@@ -8,18 +8,27 @@ export function EnvEditor({
   onChange,
   errors,
   disabled,
+  legendHidden = false,
 }: {
   rows: EnvRow[];
   onChange: (rows: EnvRow[]) => void;
   errors: Record<string, string>;
   disabled?: boolean;
+  /** Hide the legend visually when a heading right above already says it. */
+  legendHidden?: boolean;
 }) {
   const update = (id: string, patch: Partial<EnvRow>) =>
     onChange(rows.map((r) => (r.id === id ? { ...r, ...patch } : r)));
   return (
     <fieldset>
-      <legend className="text-sm font-medium text-slate-700">Environment variables</legend>
-      {rows.length === 0 && <p className="mt-1 text-sm text-slate-500">No variables.</p>}
+      <legend className={legendHidden ? "sr-only" : "text-sm font-medium text-slate-700"}>
+        Environment variables
+      </legend>
+      {rows.length === 0 && (
+        <p className="mt-1 text-sm text-slate-500">
+          No variables. Add one to pass settings to your function.
+        </p>
+      )}
       <ul className="mt-2 space-y-3">
         {rows.map((row, i) => {
           const err = errors[row.id];

@@ -3,7 +3,6 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import type { FunctionObject } from "../api/types";
 import { useApi } from "../auth/useAuth";
 import { Button } from "../components/ui";
-import { inputClass } from "../components/styles";
 import { MAX_REPLICAS, validateReplicas } from "./validation";
 
 export function ScaleControl({ fn }: { fn: FunctionObject }) {
@@ -73,7 +72,7 @@ export function ScaleControl({ fn }: { fn: FunctionObject }) {
           <input
             id={id}
             inputMode="numeric"
-            className={`${inputClass} w-20 rounded-none text-center tabular-nums`}
+            className="block w-20 border-y border-slate-300 bg-white px-3 py-2 text-center text-sm tabular-nums shadow-sm focus:border-indigo-500 focus:ring-2 focus:ring-indigo-200 focus:outline-none aria-[invalid=true]:border-red-500"
             value={text}
             aria-invalid={error ? true : undefined}
             aria-describedby={`${id}-msg`}

@@ -1,0 +1,212 @@
+// End-to-end: the built dashboard against a real `eventflow server --dev`
+// (SQLite, dev login) in headless Chromium. Run with `npm run e2e`.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import {
+  axeViolations,
+  requirePrerequisites,
+  screenshot,
+  SCREENSHOT_DIR,
+  startBrowser,
+  startServer,
+} from "./harness.mjs";
+
+const FN = "hello-e2e";
+const PHASE = /^(Pending|Deploying|Running|Failed)$/;
+
+describe("dashboard end to end", { timeout: 240_000 }, () => {
+  let server;
+  let browser;
+  let page;
+  const shots = [];
+
+  const shot = async (name) => shots.push(await screenshot(page, name));
+  const checkA11y = async (where) => {
+    const v = await axeViolations(page);
+    assert.deepEqual(v, [], `accessibility problems on ${where}: ${JSON.stringify(v, null, 2)}`);
+  };
+  const signIn = async (user) => {
+    await page.goto(`${server.baseUrl}/signin`);
+    await page.getByRole("button", { name: `Sign in as ${user}` }).click();
+    await page.getByRole("heading", { level: 1, name: "Functions" }).waitFor();
+    assert.equal(await page.getByTestId("current-tenant").textContent(), user);
+  };
+  const signOut = async () => {
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("heading", { level: 1, name: "Sign in" }).waitFor();
+  };
+
+  before(async () => {
+    const { bin, browser: chromiumPath } = requirePrerequisites();
+    server = await startServer(bin);
+    browser = await startBrowser(chromiumPath);
+    page = browser.page;
+    page.setDefaultTimeout(15_000);
+  });
+
+  after(async () => {
+    await browser?.stop();
+    await server?.stop();
+    console.log(`screenshots (${shots.length}) in ${SCREENSHOT_DIR}`);
+    if (server) console.log(`server log: ${server.logPath}`);
+  });
+
+  it("serves the dashboard with SPA fallback", async () => {
+    const res = await fetch(`${server.baseUrl}/functions/some/deep/link`);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /<div id="root">/);
+  });
+
+  it("shows the dev-mode sign-in page", async () => {
+    await page.goto(`${server.baseUrl}/`);
+    await page.getByRole("heading", { level: 1, name: "Sign in" }).waitFor();
+    for (const u of ["alice", "bob", "charlie", "demo"]) {
+      assert.ok(await page.getByRole("button", { name: `Sign in as ${u}` }).isVisible());
+    }
+    await shot("01-sign-in");
+    await checkA11y("sign-in");
+  });
+
+  it("signs in as alice and shows the empty state", async () => {
+    await signIn("alice");
+    await page.getByRole("heading", { name: "No functions yet" }).waitFor();
+    await shot("02-functions-empty");
+    await checkA11y("functions (empty)");
+  });
+
+  it("rejects an invalid name on its field", async () => {
+    await page.getByRole("link", { name: /New function/ }).click();
+    await page.getByRole("heading", { level: 1, name: "New function" }).waitFor();
+    await page.getByLabel("Name", { exact: true }).fill("Bad_Name!");
+    await page.getByLabel("Image", { exact: true }).fill("nginx:alpine");
+    await page.getByRole("button", { name: "Create function" }).click();
+    const name = page.getByLabel("Name", { exact: true });
+    assert.equal(await name.getAttribute("aria-invalid"), "true");
+    const described = await name.getAttribute("aria-describedby");
+    const error = await page.locator(`[id="${described.split(" ").at(-1)}"]`).textContent();
+    assert.match(error, /lowercase letters, digits and '-'/);
+    assert.ok(
+      await name.evaluate((el) => el === document.activeElement),
+      "focus moves to the invalid field",
+    );
+    await shot("03-create-invalid-name");
+    await checkA11y("create (invalid)");
+  });
+
+  it("shows the server's error on the field it names", async () => {
+    // The form never sends an invalid name; ask the API directly to prove the
+    // server names the field the form relies on.
+    const token = await page.evaluate(
+      () => JSON.parse(sessionStorage.getItem("eventflow.session")).token,
+    );
+    const res = await fetch(`${server.baseUrl}/v1/functions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({ name: "Bad_Name", image: "nginx:alpine" }),
+    });
+    assert.ok(res.status >= 400 && res.status < 500, `status ${res.status}`);
+    const body = await res.json();
+    assert.equal(body.error.field, "name");
+  });
+
+  it("creates a function and opens it", async () => {
+    await page.getByLabel("Name", { exact: true }).fill(FN);
+    await page.getByRole("button", { name: "Add variable" }).click();
+    await page.getByLabel("Variable 1 name").fill("GREETING");
+    await page.getByLabel("Variable 1 value").fill("hello");
+    await page.getByRole("button", { name: "Create function" }).click();
+    await page.getByRole("heading", { level: 1, name: FN }).waitFor();
+    assert.match(
+      await page.getByTestId("detail-phase").locator("[data-phase]").textContent(),
+      PHASE,
+    );
+  });
+
+  it("lists the function with its phase", async () => {
+    await page.getByRole("link", { name: "All functions" }).click();
+    const row = page.getByTestId(`function-row-${FN}`);
+    await row.waitFor();
+    assert.match(await row.locator("[data-phase]").textContent(), PHASE);
+    assert.match(await row.textContent(), /nginx:alpine/);
+    assert.match(await row.textContent(), /\d+\/1/);
+    await shot("04-functions-list");
+    await checkA11y("functions (list)");
+    await page.setViewportSize({ width: 360, height: 740 });
+    await shot("05-functions-list-360px");
+    await page.setViewportSize({ width: 1280, height: 860 });
+  });
+
+  it("opens the function and scales it", async () => {
+    await page.getByRole("link", { name: FN, exact: true }).click();
+    await page.getByRole("heading", { level: 1, name: FN }).waitFor();
+    await page.getByRole("button", { name: "Increase replicas" }).click();
+    await page.getByRole("button", { name: "Scale", exact: true }).click();
+    await page.getByText("Scaled to 2 replicas.").waitFor();
+    await page.getByTestId("detail-ready").filter({ hasText: /\/2$/ }).waitFor();
+    await shot("06-function-detail");
+    await checkA11y("function detail");
+    await page.setViewportSize({ width: 360, height: 740 });
+    await shot("07-function-detail-360px");
+    await page.setViewportSize({ width: 1280, height: 860 });
+  });
+
+  it("shows the tenant's namespace and quota", async () => {
+    await page.getByRole("link", { name: "Tenant" }).click();
+    await page.getByRole("heading", { level: 1, name: "Tenant" }).waitFor();
+    await page.getByText("tenant-alice").waitFor();
+    await shot("08-tenant");
+    await checkA11y("tenant");
+  });
+
+  it("keeps tenants apart: bob sees none of alice's functions", async () => {
+    await signOut();
+    await signIn("bob");
+    await page.getByRole("heading", { name: "No functions yet" }).waitFor();
+    assert.equal(await page.getByTestId(`function-row-${FN}`).count(), 0);
+    await page.goto(`${server.baseUrl}/functions/${FN}`);
+    await page.getByRole("heading", { level: 1, name: "Function not found" }).waitFor();
+    await shot("09-bob-cannot-see-alice");
+  });
+
+  it("deletes the function after confirmation", async () => {
+    await signOut();
+    await signIn("alice");
+    await page.getByRole("link", { name: FN, exact: true }).click();
+    await page.getByRole("heading", { level: 1, name: FN }).waitFor();
+    await page.getByRole("button", { name: "Delete", exact: true }).click();
+    const dialog = page.getByRole("dialog", { name: `Delete ${FN}?` });
+    await dialog.waitFor();
+    await shot("10-delete-confirm");
+    await dialog.getByRole("button", { name: "Delete function" }).click();
+    await page.getByRole("heading", { level: 1, name: "Functions" }).waitFor();
+    await page.getByTestId(`function-row-${FN}`).waitFor({ state: "detached" });
+    const res = await page.evaluate(
+      async (name) =>
+        (
+          await fetch(`/v1/functions/${name}`, {
+            headers: {
+              authorization: `Bearer ${JSON.parse(sessionStorage.getItem("eventflow.session")).token}`,
+            },
+          })
+        ).status,
+      FN,
+    );
+    assert.equal(res, 404);
+  });
+
+  it("sends an expired session back to sign-in with a message", async () => {
+    await page.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem("eventflow.session"));
+      sessionStorage.setItem(
+        "eventflow.session",
+        JSON.stringify({ ...s, token: "not-a-valid-token" }),
+      );
+    });
+    await page.goto(`${server.baseUrl}/tenant`);
+    await page.getByText("Your session has expired. Please sign in again.").waitFor();
+  });
+
+  it("logged no console errors", () => {
+    assert.deepEqual(browser.problems, []);
+  });
+});
