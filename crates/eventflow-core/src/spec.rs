@@ -180,6 +180,25 @@ fn parse_image(image: Option<&str>) -> Result<String, ValidationError> {
     if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return err("image", "must not contain whitespace");
     }
+    // Docker's grammar: an optional registry host (it has a '.' or ':' or is
+    // `localhost`), then a lowercase repository path.
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let (first, rest) = without_digest
+        .split_once('/')
+        .unwrap_or(("", without_digest));
+    let is_host = first.contains(['.', ':']) || first == "localhost";
+    let path = if is_host {
+        rest.to_string()
+    } else {
+        without_digest.to_string()
+    };
+    let repository = match path.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => path.as_str(),
+    };
+    if repository.chars().any(|c| c.is_ascii_uppercase()) {
+        return err("image", "the repository name must be lowercase");
+    }
     image
         .parse::<oci_spec::distribution::Reference>()
         .map_err(|e| {
@@ -479,6 +498,8 @@ mod tests {
     fn names_the_offending_field() {
         assert_eq!(field_of(RawFunctionSpec::default()), "image");
         assert_eq!(field_of(raw("UPPER:case")), "image");
+        assert_eq!(field_of(raw("UPPER/case")), "image");
+        assert_eq!(field_of(raw("ghcr.io/Org/app")), "image");
         assert_eq!(field_of(raw("a b")), "image");
         assert_eq!(
             field_of(RawFunctionSpec {

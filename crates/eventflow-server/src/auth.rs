@@ -30,8 +30,7 @@ pub const LEEWAY_SECONDS: u64 = 30;
 pub const MIN_SECRET_BYTES: usize = 32;
 pub const API_KEY_PREFIX: &str = "efk_";
 
-#[derive(utoipa::ToSchema)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     /// Anyone can mint a token for any user id. Local development only.
@@ -93,7 +92,13 @@ impl JwtKeys {
         })
     }
 
-    pub fn mint(&self, sub: &str, tenant: Option<&TenantId>, email: Option<&str>, role: Role) -> (String, Claims) {
+    pub fn mint(
+        &self,
+        sub: &str,
+        tenant: Option<&TenantId>,
+        email: Option<&str>,
+        role: Role,
+    ) -> (String, Claims) {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: sub.to_string(),
@@ -178,7 +183,9 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .split_once(' ')
         .ok_or_else(|| ApiError::unauthorized("expected `Authorization: Bearer <token>`"))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(ApiError::unauthorized("expected `Authorization: Bearer <token>`"));
+        return Err(ApiError::unauthorized(
+            "expected `Authorization: Bearer <token>`",
+        ));
     }
     Ok(token.trim())
 }
@@ -198,7 +205,10 @@ impl Principal {
 impl FromRequestParts<Arc<AppState>> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
         let claims = state.jwt.verify(bearer(parts)?)?;
         Ok(Principal { claims })
     }
@@ -225,10 +235,15 @@ impl TenantAuth {
 impl FromRequestParts<Arc<AppState>> for TenantAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
         let principal = Principal::from_request_parts(parts, state).await?;
         let tenant = match (&principal.claims.role, &principal.claims.tenant) {
-            (Role::Tenant, Some(t)) => TenantId::parse(t).map_err(|_| ApiError::unauthorized("token invalid"))?,
+            (Role::Tenant, Some(t)) => {
+                TenantId::parse(t).map_err(|_| ApiError::unauthorized("token invalid"))?
+            }
             (Role::Admin, _) => {
                 return Err(ApiError::forbidden(
                     "admin tokens manage tenants and keys; use a tenant's token for functions",
@@ -249,7 +264,10 @@ pub struct AdminAuth {
 impl FromRequestParts<Arc<AppState>> for AdminAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
         let principal = Principal::from_request_parts(parts, state).await?;
         if principal.claims.role != Role::Admin {
             return Err(ApiError::forbidden("this endpoint requires the admin role"));

@@ -16,7 +16,10 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    BadRequest { message: String, field: Option<String> },
+    BadRequest {
+        message: String,
+        field: Option<String>,
+    },
     #[error("{0}")]
     Validation(#[from] ValidationError),
     #[error("{0}")]
@@ -41,7 +44,10 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>, field: Option<String>) -> Self {
-        Self::BadRequest { message: message.into(), field }
+        Self::BadRequest {
+            message: message.into(),
+            field,
+        }
     }
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::NotFound(what.into())
@@ -116,7 +122,9 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = %detail, "internal error");
                 ("internal server error".to_string(), None)
             }
-            ApiError::Validation(v) => (format!("{}: {}", v.field, v.message), Some(v.field.clone())),
+            ApiError::Validation(v) => {
+                (format!("{}: {}", v.field, v.message), Some(v.field.clone()))
+            }
             ApiError::BadRequest { message, field } => (message.clone(), field.clone()),
             other => (other.to_string(), None),
         };

@@ -83,7 +83,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
         let bytes = body_bytes(req, state).await?;
         match from_slice::<serde_json::Value>(&bytes)? {
             serde_json::Value::Object(map) => Ok(JsonObject(map)),
-            _ => Err(ApiError::bad_request("the body must be a JSON object", None)),
+            _ => Err(ApiError::bad_request(
+                "the body must be a JSON object",
+                None,
+            )),
         }
     }
 }

@@ -63,7 +63,11 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, store: Store, jwt: JwtKeys) -> Arc<Self> {
         let metrics = Metrics::new();
-        let sync = Arc::new(Sync::new(store.clone(), config.sync.clone(), metrics.clone()));
+        let sync = Arc::new(Sync::new(
+            store.clone(),
+            config.sync.clone(),
+            metrics.clone(),
+        ));
         Arc::new(Self {
             config,
             store,
@@ -77,14 +81,20 @@ impl AppState {
     /// The tenant's quota: defaults with its overrides applied.
     pub async fn tenant_quota(&self, tenant: &TenantId) -> Result<QuotaSpec, ApiError> {
         let mut q = QuotaSpec::default();
-        if let Some(o) = self.store.get_tenant(tenant).await?.and_then(|t| t.spec.quota) {
+        if let Some(o) = self
+            .store
+            .get_tenant(tenant)
+            .await?
+            .and_then(|t| t.spec.quota)
+        {
             let count = |v: Option<i32>, d: u32| v.and_then(|v| u32::try_from(v).ok()).unwrap_or(d);
             q.requests_cpu = o.requests_cpu.unwrap_or(q.requests_cpu);
             q.requests_memory = o.requests_memory.unwrap_or(q.requests_memory);
             q.limits_cpu = o.limits_cpu.unwrap_or(q.limits_cpu);
             q.limits_memory = o.limits_memory.unwrap_or(q.limits_memory);
             q.pods = count(o.pods, q.pods);
-            q.persistent_volume_claims = count(o.persistent_volume_claims, q.persistent_volume_claims);
+            q.persistent_volume_claims =
+                count(o.persistent_volume_claims, q.persistent_volume_claims);
             q.services = count(o.services, q.services);
             q.config_maps = count(o.config_maps, q.config_maps);
             q.secrets = count(o.secrets, q.secrets);
@@ -99,7 +109,10 @@ async fn api_not_found() -> ApiError {
 }
 
 async fn openapi_json() -> impl axum::response::IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], openapi::json())
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi::json(),
+    )
 }
 
 /// The whole HTTP application.
@@ -109,7 +122,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/auth/config", get(auth::config))
         .route("/auth/token", post(auth::token))
         .route("/v1/me", get(me::me))
-        .route("/v1/functions", get(functions::list).post(functions::create))
+        .route(
+            "/v1/functions",
+            get(functions::list).post(functions::create),
+        )
         .route(
             "/v1/functions/{name}",
             get(functions::get)
@@ -117,10 +133,22 @@ pub fn app(state: Arc<AppState>) -> Router {
                 .patch(functions::patch)
                 .delete(functions::delete),
         )
-        .route("/v1/admin/tenants", get(admin::list_tenants).post(admin::create_tenant))
-        .route("/v1/admin/tenants/{id}", axum::routing::delete(admin::delete_tenant))
-        .route("/v1/admin/api-keys", get(admin::list_api_keys).post(admin::create_api_key))
-        .route("/v1/admin/api-keys/{id}", axum::routing::delete(admin::revoke_api_key))
+        .route(
+            "/v1/admin/tenants",
+            get(admin::list_tenants).post(admin::create_tenant),
+        )
+        .route(
+            "/v1/admin/tenants/{id}",
+            axum::routing::delete(admin::delete_tenant),
+        )
+        .route(
+            "/v1/admin/api-keys",
+            get(admin::list_api_keys).post(admin::create_api_key),
+        )
+        .route(
+            "/v1/admin/api-keys/{id}",
+            axum::routing::delete(admin::revoke_api_key),
+        )
         .route("/v1", any(api_not_found))
         .route("/v1/{*rest}", any(api_not_found))
         .route("/auth/{*rest}", any(api_not_found))
@@ -129,7 +157,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics::handler))
         .route("/openapi.json", get(openapi_json))
         .layer(DefaultBodyLimit::max(json::BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::track));
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ));
     let router = match &state.config.web_dir {
         Some(dir) => api.merge(web::router(dir)),
         None => api.fallback(api_not_found),

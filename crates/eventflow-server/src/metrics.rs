@@ -28,23 +28,35 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let http_requests = IntCounterVec::new(
-            Opts::new("eventflow_http_requests_total", "HTTP requests by route, method and status"),
+            Opts::new(
+                "eventflow_http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
             &["route", "method", "status"],
         )
         .expect("valid metric");
         let http_duration = HistogramVec::new(
-            HistogramOpts::new("eventflow_http_request_duration_seconds", "HTTP request latency")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            HistogramOpts::new(
+                "eventflow_http_request_duration_seconds",
+                "HTTP request latency",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
             &["route", "method"],
         )
         .expect("valid metric");
         let sync_applies = IntCounterVec::new(
-            Opts::new("eventflow_sync_operations_total", "Kubernetes sync operations by kind and result"),
+            Opts::new(
+                "eventflow_sync_operations_total",
+                "Kubernetes sync operations by kind and result",
+            ),
             &["kind", "result"],
         )
         .expect("valid metric");
-        let outbox_pending = IntGauge::new("eventflow_outbox_pending", "Outbox entries not yet applied")
-            .expect("valid metric");
+        let outbox_pending =
+            IntGauge::new("eventflow_outbox_pending", "Outbox entries not yet applied")
+                .expect("valid metric");
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -107,7 +119,10 @@ pub async fn handler(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         state.metrics.outbox_pending.set(n);
     }
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         state.metrics.render(),
     )
 }

@@ -16,7 +16,12 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -46,7 +51,9 @@ pub struct ApiDoc;
 
 /// The document as pretty JSON with a trailing newline.
 pub fn json() -> String {
-    let mut s = ApiDoc::openapi().to_pretty_json().expect("OpenAPI serializes");
+    let mut s = ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("OpenAPI serializes");
     s.push('\n');
     s
 }

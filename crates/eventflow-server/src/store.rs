@@ -51,8 +51,7 @@ pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
-#[derive(utoipa::ToSchema)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -253,9 +252,15 @@ impl Store {
         if backend == Backend::Sqlite {
             pool_options = pool_options.after_connect(|conn, _| {
                 Box::pin(async move {
-                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 5000")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             });
@@ -268,8 +273,16 @@ impl Store {
 
     async fn migrate(&self) -> Result<()> {
         match self.backend {
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -339,7 +352,15 @@ impl Store {
             == 1;
         if inserted {
             enqueue(&mut tx, OutboxKind::Tenant, id, None).await?;
-            audit(&mut tx, actor, Some(id), "tenant.create", id.as_str(), serde_json::json!({})).await?;
+            audit(
+                &mut tx,
+                actor,
+                Some(id),
+                "tenant.create",
+                id.as_str(),
+                serde_json::json!({}),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(inserted)
@@ -354,17 +375,26 @@ impl Store {
         actor: &Actor,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query("UPDATE tenants SET spec_json = $1, max_replicas = $2 WHERE id = $3")
-            .bind(serde_json::to_string(spec)?)
-            .bind(max_replicas.map(i64::from))
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
+        let updated =
+            sqlx::query("UPDATE tenants SET spec_json = $1, max_replicas = $2 WHERE id = $3")
+                .bind(serde_json::to_string(spec)?)
+                .bind(max_replicas.map(i64::from))
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
         if updated {
             enqueue(&mut tx, OutboxKind::Tenant, id, None).await?;
-            audit(&mut tx, actor, Some(id), "tenant.update", id.as_str(), serde_json::to_value(spec)?).await?;
+            audit(
+                &mut tx,
+                actor,
+                Some(id),
+                "tenant.update",
+                id.as_str(),
+                serde_json::to_value(spec)?,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(updated)
@@ -400,7 +430,15 @@ impl Store {
                 enqueue(&mut tx, OutboxKind::Function, id, Some(&function_name(n)?)).await?;
             }
             enqueue(&mut tx, OutboxKind::Tenant, id, None).await?;
-            audit(&mut tx, actor, Some(id), "tenant.delete", id.as_str(), serde_json::json!({})).await?;
+            audit(
+                &mut tx,
+                actor,
+                Some(id),
+                "tenant.delete",
+                id.as_str(),
+                serde_json::json!({}),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(deleted)
@@ -478,15 +516,24 @@ impl Store {
 
     pub async fn revoke_api_key(&self, id: &str, actor: &Actor) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let revoked = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now_ms())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
+        let revoked =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
         if revoked {
-            audit(&mut tx, actor, None, "api_key.revoke", id, serde_json::json!({})).await?;
+            audit(
+                &mut tx,
+                actor,
+                None,
+                "api_key.revoke",
+                id,
+                serde_json::json!({}),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(revoked)
@@ -549,15 +596,21 @@ impl Store {
     }
 
     /// A function by tenant and name, for the sync loop.
-    pub async fn function_for_sync(&self, tenant: &TenantId, name: &FunctionName) -> Result<Option<FunctionRow>> {
+    pub async fn function_for_sync(
+        &self,
+        tenant: &TenantId,
+        name: &FunctionName,
+    ) -> Result<Option<FunctionRow>> {
         self.tenant(tenant).get(name).await
     }
 
     /// Every (tenant, function) pair in the catalog, for the periodic resync.
     pub async fn all_functions(&self) -> Result<Vec<FunctionRow>> {
-        let rows = sqlx::query(&format!("SELECT {FUNCTION_COLUMNS} FROM functions ORDER BY tenant_id, name"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {FUNCTION_COLUMNS} FROM functions ORDER BY tenant_id, name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(function_from_row).collect()
     }
 
@@ -593,15 +646,22 @@ impl Store {
     }
 
     /// Copies a CR's status into the catalog. Returns whether the row existed.
-    pub async fn record_status(&self, tenant: &TenantId, name: &FunctionName, status: &FunctionStatus) -> Result<bool> {
-        Ok(sqlx::query("UPDATE functions SET status_json = $1 WHERE tenant_id = $2 AND name = $3")
-            .bind(serde_json::to_string(status)?)
-            .bind(tenant.as_str())
-            .bind(name.as_str())
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-            == 1)
+    pub async fn record_status(
+        &self,
+        tenant: &TenantId,
+        name: &FunctionName,
+        status: &FunctionStatus,
+    ) -> Result<bool> {
+        Ok(
+            sqlx::query("UPDATE functions SET status_json = $1 WHERE tenant_id = $2 AND name = $3")
+                .bind(serde_json::to_string(status)?)
+                .bind(tenant.as_str())
+                .bind(name.as_str())
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
     }
 }
 
@@ -642,7 +702,10 @@ impl TenantStore<'_> {
         .bind(limit + 1)
         .fetch_all(&self.store.pool)
         .await?;
-        let mut items = rows.iter().map(function_from_row).collect::<Result<Vec<_>>>()?;
+        let mut items = rows
+            .iter()
+            .map(function_from_row)
+            .collect::<Result<Vec<_>>>()?;
         let next_after = if items.len() as i64 > limit {
             items.truncate(usize::try_from(limit).unwrap_or(0));
             items.last().map(|f| f.name.to_string())
@@ -653,11 +716,13 @@ impl TenantStore<'_> {
     }
 
     pub async fn count(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM functions WHERE tenant_id = $1")
-            .bind(self.tenant.as_str())
-            .fetch_one(&self.store.pool)
-            .await?
-            .try_get("n")?)
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM functions WHERE tenant_id = $1")
+                .bind(self.tenant.as_str())
+                .fetch_one(&self.store.pool)
+                .await?
+                .try_get("n")?,
+        )
     }
 
     /// All of the tenant's specs, for usage accounting.
@@ -672,7 +737,12 @@ impl TenantStore<'_> {
     }
 
     /// Inserts a function; `None` when the name is taken.
-    pub async fn create(&self, name: &FunctionName, spec: &FunctionSpec, actor: &Actor) -> Result<Option<FunctionRow>> {
+    pub async fn create(
+        &self,
+        name: &FunctionName,
+        spec: &FunctionSpec,
+        actor: &Actor,
+    ) -> Result<Option<FunctionRow>> {
         let now = now_ms();
         let mut tx = self.store.pool.begin().await?;
         let inserted = sqlx::query(
@@ -713,7 +783,12 @@ impl TenantStore<'_> {
     }
 
     /// Replaces the spec, bumping the generation; `None` when absent.
-    pub async fn update(&self, name: &FunctionName, spec: &FunctionSpec, actor: &Actor) -> Result<Option<FunctionRow>> {
+    pub async fn update(
+        &self,
+        name: &FunctionName,
+        spec: &FunctionSpec,
+        actor: &Actor,
+    ) -> Result<Option<FunctionRow>> {
         let mut tx = self.store.pool.begin().await?;
         let updated = sqlx::query(
             "UPDATE functions SET spec_json = $1, generation = generation + 1, updated_at = $2 \
@@ -763,7 +838,15 @@ impl TenantStore<'_> {
             == 1;
         if deleted {
             enqueue(&mut tx, OutboxKind::Function, &self.tenant, Some(name)).await?;
-            audit(&mut tx, actor, Some(&self.tenant), "function.delete", name.as_str(), serde_json::json!({})).await?;
+            audit(
+                &mut tx,
+                actor,
+                Some(&self.tenant),
+                "function.delete",
+                name.as_str(),
+                serde_json::json!({}),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(deleted)

@@ -20,8 +20,8 @@ use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use eventflow_core::{FunctionName, TenantId};
 use eventflow_crd::{
-    build_function, build_tenant, Function, Tenant, API_FIELD_MANAGER, CATALOG_GENERATION_ANNOTATION,
-    MANAGED_BY_LABEL, MANAGED_BY_VALUE,
+    build_function, build_tenant, Function, Tenant, API_FIELD_MANAGER,
+    CATALOG_GENERATION_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
 };
 use futures::StreamExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -131,15 +131,18 @@ impl Sync {
     async fn connect(&self) -> Result<Client, SyncError> {
         let config = match &self.config.source {
             KubeSource::Disabled => return Err(SyncError::Config("Kubernetes is disabled".into())),
-            KubeSource::Infer => kube::Config::infer()
-                .await
-                .map_err(|e| SyncError::Config(format!("no Kubernetes configuration found: {e}")))?,
+            KubeSource::Infer => kube::Config::infer().await.map_err(|e| {
+                SyncError::Config(format!("no Kubernetes configuration found: {e}"))
+            })?,
             KubeSource::File(path) => {
-                let kc = Kubeconfig::read_from(path)
-                    .map_err(|e| SyncError::Config(format!("cannot read kubeconfig {}: {e}", path.display())))?;
+                let kc = Kubeconfig::read_from(path).map_err(|e| {
+                    SyncError::Config(format!("cannot read kubeconfig {}: {e}", path.display()))
+                })?;
                 kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
                     .await
-                    .map_err(|e| SyncError::Config(format!("invalid kubeconfig {}: {e}", path.display())))?
+                    .map_err(|e| {
+                        SyncError::Config(format!("invalid kubeconfig {}: {e}", path.display()))
+                    })?
             }
         };
         let client = Client::try_from(config)?;
@@ -148,7 +151,8 @@ impl Sync {
             let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
             let pp = PatchParams::apply(API_FIELD_MANAGER).force();
             for crd in [Tenant::crd(), Function::crd()] {
-                crds.patch(&crd.name_any(), &pp, &Patch::Apply(&crd)).await?;
+                crds.patch(&crd.name_any(), &pp, &Patch::Apply(&crd))
+                    .await?;
             }
         }
         Ok(client)
@@ -182,7 +186,8 @@ impl Sync {
                         if let Some(t) = watcher_task.take() {
                             t.abort();
                         }
-                        watcher_task = Some(tokio::spawn(Arc::clone(&self).watch_status(c.clone())));
+                        watcher_task =
+                            Some(tokio::spawn(Arc::clone(&self).watch_status(c.clone())));
                         Some(c)
                     }
                     Err(e) => {
@@ -210,7 +215,12 @@ impl Sync {
                         Err(e) => {
                             tracing::warn!(error = %e, "resync failed");
                             self.set_error(Some(e.to_string())).await;
-                            if matches!(e, SyncError::Kube(kube::Error::HyperError(_) | kube::Error::Service(_))) {
+                            if matches!(
+                                e,
+                                SyncError::Kube(
+                                    kube::Error::HyperError(_) | kube::Error::Service(_)
+                                )
+                            ) {
                                 // Connection-level failure: reconnect next round.
                                 *self.client.write().await = None;
                             }
@@ -232,7 +242,9 @@ impl Sync {
     /// Without a cluster, record the reason on every outbox entry's function
     /// so the API can show why it is pending.
     async fn mark_unsynced(&self, msg: &str) {
-        let Ok(entries) = self.store.due_outbox(500).await else { return };
+        let Ok(entries) = self.store.due_outbox(500).await else {
+            return;
+        };
         for e in entries {
             if let (OutboxKind::Function, Some(name)) = (&e.kind, &e.name) {
                 let _ = self.store.record_apply(&e.tenant, name, 0, Some(msg)).await;
@@ -247,21 +259,38 @@ impl Sync {
                 return Ok(());
             }
             for entry in entries {
-                let kind = if entry.kind == OutboxKind::Tenant { "tenant" } else { "function" };
+                let kind = if entry.kind == OutboxKind::Tenant {
+                    "tenant"
+                } else {
+                    "function"
+                };
                 match self.apply_entry(client, &entry).await {
                     Ok(()) => {
-                        self.metrics.sync_applies.with_label_values(&[kind, "ok"]).inc();
+                        self.metrics
+                            .sync_applies
+                            .with_label_values(&[kind, "ok"])
+                            .inc();
                         self.store.complete_outbox(entry.id).await?;
                     }
                     Err(e) => {
-                        self.metrics.sync_applies.with_label_values(&[kind, "error"]).inc();
+                        self.metrics
+                            .sync_applies
+                            .with_label_values(&[kind, "error"])
+                            .inc();
                         let msg = e.to_string();
                         tracing::warn!(tenant = %entry.tenant, name = ?entry.name, error = %msg, "apply failed; will retry");
                         if let Some(name) = &entry.name {
-                            self.store.record_apply(&entry.tenant, name, 0, Some(&msg)).await?;
+                            self.store
+                                .record_apply(&entry.tenant, name, 0, Some(&msg))
+                                .await?;
                         }
-                        self.store.retry_outbox(entry.id, &msg, retry_delay(entry.attempts)).await?;
-                        if matches!(e, SyncError::Kube(kube::Error::HyperError(_) | kube::Error::Service(_))) {
+                        self.store
+                            .retry_outbox(entry.id, &msg, retry_delay(entry.attempts))
+                            .await?;
+                        if matches!(
+                            e,
+                            SyncError::Kube(kube::Error::HyperError(_) | kube::Error::Service(_))
+                        ) {
                             *self.client.write().await = None;
                             return Ok(());
                         }
@@ -274,7 +303,9 @@ impl Sync {
     async fn apply_entry(&self, client: &Client, entry: &OutboxEntry) -> Result<(), SyncError> {
         match (&entry.kind, &entry.name) {
             (OutboxKind::Tenant, _) => self.sync_tenant(client, &entry.tenant).await,
-            (OutboxKind::Function, Some(name)) => self.sync_function(client, &entry.tenant, name).await,
+            (OutboxKind::Function, Some(name)) => {
+                self.sync_function(client, &entry.tenant, name).await
+            }
             (OutboxKind::Function, None) => Ok(()),
         }
     }
@@ -284,8 +315,12 @@ impl Sync {
         match self.store.get_tenant(tenant).await? {
             Some(row) => {
                 let cr = build_tenant(tenant, row.spec);
-                api.patch(tenant.as_str(), &PatchParams::apply(API_FIELD_MANAGER).force(), &Patch::Apply(&cr))
-                    .await?;
+                api.patch(
+                    tenant.as_str(),
+                    &PatchParams::apply(API_FIELD_MANAGER).force(),
+                    &Patch::Apply(&cr),
+                )
+                .await?;
             }
             None => match api.delete(tenant.as_str(), &DeleteParams::default()).await {
                 Ok(_) => {}
@@ -296,7 +331,12 @@ impl Sync {
         Ok(())
     }
 
-    async fn sync_function(&self, client: &Client, tenant: &TenantId, name: &FunctionName) -> Result<(), SyncError> {
+    async fn sync_function(
+        &self,
+        client: &Client,
+        tenant: &TenantId,
+        name: &FunctionName,
+    ) -> Result<(), SyncError> {
         let api: Api<Function> = Api::namespaced(client.clone(), &tenant.namespace());
         match self.store.function_for_sync(tenant, name).await? {
             Some(row) => {
@@ -316,7 +356,9 @@ impl Sync {
                     }
                     Err(e) => return Err(e.into()),
                 }
-                self.store.record_apply(tenant, name, row.generation, None).await?;
+                self.store
+                    .record_apply(tenant, name, row.generation, None)
+                    .await?;
             }
             None => match api.delete(name.as_str(), &DeleteParams::default()).await {
                 Ok(_) => {}
@@ -335,8 +377,10 @@ impl Sync {
         let tenant_api: Api<Tenant> = Api::all(client.clone());
         let crs: Vec<Tenant> = tenant_api.list(&lp).await?.items;
         let rows = self.store.list_tenants().await?;
-        let row_ids: std::collections::HashSet<String> = rows.iter().map(|r| r.id.to_string()).collect();
-        let cr_ids: std::collections::HashSet<String> = crs.iter().map(ResourceExt::name_any).collect();
+        let row_ids: std::collections::HashSet<String> =
+            rows.iter().map(|r| r.id.to_string()).collect();
+        let cr_ids: std::collections::HashSet<String> =
+            crs.iter().map(ResourceExt::name_any).collect();
         for row in &rows {
             if !cr_ids.contains(row.id.as_str()) {
                 tracing::info!(tenant = %row.id, "resync: creating missing Tenant");
@@ -364,7 +408,9 @@ impl Sync {
                 None => {
                     tracing::info!(tenant = %row.tenant, function = %row.name, "resync: creating missing Function");
                     if let Err(e) = self.sync_function(client, &row.tenant, &row.name).await {
-                        self.store.record_apply(&row.tenant, &row.name, 0, Some(&e.to_string())).await?;
+                        self.store
+                            .record_apply(&row.tenant, &row.name, 0, Some(&e.to_string()))
+                            .await?;
                     }
                 }
                 Some(cr) => {
@@ -376,11 +422,15 @@ impl Sync {
                     if applied < row.generation {
                         self.sync_function(client, &row.tenant, &row.name).await?;
                     } else if row.applied_generation < row.generation {
-                        self.store.record_apply(&row.tenant, &row.name, applied, None).await?;
+                        self.store
+                            .record_apply(&row.tenant, &row.name, applied, None)
+                            .await?;
                     }
                     if let Some(status) = cr.status {
                         if status != row.status {
-                            self.store.record_status(&row.tenant, &row.name, &status).await?;
+                            self.store
+                                .record_status(&row.tenant, &row.name, &status)
+                                .await?;
                         }
                     }
                 }
@@ -399,7 +449,10 @@ impl Sync {
     async fn watch_status(self: Arc<Self>, client: Client) {
         let api: Api<Function> = Api::all(client);
         let cfg = watcher::Config::default().labels(&label_selector());
-        let mut stream = watcher(api, cfg).default_backoff().applied_objects().boxed();
+        let mut stream = watcher(api, cfg)
+            .default_backoff()
+            .applied_objects()
+            .boxed();
         while let Some(item) = stream.next().await {
             let f = match item {
                 Ok(f) => f,
@@ -408,8 +461,13 @@ impl Sync {
                     continue;
                 }
             };
-            let (Some(ns), Some(status)) = (f.namespace(), f.status.clone()) else { continue };
-            if let (Some(t), Ok(n)) = (TenantId::from_namespace(&ns), FunctionName::parse(&f.name_any())) {
+            let (Some(ns), Some(status)) = (f.namespace(), f.status.clone()) else {
+                continue;
+            };
+            if let (Some(t), Ok(n)) = (
+                TenantId::from_namespace(&ns),
+                FunctionName::parse(&f.name_any()),
+            ) {
                 if let Err(e) = self.store.record_status(&t, &n, &status).await {
                     tracing::warn!(error = %e, "could not record Function status");
                 }

@@ -130,7 +130,10 @@ fn check_count(field: &str, v: Option<i32>) -> Result<(), ValidationError> {
     }
 }
 
-fn validate_overrides(q: Option<&QuotaOverrides>, l: Option<&LimitOverrides>) -> Result<(), ValidationError> {
+fn validate_overrides(
+    q: Option<&QuotaOverrides>,
+    l: Option<&LimitOverrides>,
+) -> Result<(), ValidationError> {
     if let Some(q) = q {
         check_quantity("quota.requestsCpu", q.requests_cpu.as_ref())?;
         check_quantity("quota.requestsMemory", q.requests_memory.as_ref())?;
@@ -145,7 +148,10 @@ fn validate_overrides(q: Option<&QuotaOverrides>, l: Option<&LimitOverrides>) ->
     }
     if let Some(l) = l {
         check_quantity("limits.defaultRequestCpu", l.default_request_cpu.as_ref())?;
-        check_quantity("limits.defaultRequestMemory", l.default_request_memory.as_ref())?;
+        check_quantity(
+            "limits.defaultRequestMemory",
+            l.default_request_memory.as_ref(),
+        )?;
         check_quantity("limits.defaultLimitCpu", l.default_limit_cpu.as_ref())?;
         check_quantity("limits.defaultLimitMemory", l.default_limit_memory.as_ref())?;
     }
@@ -178,10 +184,19 @@ pub async fn create_tenant(
     };
     let created = state
         .store
-        .ensure_tenant(&id, req.email.as_deref(), &spec, max_replicas, &admin.principal.actor())
+        .ensure_tenant(
+            &id,
+            req.email.as_deref(),
+            &spec,
+            max_replicas,
+            &admin.principal.actor(),
+        )
         .await?;
     if !created {
-        return Err(ApiError::Conflict(format!("tenant {:?} already exists", id.as_str())));
+        return Err(ApiError::Conflict(format!(
+            "tenant {:?} already exists",
+            id.as_str()
+        )));
     }
     state.sync.notify();
     let row = state
@@ -196,8 +211,19 @@ pub async fn create_tenant(
 #[utoipa::path(get, path = "/v1/admin/tenants", tag = "admin",
     responses((status = 200, body = Vec<TenantDto>), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn list_tenants(State(state): State<Arc<AppState>>, _admin: AdminAuth) -> ApiResult<Json<Vec<TenantDto>>> {
-    Ok(Json(state.store.list_tenants().await?.iter().map(TenantDto::from).collect()))
+pub async fn list_tenants(
+    State(state): State<Arc<AppState>>,
+    _admin: AdminAuth,
+) -> ApiResult<Json<Vec<TenantDto>>> {
+    Ok(Json(
+        state
+            .store
+            .list_tenants()
+            .await?
+            .iter()
+            .map(TenantDto::from)
+            .collect(),
+    ))
 }
 
 /// Delete a tenant, its functions and its keys. The operator removes the
@@ -211,8 +237,15 @@ pub async fn delete_tenant(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = TenantId::parse(&id).map_err(|e| ValidationError::new("id", e.message))?;
-    if !state.store.delete_tenant(&id, &admin.principal.actor()).await? {
-        return Err(ApiError::not_found(format!("tenant {:?} not found", id.as_str())));
+    if !state
+        .store
+        .delete_tenant(&id, &admin.principal.actor())
+        .await?
+    {
+        return Err(ApiError::not_found(format!(
+            "tenant {:?} not found",
+            id.as_str()
+        )));
     }
     state.sync.notify();
     Ok(StatusCode::NO_CONTENT)
@@ -232,12 +265,19 @@ pub async fn create_api_key(
     }
     let tenant = match (req.role, req.tenant) {
         (Role::Admin, None) => None,
-        (Role::Admin, Some(_)) => return Err(ValidationError::new("tenant", "admin keys have no tenant").into()),
-        (Role::Tenant, None) => return Err(ValidationError::new("tenant", "is required for tenant keys").into()),
+        (Role::Admin, Some(_)) => {
+            return Err(ValidationError::new("tenant", "admin keys have no tenant").into())
+        }
+        (Role::Tenant, None) => {
+            return Err(ValidationError::new("tenant", "is required for tenant keys").into())
+        }
         (Role::Tenant, Some(t)) => {
             let t = TenantId::parse(&t).map_err(|e| ValidationError::new("tenant", e.message))?;
             if state.store.get_tenant(&t).await?.is_none() {
-                return Err(ApiError::not_found(format!("tenant {:?} not found", t.as_str())));
+                return Err(ApiError::not_found(format!(
+                    "tenant {:?} not found",
+                    t.as_str()
+                )));
             }
             Some(t)
         }
@@ -245,7 +285,14 @@ pub async fn create_api_key(
     let key = generate_api_key();
     let row = state
         .store
-        .insert_api_key(&hash_api_key(&key), &key_prefix(&key), tenant.as_ref(), req.role, req.name.trim(), &admin.principal.actor())
+        .insert_api_key(
+            &hash_api_key(&key),
+            &key_prefix(&key),
+            tenant.as_ref(),
+            req.role,
+            req.name.trim(),
+            &admin.principal.actor(),
+        )
         .await?;
     tracing::info!(key = %row.prefix, role = ?row.role, "API key issued");
     Ok((
@@ -261,8 +308,19 @@ pub async fn create_api_key(
 #[utoipa::path(get, path = "/v1/admin/api-keys", tag = "admin",
     responses((status = 200, body = Vec<ApiKeyDto>), (status = 403, body = ErrorBody)),
     security(("bearer" = [])))]
-pub async fn list_api_keys(State(state): State<Arc<AppState>>, _admin: AdminAuth) -> ApiResult<Json<Vec<ApiKeyDto>>> {
-    Ok(Json(state.store.list_api_keys().await?.iter().map(ApiKeyDto::from).collect()))
+pub async fn list_api_keys(
+    State(state): State<Arc<AppState>>,
+    _admin: AdminAuth,
+) -> ApiResult<Json<Vec<ApiKeyDto>>> {
+    Ok(Json(
+        state
+            .store
+            .list_api_keys()
+            .await?
+            .iter()
+            .map(ApiKeyDto::from)
+            .collect(),
+    ))
 }
 
 /// Revoke an API key: it can no longer be exchanged for tokens.
@@ -274,7 +332,11 @@ pub async fn revoke_api_key(
     admin: AdminAuth,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if !state.store.revoke_api_key(&id, &admin.principal.actor()).await? {
+    if !state
+        .store
+        .revoke_api_key(&id, &admin.principal.actor())
+        .await?
+    {
         return Err(ApiError::not_found("no active API key with this id"));
     }
     Ok(StatusCode::NO_CONTENT)

@@ -59,7 +59,9 @@ pub struct TokenResponse {
 #[utoipa::path(get, path = "/auth/config", tag = "auth", responses((status = 200, body = AuthConfig)))]
 pub async fn config(State(state): State<Arc<AppState>>) -> Json<AuthConfig> {
     let demo_users = match state.config.auth_mode {
-        AuthMode::Dev => ["alice", "bob", "charlie", "demo"].map(String::from).to_vec(),
+        AuthMode::Dev => ["alice", "bob", "charlie", "demo"]
+            .map(String::from)
+            .to_vec(),
         AuthMode::Production => vec![],
     };
     Json(AuthConfig {
@@ -74,7 +76,10 @@ pub async fn config(State(state): State<Arc<AppState>>) -> Json<AuthConfig> {
 #[utoipa::path(post, path = "/auth/token", tag = "auth",
     request_body(content = KeyLogin, description = "`{\"api_key\"}`, or in dev mode `{\"user_id\",\"username\",\"email\"}` (DevLogin)"),
     responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn token(State(state): State<Arc<AppState>>, JsonObject(body): JsonObject) -> ApiResult<Json<TokenResponse>> {
+pub async fn token(
+    State(state): State<Arc<AppState>>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<TokenResponse>> {
     let jwt = &state.jwt;
     let respond = |token: String, claims: crate::auth::Claims| {
         Json(TokenResponse {
@@ -94,8 +99,15 @@ pub async fn token(State(state): State<Arc<AppState>>, JsonObject(body): JsonObj
         let (token, claims) = match key.role {
             Role::Admin => jwt.mint(&format!("key:{}", key.prefix), None, None, Role::Admin),
             Role::Tenant => {
-                let tenant = key.tenant.ok_or_else(|| ApiError::Internal("tenant key without tenant".into()))?;
-                jwt.mint(&format!("key:{}", key.prefix), Some(&tenant), None, Role::Tenant)
+                let tenant = key
+                    .tenant
+                    .ok_or_else(|| ApiError::Internal("tenant key without tenant".into()))?;
+                jwt.mint(
+                    &format!("key:{}", key.prefix),
+                    Some(&tenant),
+                    None,
+                    Role::Tenant,
+                )
             }
         };
         tracing::info!(key = %key.prefix, role = ?key.role, "token issued for API key");
@@ -112,15 +124,28 @@ pub async fn token(State(state): State<Arc<AppState>>, JsonObject(body): JsonObj
         .map_err(|e| eventflow_core::ValidationError::new("user_id", e.message))?;
     if let Some(email) = &login.email {
         if email.len() > 254 || !email.contains('@') {
-            return Err(eventflow_core::ValidationError::new("email", "is not an email address").into());
+            return Err(
+                eventflow_core::ValidationError::new("email", "is not an email address").into(),
+            );
         }
     }
     state
         .store
-        .ensure_tenant(&tenant, login.email.as_deref(), &TenantSpec::default(), None, &Actor(format!("dev:{tenant}")))
+        .ensure_tenant(
+            &tenant,
+            login.email.as_deref(),
+            &TenantSpec::default(),
+            None,
+            &Actor(format!("dev:{tenant}")),
+        )
         .await?;
     state.sync.notify();
-    let (token, claims) = jwt.mint(tenant.as_str(), Some(&tenant), login.email.as_deref(), Role::Tenant);
+    let (token, claims) = jwt.mint(
+        tenant.as_str(),
+        Some(&tenant),
+        login.email.as_deref(),
+        Role::Tenant,
+    );
     tracing::info!(tenant = %tenant, "dev-mode token issued");
     Ok(respond(token, claims))
 }

@@ -25,7 +25,15 @@ use crate::{
 };
 
 /// Fields the platform sets; a client that sends them is told so.
-const PLATFORM_FIELDS: [&str; 7] = ["namespace", "tenant", "status", "generation", "createdAt", "updatedAt", "metadata"];
+const PLATFORM_FIELDS: [&str; 7] = [
+    "namespace",
+    "tenant",
+    "status",
+    "generation",
+    "createdAt",
+    "updatedAt",
+    "metadata",
+];
 
 pub const DEFAULT_PAGE: i64 = 50;
 pub const MAX_PAGE: i64 = 200;
@@ -185,7 +193,9 @@ fn not_found(name: &str) -> ApiError {
 
 /// Splits a request object into its name and raw spec, refusing fields the
 /// platform owns.
-fn split_request(mut body: serde_json::Map<String, serde_json::Value>) -> ApiResult<(Option<String>, RawFunctionSpec)> {
+fn split_request(
+    mut body: serde_json::Map<String, serde_json::Value>,
+) -> ApiResult<(Option<String>, RawFunctionSpec)> {
     for f in PLATFORM_FIELDS {
         if body.contains_key(f) {
             return Err(ApiError::bad_request(
@@ -232,7 +242,12 @@ pub async fn list(
             .parse::<i64>()
             .ok()
             .filter(|l| (1..=MAX_PAGE).contains(l))
-            .ok_or_else(|| ApiError::bad_request(format!("limit must be 1 to {MAX_PAGE}"), Some("limit".into())))?,
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    format!("limit must be 1 to {MAX_PAGE}"),
+                    Some("limit".into()),
+                )
+            })?,
     };
     let after = match q.get("cursor").filter(|c| !c.is_empty()) {
         None => None,
@@ -244,7 +259,10 @@ pub async fn list(
                 .ok_or_else(|| ApiError::bad_request("invalid cursor", Some("cursor".into())))?,
         ),
     };
-    let page = auth.functions(&state.store).list(limit, after.as_deref()).await?;
+    let page = auth
+        .functions(&state.store)
+        .list(limit, after.as_deref())
+        .await?;
     Ok(Json(FunctionList {
         items: page.items.iter().map(FunctionDto::from).collect(),
         next_cursor: page.next_after.map(|n| URL_SAFE_NO_PAD.encode(n)),
@@ -271,7 +289,10 @@ pub async fn create(
     JsonObject(body): JsonObject,
 ) -> ApiResult<impl IntoResponse> {
     let (name, raw) = split_request(body)?;
-    let name = parse_name(name.as_deref().ok_or_else(|| ValidationError::new("name", "is required"))?)?;
+    let name = parse_name(
+        name.as_deref()
+            .ok_or_else(|| ValidationError::new("name", "is required"))?,
+    )?;
     let spec = FunctionSpec::parse(raw, spec_limits(&state, &auth).await?)?;
     let functions = auth.functions(&state.store);
     let quota = state.tenant_quota(&auth.tenant).await?;
@@ -284,7 +305,9 @@ pub async fn create(
     let row = functions
         .create(&name, &spec, &auth.actor())
         .await?
-        .ok_or_else(|| ApiError::Conflict(format!("function {:?} already exists", name.as_str())))?;
+        .ok_or_else(|| {
+            ApiError::Conflict(format!("function {:?} already exists", name.as_str()))
+        })?;
     state.sync.notify();
     tracing::info!(tenant = %auth.tenant, function = %name, "function created");
     Ok((StatusCode::CREATED, Json(FunctionDto::from(&row))))
@@ -301,11 +324,20 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> ApiResult<Json<FunctionDto>> {
     let name = parse_name(&name)?;
-    let row = auth.functions(&state.store).get(&name).await?.ok_or_else(|| not_found(name.as_str()))?;
+    let row = auth
+        .functions(&state.store)
+        .get(&name)
+        .await?
+        .ok_or_else(|| not_found(name.as_str()))?;
     Ok(Json(FunctionDto::from(&row)))
 }
 
-async fn save(state: &AppState, auth: &TenantAuth, name: &FunctionName, spec: FunctionSpec) -> ApiResult<Json<FunctionDto>> {
+async fn save(
+    state: &AppState,
+    auth: &TenantAuth,
+    name: &FunctionName,
+    spec: FunctionSpec,
+) -> ApiResult<Json<FunctionDto>> {
     let row = auth
         .functions(&state.store)
         .update(name, &spec, &auth.actor())
@@ -354,7 +386,11 @@ pub async fn patch(
     ApiJson(patch): ApiJson<FunctionPatch>,
 ) -> ApiResult<Json<FunctionDto>> {
     let name = parse_name(&name)?;
-    let row = auth.functions(&state.store).get(&name).await?.ok_or_else(|| not_found(name.as_str()))?;
+    let row = auth
+        .functions(&state.store)
+        .get(&name)
+        .await?
+        .ok_or_else(|| not_found(name.as_str()))?;
     let mut raw = row.spec.to_raw();
     if let Some(r) = patch.replicas {
         raw.replicas = Some(r);
@@ -384,7 +420,11 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     let name = parse_name(&name)?;
-    if !auth.functions(&state.store).delete(&name, &auth.actor()).await? {
+    if !auth
+        .functions(&state.store)
+        .delete(&name, &auth.actor())
+        .await?
+    {
         return Err(not_found(name.as_str()));
     }
     state.sync.notify();

@@ -46,18 +46,31 @@ pub async fn healthz() -> Json<Health> {
     responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Readiness>) {
     let database = match state.store.ping().await {
-        Ok(()) => Check { status: "ok", message: format!("{:?} reachable", state.store.backend()) },
-        Err(e) => Check { status: "error", message: e.to_string() },
+        Ok(()) => Check {
+            status: "ok",
+            message: format!("{:?} reachable", state.store.backend()),
+        },
+        Err(e) => Check {
+            status: "error",
+            message: e.to_string(),
+        },
     };
     let kubernetes = state.sync.health().await;
     let shutting_down = state.shutting_down.load(Ordering::SeqCst);
     let ready = database.status == "ok" && !shutting_down;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         status,
         Json(Readiness {
             status: if ready { "ready" } else { "not ready" },
-            checks: Checks { database, kubernetes },
+            checks: Checks {
+                database,
+                kubernetes,
+            },
         }),
     )
 }

@@ -3,11 +3,15 @@
 use std::sync::Arc;
 
 use axum::{extract::State, Json};
-use eventflow_core::{QuotaSpec, Quantity};
+use eventflow_core::{Quantity, QuotaSpec};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{auth::TenantAuth, error::{ApiResult, ErrorBody}, AppState};
+use crate::{
+    auth::TenantAuth,
+    error::{ApiResult, ErrorBody},
+    AppState,
+};
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -110,7 +114,13 @@ pub fn compute_usage(quota: &QuotaSpec, specs: &[eventflow_core::FunctionSpec]) 
     security(("bearer" = [])))]
 pub async fn me(State(state): State<Arc<AppState>>, auth: TenantAuth) -> ApiResult<Json<Me>> {
     let quota = state.tenant_quota(&auth.tenant).await?;
-    let specs: Vec<_> = auth.functions(&state.store).all().await?.into_iter().map(|r| r.spec).collect();
+    let specs: Vec<_> = auth
+        .functions(&state.store)
+        .all()
+        .await?
+        .into_iter()
+        .map(|r| r.spec)
+        .collect();
     Ok(Json(Me {
         tenant: auth.tenant.to_string(),
         namespace: auth.tenant.namespace(),
@@ -129,7 +139,11 @@ mod tests {
     #[test]
     fn usage_sums_replicas_times_requests() {
         let spec = FunctionSpec::parse(
-            RawFunctionSpec { image: Some("nginx".into()), replicas: Some(3), ..Default::default() },
+            RawFunctionSpec {
+                image: Some("nginx".into()),
+                replicas: Some(3),
+                ..Default::default()
+            },
             SpecLimits::default(),
         )
         .unwrap();

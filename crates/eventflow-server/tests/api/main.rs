@@ -1,0 +1,399 @@
+//! API tests: one binary, every test against SQLite and PostgreSQL.
+
+mod helpers;
+
+use axum::{
+    body::Body,
+    http::{Method, Request, StatusCode},
+};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use eventflow_server::{auth::AuthMode, sync::KubeSource};
+use helpers::{assert_error, Db, TestApp, SECRET};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+
+fn claims(overrides: Value) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    let mut c = json!({
+        "sub": "alice", "tenant": "alice", "ns": "tenant-alice", "role": "tenant",
+        "iat": now, "nbf": now, "exp": now + 600, "iss": "eventflow", "aud": "eventflow-api"
+    });
+    for (k, v) in overrides.as_object().unwrap() {
+        if v.is_null() {
+            c.as_object_mut().unwrap().remove(k);
+        } else {
+            c[k] = v.clone();
+        }
+    }
+    c
+}
+
+fn sign(alg: Algorithm, key: &[u8], claims: &Value) -> String {
+    jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(key)).unwrap()
+}
+
+both_databases! {
+    seed_quick_start_flow => |db| async move {
+        let app = TestApp::new(db).await;
+        let alice = app.token("alice").await;
+        let bob = app.token("bob").await;
+        let (s, v) = app.create(&alice, json!({"name":"alice-app","image":"nginx:alpine","replicas":1})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(v["namespace"], "tenant-alice");
+        assert_eq!(v["spec"]["resources"]["limits"]["memory"], "512Mi");
+        assert_eq!(v["status"]["phase"], "Pending");
+        let (s, _) = app.create(&bob, json!({"name":"bob-app","image":"nginx:alpine","replicas":1})).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let names = |v: &Value| v["items"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+        let (_, la) = app.call(Method::GET, "/v1/functions", Some(&alice), None).await;
+        let (_, lb) = app.call(Method::GET, "/v1/functions", Some(&bob), None).await;
+        assert_eq!(names(&la), ["alice-app"]);
+        assert_eq!(names(&lb), ["bob-app"]);
+        // The catalog survives a restart; the old token still works.
+        let app = app.restart().await;
+        let (s, la) = app.call(Method::GET, "/v1/functions", Some(&alice), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(names(&la), ["alice-app"]);
+    };
+
+    crud_and_generations => |db| async move {
+        let app = TestApp::new(db).await;
+        let t = app.token("carol").await;
+        let (s, v) = app.create(&t, json!({"name":"f","image":"nginx","env":[{"name":"A","value":"1"}]})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(v["generation"], 1);
+        let (s, v) = app.call(Method::PATCH, "/v1/functions/f", Some(&t), Some(json!({"replicas": 3}))).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["spec"]["replicas"], 3);
+        assert_eq!(v["spec"]["env"][0]["name"], "A", "PATCH keeps other fields");
+        assert_eq!(v["generation"], 2);
+        // A no-op patch does not bump the generation.
+        let (_, v) = app.call(Method::PATCH, "/v1/functions/f", Some(&t), Some(json!({"replicas": 3}))).await;
+        assert_eq!(v["generation"], 2);
+        let (s, v) = app.call(Method::PUT, "/v1/functions/f", Some(&t), Some(json!({"image":"busybox:1.36"}))).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["spec"]["replicas"], 1, "PUT replaces: omitted fields take defaults");
+        assert_eq!(v["spec"]["env"], json!([]));
+        assert_eq!(v["generation"], 3);
+        let dup = app.create(&t, json!({"name":"f","image":"nginx"})).await;
+        assert_error(&dup, StatusCode::CONFLICT, "conflict", None);
+        let (s, _) = app.call(Method::DELETE, "/v1/functions/f", Some(&t), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let gone = app.call(Method::GET, "/v1/functions/f", Some(&t), None).await;
+        assert_error(&gone, StatusCode::NOT_FOUND, "not_found", None);
+        let again = app.call(Method::DELETE, "/v1/functions/f", Some(&t), None).await;
+        assert_error(&again, StatusCode::NOT_FOUND, "not_found", None);
+    };
+
+    pagination => |db| async move {
+        let app = TestApp::new(db).await;
+        let t = app.token("pager").await;
+        for i in 0..5 {
+            let (s, _) = app.create(&t, json!({"name": format!("f{i}"), "image":"nginx"})).await;
+            assert_eq!(s, StatusCode::CREATED);
+        }
+        let mut seen = vec![];
+        let mut path = "/v1/functions?limit=2".to_string();
+        loop {
+            let (s, v) = app.call(Method::GET, &path, Some(&t), None).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            let items = v["items"].as_array().unwrap();
+            assert!(items.len() <= 2);
+            seen.extend(items.iter().map(|f| f["name"].as_str().unwrap().to_string()));
+            match v["nextCursor"].as_str() {
+                Some(c) => path = format!("/v1/functions?limit=2&cursor={c}"),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["f0", "f1", "f2", "f3", "f4"]);
+        for bad in ["limit=0", "limit=201", "limit=x", "cursor=%%%", "cursor=!!"] {
+            let r = app.call(Method::GET, &format!("/v1/functions?{bad}"), Some(&t), None).await;
+            assert_eq!(r.0, StatusCode::BAD_REQUEST, "{bad}: {}", r.1);
+        }
+    };
+
+    forged_tokens_are_refused => |db| async move {
+        let app = TestApp::new(db).await;
+        app.token("alice").await;
+        let good = sign(Algorithm::HS256, SECRET, &claims(json!({})));
+        let (s, _) = app.call(Method::GET, "/v1/functions", Some(&good), None).await;
+        assert_eq!(s, StatusCode::OK, "a correctly signed token is accepted");
+        let now = chrono::Utc::now().timestamp();
+        let header_none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let body = URL_SAFE_NO_PAD.encode(claims(json!({})).to_string());
+        let forged = [
+            ("alg none", format!("{header_none}.{body}.")),
+            ("wrong key", sign(Algorithm::HS256, b"another-secret-another-secret-123", &claims(json!({})))),
+            ("HS512 with the right key", sign(Algorithm::HS512, SECRET, &claims(json!({})))),
+            ("expired", sign(Algorithm::HS256, SECRET, &claims(json!({"exp": now - 120, "iat": now - 700, "nbf": now - 700})))),
+            ("not yet valid", sign(Algorithm::HS256, SECRET, &claims(json!({"nbf": now + 600})))),
+            ("wrong audience", sign(Algorithm::HS256, SECRET, &claims(json!({"aud": "someone-else"})))),
+            ("wrong issuer", sign(Algorithm::HS256, SECRET, &claims(json!({"iss": "evil"})))),
+            ("no exp", sign(Algorithm::HS256, SECRET, &claims(json!({"exp": null})))),
+            ("garbage", "not.a.jwt".to_string()),
+            ("empty", String::new()),
+        ];
+        for (what, token) in forged {
+            let r = app.call(Method::GET, "/v1/functions", Some(&token), None).await;
+            assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+            let _ = what;
+        }
+        let r = app.call(Method::GET, "/v1/functions", None, None).await;
+        assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+        let req = Request::builder().uri("/v1/functions").header("authorization", "Basic YTpi").body(Body::empty()).unwrap();
+        let (s, h, _) = app.raw(req).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(h["www-authenticate"], "Bearer");
+    };
+
+    cross_tenant_access_is_404 => |db| async move {
+        let app = TestApp::new(db).await;
+        let alice = app.token("alice").await;
+        let bob = app.token("bob").await;
+        let (s, _) = app.create(&alice, json!({"name":"secret","image":"nginx"})).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let path = "/v1/functions/secret";
+        for (m, body) in [
+            (Method::GET, None),
+            (Method::PUT, Some(json!({"image":"evil"}))),
+            (Method::PATCH, Some(json!({"replicas":0}))),
+            (Method::DELETE, None),
+        ] {
+            let r = app.call(m.clone(), path, Some(&bob), body).await;
+            assert_error(&r, StatusCode::NOT_FOUND, "not_found", None);
+        }
+        // Bob creating the same name gets his own function, not a conflict.
+        let (s, v) = app.create(&bob, json!({"name":"secret","image":"busybox"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let (_, v) = app.call(Method::GET, path, Some(&alice), None).await;
+        assert_eq!(v["spec"]["image"], "nginx", "alice's function is untouched");
+        assert_eq!(v["spec"]["replicas"], 1);
+    };
+
+    admin_endpoints_need_admin => |db| async move {
+        let app = TestApp::new(db).await;
+        let alice = app.token("alice").await;
+        for (m, p, b) in [
+            (Method::GET, "/v1/admin/tenants", None),
+            (Method::POST, "/v1/admin/tenants", Some(json!({"id":"x"}))),
+            (Method::DELETE, "/v1/admin/tenants/alice", None),
+            (Method::GET, "/v1/admin/api-keys", None),
+            (Method::POST, "/v1/admin/api-keys", Some(json!({"role":"admin","name":"mine"}))),
+            (Method::DELETE, "/v1/admin/api-keys/whatever", None),
+        ] {
+            let r = app.call(m, p, Some(&alice), b).await;
+            assert_error(&r, StatusCode::FORBIDDEN, "forbidden", None);
+        }
+    };
+
+    production_mode_api_keys => |db| async move {
+        let app = TestApp::with(db, AuthMode::Production, KubeSource::Disabled).await;
+        let admin_key = "efk_bootstrap_admin_key_for_tests_0123456789";
+        eventflow_server::auth::ensure_admin_key(&app.state.store, admin_key).await.unwrap();
+        // Dev login is refused in production mode.
+        let r = app.call(Method::POST, "/auth/token", None, Some(json!({"user_id":"alice"}))).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "bad_request", Some("api_key"));
+        let r = app.call(Method::POST, "/auth/token", None, Some(json!({"api_key":"efk_nope"}))).await;
+        assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+        let (s, v) = app.call(Method::POST, "/auth/token", None, Some(json!({"api_key": admin_key}))).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["role"], "admin");
+        let admin = v["token"].as_str().unwrap().to_string();
+        // An admin token is not a tenant token.
+        let r = app.call(Method::GET, "/v1/functions", Some(&admin), None).await;
+        assert_error(&r, StatusCode::FORBIDDEN, "forbidden", None);
+        let (s, v) = app.call(Method::POST, "/v1/admin/tenants", Some(&admin),
+            Some(json!({"id":"acme","quota":{"pods":5,"functions":1},"maxReplicas":3}))).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(v["namespace"], "tenant-acme");
+        let r = app.call(Method::POST, "/v1/admin/tenants", Some(&admin), Some(json!({"id":"acme"}))).await;
+        assert_error(&r, StatusCode::CONFLICT, "conflict", None);
+        let r = app.call(Method::POST, "/v1/admin/tenants", Some(&admin), Some(json!({"id":"Bad_Id"}))).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("id"));
+        let r = app.call(Method::POST, "/v1/admin/tenants", Some(&admin), Some(json!({"id":"q","quota":{"requestsCpu":"lots"}}))).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("quota.requestsCpu"));
+        let (s, v) = app.call(Method::POST, "/v1/admin/api-keys", Some(&admin),
+            Some(json!({"tenant":"acme","role":"tenant","name":"ci"}))).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let key = v["key"].as_str().unwrap().to_string();
+        let key_id = v["id"].as_str().unwrap().to_string();
+        let (_, list) = app.call(Method::GET, "/v1/admin/api-keys", Some(&admin), None).await;
+        assert!(!list.to_string().contains(&key), "listing never shows a key");
+        let (s, v) = app.call(Method::POST, "/auth/token", None, Some(json!({"api_key": key}))).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["tenant"], "acme");
+        let acme = v["token"].as_str().unwrap().to_string();
+        // Tenant overrides apply: max replicas and function count.
+        let r = app.create(&acme, json!({"name":"big","image":"nginx","replicas":4})).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("replicas"));
+        let (s, _) = app.create(&acme, json!({"name":"one","image":"nginx"})).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let r = app.create(&acme, json!({"name":"two","image":"nginx"})).await;
+        assert_error(&r, StatusCode::FORBIDDEN, "quota_exceeded", None);
+        let (_, me) = app.call(Method::GET, "/v1/me", Some(&acme), None).await;
+        assert_eq!(me["quota"]["pods"]["hard"], "5");
+        assert_eq!(me["quota"]["functions"]["used"], "1");
+        // Revoked keys mint no more tokens.
+        let (s, _) = app.call(Method::DELETE, &format!("/v1/admin/api-keys/{key_id}"), Some(&admin), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let r = app.call(Method::POST, "/auth/token", None, Some(json!({"api_key": key}))).await;
+        assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+        // Deleting the tenant removes its functions.
+        let (s, _) = app.call(Method::DELETE, "/v1/admin/tenants/acme", Some(&admin), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (_, list) = app.call(Method::GET, "/v1/admin/tenants", Some(&admin), None).await;
+        assert_eq!(list, json!([]));
+    };
+
+    invalid_names_name_the_field => |db| async move {
+        let app = TestApp::new(db).await;
+        let t = app.token("alice").await;
+        let long = "a".repeat(61);
+        for name in ["Upper", long.as_str(), "../x", "", "héllo", "a_b", "-a", "a.b", "ünïcødé", "a/b"] {
+            let r = app.create(&t, json!({"name": name, "image":"nginx"})).await;
+            assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("name"));
+        }
+        let r = app.create(&t, json!({"image":"nginx"})).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("name"));
+        let r = app.create(&t, json!({"name": 5, "image":"nginx"})).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("name"));
+        for path in ["/v1/functions/UPPER", "/v1/functions/..%2Fx", "/v1/functions/%C3%A9"] {
+            let r = app.call(Method::GET, path, Some(&t), None).await;
+            assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("name"));
+        }
+        let r = app.call(Method::POST, "/auth/token", None, Some(json!({"user_id":"Not Valid"}))).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("user_id"));
+    };
+
+    invalid_specs_name_the_field => |db| async move {
+        let app = TestApp::new(db).await;
+        let t = app.token("alice").await;
+        let cases: Vec<(Value, StatusCode, &str)> = vec![
+            (json!({"name":"f"}), StatusCode::UNPROCESSABLE_ENTITY, "image"),
+            (json!({"name":"f","image":"UPPER/case"}), StatusCode::UNPROCESSABLE_ENTITY, "image"),
+            (json!({"name":"f","image":"nginx","replicas":-1}), StatusCode::UNPROCESSABLE_ENTITY, "replicas"),
+            (json!({"name":"f","image":"nginx","replicas":1000}), StatusCode::UNPROCESSABLE_ENTITY, "replicas"),
+            (json!({"name":"f","image":"nginx","replicas":"two"}), StatusCode::BAD_REQUEST, "replicas"),
+            (json!({"name":"f","image":"nginx","port":70000}), StatusCode::UNPROCESSABLE_ENTITY, "port"),
+            (json!({"name":"f","image":"nginx","timeoutSeconds":0}), StatusCode::UNPROCESSABLE_ENTITY, "timeoutSeconds"),
+            (json!({"name":"f","image":"nginx","env":[{"name":"OK","value":"1"},{"name":"1BAD","value":"x"}]}), StatusCode::UNPROCESSABLE_ENTITY, "env[1].name"),
+            (json!({"name":"f","image":"nginx","env":[{"name":"A","value":"1"},{"name":"A","value":"2"}]}), StatusCode::UNPROCESSABLE_ENTITY, "env[1].name"),
+            (json!({"name":"f","image":"nginx","env":[{"name":"A","value":"1","extra":true}]}), StatusCode::BAD_REQUEST, "env[0].extra"),
+            (json!({"name":"f","image":"nginx","resources":{"requests":{"cpu":"2"},"limits":{"cpu":"1"}}}), StatusCode::UNPROCESSABLE_ENTITY, "resources.limits.cpu"),
+            (json!({"name":"f","image":"nginx","resources":{"requests":{"memory":"lots"}}}), StatusCode::UNPROCESSABLE_ENTITY, "resources.requests.memory"),
+            (json!({"name":"f","image":"nginx","autoscaling":{"minReplicas":5,"maxReplicas":2}}), StatusCode::UNPROCESSABLE_ENTITY, "autoscaling.maxReplicas"),
+            (json!({"name":"f","image":"nginx","namespace":"kube-system"}), StatusCode::BAD_REQUEST, "namespace"),
+            (json!({"name":"f","image":"nginx","tenant":"bob"}), StatusCode::BAD_REQUEST, "tenant"),
+            (json!({"name":"f","image":"nginx","status":{"phase":"Running"}}), StatusCode::BAD_REQUEST, "status"),
+            (json!({"name":"f","image":"nginx","securityContext":{"privileged":true}}), StatusCode::BAD_REQUEST, "securityContext"),
+        ];
+        for (body, status, field) in cases {
+            let r = app.create(&t, body.clone()).await;
+            let code = if status == StatusCode::BAD_REQUEST { "bad_request" } else { "validation_failed" };
+            assert_error(&r, status, code, Some(field));
+        }
+        let (_, list) = app.call(Method::GET, "/v1/functions", Some(&t), None).await;
+        assert_eq!(list["items"], json!([]), "nothing invalid was stored");
+        // The same rules guard PATCH and PUT.
+        app.create(&t, json!({"name":"g","image":"nginx"})).await;
+        let r = app.call(Method::PATCH, "/v1/functions/g", Some(&t), Some(json!({"replicas":-5}))).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("replicas"));
+        let r = app.call(Method::PATCH, "/v1/functions/g", Some(&t), Some(json!({"port":1}))).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "bad_request", Some("port"));
+        let r = app.call(Method::PUT, "/v1/functions/g", Some(&t), Some(json!({"name":"other","image":"nginx"}))).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("name"));
+    };
+
+    oversized_body_is_413 => |db| async move {
+        let app = TestApp::new(db).await;
+        let t = app.token("alice").await;
+        let big = "x".repeat(eventflow_server::json::BODY_LIMIT + 1);
+        let body = json!({"name":"f","image":"nginx","env":[{"name":"BIG","value": big}]}).to_string();
+        let req = Request::builder().method(Method::POST).uri("/v1/functions")
+            .header("authorization", format!("Bearer {t}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body)).unwrap();
+        let (s, _, b) = app.raw(req).await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+        let v: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v["error"]["code"], "payload_too_large");
+    };
+
+    malformed_input_never_5xx => |db| async move {
+        let app = TestApp::new(db).await;
+        let t = app.token("alice").await;
+        app.create(&t, json!({"name":"f","image":"nginx"})).await;
+        let bodies: Vec<&[u8]> = vec![
+            b"", b"{", b"}", b"null", b"[]", b"[1,2]", b"\"str\"", b"42", b"{\"name\":", b"\xff\xfe\x00",
+            b"{\"name\":\"f2\",\"image\":null}", b"{\"name\":\"f2\",\"image\":[1]}", b"{\"name\":\"f2\",\"image\":\"nginx\",\"env\":{}}",
+            b"{\"name\":\"f2\",\"image\":\"nginx\",\"env\":[null]}", b"{\"name\":\"f2\",\"image\":\"nginx\",\"replicas\":1e400}",
+            b"{\"name\":\"f2\",\"image\":\"nginx\",\"replicas\":9223372036854775808}", b"{\"name\":\"f2\",\"image\":\"nginx\",\"resources\":null}",
+            b"{\"name\":\"f2\",\"image\":\"nginx\",\"resources\":{\"limits\":{\"cpu\":\"99999999999999999999999999999Ei\"}}}",
+            b"{\"name\":\"f2\",\"image\":\"nginx\",\"autoscaling\":{}}", b"{\"name\":\"f2\",\"image\":\"\\u0000\"}",
+            b"{\"api_key\":5}", b"{\"user_id\":null}",
+        ];
+        let targets = [
+            (Method::POST, "/v1/functions"), (Method::PUT, "/v1/functions/f"), (Method::PATCH, "/v1/functions/f"),
+            (Method::POST, "/auth/token"), (Method::POST, "/v1/admin/tenants"),
+        ];
+        for (m, p) in targets {
+            for b in &bodies {
+                for ct in ["application/json", "text/plain", ""] {
+                    let mut req = Request::builder().method(m.clone()).uri(p).header("authorization", format!("Bearer {t}"));
+                    if !ct.is_empty() { req = req.header("content-type", ct); }
+                    let (s, h, body) = app.raw(req.body(Body::from(b.to_vec())).unwrap()).await;
+                    assert!(s.is_client_error() || s.is_success(), "{m} {p} {:?} ({ct}) -> {s}", String::from_utf8_lossy(b));
+                    if s.is_client_error() {
+                        assert_eq!(h["content-type"], "application/json", "{m} {p}");
+                        let v: Value = serde_json::from_slice(&body).unwrap();
+                        assert!(v["error"]["code"].is_string());
+                    }
+                }
+            }
+        }
+        for p in ["/v1/functions/%00", "/v1/functions/a%2F..%2F..", "/v1/functions/", "/v1/functions?limit=-1", "/v1/nothing", "/v1/functions/f/../../x"] {
+            let r = app.call(Method::GET, p, Some(&t), None).await;
+            assert!(r.0.is_client_error() || r.0.is_redirection(), "{p} -> {}", r.0);
+        }
+    };
+
+    health_metrics_and_openapi => |db| async move {
+        let app = TestApp::new(db).await;
+        let (s, v) = app.call(Method::GET, "/readyz", None, None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["checks"]["database"]["status"], "ok");
+        assert_eq!(v["checks"]["kubernetes"]["status"], "disabled");
+        let (s, _) = app.call(Method::GET, "/healthz", None, None).await;
+        assert_eq!(s, StatusCode::OK);
+        app.state.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (s, v) = app.call(Method::GET, "/readyz", None, None).await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "readiness fails first on shutdown: {v}");
+        let (_, m) = app.call(Method::GET, "/metrics", None, None).await;
+        let m = m.as_str().unwrap().to_string();
+        assert!(m.contains(r#"eventflow_http_requests_total{method="GET",route="/readyz",status="200"} 1"#), "{m}");
+        assert!(m.contains("eventflow_http_request_duration_seconds_bucket"), "{m}");
+        let (s, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(doc["paths"]["/v1/functions/{name}"]["patch"].is_object());
+    };
+}
+
+#[test]
+fn committed_openapi_matches_the_code() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+    let committed = std::fs::read_to_string(path).expect("docs/openapi.json");
+    assert!(
+        committed == eventflow_server::openapi::json(),
+        "docs/openapi.json is stale: run `cargo run -p eventflow -- openapi > docs/openapi.json`"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_is_created_in_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}?mode=rwc", dir.path().join("new.db").display());
+    let store = eventflow_server::store::Store::connect(&url).await.unwrap();
+    store.ping().await.unwrap();
+    assert!(dir.path().join("new.db").exists());
+    let _ = Db::Sqlite;
+}
