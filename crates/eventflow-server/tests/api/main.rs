@@ -1,5 +1,6 @@
 //! API tests: one binary, every test against SQLite and PostgreSQL.
 
+mod cluster;
 mod helpers;
 
 use axum::{

@@ -1,0 +1,325 @@
+//! Kubernetes-side tests against the real control plane from testenv/
+//! (`testenv/up`). They fail, never skip, when it is not running.
+//!
+//! No operator runs here, so where the operator would create the tenant's
+//! namespace from the Tenant resource, the test creates it.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use axum::http::{Method, StatusCode};
+use eventflow_crd::{
+    Function, Tenant, CATALOG_GENERATION_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
+};
+use eventflow_server::{auth::AuthMode, sync::KubeSource};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{
+    api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams},
+    Api, Client,
+};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::helpers::{fresh_database, Db, DbGuard, TestApp};
+
+fn unique_tenant() -> String {
+    format!("kt-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+fn testenv_source() -> KubeSource {
+    KubeSource::File(eventflow_testenv::kubeconfig_path())
+}
+
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Runs the app's sync loop until the returned sender is dropped.
+fn start_sync(app: &TestApp) -> watch::Sender<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(app.state.sync.clone().run(rx));
+    tx
+}
+
+/// Stands in for the operator: creates `tenant-{id}`.
+async fn create_namespace(client: &Client, tenant: &str) {
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(format!("tenant-{tenant}")),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    match Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(ae)) if ae.code == 409 => {}
+        Err(e) => panic!("create namespace: {e}"),
+    }
+}
+
+async fn cleanup(client: &Client, tenant: &str) {
+    let _ = Api::<Namespace>::all(client.clone())
+        .delete(&format!("tenant-{tenant}"), &DeleteParams::background())
+        .await;
+    let _ = Api::<Tenant>::all(client.clone())
+        .delete(tenant, &DeleteParams::default())
+        .await;
+}
+
+#[tokio::test]
+async fn function_lifecycle_reaches_the_cluster() {
+    let client = eventflow_testenv::client().await;
+    let app = TestApp::with(Db::Sqlite, AuthMode::Dev, testenv_source()).await;
+    let _sync = start_sync(&app);
+    let tenant = unique_tenant();
+    let token = app.token(&tenant).await;
+    let (s, v) = app
+        .create(
+            &token,
+            json!({"name":"hello","image":"nginx:alpine","replicas":1}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+
+    let tenants: Api<Tenant> = Api::all(client.clone());
+    let t = tenant.clone();
+    eventually("the Tenant CR", || {
+        let tenants = tenants.clone();
+        let t = t.clone();
+        async move { tenants.get_opt(&t).await.ok().flatten() }
+    })
+    .await;
+    // Until the namespace exists the API says why the function is pending.
+    create_namespace(&client, &tenant).await;
+
+    let functions: Api<Function> = Api::namespaced(client.clone(), &format!("tenant-{tenant}"));
+    let cr = eventually("the Function CR", || {
+        let functions = functions.clone();
+        async move { functions.get_opt("hello").await.ok().flatten() }
+    })
+    .await;
+    assert_eq!(cr.spec.image, "nginx:alpine");
+    assert_eq!(cr.spec.resources.limits.memory, "512Mi");
+    assert_eq!(
+        cr.metadata.labels.as_ref().unwrap()[MANAGED_BY_LABEL],
+        MANAGED_BY_VALUE
+    );
+    let (_, v) = app
+        .call(Method::GET, "/v1/functions/hello", Some(&token), None)
+        .await;
+    assert_eq!(v["status"]["synced"], true, "{v}");
+    assert_eq!(v["status"]["reason"], "AwaitingOperator", "{v}");
+
+    // An update reaches the CR.
+    let (s, _) = app
+        .call(
+            Method::PATCH,
+            "/v1/functions/hello",
+            Some(&token),
+            Some(json!({"replicas": 2})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    eventually("replicas 2 on the CR", || {
+        let functions = functions.clone();
+        async move {
+            let f = functions.get("hello").await.ok()?;
+            (f.spec.replicas == 2 && f.annotations()[CATALOG_GENERATION_ANNOTATION] == "2")
+                .then_some(())
+        }
+    })
+    .await;
+
+    // Status written by the operator is copied back to the API.
+    let status = json!({"status": {"phase": "Running", "replicas": 2, "readyReplicas": 2,
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Available", "message": ""}]}});
+    functions
+        .patch_status("hello", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("patch status");
+    let app_ref = &app;
+    let token_ref = &token;
+    eventually("phase Running in the API", || async move {
+        let (_, v) = app_ref
+            .call(Method::GET, "/v1/functions/hello", Some(token_ref), None)
+            .await;
+        (v["status"]["phase"] == "Running" && v["status"]["readyReplicas"] == 2).then_some(())
+    })
+    .await;
+
+    // Deleting the function removes the CR.
+    let (s, _) = app
+        .call(Method::DELETE, "/v1/functions/hello", Some(&token), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    eventually("the Function CR to go", || {
+        let functions = functions.clone();
+        async move {
+            functions
+                .get_opt("hello")
+                .await
+                .ok()
+                .and_then(|f| f.is_none().then_some(()))
+        }
+    })
+    .await;
+    cleanup(&client, &tenant).await;
+}
+
+use kube::ResourceExt;
+
+#[tokio::test]
+async fn crash_between_commit_and_apply_converges_after_restart() {
+    let client = eventflow_testenv::client().await;
+    let tenant = unique_tenant();
+    create_namespace(&client, &tenant).await;
+    let (url, guard) = fresh_database(Db::Sqlite).await;
+    let guard: Arc<DbGuard> = Arc::new(guard);
+    // First life: the row and its outbox entry commit, and the process dies
+    // before anything reaches Kubernetes (its sync never runs).
+    let first = TestApp::on(url.clone(), guard.clone(), AuthMode::Dev, testenv_source()).await;
+    let token = first.token(&tenant).await;
+    let (s, _) = first
+        .create(&token, json!({"name":"survivor","image":"busybox:1.36"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let functions: Api<Function> = Api::namespaced(client.clone(), &format!("tenant-{tenant}"));
+    assert!(functions.get_opt("survivor").await.unwrap().is_none());
+    drop(first);
+    // Second life: the outbox is drained and the CR appears.
+    let second = TestApp::on(url, guard, AuthMode::Dev, testenv_source()).await;
+    let _sync = start_sync(&second);
+    let cr = eventually("the Function CR after restart", || {
+        let functions = functions.clone();
+        async move { functions.get_opt("survivor").await.ok().flatten() }
+    })
+    .await;
+    assert_eq!(cr.spec.image, "busybox:1.36");
+    cleanup(&client, &tenant).await;
+}
+
+#[tokio::test]
+async fn resync_restores_deleted_crs_and_removes_orphans() {
+    let client = eventflow_testenv::client().await;
+    let app = TestApp::with(Db::Sqlite, AuthMode::Dev, testenv_source()).await;
+    let _sync = start_sync(&app);
+    let tenant = unique_tenant();
+    create_namespace(&client, &tenant).await;
+    let token = app.token(&tenant).await;
+    app.create(&token, json!({"name":"kept","image":"nginx"}))
+        .await;
+    let functions: Api<Function> = Api::namespaced(client.clone(), &format!("tenant-{tenant}"));
+    eventually("the Function CR", || {
+        let functions = functions.clone();
+        async move { functions.get_opt("kept").await.ok().flatten() }
+    })
+    .await;
+    // Someone deletes the CR behind the platform's back: it comes back.
+    functions
+        .delete("kept", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the deleted CR to be recreated", || {
+        let functions = functions.clone();
+        async move { functions.get_opt("kept").await.ok().flatten() }
+    })
+    .await;
+    // A managed CR without a catalog row is an orphan: it is removed.
+    let mut orphan: Function = serde_json::from_value(json!({
+        "apiVersion": "eventflow.io/v1alpha1", "kind": "Function",
+        "metadata": {"name": "orphan", "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}},
+        "spec": {"image": "nginx", "replicas": 1, "port": 8080, "timeoutSeconds": 30,
+                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}}
+    }))
+    .unwrap();
+    orphan.metadata.namespace = Some(format!("tenant-{tenant}"));
+    functions
+        .create(&PostParams::default(), &orphan)
+        .await
+        .unwrap();
+    eventually("the orphan to be deleted", || {
+        let functions = functions.clone();
+        async move {
+            functions
+                .get_opt("orphan")
+                .await
+                .ok()
+                .and_then(|f| f.is_none().then_some(()))
+        }
+    })
+    .await;
+    // An unmanaged CR (no label) is left alone.
+    let mut foreign = orphan.clone();
+    foreign.metadata.name = Some("foreign".into());
+    foreign.metadata.labels = None;
+    foreign.metadata.resource_version = None;
+    functions
+        .create(&PostParams::default(), &foreign)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        functions.get_opt("foreign").await.unwrap().is_some(),
+        "unmanaged CRs are not touched"
+    );
+    cleanup(&client, &tenant).await;
+}
+
+#[tokio::test]
+async fn unreachable_cluster_keeps_the_api_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n    insecure-skip-tls-verify: true\n\
+         contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: x\n",
+    )
+    .unwrap();
+    let app = TestApp::with(Db::Sqlite, AuthMode::Dev, KubeSource::File(kubeconfig)).await;
+    let _sync = start_sync(&app);
+    let token = app.token("offline").await;
+    let (s, _) = app
+        .create(&token, json!({"name":"later","image":"nginx"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let app_ref = &app;
+    let token_ref = &token;
+    let v = eventually("a ClusterUnavailable reason", || async move {
+        let (_, v) = app_ref
+            .call(Method::GET, "/v1/functions/later", Some(token_ref), None)
+            .await;
+        (v["status"]["reason"] == "ClusterUnavailable").then_some(v)
+    })
+    .await;
+    assert_eq!(v["status"]["phase"], "Pending");
+    assert!(
+        v["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("retrying"),
+        "{v}"
+    );
+    let (s, r) = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "the API stays ready without a cluster: {r}"
+    );
+    assert_eq!(r["checks"]["kubernetes"]["status"], "error");
+}
