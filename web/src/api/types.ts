@@ -1,155 +1,43 @@
-// Types of the EventFlow public API, hand-written to the contract until the
-// server's OpenAPI document (docs/openapi.json) is available to generate them.
+// Types of the EventFlow public API, derived from the client generated from the
+// server's OpenAPI document (docs/openapi.json → schema.d.ts, `npm run gen`).
+// When the server changes a schema the dashboard uses, `tsc` fails here or at
+// the use site.
+import type { components, paths } from "./schema";
 
-export type AuthMode = "dev" | "production";
+type Schemas = components["schemas"];
 
-export interface AuthConfig {
-  mode: AuthMode;
-}
-
-export interface DevTokenRequest {
-  user_id: string;
-  username: string;
-  email: string;
-}
-
-export interface ApiKeyTokenRequest {
-  api_key: string;
-}
-
+export type AuthMode = Schemas["AuthMode"];
+export type AuthConfig = Schemas["AuthConfig"];
+export type DevTokenRequest = Schemas["DevLogin"];
+export type ApiKeyTokenRequest = Schemas["KeyLogin"];
 export type TokenRequest = DevTokenRequest | ApiKeyTokenRequest;
+export type TokenResponse = Schemas["TokenResponse"];
+export type Role = Schemas["Role"];
 
-export interface TokenResponse {
-  token: string;
-  tenant: string;
-  expiresAt: string;
-}
+export type QuotaItem = Schemas["Usage"];
+export type Quota = Schemas["QuotaUsage"];
+export type Me = Schemas["Me"];
 
-export interface QuotaItem {
-  used: string;
-  hard: string;
-  ratio: number;
-}
+export type EnvVar = Schemas["EnvVar"];
+export type ResourceList = Schemas["ResourceList"];
+export type Resources = Schemas["Resources"];
+export type Autoscaling = Schemas["Autoscaling"];
+export type FunctionSpec = Schemas["FunctionSpec"];
+export type Condition = Schemas["ConditionDto"];
+export type FunctionStatus = Schemas["FunctionStatusDto"];
+export type FunctionObject = Schemas["FunctionDto"];
+export type FunctionList = Schemas["FunctionList"];
 
-export interface Quota {
-  requestsCpu?: QuotaItem;
-  requestsMemory?: QuotaItem;
-  limitsCpu?: QuotaItem;
-  limitsMemory?: QuotaItem;
-  pods?: QuotaItem;
-  functions?: QuotaItem;
-}
+/** Body of POST /v1/functions. */
+export type CreateFunctionRequest = Schemas["FunctionRequest"];
+/** Body of PUT /v1/functions/{name}: the same, with `name` optional. */
+export type ReplaceFunctionRequest = Omit<CreateFunctionRequest, "name"> & { name?: string };
+export type PatchFunctionRequest = Schemas["FunctionPatch"];
 
-export interface Me {
-  tenant: string;
-  namespace: string;
-  role: string;
-  quota: Quota;
-}
+export type ErrorBody = Schemas["ErrorBody"];
 
-export interface EnvVar {
-  name: string;
-  value: string;
-}
-
-export interface ResourceList {
-  cpu: string;
-  memory: string;
-}
-
-export interface Resources {
-  requests: ResourceList;
-  limits: ResourceList;
-}
-
-export interface Autoscaling {
-  minReplicas: number;
-  maxReplicas: number;
-  targetCpuPercent: number;
-}
-
-export interface FunctionSpec {
-  image: string;
-  replicas: number;
-  env: EnvVar[];
-  resources: Resources;
-  port: number;
-  command?: string[] | null;
-  args?: string[] | null;
-  autoscaling?: Autoscaling | null;
-  timeoutSeconds: number;
-}
-
+/** The phases the server documents; `status.phase` is typed as a plain string. */
 export type Phase = "Pending" | "Deploying" | "Running" | "Failed";
 
-export interface Condition {
-  type: string;
-  status: string;
-  reason?: string | null;
-  message?: string | null;
-  lastTransitionTime?: string | null;
-}
-
-export interface FunctionStatus {
-  phase: Phase;
-  reason: string | null;
-  message: string | null;
-  replicas: number;
-  readyReplicas: number;
-  url: string | null;
-  conditions: Condition[];
-}
-
-export interface FunctionObject {
-  name: string;
-  tenant: string;
-  namespace: string;
-  spec: FunctionSpec;
-  status: FunctionStatus;
-  generation: number;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface FunctionList {
-  items: FunctionObject[];
-  nextCursor: string | null;
-}
-
-export interface CreateFunctionRequest {
-  name: string;
-  image: string;
-  replicas?: number;
-  env?: EnvVar[];
-  resources?: {
-    requests?: Partial<ResourceList>;
-    limits?: Partial<ResourceList>;
-  };
-  port?: number;
-  command?: string[];
-  args?: string[];
-  autoscaling?: { minReplicas?: number; maxReplicas: number; targetCpuPercent?: number };
-  timeoutSeconds?: number;
-}
-
-export type ReplaceFunctionRequest = Omit<CreateFunctionRequest, "name"> & { name?: string };
-
-export interface PatchFunctionRequest {
-  replicas?: number;
-  image?: string;
-  env?: EnvVar[];
-}
-
-export type ErrorCode =
-  | "validation_failed"
-  | "bad_request"
-  | "unauthorized"
-  | "forbidden"
-  | "not_found"
-  | "conflict"
-  | "payload_too_large"
-  | "internal";
-
-export interface ErrorBody {
-  error: { code: ErrorCode | string; message: string; field?: string | null };
-}
+/** Query parameters of GET /v1/functions. */
+export type ListFunctionsQuery = NonNullable<paths["/v1/functions"]["get"]["parameters"]["query"]>;

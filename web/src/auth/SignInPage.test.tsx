@@ -5,12 +5,17 @@ import { expectAccessible, mockFetch, renderApp } from "../test/utils";
 import { SignInPage } from "./SignInPage";
 import { loadSession } from "./session";
 
-const token = { token: "jwt-alice", tenant: "alice", expiresAt: "2099-01-01T00:00:00Z" };
+const token = {
+  token: "jwt-alice",
+  tenant: "alice",
+  role: "tenant",
+  expiresAt: "2099-01-01T00:00:00Z",
+};
 
 describe("SignInPage", () => {
   it("offers the demo users in dev mode and signs in with one click", async () => {
     const m = mockFetch({
-      "GET /auth/config": { body: { mode: "dev" } },
+      "GET /auth/config": { body: { mode: "dev", demoUsers: ["alice", "bob", "charlie", "demo"] } },
       "POST /auth/token": { body: token },
     });
     const { container } = renderApp(<SignInPage />, {
@@ -31,7 +36,7 @@ describe("SignInPage", () => {
 
   it("validates a free user id before sending it", async () => {
     const m = mockFetch({
-      "GET /auth/config": { body: { mode: "dev" } },
+      "GET /auth/config": { body: { mode: "dev", demoUsers: ["alice", "bob", "charlie", "demo"] } },
       "POST /auth/token": { body: token },
     });
     renderApp(<SignInPage />, { fetch: m.fetch, path: "/signin", routePath: "/signin" });
@@ -45,7 +50,7 @@ describe("SignInPage", () => {
 
   it("asks for an API key in production mode and shows the server's refusal", async () => {
     const m = mockFetch({
-      "GET /auth/config": { body: { mode: "production" } },
+      "GET /auth/config": { body: { mode: "production", demoUsers: [] } },
       "POST /auth/token": {
         status: 401,
         body: { error: { code: "unauthorized", message: "invalid API key" } },
@@ -69,9 +74,16 @@ describe("SignInPage", () => {
   it("explains an expired session", async () => {
     sessionStorage.setItem(
       "eventflow.session",
-      JSON.stringify({ token: "old", tenant: "alice", expiresAt: "2000-01-01T00:00:00Z" }),
+      JSON.stringify({
+        token: "old",
+        tenant: "alice",
+        role: "tenant",
+        expiresAt: "2000-01-01T00:00:00Z",
+      }),
     );
-    const m = mockFetch({ "GET /auth/config": { body: { mode: "dev" } } });
+    const m = mockFetch({
+      "GET /auth/config": { body: { mode: "dev", demoUsers: ["alice", "bob", "charlie", "demo"] } },
+    });
     renderApp(<SignInPage />, { fetch: m.fetch, path: "/signin", routePath: "/signin" });
     expect(await screen.findByText(/session has expired/)).toBeInTheDocument();
     expect(loadSession()).toBeNull();

@@ -92,7 +92,7 @@ export function SignInPage() {
               <fieldset>
                 <legend className="text-sm font-medium text-slate-700">Demo users</legend>
                 <div className="mt-2 grid grid-cols-2 gap-2">
-                  {DEMO_USERS.map((u) => (
+                  {(config.data.demoUsers ?? DEMO_USERS).map((u) => (
                     <Button
                       key={u}
                       disabled={login.isPending}

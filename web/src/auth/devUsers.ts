@@ -1,5 +1,6 @@
 import type { TokenRequest } from "../api/types";
 
+/** Shown when the server does not list its demo users. */
 export const DEMO_USERS = ["alice", "bob", "charlie", "demo"] as const;
 const USER_ID_MAX = 56;
 

@@ -3,7 +3,9 @@ import type { TokenResponse } from "../api/types";
 /** What the dashboard keeps about the signed-in tenant, in sessionStorage. */
 export interface Session {
   token: string;
+  /** The tenant the token acts for; admin tokens have none and show as "admin". */
   tenant: string;
+  role: string;
   expiresAt: string;
 }
 
@@ -13,7 +15,10 @@ function isSession(v: unknown): v is Session {
   if (typeof v !== "object" || v === null) return false;
   const s = v as Record<string, unknown>;
   return (
-    typeof s.token === "string" && typeof s.tenant === "string" && typeof s.expiresAt === "string"
+    typeof s.token === "string" &&
+    typeof s.tenant === "string" &&
+    typeof s.role === "string" &&
+    typeof s.expiresAt === "string"
   );
 }
 
@@ -34,7 +39,12 @@ export function loadSession(storage: Storage = sessionStorage): Session | null {
 }
 
 export function saveSession(t: TokenResponse, storage: Storage = sessionStorage): Session {
-  const session: Session = { token: t.token, tenant: t.tenant, expiresAt: t.expiresAt };
+  const session: Session = {
+    token: t.token,
+    tenant: t.tenant ?? t.role,
+    role: t.role,
+    expiresAt: t.expiresAt,
+  };
   storage.setItem(KEY, JSON.stringify(session));
   return session;
 }

@@ -68,6 +68,12 @@ export function TenantPage() {
                 <dt className="text-slate-500">Namespace</dt>
                 <dd className="font-mono text-slate-900">{me.data.namespace}</dd>
               </div>
+              {me.data.email && (
+                <div>
+                  <dt className="text-slate-500">Email</dt>
+                  <dd className="break-all text-slate-900">{me.data.email}</dd>
+                </div>
+              )}
               <div>
                 <dt className="text-slate-500">Role</dt>
                 <dd className="text-slate-900">{me.data.role}</dd>

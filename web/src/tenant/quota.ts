@@ -18,7 +18,7 @@ const ROWS: [keyof Quota, string][] = [
 ];
 
 /** The quota items the server reported, in display order, with a clamped percentage. */
-export function quotaRows(quota: Quota): QuotaRow[] {
+export function quotaRows(quota: Partial<Quota>): QuotaRow[] {
   const rows: QuotaRow[] = [];
   for (const [key, label] of ROWS) {
     const item = quota[key];

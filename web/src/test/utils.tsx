@@ -55,6 +55,7 @@ export function signedIn(tenant = "alice") {
   saveSession({
     token: `token-${tenant}`,
     tenant,
+    role: "tenant",
     expiresAt: new Date(Date.now() + 3600_000).toISOString(),
   });
 }
