@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { ApiError, createApiClient, errorFromResponse } from "./client";
+import { ApiError, capabilitiesFrom, createApiClient, errorFromResponse } from "./client";
 import { mockFetch, sampleFunction } from "../test/utils";
 
 function client(routes: Parameters<typeof mockFetch>[0], token: string | null = "tok") {
@@ -260,5 +260,35 @@ describe("errorFromResponse", () => {
       }),
     );
     expect(e).toMatchObject({ status: 403, code: "forbidden", message: "nope", field: undefined });
+  });
+});
+
+describe("capabilities", () => {
+  it("reads optional endpoints from the OpenAPI paths", () => {
+    expect(capabilitiesFrom({ paths: { "/v1/functions/{name}": {} } })).toEqual({
+      invoke: false,
+      logs: false,
+    });
+    expect(
+      capabilitiesFrom({
+        paths: {
+          "/v1/functions/{name}/invoke": {},
+          "/v1/functions/{name}/invoke/{path}": {},
+          "/v1/functions/{name}/logs": {},
+        },
+      }),
+    ).toEqual({ invoke: true, logs: true });
+    expect(capabilitiesFrom(null)).toEqual({ invoke: false, logs: false });
+  });
+
+  it("assumes everything exists when the document cannot be read", async () => {
+    const { api } = client({ "GET /openapi.json": { status: 500, body: "boom" } });
+    await expect(api.capabilities()).resolves.toEqual({ invoke: true, logs: true });
+  });
+
+  it("fetches /openapi.json without a token", async () => {
+    const { api, calls } = client({ "GET /openapi.json": { body: { paths: {} } } });
+    await expect(api.capabilities()).resolves.toEqual({ invoke: false, logs: false });
+    expect(calls[0]?.headers.get("authorization")).toBeNull();
   });
 });

@@ -60,6 +60,28 @@ export interface InvokeResult {
   unavailable: boolean;
 }
 
+/** Optional endpoints this server has, read from its OpenAPI document. */
+export interface Capabilities {
+  invoke: boolean;
+  logs: boolean;
+}
+
+/** Which optional endpoints an OpenAPI document lists. */
+export function capabilitiesFrom(doc: unknown): Capabilities {
+  const paths =
+    typeof doc === "object" &&
+    doc !== null &&
+    "paths" in doc &&
+    typeof doc.paths === "object" &&
+    doc.paths
+      ? Object.keys(doc.paths)
+      : [];
+  return {
+    invoke: paths.some((p) => p.startsWith("/v1/functions/{name}/invoke")),
+    logs: paths.some((p) => p.startsWith("/v1/functions/{name}/logs")),
+  };
+}
+
 export interface LogStreamOptions {
   follow?: boolean;
   tailLines?: number;
@@ -175,6 +197,17 @@ export function createApiClient(options: ClientOptions) {
     authConfig: () => json<AuthConfig>("GET", "/auth/config", undefined, false),
     token: (req: TokenRequest) => json<TokenResponse>("POST", "/auth/token", req, false),
     me: () => json<Me>("GET", "/v1/me"),
+    /**
+     * Reads /openapi.json to learn whether invoke and logs exist. If the
+     * document cannot be read, assumes they do and lets the call itself tell.
+     */
+    capabilities: async (): Promise<Capabilities> => {
+      try {
+        return capabilitiesFrom(await json<unknown>("GET", "/openapi.json", undefined, false));
+      } catch {
+        return { invoke: true, logs: true };
+      }
+    },
     listFunctions: (params: { limit?: number; cursor?: string | null } = {}) => {
       const q = new URLSearchParams();
       if (params.limit !== undefined) q.set("limit", String(params.limit));
