@@ -25,6 +25,14 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
     const v = await axeViolations(page);
     assert.deepEqual(v, [], `accessibility problems on ${where}: ${JSON.stringify(v, null, 2)}`);
   };
+  /** Screenshot at phone width and check nothing overflows sideways. */
+  const narrow = async (name) => {
+    await page.setViewportSize({ width: 360, height: 740 });
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 360, `${name}: page is ${width}px wide at a 360px viewport`);
+    await shot(name);
+    await page.setViewportSize({ width: 1280, height: 860 });
+  };
   const signIn = async (user) => {
     await page.goto(`${server.baseUrl}/signin`);
     await page.getByRole("button", { name: `Sign in as ${user}` }).click();
@@ -64,6 +72,7 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
       assert.ok(await page.getByRole("button", { name: `Sign in as ${u}` }).isVisible());
     }
     await shot("01-sign-in");
+    await narrow("01-sign-in-360px");
     await checkA11y("sign-in");
   });
 
@@ -90,6 +99,7 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
       "focus moves to the invalid field",
     );
     await shot("03-create-invalid-name");
+    await narrow("03-create-invalid-name-360px");
     await checkA11y("create (invalid)");
   });
 
@@ -131,9 +141,7 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
     assert.match(await row.textContent(), /\d+\/1/);
     await shot("04-functions-list");
     await checkA11y("functions (list)");
-    await page.setViewportSize({ width: 360, height: 740 });
-    await shot("05-functions-list-360px");
-    await page.setViewportSize({ width: 1280, height: 860 });
+    await narrow("05-functions-list-360px");
   });
 
   it("opens the function and scales it", async () => {
@@ -145,9 +153,7 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
     await page.getByTestId("detail-ready").filter({ hasText: /\/2$/ }).waitFor();
     await shot("06-function-detail");
     await checkA11y("function detail");
-    await page.setViewportSize({ width: 360, height: 740 });
-    await shot("07-function-detail-360px");
-    await page.setViewportSize({ width: 1280, height: 860 });
+    await narrow("07-function-detail-360px");
   });
 
   it("shows the tenant's namespace and quota", async () => {
@@ -155,6 +161,7 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
     await page.getByRole("heading", { level: 1, name: "Tenant" }).waitFor();
     await page.getByText("tenant-alice").waitFor();
     await shot("08-tenant");
+    await narrow("08-tenant-360px");
     await checkA11y("tenant");
   });
 

@@ -246,8 +246,8 @@ export function FunctionDetailPage() {
           Could not refresh: {query.error.message}
         </p>
       )}
-      <div className="grid gap-6 lg:grid-cols-3">
-        <div className="space-y-6 lg:col-span-2">
+      <div className="grid grid-cols-1 gap-6 lg:grid-cols-3">
+        <div className="min-w-0 space-y-6 lg:col-span-2">
           <Card title="Status">
             <div className="flex flex-wrap items-start gap-x-8 gap-y-4">
               <div>

@@ -57,7 +57,7 @@ export function TenantPage() {
         />
       )}
       {me.data && (
-        <div className="grid gap-6 lg:grid-cols-3">
+        <div className="grid grid-cols-1 gap-6 lg:grid-cols-3">
           <Card title="Identity">
             <dl className="space-y-3 text-sm">
               <div>
