@@ -18,7 +18,11 @@ use eventflow_server::{
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Parser)]
-#[command(name = "eventflow", version, about = "Multi-tenant Functions-as-a-Service on Kubernetes")]
+#[command(
+    name = "eventflow",
+    version,
+    about = "Multi-tenant Functions-as-a-Service on Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the API server (and the dashboard, with --web-dir).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Print the CustomResourceDefinitions as YAML.
     Crds,
     /// Print the OpenAPI document of the API as JSON.
@@ -72,7 +76,12 @@ struct ServerArgs {
     #[arg(long, env = "EVENTFLOW_AUTH_MODE", value_enum)]
     auth_mode: Option<AuthModeArg>,
     /// HS256 secret for tokens, at least 32 bytes.
-    #[arg(long, env = "EVENTFLOW_JWT_SECRET", hide_env_values = true, conflicts_with = "jwt_secret_file")]
+    #[arg(
+        long,
+        env = "EVENTFLOW_JWT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "jwt_secret_file"
+    )]
     jwt_secret: Option<SecretString>,
     /// File holding the HS256 secret.
     #[arg(long, env = "EVENTFLOW_JWT_SECRET_FILE")]
@@ -81,7 +90,12 @@ struct ServerArgs {
     #[arg(long, env = "EVENTFLOW_TOKEN_TTL_SECONDS", default_value_t = 3600)]
     token_ttl_seconds: i64,
     /// Bootstrap admin API key (registered, hashed, at start-up).
-    #[arg(long, env = "EVENTFLOW_ADMIN_KEY", hide_env_values = true, conflicts_with = "admin_key_file")]
+    #[arg(
+        long,
+        env = "EVENTFLOW_ADMIN_KEY",
+        hide_env_values = true,
+        conflicts_with = "admin_key_file"
+    )]
     admin_key: Option<SecretString>,
     /// File holding the bootstrap admin API key.
     #[arg(long, env = "EVENTFLOW_ADMIN_KEY_FILE")]
@@ -110,9 +124,13 @@ struct ServerArgs {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EVENTFLOW_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,kube=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("EVENTFLOW_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,sqlx=warn,kube=warn,tower_http=info")
+        });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
@@ -120,7 +138,8 @@ fn init_logging(format: LogFormat) {
 }
 
 fn read_secret_file(path: &Path, what: &str) -> Result<String> {
-    let s = std::fs::read_to_string(path).with_context(|| format!("cannot read {what} file {}", path.display()))?;
+    let s = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {what} file {}", path.display()))?;
     Ok(s.trim_end_matches(['\n', '\r']).to_string())
 }
 
@@ -141,7 +160,9 @@ fn dev_secret(data_dir: &Path) -> Result<Vec<u8>> {
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut f = opts
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(secret.as_bytes())?;
     Ok(secret.into_bytes())
 }
@@ -171,13 +192,18 @@ async fn run_server(args: ServerArgs) -> Result<()> {
         (true, _) | (false, Some(AuthModeArg::Dev)) => AuthMode::Dev,
         (false, _) => AuthMode::Production,
     };
-    init_logging(log_format.unwrap_or(if mode == AuthMode::Dev { LogFormat::Text } else { LogFormat::Json }));
+    init_logging(log_format.unwrap_or(if mode == AuthMode::Dev {
+        LogFormat::Text
+    } else {
+        LogFormat::Json
+    }));
     if mode == AuthMode::Dev {
         tracing::warn!(
             "DEV MODE: anyone who can reach {listen} can mint a token for any user id. Never expose this server."
         );
     }
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
 
     let secret: Vec<u8> = match (jwt_secret, jwt_secret_file) {
         (Some(s), _) => s.expose_secret().as_bytes().to_vec(),
@@ -191,7 +217,10 @@ async fn run_server(args: ServerArgs) -> Result<()> {
 
     let url = match database_url {
         Some(u) => u.expose_secret().to_string(),
-        None => format!("sqlite:{}?mode=rwc", data_dir.join("eventflow.db").display()),
+        None => format!(
+            "sqlite:{}?mode=rwc",
+            data_dir.join("eventflow.db").display()
+        ),
     };
     let store = Store::connect(&url)
         .await
@@ -207,7 +236,9 @@ async fn run_server(args: ServerArgs) -> Result<()> {
         if key.len() < 32 {
             bail!("the admin key must be at least 32 characters");
         }
-        ensure_admin_key(&store, &key).await.context("cannot register the admin key")?;
+        ensure_admin_key(&store, &key)
+            .await
+            .context("cannot register the admin key")?;
         tracing::info!("bootstrap admin key registered");
     }
 
@@ -222,7 +253,10 @@ async fn run_server(args: ServerArgs) -> Result<()> {
     });
     if let Some(d) = &web_dir {
         if !d.join("index.html").exists() {
-            bail!("--web-dir {} has no index.html (build the dashboard with `make web`)", d.display());
+            bail!(
+                "--web-dir {} has no index.html (build the dashboard with `make web`)",
+                d.display()
+            );
         }
         tracing::info!(dir = %d.display(), "serving the dashboard");
     }
@@ -250,7 +284,7 @@ async fn run_server(args: ServerArgs) -> Result<()> {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Server(args) => run_server(args).await,
+        Command::Server(args) => run_server(*args).await,
         Command::Crds => {
             std::io::stdout().write_all(eventflow_crd::crds_yaml().as_bytes())?;
             Ok(())

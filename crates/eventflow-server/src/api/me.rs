@@ -63,7 +63,7 @@ fn cpu_text(nanos: u128) -> String {
 fn memory_text(nanos: u128) -> String {
     let bytes = nanos.div_ceil(1_000_000_000);
     const MI: u128 = 1024 * 1024;
-    if bytes % MI == 0 {
+    if bytes.is_multiple_of(MI) {
         format!("{}Mi", bytes / MI)
     } else {
         bytes.to_string()

@@ -1,0 +1,46 @@
+# One place for the commands a developer and CI run. See docs/DEVELOPMENT.md.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+PG_URL = $(shell scripts/pg up)
+
+help: ## List targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+run: web ## Run the platform on embedded defaults (dev mode, SQLite, dashboard at http://127.0.0.1:8080)
+	$(CARGO) run --release -p eventflow -- server --dev --web-dir web/dist
+
+web: web/node_modules ## Build the dashboard into web/dist
+	cd web && npm run build
+
+web/node_modules: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch web/node_modules
+
+services: ## Start PostgreSQL and the testenv Kubernetes control plane (idempotent)
+	scripts/pg up
+	testenv/up
+
+services-down: ## Stop PostgreSQL and testenv
+	scripts/pg down
+	testenv/down
+
+lint: web/node_modules ## Formatting and lints: rustfmt, clippy, eslint, prettier
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	cd web && npm run lint
+
+crds: ## Regenerate deploy/crds and docs/openapi.json from the code
+	$(CARGO) run -q -p eventflow -- crds > deploy/crds/eventflow.io.yaml
+	$(CARGO) run -q -p eventflow -- openapi > docs/openapi.json
+
+test: services lint ## Run every test suite (starts PostgreSQL and testenv first)
+	EVENTFLOW_TEST_DATABASE_URL="$(PG_URL)" $(CARGO) test --workspace --locked
+	cd testenv && go test -count=1 ./acceptance/...
+	cd web && npm test
+	$(MAKE) web
+	cd web && EVENTFLOW_BIN=../target/debug/eventflow npm run e2e
+
+.PHONY: help run web services services-down lint crds test

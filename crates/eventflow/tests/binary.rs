@@ -1,0 +1,235 @@
+//! The real `eventflow` binary, driven the way a user drives it.
+
+use std::{
+    net::TcpListener,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_eventflow"))
+            .args(["server", "--dev", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env_remove("EVENTFLOW_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start eventflow server");
+        let server = Server { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while curl(&["-sf", &format!("http://127.0.0.1:{port}/readyz")]).is_none() {
+            assert!(Instant::now() < deadline, "server did not become ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    fn signal(&mut self, sig: &str) {
+        Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        if sig == "-TERM" {
+            assert!(status.success(), "graceful shutdown exits 0, got {status}");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn curl(args: &[&str]) -> Option<String> {
+    let out = Command::new("curl")
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn bash(script: &str) -> String {
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "script failed: {}\n{script}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The seed README's "Test Multi-Tenancy" commands, verbatim but for the port.
+const SEED_FLOW: &str = r#"
+TOKEN_ALICE=$(curl -s -X POST http://localhost:8080/auth/token \
+  -H "Content-Type: application/json" \
+  -d '{"user_id":"alice","username":"alice","email":"alice@company.com"}' \
+  | jq -r .token)
+
+curl -X POST http://localhost:8080/v1/functions \
+  -H "Authorization: Bearer $TOKEN_ALICE" \
+  -H "Content-Type: application/json" \
+  -d '{"name":"alice-app","image":"nginx:alpine","replicas":1}'
+
+TOKEN_BOB=$(curl -s -X POST http://localhost:8080/auth/token \
+  -H "Content-Type: application/json" \
+  -d '{"user_id":"bob","username":"bob","email":"bob@company.com"}' \
+  | jq -r .token)
+
+curl -X POST http://localhost:8080/v1/functions \
+  -H "Authorization: Bearer $TOKEN_BOB" \
+  -H "Content-Type: application/json" \
+  -d '{"name":"bob-app","image":"nginx:alpine","replicas":1}'
+
+echo
+echo "ALICE $(curl -s http://localhost:8080/v1/functions -H "Authorization: Bearer $TOKEN_ALICE" | jq -c '[.items[].name]')"
+echo "BOB $(curl -s http://localhost:8080/v1/functions -H "Authorization: Bearer $TOKEN_BOB" | jq -c '[.items[].name]')"
+"#;
+
+#[test]
+fn seed_quick_start_works_verbatim_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &["--kubernetes", "off"]);
+    let out = bash(&SEED_FLOW.replace("localhost:8080", &format!("localhost:{}", server.port)));
+    assert!(out.contains("ALICE [\"alice-app\"]"), "{out}");
+    assert!(out.contains("BOB [\"bob-app\"]"), "{out}");
+    server.signal("-TERM");
+
+    let server = Server::start(dir.path(), &["--kubernetes", "off"]);
+    let list = bash(&format!(
+        r#"T=$(curl -s -X POST http://localhost:{p}/auth/token -H "Content-Type: application/json" -d '{{"user_id":"alice"}}' | jq -r .token)
+           curl -s http://localhost:{p}/v1/functions -H "Authorization: Bearer $T" | jq -c '[.items[].name]'"#,
+        p = server.port
+    ));
+    assert_eq!(list.trim(), "[\"alice-app\"]");
+}
+
+#[test]
+fn production_mode_refuses_to_start_without_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_eventflow"))
+        .args(["server", "--listen", "127.0.0.1:0", "--kubernetes", "off"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("EVENTFLOW_JWT_SECRET")
+        .env_remove("EVENTFLOW_DEV")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("JWT secret"), "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_eventflow"))
+        .args([
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--kubernetes",
+            "off",
+            "--jwt-secret",
+            "short",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32 bytes"));
+}
+
+/// The process is SIGKILLed after the catalog commit and before any apply;
+/// the next start (now with a cluster) still creates the CR.
+#[test]
+fn sigkill_between_commit_and_apply_loses_nothing() {
+    let kubeconfig = testenv_kubeconfig();
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = format!("kb-{}", std::process::id());
+    let kubectl = |args: &str| {
+        bash(&format!(
+            "kubectl --kubeconfig {} {args}",
+            kubeconfig.display()
+        ))
+    };
+    // Without a cluster the function can only be committed, never applied.
+    let mut server = Server::start(dir.path(), &["--kubernetes", "off"]);
+    bash(&format!(
+        r#"T=$(curl -s -X POST http://localhost:{p}/auth/token -H "Content-Type: application/json" -d '{{"user_id":"{tenant}"}}' | jq -r .token)
+           curl -sf -X POST http://localhost:{p}/v1/functions -H "Authorization: Bearer $T" -H "Content-Type: application/json" -d '{{"name":"durable","image":"nginx"}}' >/dev/null"#,
+        p = server.port
+    ));
+    server.signal("-KILL");
+    // The operator would create the namespace from the Tenant; stand in for it.
+    kubectl(&format!("create namespace tenant-{tenant}"));
+    let kc = kubeconfig.to_string_lossy().into_owned();
+    let _server = Server::start(
+        dir.path(),
+        &[
+            "--kubeconfig",
+            &kc,
+            "--install-crds",
+            "--resync-seconds",
+            "1",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = Command::new("kubectl")
+            .args([
+                "--kubeconfig",
+                &kc,
+                "-n",
+                &format!("tenant-{tenant}"),
+                "get",
+                "functions.eventflow.io",
+                "durable",
+                "-o",
+                "jsonpath={.spec.image}",
+            ])
+            .output()
+            .unwrap();
+        if out.status.success() && String::from_utf8_lossy(&out.stdout) == "nginx" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the Function CR never appeared");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    kubectl(&format!("get tenants.eventflow.io {tenant}"));
+    kubectl(&format!("delete namespace tenant-{tenant} --wait=false"));
+    kubectl(&format!(
+        "delete tenants.eventflow.io {tenant} --wait=false"
+    ));
+}
+
+fn testenv_kubeconfig() -> std::path::PathBuf {
+    let path = eventflow_testenv::kubeconfig_path();
+    assert!(
+        path.exists(),
+        "testenv is not running ({} missing): start it with testenv/up",
+        path.display()
+    );
+    path
+}
