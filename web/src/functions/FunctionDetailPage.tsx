@@ -262,6 +262,12 @@ export function FunctionDetailPage() {
                   {st.readyReplicas}/{fn.spec.replicas}
                 </div>
               </div>
+              {!st.synced && (
+                <div>
+                  <div className="text-xs tracking-wide text-slate-500 uppercase">Cluster</div>
+                  <div className="mt-1 text-sm text-amber-700">Applying latest change…</div>
+                </div>
+              )}
               {st.url && (
                 <div className="min-w-0">
                   <div className="text-xs uppercase tracking-wide text-slate-500">URL</div>

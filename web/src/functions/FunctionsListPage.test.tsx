@@ -42,6 +42,13 @@ describe("FunctionsListPage", () => {
     await expectAccessible(container);
   });
 
+  it("confirms a deletion it was sent from", async () => {
+    signedIn();
+    const m = mockFetch({ "GET /v1/functions": { body: { items: [], nextCursor: null } } });
+    renderApp(<FunctionsListPage />, { fetch: m.fetch, path: "/", deletedState: "hello" });
+    expect(await screen.findByText(/^Deleted/)).toHaveTextContent("Deleted hello.");
+  });
+
   it("shows a load error with a retry", async () => {
     signedIn();
     const m = mockFetch({

@@ -1,5 +1,5 @@
 import { useInfiniteQuery } from "@tanstack/react-query";
-import { Link } from "react-router";
+import { Link, useLocation } from "react-router";
 import { useApi } from "../auth/useAuth";
 import { Button, ErrorBanner, PageHeader, Spinner } from "../components/ui";
 import { buttonClass } from "../components/styles";
@@ -21,6 +21,7 @@ export function FunctionsListPage() {
     refetchInterval: LIST_REFRESH_MS,
   });
   const items = query.data?.pages.flatMap((p) => p.items) ?? [];
+  const deleted = (useLocation().state as { deleted?: string } | null)?.deleted;
 
   return (
     <>
@@ -33,6 +34,14 @@ export function FunctionsListPage() {
           </Link>
         }
       />
+      {deleted && (
+        <p
+          role="status"
+          className="mb-4 rounded-md border border-emerald-200 bg-emerald-50 px-4 py-3 text-sm text-emerald-900"
+        >
+          Deleted <strong className="font-semibold">{deleted}</strong>.
+        </p>
+      )}
       {query.isPending && <Spinner label="Loading functions…" />}
       {query.isError && !query.data && (
         <ErrorBanner

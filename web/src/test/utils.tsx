@@ -66,7 +66,8 @@ export function renderApp(
     fetch,
     path = "/",
     routePath = "*",
-  }: { fetch: typeof globalThis.fetch; path?: string; routePath?: string },
+    deletedState,
+  }: { fetch: typeof globalThis.fetch; path?: string; routePath?: string; deletedState?: string },
 ) {
   const queryClient = new QueryClient({
     defaultOptions: {
@@ -76,7 +77,11 @@ export function renderApp(
   });
   return render(
     <QueryClientProvider client={queryClient}>
-      <MemoryRouter initialEntries={[path]}>
+      <MemoryRouter
+        initialEntries={[
+          deletedState ? { pathname: path, state: { deleted: deletedState } } : path,
+        ]}
+      >
         <AuthProvider fetchImpl={fetch}>
           <Routes>
             <Route path={routePath} element={ui} />
@@ -122,6 +127,7 @@ export const sampleFunction = {
     message: null,
     replicas: 1,
     readyReplicas: 1,
+    synced: true,
     url: "http://fn-hello.tenant-alice.svc:8080",
     conditions: [
       {
