@@ -86,6 +86,8 @@ export interface LogStreamOptions {
   follow?: boolean;
   tailLines?: number;
   signal?: AbortSignal;
+  /** Called once the server has accepted the stream (before any text). */
+  onOpen?: () => void;
   onChunk: (text: string) => void;
 }
 
@@ -266,6 +268,7 @@ export function createApiClient(options: ClientOptions) {
         true,
       );
       if (!res.ok) throw await errorFromResponse(res);
+      opts.onOpen?.();
       if (!res.body) {
         opts.onChunk(await res.text());
         return;

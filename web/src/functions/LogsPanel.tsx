@@ -54,6 +54,7 @@ function LogStream({ name }: { name: string }) {
         follow: true,
         tailLines: 100,
         signal: controller.signal,
+        onOpen: () => setStatus("streaming"),
         onChunk: (text) => {
           setStatus("streaming");
           dispatch({ type: "chunk", text });
@@ -74,12 +75,7 @@ function LogStream({ name }: { name: string }) {
           setError(e instanceof Error ? e.message : String(e));
         }
       });
-    // once connected (headers received) with no output yet
-    const t = setTimeout(() => setStatus((s) => (s === "connecting" ? "streaming" : s)), 1500);
-    return () => {
-      clearTimeout(t);
-      controller.abort();
-    };
+    return () => controller.abort();
   }, [api, name, attempt]);
 
   // follow: keep the newest line in view unless paused
