@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod gateway;
 pub mod json;
 pub mod metrics;
 pub mod openapi;
@@ -46,6 +47,7 @@ pub struct Config {
     pub auth_mode: AuthMode,
     pub web_dir: Option<PathBuf>,
     pub sync: SyncConfig,
+    pub gateway: gateway::GatewayConfig,
     /// How long readiness fails before the listener stops on SIGTERM, so
     /// load balancers stop sending new requests first.
     pub shutdown_delay: Duration,
@@ -57,6 +59,7 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub metrics: Metrics,
     pub sync: Arc<Sync>,
+    pub gateway: gateway::Gateway,
     pub shutting_down: AtomicBool,
 }
 
@@ -68,7 +71,9 @@ impl AppState {
             config.sync.clone(),
             metrics.clone(),
         ));
+        let gateway = gateway::Gateway::new(config.gateway.clone(), &metrics.registry);
         Arc::new(Self {
+            gateway,
             config,
             store,
             jwt,
@@ -149,6 +154,11 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/v1/admin/api-keys/{id}",
             axum::routing::delete(admin::revoke_api_key),
         )
+        .route("/v1/functions/{name}/invoke", any(gateway::invoke_root))
+        .route(
+            "/v1/functions/{name}/invoke/{*path}",
+            any(gateway::invoke_path),
+        )
         .route("/v1", any(api_not_found))
         .route("/v1/{*rest}", any(api_not_found))
         .route("/auth/{*rest}", any(api_not_found))
@@ -195,9 +205,12 @@ pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> s
             .store(true, std::sync::atomic::Ordering::SeqCst);
         tokio::time::sleep(shutdown_state.config.shutdown_delay).await;
     };
-    let result = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let result = axum::serve(
+        listener,
+        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     let _ = stop_tx.send(true);
     let _ = sync_task.await;
     state.store.close().await;

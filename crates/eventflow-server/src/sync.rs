@@ -105,6 +105,12 @@ impl Sync {
         self.wake.notify_one();
     }
 
+    /// The connected Kubernetes client, if any (for log streaming and the
+    /// API-server proxy resolver).
+    pub async fn client(&self) -> Option<Client> {
+        self.client.read().await.clone()
+    }
+
     pub async fn health(&self) -> Check {
         if self.config.source == KubeSource::Disabled {
             return Check {

@@ -12,6 +12,7 @@ use axum::{
 };
 use eventflow_server::{
     auth::{AuthMode, JwtKeys},
+    gateway::GatewayConfig,
     store::Store,
     sync::{KubeSource, SyncConfig},
     AppState, Config,
@@ -90,6 +91,7 @@ pub fn config(mode: AuthMode, source: KubeSource) -> Config {
             resync_interval: Duration::from_secs(1),
         },
         shutdown_delay: Duration::ZERO,
+        gateway: GatewayConfig::default(),
     }
 }
 
@@ -105,9 +107,21 @@ impl TestApp {
 
     /// A server over an existing database (to simulate a restart).
     pub async fn on(url: String, guard: Arc<DbGuard>, mode: AuthMode, source: KubeSource) -> Self {
+        Self::on_with(url, guard, config(mode, source)).await
+    }
+
+    /// A dev-mode app on SQLite with this gateway configuration.
+    pub async fn with_gateway(gateway: GatewayConfig) -> Self {
+        let (url, guard) = fresh_database(Db::Sqlite).await;
+        let mut cfg = config(AuthMode::Dev, KubeSource::Disabled);
+        cfg.gateway = gateway;
+        Self::on_with(url, Arc::new(guard), cfg).await
+    }
+
+    pub async fn on_with(url: String, guard: Arc<DbGuard>, cfg: Config) -> Self {
         let store = Store::connect(&url).await.expect("connect store");
         let jwt = JwtKeys::new(SECRET, 3600).unwrap();
-        let state = AppState::new(config(mode, source), store, jwt);
+        let state = AppState::new(cfg, store, jwt);
         let router = eventflow_server::app(state.clone());
         Self {
             state,

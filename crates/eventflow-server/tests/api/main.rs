@@ -1,6 +1,7 @@
 //! API tests: one binary, every test against SQLite and PostgreSQL.
 
 mod cluster;
+mod gateway;
 mod helpers;
 
 use axum::{

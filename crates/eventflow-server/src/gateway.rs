@@ -1,0 +1,474 @@
+//! The invoke gateway: `ANY /v1/functions/{name}/invoke[/{*path}]` proxies
+//! the request to the function and streams both bodies without buffering
+//! them whole.
+//!
+//! * Endpoint resolution is pluggable ([`Resolver`]): in-cluster Service DNS,
+//!   the Kubernetes API server's service proxy (for a server running outside
+//!   the cluster), or a static map (tests, benchmarks).
+//! * Forwarded: method, path, query, body and headers, minus `Authorization`,
+//!   the platform's cookies (`eventflow_*`) and hop-by-hop headers; plus
+//!   `X-Forwarded-For/-Proto/-Host` and `X-Request-Id`.
+//! * Limits: per-function timeout until the response headers (504), 502 when
+//!   the upstream fails, 503 + `Retry-After` without ready replicas, and per
+//!   tenant a concurrency limit and a rate limit (429 + `Retry-After`).
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Path, Request, State},
+    http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode},
+    response::Response,
+};
+use eventflow_core::{FunctionName, TenantId};
+use futures::{StreamExt, TryStreamExt};
+use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::{auth::TenantAuth, error::ApiError, AppState};
+
+/// How the gateway finds a function's endpoint.
+#[derive(Debug, Clone)]
+pub enum Resolver {
+    /// `http://fn-{name}.tenant-{id}.svc.{domain}` (the server runs in-cluster).
+    ServiceDns { cluster_domain: String },
+    /// Through the Kubernetes API server's service proxy (outside the
+    /// cluster). Request bodies are buffered (up to [`PROXY_BUFFER_LIMIT`]),
+    /// responses stream.
+    KubeProxy,
+    /// Fixed base URLs keyed by `tenant/name`.
+    Static(HashMap<String, String>),
+}
+
+pub const PROXY_BUFFER_LIMIT: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub resolver: Resolver,
+    /// In-flight invocations per tenant.
+    pub concurrency_per_tenant: u32,
+    /// Sustained invocations per second per tenant (burst = 2×).
+    pub rate_per_tenant: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            resolver: Resolver::ServiceDns {
+                cluster_domain: "cluster.local".into(),
+            },
+            concurrency_per_tenant: 64,
+            rate_per_tenant: 200,
+        }
+    }
+}
+
+pub struct Gateway {
+    config: GatewayConfig,
+    http: reqwest::Client,
+    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    rate: DefaultKeyedRateLimiter<String>,
+    invocations: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl Gateway {
+    pub fn new(config: GatewayConfig, registry: &prometheus::Registry) -> Self {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(256)
+            .build()
+            .expect("HTTP client builds");
+        let rate = NonZeroU32::new(config.rate_per_tenant.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = rate.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN));
+        let invocations = IntCounterVec::new(
+            Opts::new(
+                "eventflow_function_invocations_total",
+                "Function invocations by outcome",
+            ),
+            &["tenant", "function", "code"],
+        )
+        .expect("valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "eventflow_function_invocation_duration_seconds",
+                "Time until the function's response headers",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0,
+            ]),
+            &["tenant", "function"],
+        )
+        .expect("valid metric");
+        let _ = registry.register(Box::new(invocations.clone()));
+        let _ = registry.register(Box::new(duration.clone()));
+        Self {
+            config,
+            http,
+            slots: Mutex::new(HashMap::new()),
+            rate: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            invocations,
+            duration,
+        }
+    }
+
+    fn slot(&self, tenant: &TenantId) -> Result<OwnedSemaphorePermit, ApiError> {
+        let sem = {
+            let mut slots = self
+                .slots
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            slots
+                .entry(tenant.to_string())
+                .or_insert_with(|| {
+                    Arc::new(Semaphore::new(self.config.concurrency_per_tenant as usize))
+                })
+                .clone()
+        };
+        sem.try_acquire_owned()
+            .map_err(|_| ApiError::TooManyRequests {
+                message: format!(
+                    "tenant {tenant} has {} invocations in flight (the limit)",
+                    self.config.concurrency_per_tenant
+                ),
+                retry_after: 1,
+            })
+    }
+
+    fn admit(&self, tenant: &TenantId) -> Result<(), ApiError> {
+        self.rate
+            .check_key(&tenant.to_string())
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+                ApiError::TooManyRequests {
+                    message: format!(
+                        "tenant {tenant} exceeded {} invocations per second",
+                        self.config.rate_per_tenant
+                    ),
+                    retry_after: wait.as_secs().max(1),
+                }
+            })
+    }
+}
+
+/// Headers never forwarded in either direction (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+    for h in HOP_BY_HOP {
+        headers.remove(h);
+    }
+}
+
+/// The headers sent upstream.
+pub fn upstream_headers(
+    incoming: &HeaderMap,
+    client: Option<SocketAddr>,
+    request_id: Option<&str>,
+) -> HeaderMap {
+    let mut h = incoming.clone();
+    strip_hop_by_hop(&mut h);
+    h.remove(header::AUTHORIZATION);
+    h.remove(header::HOST);
+    h.remove(header::CONTENT_LENGTH);
+    // Keep the caller's cookies, drop the platform's.
+    let cookies: Vec<String> = h
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.starts_with("eventflow_"))
+        .map(str::to_string)
+        .collect();
+    h.remove(header::COOKIE);
+    if !cookies.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&cookies.join("; ")) {
+            h.insert(header::COOKIE, v);
+        }
+    }
+    if let Some(addr) = client {
+        let prior = h
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let value = match prior {
+            Some(p) => format!("{p}, {}", addr.ip()),
+            None => addr.ip().to_string(),
+        };
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert("x-forwarded-for", v);
+        }
+    }
+    if let Some(host) = incoming.get(header::HOST) {
+        h.insert("x-forwarded-host", host.clone());
+    }
+    h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(id).ok()) {
+        h.insert("x-request-id", id);
+    }
+    h
+}
+
+fn target(base: &str, path: Option<&str>, query: Option<&str>) -> String {
+    let mut url = base.trim_end_matches('/').to_string();
+    url.push('/');
+    if let Some(p) = path {
+        url.push_str(p.trim_start_matches('/'));
+    }
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    url
+}
+
+pub async fn invoke_root(
+    state: State<Arc<AppState>>,
+    auth: TenantAuth,
+    Path(name): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    invoke(state, auth, name, None, req).await
+}
+
+pub async fn invoke_path(
+    state: State<Arc<AppState>>,
+    auth: TenantAuth,
+    Path((name, path)): Path<(String, String)>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    invoke(state, auth, name, Some(path), req).await
+}
+
+async fn invoke(
+    State(state): State<Arc<AppState>>,
+    auth: TenantAuth,
+    name: String,
+    path: Option<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let gw = &state.gateway;
+    let name = FunctionName::parse(&name)?;
+    let row = auth
+        .functions(&state.store)
+        .get(&name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("function {:?} not found", name.as_str())))?;
+    let tenant = auth.tenant.clone();
+    let record = |code: &str| {
+        gw.invocations
+            .with_label_values(&[tenant.as_str(), name.as_str(), code])
+            .inc();
+    };
+    let static_base = match &gw.config.resolver {
+        Resolver::Static(map) => Some(map.get(&format!("{tenant}/{name}")).cloned()),
+        _ => None,
+    };
+    let reported = row.status.phase.is_some();
+    let no_replicas = row.spec.replicas == 0
+        || (reported && row.status.ready_replicas == 0)
+        || (!reported && static_base.is_none());
+    if no_replicas {
+        record("503");
+        return Err(ApiError::NoReadyReplicas(format!(
+            "function {:?} has no ready replicas",
+            name.as_str()
+        )));
+    }
+    gw.admit(&tenant).inspect_err(|_| record("429"))?;
+    let permit = gw.slot(&tenant).inspect_err(|_| record("429"))?;
+
+    let (parts, body) = req.into_parts();
+    let client_addr = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let request_id = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok());
+    let headers = upstream_headers(&parts.headers, client_addr, request_id);
+    let query = parts.uri.query();
+    let timeout = Duration::from_secs(u64::from(row.spec.timeout_seconds));
+    let started = Instant::now();
+
+    let upstream: Result<Response, ApiError> = match (&gw.config.resolver, static_base) {
+        (Resolver::Static(_), None | Some(None)) => Err(ApiError::BadGateway(format!(
+            "no static endpoint configured for {tenant}/{name}"
+        ))),
+        (Resolver::Static(_), Some(Some(base))) => {
+            forward_http(
+                gw,
+                &target(&base, path.as_deref(), query),
+                parts.method,
+                headers,
+                body,
+                timeout,
+            )
+            .await
+        }
+        (Resolver::ServiceDns { cluster_domain }, _) => {
+            let base = format!(
+                "http://{}.{}.svc.{cluster_domain}",
+                name.k8s_name(),
+                tenant.namespace()
+            );
+            forward_http(
+                gw,
+                &target(&base, path.as_deref(), query),
+                parts.method,
+                headers,
+                body,
+                timeout,
+            )
+            .await
+        }
+        (Resolver::KubeProxy, _) => {
+            let client = state
+                .sync
+                .client()
+                .await
+                .ok_or_else(|| ApiError::BadGateway("Kubernetes is not reachable".into()))?;
+            let base = format!(
+                "/api/v1/namespaces/{}/services/{}:http/proxy",
+                tenant.namespace(),
+                name.k8s_name()
+            );
+            forward_kube(
+                &client,
+                &target(&base, path.as_deref(), query),
+                parts.method,
+                headers,
+                body,
+                timeout,
+            )
+            .await
+        }
+    };
+    gw.duration
+        .with_label_values(&[tenant.as_str(), name.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    match upstream {
+        Ok(resp) => {
+            record(resp.status().as_str());
+            // The permit is held until the response body has been streamed.
+            let (parts, body) = resp.into_parts();
+            let stream = body.into_data_stream().map(move |chunk| {
+                let _held = &permit;
+                chunk
+            });
+            Ok(Response::from_parts(parts, Body::from_stream(stream)))
+        }
+        Err(e) => {
+            record(e.status().as_str());
+            Err(e)
+        }
+    }
+}
+
+fn downstream(status: u16, mut headers: HeaderMap, body: Body) -> Response {
+    strip_hop_by_hop(&mut headers);
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    *resp.headers_mut() = headers;
+    resp
+}
+
+async fn forward_http(
+    gw: &Gateway,
+    url: &str,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: Body,
+    timeout: Duration,
+) -> Result<Response, ApiError> {
+    let req = gw
+        .http
+        .request(method, url)
+        .headers(headers)
+        .body(reqwest::Body::wrap_stream(body.into_data_stream()));
+    let resp = match tokio::time::timeout(timeout, req.send()).await {
+        Err(_) => return Err(ApiError::GatewayTimeout(timeout.as_secs())),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "upstream request failed");
+            return Err(ApiError::BadGateway(format!(
+                "the function did not answer: {}",
+                e.without_url()
+            )));
+        }
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let stream = resp.bytes_stream().map_err(std::io::Error::other);
+    Ok(downstream(status, headers, Body::from_stream(stream)))
+}
+
+async fn forward_kube(
+    client: &kube::Client,
+    path: &str,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: Body,
+    timeout: Duration,
+) -> Result<Response, ApiError> {
+    let bytes = axum::body::to_bytes(body, PROXY_BUFFER_LIMIT)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge {
+            limit: PROXY_BUFFER_LIMIT,
+        })?;
+    let mut builder = axum::http::Request::builder().method(method).uri(path);
+    for (k, v) in &headers {
+        builder = builder.header(k, v);
+    }
+    let req = builder
+        .body(kube::client::Body::from(bytes))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let resp = match tokio::time::timeout(timeout, client.send(req)).await {
+        Err(_) => return Err(ApiError::GatewayTimeout(timeout.as_secs())),
+        Ok(Err(e)) => {
+            return Err(ApiError::BadGateway(format!(
+                "the function did not answer: {e}"
+            )))
+        }
+        Ok(Ok(r)) => r,
+    };
+    let (parts, body) = resp.into_parts();
+    let stream = http_body_util::BodyDataStream::new(body).map_err(std::io::Error::other);
+    Ok(downstream(
+        parts.status.as_u16(),
+        parts.headers,
+        Body::from_stream(stream),
+    ))
+}
