@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use eventflow_server::{
     auth::{ensure_admin_key, AuthMode, JwtKeys, MIN_SECRET_BYTES},
+    gateway::{GatewayConfig, Resolver},
     store::{redact_url, Store},
     sync::{KubeSource, SyncConfig},
     AppState, Config,
@@ -42,6 +43,12 @@ enum Command {
     Fn(eventflow_cli::FnArgs),
     /// Print a shell completion script.
     Completions(eventflow_cli::CompletionsArgs),
+    /// Sign in to an EventFlow server; the token is kept in ~/.config/eventflow.
+    Login(eventflow_cli::LoginArgs),
+    /// Deploy, list, scale, invoke and delete functions; read their logs.
+    Fn(eventflow_cli::FnArgs),
+    /// Print a shell completion script.
+    Completions(eventflow_cli::CompletionsArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -50,6 +57,18 @@ enum KubernetesMode {
     Auto,
     /// No cluster: functions are stored and stay Pending.
     Off,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum InvokeResolver {
+    /// kube-proxy outside a cluster, dns inside (KUBERNETES_SERVICE_HOST set).
+    Auto,
+    /// In-cluster Service DNS: fn-{name}.tenant-{id}.svc.{cluster-domain}.
+    Dns,
+    /// Through the Kubernetes API server's service proxy.
+    KubeProxy,
+    /// Only the endpoints given with --invoke-static.
+    Static,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -124,6 +143,30 @@ struct ServerArgs {
     /// Seconds readiness fails before the listener closes on SIGTERM.
     #[arg(long, env = "EVENTFLOW_SHUTDOWN_DELAY_SECONDS", default_value_t = 0)]
     shutdown_delay_seconds: u64,
+    /// How the invoke gateway finds a function.
+    #[arg(
+        long,
+        env = "EVENTFLOW_INVOKE_RESOLVER",
+        value_enum,
+        default_value = "auto"
+    )]
+    invoke_resolver: InvokeResolver,
+    /// Static endpoints `tenant/name=http://host:port`, comma-separated (implies --invoke-resolver static).
+    #[arg(long, env = "EVENTFLOW_INVOKE_STATIC", value_delimiter = ',')]
+    invoke_static: Vec<String>,
+    /// Cluster DNS domain for the dns resolver.
+    #[arg(
+        long,
+        env = "EVENTFLOW_CLUSTER_DOMAIN",
+        default_value = "cluster.local"
+    )]
+    cluster_domain: String,
+    /// In-flight invocations allowed per tenant.
+    #[arg(long, env = "EVENTFLOW_INVOKE_CONCURRENCY", default_value_t = 64)]
+    invoke_concurrency: u32,
+    /// Invocations per second allowed per tenant (bursts of twice that).
+    #[arg(long, env = "EVENTFLOW_INVOKE_RATE", default_value_t = 200)]
+    invoke_rate: u32,
     /// Log format; default: text in dev mode, JSON otherwise.
     #[arg(long, env = "EVENTFLOW_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
@@ -191,6 +234,11 @@ async fn run_server(args: ServerArgs) -> Result<()> {
         resync_seconds,
         web_dir,
         shutdown_delay_seconds,
+        invoke_resolver,
+        invoke_static,
+        cluster_domain,
+        invoke_concurrency,
+        invoke_rate,
         log_format,
     } = args;
     let mode = match (dev, auth_mode) {
@@ -266,7 +314,31 @@ async fn run_server(args: ServerArgs) -> Result<()> {
         }
         tracing::info!(dir = %d.display(), "serving the dashboard");
     }
+    let resolver = if !invoke_static.is_empty() || invoke_resolver == InvokeResolver::Static {
+        let mut map = std::collections::HashMap::new();
+        for entry in &invoke_static {
+            let (key, url) = entry.split_once('=').with_context(|| {
+                format!("--invoke-static entry {entry:?} is not tenant/name=url")
+            })?;
+            map.insert(key.trim().to_string(), url.trim().to_string());
+        }
+        Resolver::Static(map)
+    } else {
+        match invoke_resolver {
+            InvokeResolver::Dns => Resolver::ServiceDns { cluster_domain },
+            InvokeResolver::KubeProxy => Resolver::KubeProxy,
+            InvokeResolver::Auto if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
+                Resolver::ServiceDns { cluster_domain }
+            }
+            InvokeResolver::Auto | InvokeResolver::Static => Resolver::KubeProxy,
+        }
+    };
     let config = Config {
+        gateway: GatewayConfig {
+            resolver,
+            concurrency_per_tenant: invoke_concurrency.max(1),
+            rate_per_tenant: invoke_rate.max(1),
+        },
         listen,
         auth_mode: mode,
         web_dir,
@@ -299,6 +371,12 @@ async fn main() -> Result<()> {
             std::io::stdout().write_all(eventflow_server::openapi::json().as_bytes())?;
             Ok(())
         }
+        Command::Login(args) => std::process::exit(eventflow_cli::run_login(args).await),
+        Command::Fn(args) => std::process::exit(eventflow_cli::run_fn(args).await),
+        Command::Completions(args) => std::process::exit(eventflow_cli::run_completions(
+            args,
+            <Cli as clap::CommandFactory>::command(),
+        )),
         Command::Login(args) => std::process::exit(eventflow_cli::run_login(args).await),
         Command::Fn(args) => std::process::exit(eventflow_cli::run_fn(args).await),
         Command::Completions(args) => std::process::exit(eventflow_cli::run_completions(
