@@ -111,13 +111,28 @@ pub async fn try_client() -> Result<Client, Error> {
         Ok(Ok(_)) => Ok(client),
         Ok(Err(e)) => Err(Error::Unreachable {
             path,
-            reason: e.to_string(),
+            reason: error_chain(&e),
         }),
         Err(_) => Err(Error::Unreachable {
             path,
             reason: format!("no answer within {CONNECT_TIMEOUT:?}"),
         }),
     }
+}
+
+/// `e` and its sources, so that "client error (Connect)" says why.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 /// A client for the running testenv.
