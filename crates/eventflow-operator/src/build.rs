@@ -1,0 +1,594 @@
+//! Desired objects, built by pure functions that cannot fail.
+//!
+//! Every function here takes validated domain values (see [`crate::validate`])
+//! and returns the complete object the operator server-side-applies. Nothing
+//! a user controls can reach a namespace, a security context, a service
+//! account name, volumes or tolerations: user input only lands in the image,
+//! env, command, args, port, replica counts and resource quantities, all of
+//! which were validated by `eventflow-core` first.
+
+use std::collections::BTreeMap;
+
+use eventflow_core::{FunctionName, FunctionSpec, QuotaSpec, TenantId};
+use eventflow_crd::{FUNCTION_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, TENANT_LABEL};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
+    MetricTarget, ResourceMetricSource,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, LimitRange,
+    LimitRangeItem, LimitRangeSpec, Namespace, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceQuota, ResourceQuotaSpec, ResourceRequirements, SeccompProfile, SecurityContext,
+    Service, ServiceAccount, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
+};
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+/// Pod Security Standards level every tenant namespace enforces.
+pub const PSA_LEVEL: &str = "restricted";
+/// The Pod Security Standards version pinned on tenant namespaces.
+pub const PSA_VERSION: &str = "v1.33";
+/// UID (and GID) function containers run as: "nonroot" of distroless images.
+pub const RUN_AS_USER: i64 = 65532;
+/// Name of the function container in the pod.
+pub const CONTAINER_NAME: &str = "function";
+/// Name of the container port (the Service and probes refer to it).
+pub const PORT_NAME: &str = "http";
+/// Port the function's Service listens on; it forwards to the function's port.
+pub const SERVICE_PORT: i32 = 80;
+/// Size limit of the writable `/tmp` emptyDir.
+pub const TMP_SIZE_LIMIT: &str = "64Mi";
+/// Seconds without progress before the Deployment reports ProgressDeadlineExceeded.
+pub const PROGRESS_DEADLINE_SECONDS: i32 = 300;
+
+/// Names of the tenant namespace's fixed objects.
+pub const QUOTA_NAME: &str = "eventflow-quota";
+pub const LIMIT_RANGE_NAME: &str = "eventflow-limits";
+pub const NETPOL_DEFAULT_DENY: &str = "eventflow-default-deny";
+pub const NETPOL_ALLOW_INGRESS: &str = "eventflow-allow-ingress";
+pub const NETPOL_ALLOW_EGRESS: &str = "eventflow-allow-egress";
+
+/// Destinations excluded from the "internet" egress rule by default: the
+/// private (RFC 1918) ranges that pod and service CIDRs normally live in,
+/// shared address space (RFC 6598), loopback and link-local (which includes
+/// the cloud metadata endpoint 169.254.169.254).
+pub const DEFAULT_EGRESS_EXCEPT: [&str; 6] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+];
+
+/// Cluster-level settings the tenant builders need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSettings {
+    /// Namespace of the platform (API server, ingress); may reach every function.
+    pub platform_namespace: String,
+    /// CIDRs functions may not reach through the internet rule.
+    pub egress_except: Vec<String>,
+}
+
+impl Default for NetworkSettings {
+    fn default() -> Self {
+        Self {
+            platform_namespace: "eventflow-system".into(),
+            egress_except: DEFAULT_EGRESS_EXCEPT
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+}
+
+/// LimitRange defaults for containers in a tenant namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitDefaults {
+    pub request_cpu: String,
+    pub request_memory: String,
+    pub limit_cpu: String,
+    pub limit_memory: String,
+}
+
+impl Default for LimitDefaults {
+    fn default() -> Self {
+        use eventflow_core::spec::*;
+        Self {
+            request_cpu: DEFAULT_REQUEST_CPU.into(),
+            request_memory: DEFAULT_REQUEST_MEMORY.into(),
+            limit_cpu: DEFAULT_LIMIT_CPU.into(),
+            limit_memory: DEFAULT_LIMIT_MEMORY.into(),
+        }
+    }
+}
+
+fn q(s: &str) -> Quantity {
+    Quantity(s.to_string())
+}
+
+/// Labels on every object a tenant owns.
+pub fn tenant_labels(tenant: &TenantId) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (TENANT_LABEL.to_string(), tenant.to_string()),
+        (MANAGED_BY_LABEL.to_string(), MANAGED_BY_VALUE.to_string()),
+    ])
+}
+
+/// Labels on every object a function owns (and on its pods).
+pub fn function_labels(tenant: &TenantId, function: &FunctionName) -> BTreeMap<String, String> {
+    let mut l = tenant_labels(tenant);
+    l.insert(FUNCTION_LABEL.to_string(), function.to_string());
+    l.insert("app.kubernetes.io/name".to_string(), function.k8s_name());
+    l
+}
+
+/// The label selector of a function's pods (immutable on the Deployment).
+pub fn function_selector(function: &FunctionName) -> BTreeMap<String, String> {
+    BTreeMap::from([(FUNCTION_LABEL.to_string(), function.to_string())])
+}
+
+fn meta(
+    name: String,
+    namespace: Option<String>,
+    labels: BTreeMap<String, String>,
+    owner: &OwnerReference,
+) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace,
+        labels: Some(labels),
+        owner_references: Some(vec![owner.clone()]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The in-cluster URL of a function (its Service on port 80).
+pub fn function_url(tenant: &TenantId, function: &FunctionName) -> String {
+    format!(
+        "http://{}.{}.svc.cluster.local",
+        function.k8s_name(),
+        tenant.namespace()
+    )
+}
+
+// ---------------------------------------------------------------- tenant ---
+
+/// Namespace `tenant-{id}` with the tenant label and restricted Pod Security.
+pub fn namespace(tenant: &TenantId, owner: &OwnerReference) -> Namespace {
+    let mut labels = tenant_labels(tenant);
+    for mode in ["enforce", "warn", "audit"] {
+        labels.insert(
+            format!("pod-security.kubernetes.io/{mode}"),
+            PSA_LEVEL.to_string(),
+        );
+        labels.insert(
+            format!("pod-security.kubernetes.io/{mode}-version"),
+            PSA_VERSION.to_string(),
+        );
+    }
+    Namespace {
+        metadata: meta(tenant.namespace(), None, labels, owner),
+        ..Namespace::default()
+    }
+}
+
+/// The tenant's ResourceQuota: compute, pods, storage and object counts.
+pub fn resource_quota(
+    tenant: &TenantId,
+    quota: &QuotaSpec,
+    owner: &OwnerReference,
+) -> ResourceQuota {
+    let hard = BTreeMap::from([
+        ("requests.cpu".to_string(), q(&quota.requests_cpu)),
+        ("requests.memory".to_string(), q(&quota.requests_memory)),
+        ("limits.cpu".to_string(), q(&quota.limits_cpu)),
+        ("limits.memory".to_string(), q(&quota.limits_memory)),
+        ("pods".to_string(), q(&quota.pods.to_string())),
+        (
+            "persistentvolumeclaims".to_string(),
+            q(&quota.persistent_volume_claims.to_string()),
+        ),
+        ("services".to_string(), q(&quota.services.to_string())),
+        ("configmaps".to_string(), q(&quota.config_maps.to_string())),
+        ("secrets".to_string(), q(&quota.secrets.to_string())),
+        (
+            "count/functions.eventflow.io".to_string(),
+            q(&quota.functions.to_string()),
+        ),
+    ]);
+    ResourceQuota {
+        metadata: meta(
+            QUOTA_NAME.into(),
+            Some(tenant.namespace()),
+            tenant_labels(tenant),
+            owner,
+        ),
+        spec: Some(ResourceQuotaSpec {
+            hard: Some(hard),
+            ..ResourceQuotaSpec::default()
+        }),
+        ..ResourceQuota::default()
+    }
+}
+
+/// The tenant's LimitRange: default requests and limits for containers.
+pub fn limit_range(
+    tenant: &TenantId,
+    limits: &LimitDefaults,
+    owner: &OwnerReference,
+) -> LimitRange {
+    LimitRange {
+        metadata: meta(
+            LIMIT_RANGE_NAME.into(),
+            Some(tenant.namespace()),
+            tenant_labels(tenant),
+            owner,
+        ),
+        spec: Some(LimitRangeSpec {
+            limits: vec![LimitRangeItem {
+                type_: "Container".into(),
+                default: Some(BTreeMap::from([
+                    ("cpu".to_string(), q(&limits.limit_cpu)),
+                    ("memory".to_string(), q(&limits.limit_memory)),
+                ])),
+                default_request: Some(BTreeMap::from([
+                    ("cpu".to_string(), q(&limits.request_cpu)),
+                    ("memory".to_string(), q(&limits.request_memory)),
+                ])),
+                ..LimitRangeItem::default()
+            }],
+        }),
+    }
+}
+
+fn namespace_peer(name: &str) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([(
+                "kubernetes.io/metadata.name".to_string(),
+                name.to_string(),
+            )])),
+            ..LabelSelector::default()
+        }),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+fn same_namespace_peer() -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        pod_selector: Some(LabelSelector::default()),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+/// The tenant's NetworkPolicies:
+/// * `eventflow-default-deny`: no ingress and no egress for any pod, unless
+///   another policy allows it;
+/// * `eventflow-allow-ingress`: from pods of the same namespace (tenant) and
+///   from the platform namespace;
+/// * `eventflow-allow-egress`: DNS to kube-system (UDP/TCP 53), pods of the
+///   same namespace, and `0.0.0.0/0` except `egress_except` (private ranges,
+///   link-local incl. 169.254.169.254), so other tenants' pods and the cloud
+///   metadata endpoint are unreachable.
+pub fn network_policies(
+    tenant: &TenantId,
+    net: &NetworkSettings,
+    owner: &OwnerReference,
+) -> Vec<NetworkPolicy> {
+    let ns = tenant.namespace();
+    let policy = |name: &str, spec: NetworkPolicySpec| NetworkPolicy {
+        metadata: meta(name.into(), Some(ns.clone()), tenant_labels(tenant), owner),
+        spec: Some(spec),
+    };
+    let dns_ports = ["UDP", "TCP"]
+        .iter()
+        .map(|p| NetworkPolicyPort {
+            port: Some(IntOrString::Int(53)),
+            protocol: Some(p.to_string()),
+            ..NetworkPolicyPort::default()
+        })
+        .collect();
+    vec![
+        policy(
+            NETPOL_DEFAULT_DENY,
+            NetworkPolicySpec {
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+                ..NetworkPolicySpec::default()
+            },
+        ),
+        policy(
+            NETPOL_ALLOW_INGRESS,
+            NetworkPolicySpec {
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: Some(vec!["Ingress".into()]),
+                ingress: Some(vec![NetworkPolicyIngressRule {
+                    from: Some(vec![
+                        same_namespace_peer(),
+                        namespace_peer(&net.platform_namespace),
+                    ]),
+                    ..NetworkPolicyIngressRule::default()
+                }]),
+                ..NetworkPolicySpec::default()
+            },
+        ),
+        policy(
+            NETPOL_ALLOW_EGRESS,
+            NetworkPolicySpec {
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: Some(vec!["Egress".into()]),
+                egress: Some(vec![
+                    NetworkPolicyEgressRule {
+                        to: Some(vec![namespace_peer("kube-system")]),
+                        ports: Some(dns_ports),
+                    },
+                    NetworkPolicyEgressRule {
+                        to: Some(vec![same_namespace_peer()]),
+                        ports: None,
+                    },
+                    NetworkPolicyEgressRule {
+                        to: Some(vec![NetworkPolicyPeer {
+                            ip_block: Some(IPBlock {
+                                cidr: "0.0.0.0/0".into(),
+                                except: Some(net.egress_except.clone()),
+                            }),
+                            ..NetworkPolicyPeer::default()
+                        }]),
+                        ports: None,
+                    },
+                ]),
+                ..NetworkPolicySpec::default()
+            },
+        ),
+    ]
+}
+
+// -------------------------------------------------------------- function ---
+
+/// The function's own ServiceAccount `fn-{name}`: no RoleBindings, no token.
+pub fn service_account(
+    tenant: &TenantId,
+    function: &FunctionName,
+    owner: &OwnerReference,
+) -> ServiceAccount {
+    ServiceAccount {
+        metadata: meta(
+            function.k8s_name(),
+            Some(tenant.namespace()),
+            function_labels(tenant, function),
+            owner,
+        ),
+        automount_service_account_token: Some(false),
+        ..ServiceAccount::default()
+    }
+}
+
+fn resource_map(cpu: &str, memory: &str) -> BTreeMap<String, Quantity> {
+    BTreeMap::from([
+        ("cpu".to_string(), q(cpu)),
+        ("memory".to_string(), q(memory)),
+    ])
+}
+
+/// The restricted-profile pod template of a function.
+pub fn pod_template(
+    tenant: &TenantId,
+    function: &FunctionName,
+    spec: &FunctionSpec,
+) -> PodTemplateSpec {
+    let port = i32::from(spec.port);
+    let probe = |initial: i32, period: i32| Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::String(PORT_NAME.into()),
+            ..TCPSocketAction::default()
+        }),
+        initial_delay_seconds: Some(initial),
+        period_seconds: Some(period),
+        timeout_seconds: Some(1),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    };
+    let env: Vec<EnvVar> = spec
+        .env
+        .iter()
+        .map(|e| EnvVar {
+            name: e.name.clone(),
+            value: Some(e.value.clone()),
+            ..EnvVar::default()
+        })
+        .collect();
+    let container = Container {
+        name: CONTAINER_NAME.into(),
+        image: Some(spec.image.clone()),
+        command: spec.command.clone(),
+        args: spec.args.clone(),
+        env: Some(env).filter(|e| !e.is_empty()),
+        ports: Some(vec![ContainerPort {
+            name: Some(PORT_NAME.into()),
+            container_port: port,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        resources: Some(ResourceRequirements {
+            requests: Some(resource_map(
+                spec.resources.requests.cpu.as_str(),
+                spec.resources.requests.memory.as_str(),
+            )),
+            limits: Some(resource_map(
+                spec.resources.limits.cpu.as_str(),
+                spec.resources.limits.memory.as_str(),
+            )),
+            ..ResourceRequirements::default()
+        }),
+        readiness_probe: Some(probe(0, 5)),
+        liveness_probe: Some(probe(10, 10)),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            privileged: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            run_as_user: Some(RUN_AS_USER),
+            run_as_group: Some(RUN_AS_USER),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                add: None,
+            }),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                localhost_profile: None,
+            }),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    };
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(function_labels(tenant, function)),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            containers: vec![container],
+            service_account_name: Some(function.k8s_name()),
+            automount_service_account_token: Some(false),
+            enable_service_links: Some(false),
+            termination_grace_period_seconds: Some(30),
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                run_as_user: Some(RUN_AS_USER),
+                run_as_group: Some(RUN_AS_USER),
+                fs_group: Some(RUN_AS_USER),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".into(),
+                    localhost_profile: None,
+                }),
+                ..PodSecurityContext::default()
+            }),
+            volumes: Some(vec![Volume {
+                name: "tmp".into(),
+                empty_dir: Some(EmptyDirVolumeSource {
+                    size_limit: Some(q(TMP_SIZE_LIMIT)),
+                    medium: None,
+                }),
+                ..Volume::default()
+            }]),
+            ..PodSpec::default()
+        }),
+    }
+}
+
+/// Deployment `fn-{name}` in `tenant-{id}`. With autoscaling the replica
+/// count is left to the HPA (the field is not applied).
+pub fn deployment(
+    tenant: &TenantId,
+    function: &FunctionName,
+    spec: &FunctionSpec,
+    owner: &OwnerReference,
+) -> Deployment {
+    let replicas = match &spec.autoscaling {
+        Some(_) => None,
+        None => Some(i32::try_from(spec.replicas).unwrap_or(i32::MAX)),
+    };
+    Deployment {
+        metadata: meta(
+            function.k8s_name(),
+            Some(tenant.namespace()),
+            function_labels(tenant, function),
+            owner,
+        ),
+        spec: Some(DeploymentSpec {
+            replicas,
+            selector: LabelSelector {
+                match_labels: Some(function_selector(function)),
+                ..LabelSelector::default()
+            },
+            template: pod_template(tenant, function, spec),
+            progress_deadline_seconds: Some(PROGRESS_DEADLINE_SECONDS),
+            revision_history_limit: Some(3),
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                ..DeploymentStrategy::default()
+            }),
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }
+}
+
+/// Service `fn-{name}`: port 80 forwards to the function's named port.
+pub fn service(tenant: &TenantId, function: &FunctionName, owner: &OwnerReference) -> Service {
+    Service {
+        metadata: meta(
+            function.k8s_name(),
+            Some(tenant.namespace()),
+            function_labels(tenant, function),
+            owner,
+        ),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: Some(function_selector(function)),
+            ports: Some(vec![ServicePort {
+                name: Some(PORT_NAME.into()),
+                port: SERVICE_PORT,
+                target_port: Some(IntOrString::String(PORT_NAME.into())),
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    }
+}
+
+/// HPA `fn-{name}` (autoscaling/v2, CPU utilization) when autoscaling is set.
+pub fn hpa(
+    tenant: &TenantId,
+    function: &FunctionName,
+    spec: &FunctionSpec,
+    owner: &OwnerReference,
+) -> Option<HorizontalPodAutoscaler> {
+    let a = spec.autoscaling.as_ref()?;
+    let int = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+    Some(HorizontalPodAutoscaler {
+        metadata: meta(
+            function.k8s_name(),
+            Some(tenant.namespace()),
+            function_labels(tenant, function),
+            owner,
+        ),
+        spec: Some(HorizontalPodAutoscalerSpec {
+            scale_target_ref: CrossVersionObjectReference {
+                api_version: Some("apps/v1".into()),
+                kind: "Deployment".into(),
+                name: function.k8s_name(),
+            },
+            min_replicas: Some(int(a.min_replicas)),
+            max_replicas: int(a.max_replicas),
+            metrics: Some(vec![MetricSpec {
+                type_: "Resource".into(),
+                resource: Some(ResourceMetricSource {
+                    name: "cpu".into(),
+                    target: MetricTarget {
+                        type_: "Utilization".into(),
+                        average_utilization: Some(int(a.target_cpu_percent)),
+                        ..MetricTarget::default()
+                    },
+                }),
+                ..MetricSpec::default()
+            }]),
+            behavior: None,
+        }),
+        ..HorizontalPodAutoscaler::default()
+    })
+}

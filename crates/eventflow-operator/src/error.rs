@@ -1,0 +1,66 @@
+//! The operator's error type. Each variant is a metric label and says
+//! whether retrying can help.
+
+use crate::validate::Invalid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Kubernetes API call failed.
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// The custom resource cannot be turned into objects; waits for a change.
+    #[error("invalid resource: {0}")]
+    Invalid(#[from] Invalid),
+    /// Adding, running or removing the Tenant finalizer failed.
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// The metrics listener could not be started.
+    #[error("metrics listener on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The metric label of this error.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(s)) if s.code == 409 => "conflict",
+            Error::Kube(kube::Error::Api(s)) if s.code == 403 => "forbidden",
+            Error::Kube(kube::Error::Api(s)) if s.code == 422 => "rejected",
+            Error::Kube(kube::Error::Api(_)) => "api",
+            Error::Kube(_) => "transport",
+            Error::Invalid(_) => "invalid",
+            Error::Finalizer(e) => match e.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(inner)
+                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.kind(),
+                _ => "finalizer",
+            },
+            Error::Listen { .. } => "listen",
+        }
+    }
+
+    /// Permanent errors cannot be fixed by retrying: the object has to change.
+    /// A 422 means the API server rejected what the spec produced.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Error::Invalid(_) => true,
+            Error::Kube(kube::Error::Api(s)) => s.code == 422,
+            Error::Finalizer(e) => match e.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(inner)
+                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.is_permanent(),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// True when `e` is the API's 404.
+pub fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}

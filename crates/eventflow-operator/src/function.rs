@@ -1,0 +1,233 @@
+//! The Function controller.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventflow_crd::{Function, FunctionStatus, Phase, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{Event, Pod, Service, ServiceAccount};
+use k8s_openapi::chrono::{Duration as ChronoDuration, Utc};
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::watcher;
+use kube::{Api, Resource, ResourceExt};
+
+use crate::status::{self, Observed};
+use crate::{apply, build, delete_if_exists, now, validate, Context, Error, Result, StopSignal};
+
+/// Metric label of this controller.
+pub const CONTROLLER: &str = "function";
+/// How often a function that is not Running is looked at again (pod states
+/// and events do not trigger a reconcile by themselves).
+pub const PROGRESS_REQUEUE: Duration = Duration::from_secs(10);
+/// How often a Running function is re-checked without any change.
+pub const STEADY_REQUEUE: Duration = Duration::from_secs(300);
+/// `FailedCreate` events older than this are ignored.
+const EVENT_WINDOW_MINUTES: i64 = 10;
+
+/// Runs the Function controller until `stop`.
+pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, stop: StopSignal) {
+    let client = ctx.client.clone();
+    let mut wc = watcher::Config::default();
+    if let Some(s) = &selector {
+        wc = wc.labels(s);
+    }
+    let owned =
+        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    Controller::new(Api::<Function>::all(client.clone()), wc)
+        .owns(Api::<Deployment>::all(client.clone()), owned.clone())
+        .owns(Api::<Service>::all(client.clone()), owned.clone())
+        .owns(Api::<ServiceAccount>::all(client.clone()), owned.clone())
+        .owns(Api::<HorizontalPodAutoscaler>::all(client.clone()), owned)
+        .with_config(
+            controller::Config::default()
+                .debounce(Duration::from_millis(200))
+                .concurrency(concurrency),
+        )
+        .graceful_shutdown_on(stop)
+        .run(
+            reconcile,
+            |f, e, ctx| ctx.error_policy(CONTROLLER, f.as_ref(), e),
+            ctx,
+        )
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "function controller event");
+            }
+        })
+        .await;
+}
+
+/// Reconciles one Function, as a pipeline:
+///
+/// 1. **fetch**: the Function comes from the controller's cache (a deleted
+///    Function needs nothing: its children are garbage-collected through
+///    their ownerReferences);
+/// 2. **validate** (pure, [`validate::function`]): namespace `tenant-{id}`,
+///    name and spec by `eventflow-core`'s rules; an invalid spec sets phase
+///    `Failed` / reason `InvalidSpec` and waits for a change;
+/// 3. **build** (pure, cannot fail, [`build`]): ServiceAccount, Deployment,
+///    Service and, with autoscaling, the HPA, all owned by the Function;
+/// 4. **apply**: server-side apply with field manager
+///    [`crate::FIELD_MANAGER`] and `force`; the HPA is deleted when
+///    autoscaling is unset;
+/// 5. **observe**: the applied Deployment's status; unless all replicas are
+///    ready, the pods (image pull / crash loop) and the ReplicaSets'
+///    `FailedCreate` events (quota);
+/// 6. **status** (pure, [`status::derive`]): written with `patch_status`
+///    only when it differs from the current one, so reconciling an
+///    unchanged Function writes nothing.
+pub async fn reconcile(f: Arc<Function>, ctx: Arc<Context>) -> Result<Action> {
+    let started = std::time::Instant::now();
+    let result = reconcile_inner(&f, &ctx).await;
+    ctx.metrics.reconciled(CONTROLLER, started.elapsed());
+    if result.is_ok() {
+        ctx.succeeded(CONTROLLER, f.as_ref());
+    }
+    result
+}
+
+async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
+    // 1. fetch
+    if f.meta().deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let ns = f.namespace().unwrap_or_default();
+    let client = ctx.client.clone();
+    let functions: Api<Function> = Api::namespaced(client.clone(), &ns);
+    // 2. validate
+    let valid = match validate::function(f) {
+        Ok(v) => v,
+        Err(invalid) => {
+            let st = status::invalid(
+                f.status.as_ref(),
+                f.meta().generation,
+                invalid.to_string(),
+                &now(),
+            );
+            write_status(&functions, f, st, ctx).await?;
+            return Err(Error::Invalid(invalid));
+        }
+    };
+    let (tenant, name, spec) = (&valid.tenant, &valid.name, &valid.spec);
+    let owner = f
+        .controller_owner_ref(&())
+        .expect("a Function read from the API has a name and uid");
+    // 3. build
+    let sa = build::service_account(tenant, name, &owner);
+    let deployment = build::deployment(tenant, name, spec, &owner);
+    let service = build::service(tenant, name, &owner);
+    let hpa = build::hpa(tenant, name, spec, &owner);
+    // 4. apply
+    apply(&Api::<ServiceAccount>::namespaced(client.clone(), &ns), &sa).await?;
+    let deployments = Api::<Deployment>::namespaced(client.clone(), &ns);
+    let deployment = apply(&deployments, &deployment).await?;
+    apply(&Api::<Service>::namespaced(client.clone(), &ns), &service).await?;
+    let hpas = Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), &ns);
+    match &hpa {
+        Some(h) => {
+            apply(&hpas, h).await?;
+        }
+        None => delete_if_exists(&hpas, &name.k8s_name()).await?,
+    }
+    // 5. observe
+    let desired = match &spec.autoscaling {
+        Some(_) => deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(0),
+        None => i32::try_from(spec.replicas).unwrap_or(i32::MAX),
+    };
+    let ready = deployment
+        .status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    let (pods, events) = if ready >= desired {
+        (Vec::new(), Vec::new())
+    } else {
+        let pods = Api::<Pod>::namespaced(client.clone(), &ns)
+            .list(&ListParams::default().labels(&format!(
+                "{}={}",
+                eventflow_crd::FUNCTION_LABEL,
+                name
+            )))
+            .await?
+            .items;
+        let prefix = format!("{}-", name.k8s_name());
+        let cutoff = Utc::now() - ChronoDuration::minutes(EVENT_WINDOW_MINUTES);
+        let events = Api::<Event>::namespaced(client.clone(), &ns)
+            .list(
+                &ListParams::default().fields("involvedObject.kind=ReplicaSet,reason=FailedCreate"),
+            )
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.involved_object
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(&prefix))
+            })
+            .filter(|e| event_time(e).is_some_and(|t| t >= cutoff))
+            .collect();
+        (pods, events)
+    };
+    // 6. status
+    let st = status::derive(
+        f.status.as_ref(),
+        f.meta().generation,
+        desired,
+        build::function_url(tenant, name),
+        &Observed {
+            deployment: Some(&deployment),
+            pods: &pods,
+            failed_create_events: &events,
+        },
+        &now(),
+    );
+    let phase = st.phase;
+    write_status(&functions, f, st, ctx).await?;
+    Ok(match phase {
+        Some(Phase::Running) => Action::requeue(STEADY_REQUEUE),
+        _ => Action::requeue(PROGRESS_REQUEUE),
+    })
+}
+
+fn event_time(e: &Event) -> Option<k8s_openapi::chrono::DateTime<Utc>> {
+    e.series
+        .as_ref()
+        .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0))
+        .or_else(|| e.last_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| e.event_time.as_ref().map(|t| t.0))
+        .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
+        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// Writes the status if it differs from the Function's current status.
+async fn write_status(
+    api: &Api<Function>,
+    f: &Function,
+    st: FunctionStatus,
+    ctx: &Context,
+) -> Result<()> {
+    if f.status.as_ref() == Some(&st) {
+        return Ok(());
+    }
+    let patch = serde_json::json!({
+        "apiVersion": Function::api_version(&()),
+        "kind": Function::kind(&()),
+        "status": st,
+    });
+    api.patch_status(
+        &f.name_any(),
+        &PatchParams::apply(crate::FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    ctx.metrics.status_written(CONTROLLER);
+    Ok(())
+}

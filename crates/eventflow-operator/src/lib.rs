@@ -1,0 +1,331 @@
+//! EventFlow's operator: turns `Tenant` and `Function` custom resources into
+//! isolated namespaces and running workloads.
+//!
+//! * [`tenant`]: `Tenant` (cluster-scoped) → Namespace `tenant-{id}` with
+//!   restricted Pod Security labels, ResourceQuota, LimitRange and
+//!   NetworkPolicies; a finalizer deletes the namespace.
+//! * [`function`]: `Function` (namespaced) → ServiceAccount, Deployment,
+//!   Service and optional HPA `fn-{name}`, and the Function's status.
+//! * [`build`]: the desired objects, built by pure functions.
+//! * [`leader`]: leader election on a Lease; only the holder runs controllers.
+//! * [`metrics`]: Prometheus metrics, `/metrics` and `/healthz`.
+//!
+//! Every object is applied with server-side apply under one field manager,
+//! [`FIELD_MANAGER`], with `force`, and owned by its CR through an
+//! ownerReference. See `docs/OPERATOR.md`.
+
+pub mod build;
+mod error;
+pub mod function;
+pub mod leader;
+pub mod metrics;
+pub mod status;
+pub mod tenant;
+pub mod validate;
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::{FutureExt, Shared};
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+pub use build::NetworkSettings;
+pub use error::{Error, Result};
+pub use leader::{default_identity, LeaseConfig};
+pub use metrics::Metrics;
+
+/// The one server-side-apply field manager of every object the operator writes.
+pub const FIELD_MANAGER: &str = "eventflow-operator";
+
+/// How the operator runs.
+#[derive(Clone)]
+pub struct Config {
+    pub client: Client,
+    /// Where `/metrics` and `/healthz` listen; `None`: no listener.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Leader election; `None`: run the controllers unconditionally.
+    pub lease: Option<LeaseConfig>,
+    pub network: NetworkSettings,
+    /// Only reconcile Tenants and Functions matching this label selector
+    /// (default: all). Lets several operators share a cluster, as the tests do.
+    pub label_selector: Option<String>,
+    /// Reconciliations run at once per controller.
+    pub concurrency: u16,
+}
+
+impl Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("metrics_listen", &self.metrics_listen)
+            .field("lease", &self.lease)
+            .field("network", &self.network)
+            .field("label_selector", &self.label_selector)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Defaults: metrics on 127.0.0.1:9090, no leader election, platform
+    /// namespace `eventflow-system`, all objects, 8 concurrent reconciles.
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
+            lease: None,
+            network: NetworkSettings::default(),
+            label_selector: None,
+            concurrency: 8,
+        }
+    }
+}
+
+/// State shared by the reconcilers.
+pub struct Context {
+    pub client: Client,
+    pub network: NetworkSettings,
+    pub metrics: Arc<Metrics>,
+    /// Consecutive failures per object, for exponential backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: Client, network: NetworkSettings, metrics: Arc<Metrics>) -> Self {
+        Self {
+            client,
+            network,
+            metrics,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn key<K: Resource>(controller: &str, obj: &K) -> String {
+        format!(
+            "{controller}/{}/{}",
+            obj.meta().namespace.as_deref().unwrap_or(""),
+            obj.meta().name.as_deref().unwrap_or("")
+        )
+    }
+
+    fn succeeded<K: Resource>(&self, controller: &str, obj: &K) {
+        if let Ok(mut f) = self.failures.lock() {
+            f.remove(&Self::key(controller, obj));
+        }
+    }
+
+    /// `error_policy`: permanent errors wait for the object to change;
+    /// transient ones retry with exponential backoff (1 s doubling to 5 min).
+    pub fn error_policy<K: Resource>(&self, controller: &str, obj: &K, err: &Error) -> Action {
+        self.metrics.failed(controller, err.kind());
+        if err.is_permanent() {
+            tracing::warn!(controller, object = %Self::key(controller, obj), error = %err, "permanent error: waiting for a change");
+            return Action::await_change();
+        }
+        let n = match self.failures.lock() {
+            Ok(mut f) => {
+                let n = f.entry(Self::key(controller, obj)).or_insert(0);
+                *n = n.saturating_add(1);
+                *n
+            }
+            Err(_) => 1,
+        };
+        let delay =
+            Duration::from_secs(1u64 << n.saturating_sub(1).min(8)).min(Duration::from_secs(300));
+        tracing::info!(controller, object = %Self::key(controller, obj), error = %err, retry_in = ?delay, "reconcile failed");
+        Action::requeue(delay)
+    }
+}
+
+/// A future that resolves when the controllers should stop.
+pub type StopSignal =
+    Shared<futures::future::Map<oneshot::Receiver<()>, fn(Result<(), oneshot::error::RecvError>)>>;
+
+fn stop_signal() -> (oneshot::Sender<()>, StopSignal) {
+    let (tx, rx) = oneshot::channel();
+    let ignore: fn(Result<(), oneshot::error::RecvError>) = |_| {};
+    (tx, rx.map(ignore).shared())
+}
+
+/// Server-side apply of a complete desired object, with the operator's
+/// field manager and `force` (the operator owns these fields).
+pub(crate) async fn apply<K>(api: &Api<K>, obj: &K) -> Result<K, kube::Error>
+where
+    K: Resource + Serialize + DeserializeOwned + Clone + Debug,
+{
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(obj),
+    )
+    .await
+}
+
+/// Deletes `name` if it exists.
+pub(crate) async fn delete_if_exists<K>(api: &Api<K>, name: &str) -> Result<(), kube::Error>
+where
+    K: Resource + DeserializeOwned + Clone + Debug,
+{
+    match api.delete(name, &Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(e) if error::is_not_found(&e) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// RFC 3339 "now" for condition transition times.
+pub(crate) fn now() -> String {
+    k8s_openapi::chrono::Utc::now().to_rfc3339_opts(k8s_openapi::chrono::SecondsFormat::Secs, true)
+}
+
+/// The operator: controllers, leader election and the admin listener.
+pub struct Operator {
+    config: Config,
+    metrics: Arc<Metrics>,
+}
+
+impl Operator {
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+
+    /// The operator's metrics (also served on `/metrics`).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Runs until `shutdown` resolves: takes the lease (if configured), runs
+    /// both controllers while holding it, stops them when it is lost and
+    /// competes again; on shutdown stops the controllers (letting running
+    /// reconciles finish) and releases the lease.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+        let Operator { config, metrics } = self;
+        let (admin_stop_tx, admin_stop) = stop_signal();
+        let admin = match config.metrics_listen {
+            Some(addr) => {
+                let listener = metrics::bind(addr).await?;
+                tracing::info!(addr = %listener.local_addr().map_err(|source| Error::Listen { addr, source })?, "metrics and health listening");
+                let app = metrics::router(metrics.clone());
+                Some(tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, app)
+                        .with_graceful_shutdown(admin_stop)
+                        .await
+                    {
+                        tracing::error!(error = %e, "admin listener failed");
+                    }
+                }))
+            }
+            None => None,
+        };
+        let ctx = Arc::new(Context::new(
+            config.client.clone(),
+            config.network.clone(),
+            metrics.clone(),
+        ));
+        let mut elector = config
+            .lease
+            .clone()
+            .map(|l| leader::LeaderElector::new(config.client.clone(), l));
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            if let Some(e) = elector.as_mut() {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = e.acquire() => {}
+                }
+            }
+            metrics.set_leader(true);
+            let (stop_tx, stop) = stop_signal();
+            let mut controllers = tokio::spawn(run_controllers(
+                ctx.clone(),
+                config.label_selector.clone(),
+                config.concurrency,
+                stop,
+            ));
+            let lost = match elector.as_mut() {
+                Some(e) => tokio::select! {
+                    _ = &mut shutdown => false,
+                    _ = e.hold() => true,
+                },
+                None => {
+                    (&mut shutdown).await;
+                    false
+                }
+            };
+            let _ = stop_tx.send(());
+            if tokio::time::timeout(Duration::from_secs(5), &mut controllers)
+                .await
+                .is_err()
+            {
+                tracing::warn!("controllers did not stop in time: aborting them");
+                controllers.abort();
+            }
+            metrics.set_leader(false);
+            if !lost {
+                break;
+            }
+            tracing::warn!("lost leadership: controllers stopped, competing again");
+        }
+        if let Some(e) = elector.as_mut() {
+            e.release().await;
+        }
+        let _ = admin_stop_tx.send(());
+        if let Some(a) = admin {
+            let _ = a.await;
+        }
+        tracing::info!("operator stopped");
+        Ok(())
+    }
+}
+
+async fn run_controllers(
+    ctx: Arc<Context>,
+    selector: Option<String>,
+    concurrency: u16,
+    stop: StopSignal,
+) {
+    tracing::info!("starting the Tenant and Function controllers");
+    futures::join!(
+        tenant::run(ctx.clone(), selector.clone(), concurrency, stop.clone()),
+        function::run(ctx, selector, concurrency, stop),
+    );
+    tracing::info!("controllers stopped");
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs the operator until SIGTERM/Ctrl-C. What `eventflow operator` calls.
+pub async fn run(config: Config) -> Result<()> {
+    Operator::new(config).run(shutdown_signal()).await
+}
