@@ -43,12 +43,6 @@ enum Command {
     Fn(eventflow_cli::FnArgs),
     /// Print a shell completion script.
     Completions(eventflow_cli::CompletionsArgs),
-    /// Sign in to an EventFlow server; the token is kept in ~/.config/eventflow.
-    Login(eventflow_cli::LoginArgs),
-    /// Deploy, list, scale, invoke and delete functions; read their logs.
-    Fn(eventflow_cli::FnArgs),
-    /// Print a shell completion script.
-    Completions(eventflow_cli::CompletionsArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -371,12 +365,6 @@ async fn main() -> Result<()> {
             std::io::stdout().write_all(eventflow_server::openapi::json().as_bytes())?;
             Ok(())
         }
-        Command::Login(args) => std::process::exit(eventflow_cli::run_login(args).await),
-        Command::Fn(args) => std::process::exit(eventflow_cli::run_fn(args).await),
-        Command::Completions(args) => std::process::exit(eventflow_cli::run_completions(
-            args,
-            <Cli as clap::CommandFactory>::command(),
-        )),
         Command::Login(args) => std::process::exit(eventflow_cli::run_login(args).await),
         Command::Fn(args) => std::process::exit(eventflow_cli::run_fn(args).await),
         Command::Completions(args) => std::process::exit(eventflow_cli::run_completions(
