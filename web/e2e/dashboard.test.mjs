@@ -144,6 +144,23 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
     await narrow("05-functions-list-360px");
   });
 
+  it("shows the server's duplicate-name answer on the name field", async () => {
+    await page.getByRole("link", { name: /New function/ }).click();
+    await page.getByLabel("Name", { exact: true }).fill(FN);
+    await page.getByLabel("Image", { exact: true }).fill("nginx:alpine");
+    await page.getByRole("button", { name: "Create function" }).click();
+    const name = page.getByLabel("Name", { exact: true });
+    await page.waitForFunction(
+      () => document.querySelector("#field-name")?.getAttribute("aria-invalid") === "true",
+    );
+    const described = await name.getAttribute("aria-describedby");
+    const error = await page.locator(`[id="${described.split(" ").at(-1)}"]`).textContent();
+    assert.match(error, /exists/i);
+    await shot("05b-create-duplicate-name");
+    await page.getByRole("link", { name: "Cancel" }).click();
+    await page.getByTestId(`function-row-${FN}`).waitFor();
+  });
+
   it("opens the function and scales it", async () => {
     await page.getByRole("link", { name: FN, exact: true }).click();
     await page.getByRole("heading", { level: 1, name: FN }).waitFor();

@@ -89,6 +89,16 @@ describe("api client", () => {
     });
   });
 
+  it("strips the field path the server puts in front of a field message", () => {
+    expect(
+      new ApiError(422, "validation_failed", 'env[1].name: duplicate variable "A"', "env[1].name")
+        .fieldMessage,
+    ).toBe('duplicate variable "A"');
+    expect(
+      new ApiError(422, "validation_failed", "must be between 0 and 20", "replicas").fieldMessage,
+    ).toBe("must be between 0 and 20");
+  });
+
   it("reports conflicts", async () => {
     const { api } = client({
       "POST /v1/functions": {

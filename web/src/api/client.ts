@@ -25,6 +25,18 @@ export class ApiError extends Error {
     this.field = field;
   }
 
+  /**
+   * The message to show next to the field it names: the server may prefix it
+   * with the field path (`env[1].name: duplicate variable "A"`), which the
+   * form already makes clear.
+   */
+  get fieldMessage(): string {
+    const prefix = this.field ? `${this.field}: ` : "";
+    return prefix && this.message.startsWith(prefix)
+      ? this.message.slice(prefix.length)
+      : this.message;
+  }
+
   /** The endpoint itself does not exist (yet) on this server. */
   get isUnavailable(): boolean {
     if (this.status === 501 || this.status === 405) return true;

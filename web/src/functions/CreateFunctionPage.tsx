@@ -83,7 +83,7 @@ export function CreateFunctionPage() {
     onError: (e) => {
       if (!(e instanceof ApiError)) return;
       let serverErrors: FieldErrors | null = null;
-      if (e.field) serverErrors = { [e.field]: e.message };
+      if (e.field) serverErrors = { [e.field]: e.fieldMessage };
       else if (e.code === "conflict")
         serverErrors = { name: e.message || "A function with this name already exists." };
       if (serverErrors) {

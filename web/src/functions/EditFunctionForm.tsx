@@ -44,7 +44,7 @@ export function EditFunctionForm({ fn, onDone }: { fn: FunctionObject; onDone: (
     },
     onError: (e) => {
       if (e instanceof ApiError && e.field && (e.field === "image" || e.field.startsWith("env"))) {
-        setErrors(toDisplay(rows, { [e.field]: e.message }));
+        setErrors(toDisplay(rows, { [e.field]: e.fieldMessage }));
         setOnField(true);
       }
     },

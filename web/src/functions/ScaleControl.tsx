@@ -1,5 +1,6 @@
 import { useId, useState, type FormEvent } from "react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { ApiError } from "../api/client";
 import type { FunctionObject } from "../api/types";
 import { useApi } from "../auth/useAuth";
 import { Button } from "../components/ui";
@@ -28,7 +29,7 @@ export function ScaleControl({ fn }: { fn: FunctionObject }) {
       void queryClient.invalidateQueries({ queryKey: ["functions"] });
       setDone(`Scaled to ${f.spec.replicas} ${f.spec.replicas === 1 ? "replica" : "replicas"}.`);
     },
-    onError: (e) => setError(e.message),
+    onError: (e) => setError(e instanceof ApiError ? e.fieldMessage : e.message),
   });
 
   function submit(value: string) {
