@@ -1,0 +1,861 @@
+//! The `eventflow` client commands, run as a user runs them: the real binary
+//! against a real `eventflow server` on loopback, one config dir per user.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_eventflow");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A minimal HTTP/1.1 exchange (`Connection: close`): status and body.
+fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    /// `eventflow server --kubernetes off` plus `args` (auth mode etc.).
+    fn start(data_dir: &Path, args: &[&str]) -> Self {
+        let port = free_port();
+        let child = Command::new(BIN)
+            .args(["server", "--kubernetes", "off"])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .env_remove("EVENTFLOW_DATABASE_URL")
+            .env_remove("EVENTFLOW_DEV")
+            .env_remove("EVENTFLOW_JWT_SECRET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start eventflow server");
+        let server = Server { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http(port, "GET", "/readyz", None, "").0 != 200 {
+            assert!(Instant::now() < deadline, "server did not become ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    fn dev(data_dir: &Path) -> Self {
+        Self::start(data_dir, &["--dev"])
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One user at a terminal: their own `XDG_CONFIG_HOME`.
+struct User {
+    home: tempfile::TempDir,
+}
+
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    #[track_caller]
+    fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "expected success: {self:#?}");
+        self
+    }
+
+    #[track_caller]
+    fn fails(self, code: i32, stderr_has: &str) -> Self {
+        assert_eq!(self.code, code, "{self:#?}");
+        assert!(
+            self.stderr.starts_with("error: ") || code == 2,
+            "errors start with `error: `: {self:#?}"
+        );
+        assert!(
+            self.stderr.contains(stderr_has),
+            "stderr should mention {stderr_has:?}: {self:#?}"
+        );
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:#?}"))
+    }
+}
+
+impl User {
+    fn new() -> Self {
+        User {
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.home.path().join("eventflow").join("config.json")
+    }
+
+    fn config(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.config_path()).unwrap()).unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env("XDG_CONFIG_HOME", self.home.path())
+            .env("HOME", self.home.path())
+            .env_remove("EVENTFLOW_URL")
+            .env_remove("EVENTFLOW_TOKEN")
+            .env_remove("EVENTFLOW_API_KEY")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        self.run_with(args, &[])
+    }
+
+    fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
+        let mut c = self.command(args);
+        c.envs(env.iter().copied());
+        output(c.output().unwrap())
+    }
+
+    fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Out {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        let data = stdin.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = input.write_all(&data);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        output(out)
+    }
+
+    fn login(&self, server: &Server, user: &str) {
+        let out = self
+            .run(&["login", "--url", &server.url(), "--user", user])
+            .ok();
+        assert!(out.stdout.contains(&format!("tenant {user}")), "{out:#?}");
+    }
+}
+
+fn output(o: std::process::Output) -> Out {
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("a JSON array: {list}"))
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The seed's quick start (alice and bob each deploy an app and see only
+/// their own), done entirely with the CLI.
+#[test]
+fn quick_start_with_the_cli_keeps_tenants_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::dev(dir.path());
+    let (alice, bob) = (User::new(), User::new());
+
+    alice.login(&server, "alice");
+    let out = alice
+        .run(&[
+            "fn",
+            "deploy",
+            "alice-app",
+            "--image",
+            "nginx:alpine",
+            "--replicas",
+            "1",
+        ])
+        .ok();
+    assert!(
+        out.stderr.contains("function alice-app created"),
+        "{out:#?}"
+    );
+    let header: Vec<&str> = out
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["NAME", "IMAGE", "READY", "PHASE", "REASON", "AGE"]);
+    assert!(out.stdout.lines().nth(1).unwrap().starts_with("alice-app "));
+
+    bob.login(&server, "bob");
+    bob.run(&[
+        "fn",
+        "deploy",
+        "bob-app",
+        "--image",
+        "nginx:alpine",
+        "--replicas",
+        "1",
+    ])
+    .ok();
+
+    let a = alice.run(&["fn", "list", "-o", "json"]).ok().json();
+    assert_eq!(names(&a), ["alice-app"]);
+    assert_eq!(a[0]["tenant"], "alice");
+    assert_eq!(a[0]["spec"]["image"], "nginx:alpine");
+    assert_eq!(a[0]["spec"]["replicas"], 1);
+    let b = bob.run(&["fn", "list", "-o", "json"]).ok().json();
+    assert_eq!(names(&b), ["bob-app"]);
+
+    // Another tenant's function does not exist for you.
+    bob.run(&["fn", "get", "alice-app"]).fails(4, "not found");
+    let table = alice.run(&["fn", "list"]).ok().stdout;
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(table.contains("alice-app") && !table.contains("bob-app"));
+}
+
+#[test]
+fn get_scale_update_delete_with_json_and_yaml_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::dev(dir.path());
+    let u = User::new();
+    u.login(&server, "carol");
+
+    let f = u
+        .run(&[
+            "fn",
+            "deploy",
+            "hello",
+            "--image",
+            "nginx:alpine",
+            "--replicas",
+            "2",
+            "--env",
+            "MODE=fast",
+            "-e",
+            "URL=http://x?a=b",
+            "--port",
+            "9000",
+            "--timeout",
+            "12",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(f["name"], "hello");
+    assert_eq!(f["spec"]["replicas"], 2);
+    assert_eq!(f["spec"]["port"], 9000);
+    assert_eq!(f["spec"]["timeoutSeconds"], 12);
+    assert_eq!(
+        f["spec"]["env"],
+        serde_json::json!([{"name":"MODE","value":"fast"},{"name":"URL","value":"http://x?a=b"}])
+    );
+
+    let got = u.run(&["fn", "get", "hello", "-o", "json"]).ok().json();
+    assert_eq!(got["spec"], f["spec"]);
+    assert_eq!(got["status"]["phase"], "Pending");
+
+    let yaml = u.run(&["fn", "get", "hello", "-o", "yaml"]).ok().stdout;
+    assert!(
+        yaml.contains("name: hello\n") && yaml.contains("image: nginx:alpine"),
+        "{yaml}"
+    );
+
+    let scaled = u
+        .run(&["fn", "scale", "hello", "5", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(scaled["spec"]["replicas"], 5);
+    assert_eq!(
+        scaled["spec"]["port"], 9000,
+        "scale keeps the rest of the spec"
+    );
+    let table = u.run(&["fn", "scale", "hello", "0"]).ok().stdout;
+    assert!(table.lines().nth(1).unwrap().contains(" 0/0 "), "{table}");
+
+    // Deploying an existing name replaces its spec (409 → PUT).
+    let out = u
+        .run(&[
+            "fn",
+            "deploy",
+            "hello",
+            "--image",
+            "nginx:1.27",
+            "-o",
+            "json",
+        ])
+        .ok();
+    assert!(out.stderr.contains("function hello updated"), "{out:#?}");
+    let updated = out.json();
+    assert_eq!(updated["spec"]["image"], "nginx:1.27");
+    assert_eq!(
+        updated["spec"]["replicas"], 1,
+        "omitted flags take defaults"
+    );
+    assert_eq!(updated["spec"]["port"], 8080);
+    assert_eq!(
+        names(&u.run(&["fn", "list", "-o", "json"]).ok().json()),
+        ["hello"]
+    );
+
+    let out = u.run(&["fn", "delete", "hello"]).ok();
+    assert!(out.stdout.contains("hello"), "{out:#?}");
+    u.run(&["fn", "get", "hello"]).fails(4, "not found");
+    assert_eq!(
+        u.run(&["fn", "list", "-o", "json"]).ok().json(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn login_keeps_the_token_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::dev(dir.path());
+    let u = User::new();
+    let out = u
+        .run(&[
+            "login",
+            "--url",
+            &format!("{}/", server.url()),
+            "--user",
+            "dave",
+        ])
+        .ok();
+    let cfg = u.config();
+    let token = cfg["token"].as_str().unwrap();
+    assert!(token.len() > 20);
+    assert!(!out.stdout.contains(token) && !out.stderr.contains(token));
+    assert_eq!(cfg["url"], server.url(), "trailing slash dropped");
+    assert_eq!(cfg["tenant"], "dave");
+    assert!(cfg["expiresAt"].as_str().is_some());
+    assert!(cfg.get("apiKey").is_none());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&u.config_path()), 0o600);
+    assert_eq!(mode(u.config_path().parent().unwrap()), 0o700);
+
+    // Logging in again replaces the file and keeps it private.
+    u.run(&["login", "--user", "erin"]).ok();
+    assert_eq!(u.config()["tenant"], "erin");
+    assert_eq!(mode(&u.config_path()), 0o600);
+
+    // Without --user / --api-key there is nothing to log in with.
+    u.run(&["login", "--url", &server.url()]).fails(2, "--user");
+    // An invalid user id is refused before anything is sent.
+    u.run(&["login", "--url", &server.url(), "--user", "Not_Valid"])
+        .fails(5, "user: ");
+}
+
+#[test]
+fn environment_overrides_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::dev(dir.path());
+    let alice = User::new();
+    alice.login(&server, "alice");
+    alice
+        .run(&["fn", "deploy", "from-file", "--image", "nginx"])
+        .ok();
+    let token = alice.config()["token"].as_str().unwrap().to_string();
+
+    // No config file at all: URL and token from the environment.
+    let script = User::new();
+    let env = [
+        ("EVENTFLOW_URL", server.url()),
+        ("EVENTFLOW_TOKEN", token.clone()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let list = script
+        .run_with(&["fn", "list", "-o", "json"], &env)
+        .ok()
+        .json();
+    assert_eq!(names(&list), ["from-file"]);
+
+    // A token in the environment wins over the stored one.
+    let bob = User::new();
+    bob.login(&server, "bob");
+    let list = bob
+        .run_with(
+            &["fn", "list", "-o", "json"],
+            &[("EVENTFLOW_TOKEN", &token)],
+        )
+        .ok()
+        .json();
+    assert_eq!(names(&list), ["from-file"]);
+}
+
+#[test]
+fn server_down_is_exit_6() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::dev(dir.path());
+    let u = User::new();
+    u.login(&server, "alice");
+    let url = server.url();
+    drop(server);
+    for args in [
+        &["fn", "list"][..],
+        &["fn", "get", "x"],
+        &["fn", "deploy", "x", "--image", "nginx"],
+        &["fn", "invoke", "x"],
+        &["fn", "logs", "x"],
+    ] {
+        u.run(args)
+            .fails(6, &format!("cannot reach the EventFlow server at {url}"));
+    }
+    let fresh = User::new();
+    fresh
+        .run(&["login", "--url", &url, "--user", "alice"])
+        .fails(6, "Connection refused");
+    assert!(!fresh.config_path().exists());
+}
+
+#[test]
+fn bad_or_expired_token_is_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::dev(dir.path());
+    let u = User::new();
+    u.run(&["fn", "list"]).fails(3, "not logged in");
+
+    u.login(&server, "alice");
+    let mut cfg = u.config();
+    cfg["token"] = "garbage.not.a-jwt".into();
+    std::fs::write(u.config_path(), cfg.to_string()).unwrap();
+    u.run(&["fn", "list"]).fails(3, "unauthorized");
+    u.run(&["fn", "deploy", "x", "--image", "nginx"])
+        .fails(3, "unauthorized");
+
+    cfg["expiresAt"] = "2020-01-01T00:00:00Z".into();
+    std::fs::write(u.config_path(), cfg.to_string()).unwrap();
+    u.run(&["fn", "list"]).fails(3, "expired");
+
+    std::fs::write(u.config_path(), "{ not json").unwrap();
+    u.run(&["fn", "list"]).fails(3, "login");
+
+    // Logging in to another server than the stored one.
+    u.login(&server, "alice");
+    u.run_with(&["fn", "list"], &[("EVENTFLOW_URL", "http://127.0.0.1:9")])
+        .fails(3, "not logged in to http://127.0.0.1:9");
+}
+
+#[test]
+fn unknown_function_is_exit_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::dev(dir.path());
+    let u = User::new();
+    u.login(&server, "alice");
+    for args in [
+        &["fn", "get", "nope"][..],
+        &["fn", "scale", "nope", "2"],
+        &["fn", "delete", "nope"],
+        &["fn", "invoke", "nope"],
+    ] {
+        let out = u.run(args).fails(4, "\"nope\" not found");
+        assert!(out.stdout.is_empty(), "{out:#?}");
+    }
+}
+
+#[test]
+fn invalid_input_is_exit_5_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::dev(dir.path());
+    let u = User::new();
+    u.login(&server, "alice");
+    // Checked client-side with the server's own rules…
+    u.run(&["fn", "deploy", "Bad_Name", "--image", "nginx"])
+        .fails(5, "error: name: ");
+    u.run(&["fn", "get", "trailing-"]).fails(5, "error: name: ");
+    u.run(&["fn", "deploy", "ok", "--image", "nginx", "-e", "1BAD=x"])
+        .fails(5, "error: env[0].name: ");
+    u.run(&["fn", "deploy", "ok", "--image", "NGINX"])
+        .fails(5, "error: image: ");
+    u.run(&["fn", "deploy", "ok", "--image", "nginx", "--port", "70000"])
+        .fails(5, "error: port: ");
+    // …and by the server (the tenant's replica maximum is the server's business).
+    u.run(&[
+        "fn",
+        "deploy",
+        "ok",
+        "--image",
+        "nginx",
+        "--replicas",
+        "500",
+    ])
+    .fails(5, "error: replicas: ");
+    u.run(&["fn", "scale", "ok", "500"]).fails(4, "not found");
+    u.run(&["fn", "deploy", "ok", "--image", "nginx"]).ok();
+    u.run(&["fn", "scale", "ok", "500"])
+        .fails(5, "error: replicas: ");
+    assert_eq!(
+        names(&u.run(&["fn", "list", "-o", "json"]).ok().json()),
+        ["ok"]
+    );
+}
+
+#[test]
+fn usage_errors_are_exit_2() {
+    let u = User::new();
+    for args in [
+        &["fn", "deploy", "x"][..],
+        &["fn", "scale", "x", "-1"],
+        &["fn", "list", "-o", "xml"],
+        &["fn", "deploy", "x", "--image", "nginx", "--env", "NOEQUALS"],
+        &["fn", "logs", "x", "--since", "5 parsecs"],
+        &["login", "--user", "a", "--api-key", "k"],
+        &["fn", "frobnicate"],
+    ] {
+        let out = u.run(args);
+        assert_eq!(out.code, 2, "{args:?}: {out:#?}");
+    }
+    u.run_with(
+        &["fn", "list"],
+        &[("EVENTFLOW_URL", "ftp://x"), ("EVENTFLOW_TOKEN", "t")],
+    )
+    .fails(2, "invalid server URL");
+}
+
+#[test]
+fn completions_for_every_shell() {
+    let u = User::new();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = u.run(&["completions", shell]).ok();
+        assert!(out.stdout.contains("eventflow"), "{shell}");
+        assert!(
+            out.stdout.contains("deploy"),
+            "{shell}: subcommands are completed"
+        );
+    }
+    assert_eq!(u.run(&["completions", "tcsh"]).code, 2);
+}
+
+/// Production mode: an admin issues an API key; the CLI logs in with it
+/// (from EVENTFLOW_API_KEY), stores it, and renews an expired token by itself.
+#[test]
+fn api_key_login_renews_an_expired_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin_key = "efk_admin_0123456789abcdefghijklmnopqrstuv";
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--jwt-secret",
+            "0123456789abcdef0123456789abcdef-test",
+            "--admin-key",
+            admin_key,
+        ],
+    );
+    let admin = User::new();
+    let out = admin
+        .run(&["login", "--url", &server.url(), "--api-key", admin_key])
+        .ok();
+    assert!(!out.stdout.contains(admin_key));
+    let admin_token = admin.config()["token"].as_str().unwrap().to_string();
+    let (status, body) = http(
+        server.port,
+        "POST",
+        "/v1/admin/tenants",
+        Some(&admin_token),
+        r#"{"id":"team-a"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = http(
+        server.port,
+        "POST",
+        "/v1/admin/api-keys",
+        Some(&admin_token),
+        r#"{"tenant":"team-a","role":"tenant","name":"cli-test"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let key: Value = serde_json::from_str(&body).unwrap();
+    let key = key["key"].as_str().unwrap();
+
+    let u = User::new();
+    // Dev login is refused by a production server.
+    u.run(&["login", "--url", &server.url(), "--user", "team-a"])
+        .fails(5, "api_key");
+    u.run(&["login", "--url", &server.url(), "--api-key", "efk_wrong"])
+        .fails(3, "unauthorized");
+    let out = u
+        .run_with(
+            &["login", "--url", &server.url()],
+            &[("EVENTFLOW_API_KEY", key)],
+        )
+        .ok();
+    assert!(out.stdout.contains("tenant team-a"), "{out:#?}");
+    assert_eq!(u.config()["apiKey"], key);
+    u.run(&["fn", "deploy", "svc", "--image", "nginx"]).ok();
+
+    let mut cfg = u.config();
+    cfg["token"] = "expired-token".into();
+    cfg["expiresAt"] = "2020-01-01T00:00:00Z".into();
+    std::fs::write(u.config_path(), cfg.to_string()).unwrap();
+    let list = u.run(&["fn", "list", "-o", "json"]).ok().json();
+    assert_eq!(names(&list), ["svc"]);
+    let renewed = u.config();
+    assert_ne!(renewed["token"], "expired-token");
+    assert_ne!(renewed["expiresAt"], "2020-01-01T00:00:00Z");
+
+    // The admin token cannot act as a tenant.
+    admin.run(&["fn", "list"]).fails(3, "forbidden");
+}
+
+/// What the loopback upstream saw of one request.
+#[derive(Debug)]
+struct Seen {
+    request_line: String,
+    headers: Vec<(String, String)>,
+    body_len: usize,
+    body_head: String,
+}
+
+/// A one-thread HTTP/1.1 upstream: records each request, answers with a
+/// status chosen by the path (`/status/NNN`) and a body naming what it saw.
+fn upstream() -> (u16, mpsc::Receiver<Seen>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let tx = tx.clone();
+            std::thread::spawn(move || serve_one(conn, tx));
+        }
+    });
+    (port, rx)
+}
+
+fn serve_one(conn: TcpStream, tx: mpsc::Sender<Seen>) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut conn = conn;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let (k, v) = line.split_once(':').unwrap();
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let mut body = Vec::new();
+        if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+            loop {
+                let mut size = String::new();
+                reader.read_line(&mut size).unwrap();
+                let n = usize::from_str_radix(size.trim().split(';').next().unwrap(), 16).unwrap();
+                let mut chunk = vec![0; n + 2];
+                reader.read_exact(&mut chunk).unwrap();
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+        } else if let Some(n) = header("content-length").and_then(|v| v.parse().ok()) {
+            body.resize(n, 0);
+            reader.read_exact(&mut body).unwrap();
+        }
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string();
+        let status = path
+            .split("/status/")
+            .nth(1)
+            .and_then(|s| s.get(..3))
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(200);
+        let answer = format!(
+            "{} {} bytes={} x-test={}",
+            request_line.split_whitespace().next().unwrap_or(""),
+            path,
+            body.len(),
+            header("x-test").unwrap_or_default()
+        );
+        let seen = Seen {
+            request_line: request_line.trim_end().to_string(),
+            headers: headers.clone(),
+            body_len: body.len(),
+            body_head: String::from_utf8_lossy(&body[..body.len().min(64)]).into_owned(),
+        };
+        let _ = tx.send(seen);
+        let resp = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Upstream: yes\r\n\r\n{answer}",
+            answer.len()
+        );
+        if conn.write_all(resp.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn invoke_streams_request_and_response_bodies() {
+    let (up, seen) = upstream();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--dev",
+            "--invoke-static",
+            &format!("alice/echo=http://127.0.0.1:{up}"),
+        ],
+    );
+    let u = User::new();
+    u.login(&server, "alice");
+    u.run(&["fn", "deploy", "echo", "--image", "nginx"]).ok();
+
+    // No body: GET.
+    let out = u.run(&["fn", "invoke", "echo"]).ok();
+    assert_eq!(out.stdout, "GET / bytes=0 x-test=");
+    let s = seen.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(
+        !s.headers.iter().any(|(k, _)| k == "authorization"),
+        "the platform token is not forwarded: {s:?}"
+    );
+
+    // A string body, method, path with query, headers; -v shows the status.
+    let out = u
+        .run(&[
+            "fn",
+            "invoke",
+            "echo",
+            "-X",
+            "put",
+            "--path",
+            "/a/b?q=1",
+            "-H",
+            "X-Test: yes",
+            "--data",
+            "hello",
+            "-v",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "PUT /a/b?q=1 bytes=5 x-test=yes");
+    assert!(out.stderr.contains("< HTTP/1.1 200"), "{out:#?}");
+    assert!(out.stderr.contains("x-upstream: yes"), "{out:#?}");
+    let s = seen.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(s.request_line, "PUT /a/b?q=1 HTTP/1.1");
+    assert_eq!(s.body_head, "hello");
+
+    // A file body (5 MiB) and stdin are streamed through.
+    let file = dir.path().join("payload.bin");
+    std::fs::write(&file, vec![b'z'; 5 * 1024 * 1024]).unwrap();
+    let out = u
+        .run(&[
+            "fn",
+            "invoke",
+            "echo",
+            "--path",
+            "upload",
+            "--data",
+            &format!("@{}", file.display()),
+        ])
+        .ok();
+    assert_eq!(
+        out.stdout,
+        format!("POST /upload bytes={} x-test=", 5 * 1024 * 1024)
+    );
+    let s = seen.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(s.body_len, 5 * 1024 * 1024);
+    let out = u
+        .run_stdin(&["fn", "invoke", "echo", "--data", "-"], b"from stdin")
+        .ok();
+    assert_eq!(out.stdout, "POST / bytes=10 x-test=");
+    while seen.try_recv().is_ok() {}
+
+    // The function's own error response is passed through, exit 1.
+    let out = u.run(&["fn", "invoke", "echo", "--path", "/status/500"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert_eq!(out.stdout, "GET /status/500 bytes=0 x-test=");
+    assert!(
+        out.stderr.contains("error: the function answered 500"),
+        "{out:#?}"
+    );
+
+    // No upstream for this function: the gateway's 502 (error envelope), exit 1.
+    u.run(&["fn", "deploy", "dark", "--image", "nginx"]).ok();
+    let out = u.run(&["fn", "invoke", "dark"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(out.stdout.is_empty(), "{out:#?}");
+    // Scaled to zero: 503 from the gateway.
+    u.run(&["fn", "scale", "echo", "0"]).ok();
+    let out = u.run(&["fn", "invoke", "echo"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(out.stderr.contains("no ready replicas"), "{out:#?}");
+    u.run(&["fn", "invoke", "echo", "--data", "@/nonexistent/file"])
+        .fails(2, "/nonexistent/file");
+}
