@@ -859,3 +859,39 @@ fn invoke_streams_request_and_response_bodies() {
     u.run(&["fn", "invoke", "echo", "--data", "@/nonexistent/file"])
         .fails(2, "/nonexistent/file");
 }
+
+/// `fn logs` against a loopback stand-in for the server's logs endpoint
+/// (the real one is exercised by the server's own log-streaming tests): the
+/// flags become `follow`, `tailLines` and `sinceSeconds`, the token is sent,
+/// and the `text/plain` body is written to stdout as it comes.
+#[test]
+fn logs_passes_follow_tail_since_and_streams_the_body() {
+    let (up, seen) = upstream();
+    let u = User::new();
+    let env = [
+        ("EVENTFLOW_URL", format!("http://127.0.0.1:{up}")),
+        ("EVENTFLOW_TOKEN", "test-token".to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = u
+        .run_with(
+            &["fn", "logs", "web", "-f", "--tail", "5", "--since", "10m"],
+            &env,
+        )
+        .ok();
+    assert_eq!(
+        out.stdout,
+        "GET /v1/functions/web/logs?follow=true&tailLines=5&sinceSeconds=600 bytes=0 x-test="
+    );
+    let s = seen.recv_timeout(Duration::from_secs(5)).unwrap();
+    let header = |name: &str| {
+        s.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("authorization"), Some("Bearer test-token"));
+    assert_eq!(header("accept"), Some("text/plain"));
+    let out = u.run_with(&["fn", "logs", "web"], &env).ok();
+    assert_eq!(out.stdout, "GET /v1/functions/web/logs bytes=0 x-test=");
+}
