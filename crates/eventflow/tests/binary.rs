@@ -1,75 +1,13 @@
 //! The real `eventflow` binary, driven the way a user drives it.
 
+mod common;
+
 use std::{
-    net::TcpListener,
-    path::Path,
-    process::{Child, Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(data_dir: &Path, extra: &[&str]) -> Self {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_eventflow"))
-            .args(["server", "--dev", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(extra)
-            .env_remove("EVENTFLOW_DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start eventflow server");
-        let server = Server { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while curl(&["-sf", &format!("http://127.0.0.1:{port}/readyz")]).is_none() {
-            assert!(Instant::now() < deadline, "server did not become ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-
-    fn signal(&mut self, sig: &str) {
-        Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let status = self.child.wait().unwrap();
-        if sig == "-TERM" {
-            assert!(status.success(), "graceful shutdown exits 0, got {status}");
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn curl(args: &[&str]) -> Option<String> {
-    let out = Command::new("curl")
-        .args(args)
-        .output()
-        .expect("curl is installed");
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
+use common::Server;
 
 fn bash(script: &str) -> String {
     let out = Command::new("bash")

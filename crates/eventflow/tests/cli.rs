@@ -1,102 +1,24 @@
 //! The `eventflow` client commands, run as a user runs them: the real binary
 //! against a real `eventflow server` on loopback, one config dir per user.
 
+mod common;
+
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::mpsc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
+use common::{http, Server};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_eventflow");
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A minimal HTTP/1.1 exchange (`Connection: close`): status and body.
-fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return (0, String::new());
-    };
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    if s.write_all(req.as_bytes()).is_err() {
-        return (0, String::new());
-    }
-    let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    /// `eventflow server --kubernetes off` plus `args` (auth mode etc.).
-    fn start(data_dir: &Path, args: &[&str]) -> Self {
-        let port = free_port();
-        let child = Command::new(BIN)
-            .args(["server", "--kubernetes", "off"])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(args)
-            .env_remove("EVENTFLOW_DATABASE_URL")
-            .env_remove("EVENTFLOW_DEV")
-            .env_remove("EVENTFLOW_JWT_SECRET")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start eventflow server");
-        let server = Server { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http(port, "GET", "/readyz", None, "").0 != 200 {
-            assert!(Instant::now() < deadline, "server did not become ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-
-    fn dev(data_dir: &Path) -> Self {
-        Self::start(data_dir, &["--dev"])
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn dev_server(data_dir: &Path) -> Server {
+    Server::start(data_dir, &["--kubernetes", "off"])
 }
 
 /// One user at a terminal: their own `XDG_CONFIG_HOME`.
@@ -221,7 +143,7 @@ fn names(list: &Value) -> Vec<String> {
 #[test]
 fn quick_start_with_the_cli_keeps_tenants_apart() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::dev(dir.path());
+    let server = dev_server(dir.path());
     let (alice, bob) = (User::new(), User::new());
 
     alice.login(&server, "alice");
@@ -280,7 +202,7 @@ fn quick_start_with_the_cli_keeps_tenants_apart() {
 #[test]
 fn get_scale_update_delete_with_json_and_yaml_output() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::dev(dir.path());
+    let server = dev_server(dir.path());
     let u = User::new();
     u.login(&server, "carol");
 
@@ -374,7 +296,7 @@ fn get_scale_update_delete_with_json_and_yaml_output() {
 #[test]
 fn login_keeps_the_token_private() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::dev(dir.path());
+    let server = dev_server(dir.path());
     let u = User::new();
     let out = u
         .run(&[
@@ -413,7 +335,7 @@ fn login_keeps_the_token_private() {
 #[test]
 fn environment_overrides_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::dev(dir.path());
+    let server = dev_server(dir.path());
     let alice = User::new();
     alice.login(&server, "alice");
     alice
@@ -450,7 +372,7 @@ fn environment_overrides_the_config_file() {
 #[test]
 fn server_down_is_exit_6() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::dev(dir.path());
+    let server = dev_server(dir.path());
     let u = User::new();
     u.login(&server, "alice");
     let url = server.url();
@@ -475,7 +397,7 @@ fn server_down_is_exit_6() {
 #[test]
 fn bad_or_expired_token_is_exit_3() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::dev(dir.path());
+    let server = dev_server(dir.path());
     let u = User::new();
     u.run(&["fn", "list"]).fails(3, "not logged in");
 
@@ -503,7 +425,7 @@ fn bad_or_expired_token_is_exit_3() {
 #[test]
 fn unknown_function_is_exit_4() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::dev(dir.path());
+    let server = dev_server(dir.path());
     let u = User::new();
     u.login(&server, "alice");
     for args in [
@@ -520,7 +442,7 @@ fn unknown_function_is_exit_4() {
 #[test]
 fn invalid_input_is_exit_5_naming_the_field() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::dev(dir.path());
+    let server = dev_server(dir.path());
     let u = User::new();
     u.login(&server, "alice");
     // Checked client-side with the server's own rules…
@@ -596,9 +518,11 @@ fn completions_for_every_shell() {
 fn api_key_login_renews_an_expired_token() {
     let dir = tempfile::tempdir().unwrap();
     let admin_key = "efk_admin_0123456789abcdefghijklmnopqrstuv";
-    let server = Server::start(
+    let server = Server::start_with(
         dir.path(),
         &[
+            "--kubernetes",
+            "off",
             "--jwt-secret",
             "0123456789abcdef0123456789abcdef-test",
             "--admin-key",
@@ -769,7 +693,8 @@ fn invoke_streams_request_and_response_bodies() {
     let server = Server::start(
         dir.path(),
         &[
-            "--dev",
+            "--kubernetes",
+            "off",
             "--invoke-static",
             &format!("alice/echo=http://127.0.0.1:{up}"),
         ],

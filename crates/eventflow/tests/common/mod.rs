@@ -1,0 +1,112 @@
+//! Shared by the binary's integration tests: a real `eventflow server` on a
+//! free loopback port, ready when returned, killed on drop.
+
+#![allow(dead_code)]
+
+use std::{
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.1 exchange with `Connection: close`: status (0 when the
+/// server cannot be reached) and body.
+pub fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Server {
+    /// `eventflow server --dev` plus `extra`.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with(data_dir, &[&["--dev"], extra].concat())
+    }
+
+    /// `eventflow server --listen <free port> --data-dir <data_dir>` plus
+    /// `args` (nothing else: no auth mode is implied).
+    pub fn start_with(data_dir: &Path, args: &[&str]) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_eventflow"))
+            .args(["server", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .env_remove("EVENTFLOW_DATABASE_URL")
+            .env_remove("EVENTFLOW_DEV")
+            .env_remove("EVENTFLOW_AUTH_MODE")
+            .env_remove("EVENTFLOW_JWT_SECRET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start eventflow server");
+        let server = Server { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http(port, "GET", "/readyz", None, "").0 != 200 {
+            assert!(Instant::now() < deadline, "server did not become ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Sends `sig` (e.g. `-TERM`, `-KILL`) and waits; SIGTERM must exit 0.
+    pub fn signal(&mut self, sig: &str) {
+        Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        if sig == "-TERM" {
+            assert!(status.success(), "graceful shutdown exits 0, got {status}");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
