@@ -1,14 +1,16 @@
 //! HTTP access to the EventFlow API: one `reqwest` client, bearer auth, and
 //! the mapping of transport failures and error envelopes to [`CliError`].
 
-use std::time::Duration;
+use std::{sync::Mutex, time::Duration};
+
+use chrono::{DateTime, Utc};
 
 use futures::StreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::CliError;
+use crate::{config, CliError, StoredConfig};
 
 /// Upper bound on what is read of an error response.
 pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
@@ -17,8 +19,53 @@ const JSON_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Api {
     base: String,
-    token: Option<String>,
+    token: Mutex<Option<String>>,
     http: reqwest::Client,
+    /// A stored login with an API key: on a 401 the key is exchanged for a
+    /// new token once, the config file updated, and the call repeated.
+    renewable: Mutex<Option<StoredConfig>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenResponse {
+    pub token: String,
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /auth/token` with `body` (dev login or `{"api_key"}`).
+pub async fn request_token(url: &str, body: &Value) -> Result<TokenResponse, CliError> {
+    let api = Api::new(url, None)?;
+    let rb = api
+        .request(Method::POST, "/auth/token")
+        .timeout(JSON_TIMEOUT)
+        .json(body);
+    let resp = api.send(rb).await?;
+    let answer = api.read_json(resp).await?;
+    serde_json::from_value(answer)
+        .map_err(|e| CliError::other(format!("unexpected answer from /auth/token: {e}")))
+}
+
+/// Exchanges the stored API key for a new token and saves it.
+pub async fn renew(stored: &mut StoredConfig) -> Result<(), CliError> {
+    let Some(key) = stored.api_key.clone() else {
+        return Err(CliError::NotLoggedIn(format!(
+            "your session on {} has expired: run `eventflow login` again",
+            stored.url
+        )));
+    };
+    let t = request_token(&stored.url, &serde_json::json!({ "api_key": key })).await?;
+    stored.token = t.token;
+    stored.tenant = t.tenant;
+    stored.role = t.role;
+    stored.expires_at = t.expires_at;
+    config::save(stored)?;
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -64,16 +111,42 @@ impl Api {
             .user_agent(concat!("eventflow-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| CliError::other(format!("cannot set up the HTTP client: {e}")))?;
-        Ok(Self { base, token, http })
+        Ok(Self {
+            base,
+            token: Mutex::new(token),
+            http,
+            renewable: Mutex::new(None),
+        })
+    }
+
+    /// An API authenticated by a stored login; with an API key in it, a
+    /// rejected token is renewed once (see [`Api::json`]).
+    pub fn from_stored(stored: StoredConfig) -> Result<Self, CliError> {
+        let api = Self::new(&stored.url, Some(stored.token.clone()))?;
+        if stored.api_key.is_some() {
+            *lock(&api.renewable) = Some(stored);
+        }
+        Ok(api)
     }
 
     /// A request to `path` (starting with `/`) with the bearer token, if any.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let rb = self.http.request(method, format!("{}{path}", self.base));
-        match &self.token {
+        match lock(&self.token).as_deref() {
             Some(t) => rb.bearer_auth(t),
             None => rb,
         }
+    }
+
+    /// After a 401: renews the token from the stored API key, once.
+    /// Returns whether the call should be repeated.
+    async fn renew_after_401(&self) -> Result<bool, CliError> {
+        let Some(mut stored) = lock(&self.renewable).take() else {
+            return Ok(false);
+        };
+        renew(&mut stored).await?;
+        *lock(&self.token) = Some(stored.token);
+        Ok(true)
     }
 
     /// Sends, mapping transport failures; any status comes back as is.
@@ -81,30 +154,49 @@ impl Api {
         rb.send().await.map_err(|e| self.transport_error(e))
     }
 
-    /// Sends and fails on a non-success status with the server's message.
-    pub async fn send_ok(&self, rb: RequestBuilder) -> Result<Response, CliError> {
-        let resp = self.send(rb).await?;
-        if resp.status().is_success() {
-            Ok(resp)
-        } else {
-            Err(error_from_response(resp).await)
-        }
-    }
-
-    /// A JSON call: `body` serialised when given; the JSON answer, or
-    /// `Value::Null` for an empty one (204).
+    /// A JSON call: `query` appended, `body` serialised when given; the
+    /// JSON answer, or `Value::Null` for an empty one (204). A 401 with a
+    /// renewable login renews the token and repeats the call once.
     pub async fn json<B: Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
+        query: &[(&str, &str)],
         body: Option<&B>,
     ) -> Result<Value, CliError> {
-        let mut rb = self.request(method, path).timeout(JSON_TIMEOUT);
-        if let Some(b) = body {
-            rb = rb.json(b);
+        loop {
+            let mut rb = self
+                .request(method.clone(), path)
+                .timeout(JSON_TIMEOUT)
+                .query(query);
+            if let Some(b) = body {
+                rb = rb.json(b);
+            }
+            let resp = self.send(rb).await?;
+            if resp.status() == StatusCode::UNAUTHORIZED && self.renew_after_401().await? {
+                continue;
+            }
+            return self.read_json(resp).await;
         }
-        let resp = self.send(rb).await?;
-        self.read_json(resp).await
+    }
+
+    /// Sends a request without a body (e.g. a stream to read), renewing a
+    /// rejected token once like [`Api::json`]; fails on an error status.
+    pub async fn open(
+        &self,
+        path: &str,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response, CliError> {
+        loop {
+            let resp = self.send(build(self.request(Method::GET, path))).await?;
+            if resp.status() == StatusCode::UNAUTHORIZED && self.renew_after_401().await? {
+                continue;
+            }
+            if resp.status().is_success() {
+                return Ok(resp);
+            }
+            return Err(error_from_response(resp).await);
+        }
     }
 
     /// The JSON of a response (`Value::Null` when empty), or its error.
@@ -141,6 +233,10 @@ impl Api {
             ))
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The innermost error message (e.g. "Connection refused (os error 111)").

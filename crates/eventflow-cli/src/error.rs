@@ -41,6 +41,9 @@ pub enum CliError {
         field: Option<String>,
         message: String,
     },
+    /// 409: the name is taken.
+    #[error("{0}")]
+    Conflict(String),
     #[error("cannot reach the EventFlow server at {url}: {reason}")]
     Unreachable { url: String, reason: String },
     /// Any other failing HTTP status.
@@ -68,7 +71,7 @@ impl CliError {
             CliError::Usage(_) => EXIT_USAGE,
             CliError::NotLoggedIn(_) | CliError::Unauthorized { .. } => EXIT_AUTH,
             CliError::NotFound(_) => EXIT_NOT_FOUND,
-            CliError::Invalid { .. } => EXIT_INVALID,
+            CliError::Invalid { .. } | CliError::Conflict(_) => EXIT_INVALID,
             CliError::Unreachable { .. } => EXIT_UNREACHABLE,
             CliError::Server { .. } | CliError::Other(_) => EXIT_GENERIC,
             CliError::OutputClosed => EXIT_OK,
@@ -90,7 +93,8 @@ impl CliError {
                 message: format!("forbidden: {message}"),
             },
             (404, _) => CliError::NotFound(message),
-            (400 | 409 | 413 | 415 | 422, _) => CliError::Invalid { field, message },
+            (409, _) => CliError::Conflict(message),
+            (400 | 413 | 415 | 422, _) => CliError::Invalid { field, message },
             _ => CliError::Server { status, message },
         }
     }

@@ -13,7 +13,7 @@ mod output;
 
 use std::io::Write;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use eventflow_core::{EnvVar, FunctionName, FunctionSpec, RawFunctionSpec, SpecLimits, TenantId};
 use futures::StreamExt;
 use reqwest::{
@@ -227,25 +227,6 @@ fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TokenResponse {
-    token: String,
-    #[serde(default)]
-    tenant: Option<String>,
-    #[serde(default)]
-    role: Option<String>,
-    #[serde(default)]
-    expires_at: Option<DateTime<Utc>>,
-}
-
-async fn request_token(url: &str, body: &Value) -> Result<TokenResponse, CliError> {
-    let api = Api::new(url, None)?;
-    let answer = api.json(Method::POST, "/auth/token", Some(body)).await?;
-    serde_json::from_value(answer)
-        .map_err(|e| CliError::other(format!("unexpected answer from /auth/token: {e}")))
-}
-
 async fn login(args: LoginArgs) -> Result<(), CliError> {
     let stored = config::load().ok().flatten();
     let url = match args.url.or_else(|| stored.as_ref().map(|s| s.url.clone())) {
@@ -267,7 +248,7 @@ async fn login(args: LoginArgs) -> Result<(), CliError> {
             "give --user ID (dev mode) or --api-key KEY (or set EVENTFLOW_API_KEY)".into(),
         ));
     };
-    let t = request_token(&url, &body).await?;
+    let t = client::request_token(&url, &body).await?;
     let saved = StoredConfig {
         url: url.clone(),
         token: t.token,
@@ -332,19 +313,9 @@ async fn session() -> Result<Api, CliError> {
         .expires_at
         .is_some_and(|e| e <= Utc::now() + chrono::Duration::seconds(10));
     if expired {
-        let Some(key) = stored.api_key.clone() else {
-            return Err(CliError::NotLoggedIn(format!(
-                "your session on {url} has expired: run `eventflow login` again"
-            )));
-        };
-        let t = request_token(&url, &json!({"api_key": key})).await?;
-        stored.token = t.token;
-        stored.tenant = t.tenant;
-        stored.role = t.role;
-        stored.expires_at = t.expires_at;
-        config::save(&stored)?;
+        client::renew(&mut stored).await?;
     }
-    Api::new(&url, Some(stored.token))
+    Api::from_stored(stored)
 }
 
 fn function_path(name: &FunctionName) -> String {
@@ -371,17 +342,13 @@ async fn function_command(command: FnCommand) -> Result<(), CliError> {
             let mut items = Vec::new();
             let mut cursor: Option<String> = None;
             loop {
-                let mut rb = api.request(Method::GET, "/v1/functions");
-                rb = rb.query(&[("limit", "200")]);
+                let mut query = vec![("limit", "200")];
                 if let Some(c) = &cursor {
-                    rb = rb.query(&[("cursor", c)]);
+                    query.push(("cursor", c));
                 }
-                let page: Value = api
-                    .send_ok(rb)
-                    .await?
-                    .json()
-                    .await
-                    .map_err(|e| api.transport_error(e))?;
+                let page = api
+                    .json::<()>(Method::GET, "/v1/functions", &query, None)
+                    .await?;
                 if let Some(Value::Array(page_items)) = page.get("items") {
                     items.extend(page_items.iter().cloned());
                 }
@@ -398,7 +365,7 @@ async fn function_command(command: FnCommand) -> Result<(), CliError> {
             let name = FunctionName::parse(&name)?;
             let api = session().await?;
             let f = api
-                .json::<()>(Method::GET, &function_path(&name), None)
+                .json::<()>(Method::GET, &function_path(&name), &[], None)
                 .await?;
             print_value(out.format, &f)
         }
@@ -413,6 +380,7 @@ async fn function_command(command: FnCommand) -> Result<(), CliError> {
                 .json(
                     Method::PATCH,
                     &function_path(&name),
+                    &[],
                     Some(&json!({ "replicas": replicas })),
                 )
                 .await?;
@@ -421,7 +389,7 @@ async fn function_command(command: FnCommand) -> Result<(), CliError> {
         FnCommand::Delete { name } => {
             let name = FunctionName::parse(&name)?;
             let api = session().await?;
-            api.json::<()>(Method::DELETE, &function_path(&name), None)
+            api.json::<()>(Method::DELETE, &function_path(&name), &[], None)
                 .await?;
             let mut out = std::io::stdout().lock();
             writeln!(out, "function {name} deleted").map_err(output::write_error)
@@ -453,16 +421,18 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         name: name.as_str(),
         spec: &raw,
     };
-    let created = api
-        .send(api.request(Method::POST, "/v1/functions").json(&body))
-        .await?;
-    let (f, verb) = if created.status() == StatusCode::CONFLICT {
-        let f = api
-            .json(Method::PUT, &function_path(&name), Some(&raw))
-            .await?;
-        (f, "updated")
-    } else {
-        (api.read_json(created).await?, "created")
+    let (f, verb) = match api
+        .json(Method::POST, "/v1/functions", &[], Some(&body))
+        .await
+    {
+        Ok(f) => (f, "created"),
+        Err(CliError::Conflict(_)) => {
+            let f = api
+                .json(Method::PUT, &function_path(&name), &[], Some(&raw))
+                .await?;
+            (f, "updated")
+        }
+        Err(e) => return Err(e),
     };
     eprintln!("function {name} {verb}");
     print_value(args.out.format, &f)
@@ -596,19 +566,22 @@ fn function_error(status: StatusCode) -> CliError {
 async fn logs(args: LogsArgs) -> Result<(), CliError> {
     let name = FunctionName::parse(&args.name)?;
     let api = session().await?;
-    let mut rb = api
-        .request(Method::GET, &format!("{}/logs", function_path(&name)))
-        .header(reqwest::header::ACCEPT, "text/plain");
+    let mut query: Vec<(&str, String)> = Vec::new();
     if args.follow {
-        rb = rb.query(&[("follow", "true")]);
+        query.push(("follow", "true".into()));
     }
     if let Some(n) = args.tail {
-        rb = rb.query(&[("tailLines", n)]);
+        query.push(("tailLines", n.to_string()));
     }
     if let Some(s) = args.since {
-        rb = rb.query(&[("sinceSeconds", s)]);
+        query.push(("sinceSeconds", s.to_string()));
     }
-    let resp = api.send_ok(rb).await?;
+    let resp = api
+        .open(&format!("{}/logs", function_path(&name)), |rb| {
+            rb.header(reqwest::header::ACCEPT, "text/plain")
+                .query(&query)
+        })
+        .await?;
     let mut stream = resp.bytes_stream();
     let mut out = tokio::io::stdout();
     while let Some(chunk) = stream.next().await {

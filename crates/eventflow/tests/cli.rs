@@ -580,6 +580,56 @@ fn api_key_login_renews_an_expired_token() {
     assert_ne!(renewed["token"], "expired-token");
     assert_ne!(renewed["expiresAt"], "2020-01-01T00:00:00Z");
 
+    // A token the server rejects although it looks valid (e.g. the signing
+    // secret was rotated): renewed on the 401, and the call repeated once.
+    let mut cfg = u.config();
+    cfg["token"] = "rejected-token".into();
+    std::fs::write(u.config_path(), cfg.to_string()).unwrap();
+    let f = u
+        .run(&["fn", "deploy", "svc", "--image", "nginx:1.27", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(f["spec"]["image"], "nginx:1.27");
+    assert_ne!(u.config()["token"], "rejected-token");
+    // A revoked key cannot renew: exit 3.
+    let key_id = {
+        let (_, body) = http(
+            server.port,
+            "GET",
+            "/v1/admin/api-keys",
+            Some(&admin_token),
+            "",
+        );
+        let keys: Value = serde_json::from_str(&body).unwrap();
+        let list = keys
+            .get("items")
+            .unwrap_or(&keys)
+            .as_array()
+            .unwrap()
+            .clone();
+        list.iter()
+            .find(|k| k["name"] == "cli-test")
+            .map(|k| {
+                k["id"]
+                    .as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| k["id"].to_string())
+            })
+            .unwrap()
+    };
+    let (status, body) = http(
+        server.port,
+        "DELETE",
+        &format!("/v1/admin/api-keys/{key_id}"),
+        Some(&admin_token),
+        "",
+    );
+    assert_eq!(status, 204, "{body}");
+    let mut cfg = u.config();
+    cfg["token"] = "rejected-token".into();
+    std::fs::write(u.config_path(), cfg.to_string()).unwrap();
+    u.run(&["fn", "list"]).fails(3, "unauthorized");
+
     // The admin token cannot act as a tenant.
     admin.run(&["fn", "list"]).fails(3, "forbidden");
 }
