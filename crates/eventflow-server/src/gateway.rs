@@ -70,8 +70,23 @@ impl Default for GatewayConfig {
     }
 }
 
+/// What the gateway needs to know of a function, cached briefly so an
+/// invocation does not cost a database query.
+#[derive(Debug, Clone)]
+struct RouteInfo {
+    replicas: u32,
+    reported: bool,
+    ready_replicas: i32,
+    timeout: Duration,
+}
+
+/// How long a cached [`RouteInfo`] is trusted. Writes through the API
+/// invalidate at once; status copied from the cluster shows up within this.
+const ROUTE_TTL: Duration = Duration::from_secs(2);
+
 pub struct Gateway {
     config: GatewayConfig,
+    routes: Mutex<HashMap<(String, String), (Instant, RouteInfo)>>,
     http: reqwest::Client,
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
     rate: DefaultKeyedRateLimiter<String>,
@@ -114,12 +129,62 @@ impl Gateway {
         let _ = registry.register(Box::new(duration.clone()));
         Self {
             config,
+            routes: Mutex::new(HashMap::new()),
             http,
             slots: Mutex::new(HashMap::new()),
             rate: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
             invocations,
             duration,
         }
+    }
+
+    /// Forgets a cached route (after the function changed or was deleted).
+    pub fn invalidate(&self, tenant: &TenantId, name: &FunctionName) {
+        self.routes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&(tenant.to_string(), name.to_string()));
+    }
+
+    async fn route(
+        &self,
+        state: &AppState,
+        auth: &TenantAuth,
+        name: &FunctionName,
+    ) -> Result<RouteInfo, ApiError> {
+        let key = (auth.tenant.to_string(), name.to_string());
+        if let Some((at, info)) = self
+            .routes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+        {
+            if at.elapsed() < ROUTE_TTL {
+                return Ok(info.clone());
+            }
+        }
+        let row = auth
+            .functions(&state.store)
+            .get(name)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found(format!("function {:?} not found", name.as_str()))
+            })?;
+        let info = RouteInfo {
+            replicas: row.spec.replicas,
+            reported: row.status.phase.is_some(),
+            ready_replicas: row.status.ready_replicas,
+            timeout: Duration::from_secs(u64::from(row.spec.timeout_seconds)),
+        };
+        let mut routes = self
+            .routes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if routes.len() > 100_000 {
+            routes.clear();
+        }
+        routes.insert(key, (Instant::now(), info.clone()));
+        Ok(info)
     }
 
     fn slot(&self, tenant: &TenantId) -> Result<OwnedSemaphorePermit, ApiError> {
@@ -280,11 +345,7 @@ async fn invoke(
 ) -> Result<Response, ApiError> {
     let gw = &state.gateway;
     let name = FunctionName::parse(&name)?;
-    let row = auth
-        .functions(&state.store)
-        .get(&name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("function {:?} not found", name.as_str())))?;
+    let route = gw.route(&state, &auth, &name).await?;
     let tenant = auth.tenant.clone();
     let record = |code: &str| {
         gw.invocations
@@ -295,9 +356,9 @@ async fn invoke(
         Resolver::Static(map) => Some(map.get(&format!("{tenant}/{name}")).cloned()),
         _ => None,
     };
-    let reported = row.status.phase.is_some();
-    let no_replicas = row.spec.replicas == 0
-        || (reported && row.status.ready_replicas == 0)
+    let reported = route.reported;
+    let no_replicas = route.replicas == 0
+        || (reported && route.ready_replicas == 0)
         || (!reported && static_base.is_none());
     if no_replicas {
         record("503");
@@ -320,7 +381,7 @@ async fn invoke(
         .and_then(|v| v.to_str().ok());
     let headers = upstream_headers(&parts.headers, client_addr, request_id);
     let query = parts.uri.query();
-    let timeout = Duration::from_secs(u64::from(row.spec.timeout_seconds));
+    let timeout = route.timeout;
     let started = Instant::now();
 
     let upstream: Result<Response, ApiError> = match (&gw.config.resolver, static_base) {

@@ -344,6 +344,7 @@ async fn save(
         .await?
         .ok_or_else(|| not_found(name.as_str()))?;
     state.sync.notify();
+    state.gateway.invalidate(&auth.tenant, name);
     tracing::info!(tenant = %auth.tenant, function = %name, generation = row.generation, "function updated");
     Ok(Json(FunctionDto::from(&row)))
 }
@@ -428,6 +429,7 @@ pub async fn delete(
         return Err(not_found(name.as_str()));
     }
     state.sync.notify();
+    state.gateway.invalidate(&auth.tenant, &name);
     tracing::info!(tenant = %auth.tenant, function = %name, "function deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,174 @@
+//! Gateway overhead: the same loopback upstream called directly and through
+//! the gateway, small bodies, at 1, 16 and 64 concurrent connections.
+//! Prints requests/s, p50 and p99 latency and the ratios. Run with
+//! `cargo bench -p eventflow-server --bench gateway` (figures in
+//! docs/PERFORMANCE.md). Client, gateway and upstream share this machine's
+//! cores, so absolute numbers are lower than on separate hosts.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{routing::any, Router};
+use eventflow_core::{FunctionName, TenantId};
+use eventflow_crd::{FunctionStatus, Phase};
+use eventflow_server::{
+    auth::{AuthMode, JwtKeys},
+    gateway::{GatewayConfig, Resolver},
+    store::Store,
+    sync::{KubeSource, SyncConfig},
+    AppState, Config,
+};
+
+const PER_LEVEL: Duration = Duration::from_secs(4);
+
+async fn serve(app: Router) -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+struct Run {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn load(url: &str, token: Option<&str>, concurrency: usize) -> Run {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
+    // Warm up connections.
+    for _ in 0..concurrency * 4 {
+        let mut r = client.post(url).body("ping");
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.unwrap().bytes().await.unwrap();
+    }
+    let deadline = Instant::now() + PER_LEVEL;
+    let mut tasks = vec![];
+    for _ in 0..concurrency {
+        let client = client.clone();
+        let url = url.to_string();
+        let token = token.map(str::to_string);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(100_000);
+            while Instant::now() < deadline {
+                let start = Instant::now();
+                let mut r = client.post(&url).body("ping");
+                if let Some(t) = &token {
+                    r = r.bearer_auth(t);
+                }
+                let resp = r.send().await.unwrap();
+                assert!(resp.status().is_success(), "{}", resp.status());
+                resp.bytes().await.unwrap();
+                lat.push(start.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut all = vec![];
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    Run {
+        rps: all.len() as f64 / PER_LEVEL.as_secs_f64(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let upstream = serve(Router::new().fallback(any(|| async { "pong" }))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!(
+        "sqlite:{}?mode=rwc",
+        dir.path().join("b.db").display()
+    ))
+    .await
+    .unwrap();
+    let tenant = TenantId::parse("bench").unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        auth_mode: AuthMode::Dev,
+        web_dir: None,
+        sync: SyncConfig {
+            source: KubeSource::Disabled,
+            install_crds: false,
+            resync_interval: Duration::from_secs(3600),
+        },
+        gateway: GatewayConfig {
+            resolver: Resolver::Static([("bench/echo".to_string(), upstream.clone())].into()),
+            concurrency_per_tenant: 1024,
+            rate_per_tenant: 1_000_000,
+        },
+        shutdown_delay: Duration::ZERO,
+    };
+    let jwt = JwtKeys::new(&[7u8; 32], 3600).unwrap();
+    let state = AppState::new(config, store.clone(), jwt.clone());
+    let gateway = serve(eventflow_server::app(Arc::clone(&state))).await;
+    // A tenant, a function and a token, the way the API makes them.
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let token: serde_json::Value = client
+        .post(format!("{gateway}/auth/token"))
+        .json(&serde_json::json!({"user_id": "bench"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_string();
+    let created = client
+        .post(format!("{gateway}/v1/functions"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "echo", "image": "nginx"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success());
+    let status = FunctionStatus {
+        phase: Some(Phase::Running),
+        replicas: 1,
+        ready_replicas: 1,
+        ..Default::default()
+    };
+    store
+        .record_status(&tenant, &FunctionName::parse("echo").unwrap(), &status)
+        .await
+        .unwrap();
+
+    println!("gateway benchmark: small POST bodies on loopback, {PER_LEVEL:?} per level");
+    println!(
+        "{:>5} | {:>10} {:>9} {:>9} | {:>10} {:>9} {:>9} | {:>9} {:>10}",
+        "conc", "direct r/s", "p50", "p99", "gw r/s", "p50", "p99", "gw/direct", "p50 added"
+    );
+    for c in [1usize, 16, 64] {
+        let direct = load(&format!("{upstream}/"), None, c).await;
+        let via = load(
+            &format!("{gateway}/v1/functions/echo/invoke"),
+            Some(&token),
+            c,
+        )
+        .await;
+        println!(
+            "{c:>5} | {:>10.0} {:>9.3?} {:>9.3?} | {:>10.0} {:>9.3?} {:>9.3?} | {:>8.0}% {:>10.3?}",
+            direct.rps,
+            direct.p50,
+            direct.p99,
+            via.rps,
+            via.p50,
+            via.p99,
+            100.0 * via.rps / direct.rps,
+            via.p50.saturating_sub(direct.p50),
+        );
+    }
+}
