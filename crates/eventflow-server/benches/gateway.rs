@@ -5,6 +5,8 @@
 //! docs/PERFORMANCE.md). Client, gateway and upstream share this machine's
 //! cores, so absolute numbers are lower than on separate hosts.
 
+#![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},

@@ -154,6 +154,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/v1/admin/api-keys/{id}",
             axum::routing::delete(admin::revoke_api_key),
         )
+        .route("/v1/functions/{name}/logs", get(api::logs::logs))
         .route("/v1/functions/{name}/invoke", any(gateway::invoke_root))
         .route(
             "/v1/functions/{name}/invoke/{*path}",

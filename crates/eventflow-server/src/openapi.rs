@@ -7,7 +7,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use crate::api::{admin, auth, functions, health, me};
+use crate::api::{admin, auth, functions, health, logs, me};
 
 struct BearerAuth;
 
@@ -32,7 +32,7 @@ impl Modify for BearerAuth {
     paths(
         auth::config, auth::token,
         me::me,
-        functions::list, functions::create, functions::get, functions::replace, functions::patch, functions::delete,
+        functions::list, functions::create, functions::get, functions::replace, functions::patch, functions::delete, logs::logs,
         admin::create_tenant, admin::list_tenants, admin::delete_tenant,
         admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
         health::healthz, health::readyz,

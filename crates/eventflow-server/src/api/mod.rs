@@ -2,4 +2,5 @@ pub mod admin;
 pub mod auth;
 pub mod functions;
 pub mod health;
+pub mod logs;
 pub mod me;

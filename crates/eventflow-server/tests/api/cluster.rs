@@ -323,3 +323,81 @@ async fn unreachable_cluster_keeps_the_api_working() {
     );
     assert_eq!(r["checks"]["kubernetes"]["status"], "error");
 }
+
+/// Log streaming against the real API server. kwok serves no container
+/// logs, so each pod contributes its error line: this proves discovery of
+/// the function's pods (and only them), the per-pod prefix and that a
+/// failing pod does not break the stream. Line merging itself is unit-tested
+/// in `api::logs`.
+#[tokio::test]
+async fn logs_stream_covers_every_pod_of_the_function() {
+    use k8s_openapi::api::core::v1::Pod;
+    let client = eventflow_testenv::client().await;
+    let app = TestApp::with(Db::Sqlite, AuthMode::Dev, testenv_source()).await;
+    let _sync = start_sync(&app);
+    let tenant = unique_tenant();
+    create_namespace(&client, &tenant).await;
+    let token = app.token(&tenant).await;
+    app.create(&token, json!({"name":"talker","image":"nginx"}))
+        .await;
+    let ns = format!("tenant-{tenant}");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    for (name, function) in [
+        ("talker-a", "talker"),
+        ("talker-b", "talker"),
+        ("other-c", "other"),
+    ] {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"eventflow.io/function": function}},
+            "spec": {"automountServiceAccountToken": false,
+                     "containers": [{"name": "function", "image": "nginx"}]}
+        }))
+        .unwrap();
+        let pods = pods.clone();
+        eventually("pod creation (default ServiceAccount)", || {
+            let pods = pods.clone();
+            let pod = pod.clone();
+            async move {
+                pods.create(&PostParams::default(), &pod)
+                    .await
+                    .ok()
+                    .map(|_| ())
+            }
+        })
+        .await;
+    }
+    let app_ref = &app;
+    let token_ref = &token;
+    // The sync loop connects asynchronously; wait until logs are served.
+    let (status, headers, body) = eventually("logs to be served", || async move {
+        let req = axum::http::Request::builder()
+            .uri("/v1/functions/talker/logs?tailLines=10")
+            .header("authorization", format!("Bearer {token_ref}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let r = app_ref.raw(req).await;
+        (r.0 == StatusCode::OK).then_some(r)
+    })
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers["x-eventflow-pods"], "2",
+        "only the function's own pods"
+    );
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = String::from_utf8(body).unwrap();
+    for pod in ["talker-a", "talker-b"] {
+        assert!(text.contains(&format!("[{pod}] ")), "{text}");
+    }
+    assert!(!text.contains("other-c"), "{text}");
+    // Another tenant cannot read them.
+    let other = app.token(&unique_tenant()).await;
+    let r = app
+        .call(Method::GET, "/v1/functions/talker/logs", Some(&other), None)
+        .await;
+    assert_eq!(r.0, StatusCode::NOT_FOUND);
+    cleanup(&client, &tenant).await;
+}
