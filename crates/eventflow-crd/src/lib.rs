@@ -146,7 +146,9 @@ pub struct FunctionStatus {
     pub url: Option<String>,
 }
 
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(
+    CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema,
+)]
 #[kube(
     group = "eventflow.io",
     version = "v1alpha1",
@@ -335,6 +337,9 @@ mod tests {
         let labels = f.metadata.labels.unwrap();
         assert_eq!(labels[TENANT_LABEL], "alice");
         assert_eq!(f.spec.resources.limits.memory, "512Mi");
-        assert_eq!(f.metadata.annotations.unwrap()[CATALOG_GENERATION_ANNOTATION], "3");
+        assert_eq!(
+            f.metadata.annotations.unwrap()[CATALOG_GENERATION_ANNOTATION],
+            "3"
+        );
     }
 }
