@@ -287,6 +287,24 @@ impl Store {
         Ok(())
     }
 
+    /// This catalog's id, created on first use. Stamped on every custom
+    /// resource the sync applies (see `sync.rs`).
+    pub async fn catalog_id(&self) -> Result<String> {
+        let fresh = uuid::Uuid::new_v4().to_string();
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('catalog_id', $1) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&fresh)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query("SELECT value FROM meta WHERE key = 'catalog_id'")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("value")?,
+        )
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

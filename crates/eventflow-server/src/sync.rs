@@ -67,8 +67,14 @@ pub struct SyncConfig {
     pub resync_interval: Duration,
 }
 
+/// Annotation naming the catalog that applied a CR. The resync deletes only
+/// orphans carrying its own id, so a server pointed at an empty or different
+/// database never deletes resources another catalog created.
+pub const CATALOG_ID_ANNOTATION: &str = "eventflow.io/catalog-id";
+
 pub struct Sync {
     store: Store,
+    catalog_id: tokio::sync::OnceCell<String>,
     config: SyncConfig,
     metrics: Metrics,
     client: RwLock<Option<Client>>,
@@ -92,12 +98,34 @@ impl Sync {
     pub fn new(store: Store, config: SyncConfig, metrics: Metrics) -> Self {
         Self {
             store,
+            catalog_id: tokio::sync::OnceCell::new(),
             config,
             metrics,
             client: RwLock::new(None),
             last_error: RwLock::new(None),
             wake: Notify::new(),
         }
+    }
+
+    async fn catalog_id(&self) -> Result<&str, SyncError> {
+        Ok(self
+            .catalog_id
+            .get_or_try_init(|| self.store.catalog_id())
+            .await?
+            .as_str())
+    }
+
+    fn stamp(meta: &mut kube::api::ObjectMeta, catalog: &str) {
+        meta.annotations
+            .get_or_insert_with(Default::default)
+            .insert(CATALOG_ID_ANNOTATION.to_string(), catalog.to_string());
+    }
+
+    fn ours(meta: &kube::api::ObjectMeta, catalog: &str) -> bool {
+        meta.annotations
+            .as_ref()
+            .and_then(|a| a.get(CATALOG_ID_ANNOTATION))
+            .is_some_and(|id| id == catalog)
     }
 
     /// Wakes the loop after a catalog write.
@@ -320,7 +348,8 @@ impl Sync {
         let api: Api<Tenant> = Api::all(client.clone());
         match self.store.get_tenant(tenant).await? {
             Some(row) => {
-                let cr = build_tenant(tenant, row.spec);
+                let mut cr = build_tenant(tenant, row.spec);
+                Self::stamp(&mut cr.metadata, self.catalog_id().await?);
                 api.patch(
                     tenant.as_str(),
                     &PatchParams::apply(API_FIELD_MANAGER).force(),
@@ -348,7 +377,8 @@ impl Sync {
             Some(row) => {
                 // The Tenant CR first, so the operator creates the namespace.
                 self.sync_tenant(client, tenant).await?;
-                let cr = build_function(tenant, name, &row.spec, row.generation);
+                let mut cr = build_function(tenant, name, &row.spec, row.generation);
+                Self::stamp(&mut cr.metadata, self.catalog_id().await?);
                 match api
                     .patch(name.as_str(), &PatchParams::apply(API_FIELD_MANAGER).force(), &Patch::Apply(&cr))
                     .await
@@ -393,8 +423,9 @@ impl Sync {
                 self.sync_tenant(client, &row.id).await?;
             }
         }
+        let catalog = self.catalog_id().await?.to_string();
         for cr in &crs {
-            if !row_ids.contains(&cr.name_any()) {
+            if !row_ids.contains(&cr.name_any()) && Self::ours(&cr.metadata, &catalog) {
                 if let Ok(t) = TenantId::parse(&cr.name_any()) {
                     tracing::info!(tenant = %t, "resync: deleting orphaned Tenant");
                     self.sync_tenant(client, &t).await?;
@@ -442,7 +473,10 @@ impl Sync {
                 }
             }
         }
-        for ((ns, name), _) in by_key {
+        for ((ns, name), cr) in by_key {
+            if !Self::ours(&cr.metadata, &catalog) {
+                continue;
+            }
             if let (Some(t), Ok(n)) = (TenantId::from_namespace(&ns), FunctionName::parse(&name)) {
                 tracing::info!(tenant = %t, function = %n, "resync: deleting orphaned Function");
                 self.sync_function(client, &t, &n).await?;

@@ -240,10 +240,12 @@ async fn resync_restores_deleted_crs_and_removes_orphans() {
         async move { functions.get_opt("kept").await.ok().flatten() }
     })
     .await;
-    // A managed CR without a catalog row is an orphan: it is removed.
+    // A CR this catalog made, without a catalog row, is an orphan: it is removed.
+    let catalog = app.state.store.catalog_id().await.unwrap();
     let mut orphan: Function = serde_json::from_value(json!({
         "apiVersion": "eventflow.io/v1alpha1", "kind": "Function",
-        "metadata": {"name": "orphan", "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE}},
+        "metadata": {"name": "orphan", "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE},
+                     "annotations": {eventflow_server::sync::CATALOG_ID_ANNOTATION: catalog}},
         "spec": {"image": "nginx", "replicas": 1, "port": 8080, "timeoutSeconds": 30,
                  "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}}
     }))
