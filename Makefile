@@ -29,7 +29,7 @@ services-down: ## Stop PostgreSQL and testenv
 
 lint: web/node_modules ## Formatting and lints: rustfmt, clippy, eslint, prettier
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cd web && npm run lint
 
 crds: ## Regenerate deploy/crds and docs/openapi.json from the code
@@ -37,7 +37,7 @@ crds: ## Regenerate deploy/crds and docs/openapi.json from the code
 	$(CARGO) run -q -p eventflow -- openapi > docs/openapi.json
 
 test: services lint ## Run every test suite (starts PostgreSQL and testenv first)
-	EVENTFLOW_TEST_DATABASE_URL="$(PG_URL)" $(CARGO) test --workspace --locked
+	EVENTFLOW_TEST_DATABASE_URL="$(PG_URL)" $(CARGO) test --workspace
 	cd testenv && go test -count=1 ./acceptance/...
 	cd web && npm test
 	$(MAKE) web
