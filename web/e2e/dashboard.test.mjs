@@ -59,10 +59,21 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
     if (server) console.log(`server log: ${server.logPath}`);
   });
 
-  it("serves the dashboard with SPA fallback", async () => {
+  it("serves the dashboard with SPA fallback and cache headers", async () => {
     const res = await fetch(`${server.baseUrl}/functions/some/deep/link`);
     assert.equal(res.status, 200);
-    assert.match(await res.text(), /<div id="root">/);
+    const html = await res.text();
+    assert.match(html, /<div id="root">/);
+    assert.match(res.headers.get("cache-control") ?? "", /no-cache/);
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    assert.ok(asset, "index.html references a hashed script");
+    const js = await fetch(`${server.baseUrl}${asset}`);
+    assert.equal(js.status, 200);
+    assert.match(js.headers.get("cache-control") ?? "", /immutable/);
+    // API paths never fall back to the page
+    const api = await fetch(`${server.baseUrl}/v1/nope`);
+    assert.equal(api.status, 404);
+    assert.match(api.headers.get("content-type") ?? "", /json/);
   });
 
   it("shows the dev-mode sign-in page", async () => {
