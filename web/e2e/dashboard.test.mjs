@@ -20,7 +20,7 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
   let page;
   const shots = [];
 
-  const shot = async (name) => shots.push(await screenshot(page, name));
+  const shot = async (name, opts) => shots.push(await screenshot(page, name, opts));
   const checkA11y = async (where) => {
     const v = await axeViolations(page);
     assert.deepEqual(v, [], `accessibility problems on ${where}: ${JSON.stringify(v, null, 2)}`);
@@ -211,7 +211,8 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
     await page.getByRole("button", { name: "Delete", exact: true }).click();
     const dialog = page.getByRole("dialog", { name: `Delete ${FN}?` });
     await dialog.waitFor();
-    await shot("10-delete-confirm");
+    // the modal overlay is fixed to the viewport: capture just the viewport
+    await shot("10-delete-confirm", { fullPage: false });
     await dialog.getByRole("button", { name: "Delete function" }).click();
     await page.getByRole("heading", { level: 1, name: "Functions" }).waitFor();
     await page.getByTestId(`function-row-${FN}`).waitFor({ state: "detached" });
