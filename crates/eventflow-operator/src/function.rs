@@ -83,6 +83,15 @@ pub async fn reconcile(f: Arc<Function>, ctx: Arc<Context>) -> Result<Action> {
     let started = std::time::Instant::now();
     let result = reconcile_inner(&f, &ctx).await;
     ctx.metrics.reconciled(CONTROLLER, started.elapsed());
+    tracing::debug!(
+        controller = CONTROLLER,
+        name = %f.name_any(),
+        namespace = ?f.namespace(),
+        took = ?started.elapsed(),
+        ok = result.is_ok(),
+        action = ?result.as_ref().ok(),
+        "reconciled"
+    );
     if result.is_ok() {
         ctx.succeeded(CONTROLLER, f.as_ref());
     }

@@ -115,6 +115,15 @@ pub async fn reconcile(t: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)));
     ctx.metrics.reconciled(CONTROLLER, started.elapsed());
+    tracing::debug!(
+        controller = CONTROLLER,
+        name = %t.name_any(),
+        namespace = ?t.namespace(),
+        took = ?started.elapsed(),
+        ok = result.is_ok(),
+        action = ?result.as_ref().ok(),
+        "reconciled"
+    );
     if result.is_ok() {
         ctx.succeeded(CONTROLLER, t.as_ref());
     }
@@ -152,7 +161,7 @@ async fn apply_tenant(t: &Tenant, ctx: &Context) -> Result<Action> {
     let policies = build::network_policies(id, &ctx.network, &owner);
     // 4. apply
     apply(&Api::<Namespace>::all(client.clone()), &namespace).await?;
-    apply(
+    let quota = apply(
         &Api::<ResourceQuota>::namespaced(client.clone(), &ns),
         &quota,
     )
@@ -163,17 +172,35 @@ async fn apply_tenant(t: &Tenant, ctx: &Context) -> Result<Action> {
         apply(&netpols, p).await?;
     }
     sweep_orphans(ctx, id).await?;
-    // 5. status
-    let st = tenant_status(
-        t,
-        "Ready",
-        Some(ns),
-        "True",
-        "NamespaceReady",
-        "namespace, quota, limits and network policies applied".into(),
-    );
+    // 5. status. Until the quota controller has computed the quota's usage,
+    // the API server rejects every object the quota counts (Functions too),
+    // so the tenant is Ready only then.
+    let quota_ready = quota.status.as_ref().is_some_and(|s| s.hard.is_some());
+    let st = if quota_ready {
+        tenant_status(
+            t,
+            "Ready",
+            Some(ns),
+            "True",
+            "NamespaceReady",
+            "namespace, quota, limits and network policies applied".into(),
+        )
+    } else {
+        tenant_status(
+            t,
+            "Provisioning",
+            Some(ns),
+            "False",
+            "QuotaPending",
+            "waiting for the quota controller to compute the quota".into(),
+        )
+    };
     write_status(&tenants, t, st, ctx).await?;
-    Ok(Action::requeue(STEADY_REQUEUE))
+    Ok(Action::requeue(if quota_ready {
+        STEADY_REQUEUE
+    } else {
+        Duration::from_secs(1)
+    }))
 }
 
 /// Deletes the tenant's namespace (and with it everything in it). Succeeds
