@@ -14,6 +14,9 @@ pub enum Error {
     /// Adding, running or removing the Tenant finalizer failed.
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// No usable cluster configuration (kubeconfig or in-cluster).
+    #[error("kubernetes configuration: {0}")]
+    Config(String),
     /// The metrics listener could not be started.
     #[error("metrics listener on {addr}: {source}")]
     Listen {
@@ -39,6 +42,7 @@ impl Error {
                 _ => "finalizer",
             },
             Error::Listen { .. } => "listen",
+            Error::Config(_) => "config",
         }
     }
 

@@ -18,6 +18,8 @@ use eventflow_server::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
+mod operator;
+
 #[derive(Parser)]
 #[command(
     name = "eventflow",
@@ -33,6 +35,8 @@ struct Cli {
 enum Command {
     /// Run the API server (and the dashboard, with --web-dir).
     Server(Box<ServerArgs>),
+    /// Run the Kubernetes operator (Tenant and Function controllers).
+    Operator(Box<operator::OperatorArgs>),
     /// Print the CustomResourceDefinitions as YAML.
     Crds,
     /// Print the OpenAPI document of the API as JSON.
@@ -357,6 +361,7 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => run_server(*args).await,
+        Command::Operator(args) => operator::run(*args).await,
         Command::Crds => {
             std::io::stdout().write_all(eventflow_crd::crds_yaml().as_bytes())?;
             Ok(())
