@@ -9,7 +9,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::mpsc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use common::{http, Server};
@@ -591,6 +591,14 @@ fn api_key_login_renews_an_expired_token() {
         .json();
     assert_eq!(f["spec"]["image"], "nginx:1.27");
     assert_ne!(u.config()["token"], "rejected-token");
+    // Streams renew too (logs: the server checks the token first; without a
+    // cluster it then answers 503).
+    let mut cfg = u.config();
+    cfg["token"] = "rejected-token".into();
+    std::fs::write(u.config_path(), cfg.to_string()).unwrap();
+    u.run(&["fn", "logs", "svc"])
+        .fails(1, "Kubernetes is not reachable");
+    assert_ne!(u.config()["token"], "rejected-token");
     // A revoked key cannot renew: exit 3.
     let key_id = {
         let (_, body) = http(
@@ -869,4 +877,119 @@ fn logs_passes_follow_tail_since_and_streams_the_body() {
     assert_eq!(header("accept"), Some("text/plain"));
     let out = u.run_with(&["fn", "logs", "web"], &env).ok();
     assert_eq!(out.stdout, "GET /v1/functions/web/logs bytes=0 x-test=");
+}
+
+/// `fn logs` against the real server without a cluster: the errors a
+/// script sees (the streaming itself is tested above and, against testenv,
+/// by the server's own log tests).
+#[test]
+fn logs_errors_from_a_real_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = dev_server(dir.path());
+    let u = User::new();
+    u.login(&server, "alice");
+    u.run(&["fn", "deploy", "app", "--image", "nginx"]).ok();
+    u.run(&["fn", "logs", "nope"]).fails(4, "not found");
+    u.run(&["fn", "logs", "app", "--tail", "99999999"])
+        .fails(5, "tailLines");
+    let out = u
+        .run(&["fn", "logs", "app", "-f", "--since", "1h"])
+        .fails(1, "Kubernetes is not reachable");
+    assert!(out.stdout.is_empty());
+}
+
+/// `fn logs` end to end against the testenv control plane: the server lists
+/// the function's pods and streams their logs, the CLI prints them. The
+/// operator is not running, so the test creates the namespace and pods
+/// itself; kwok's pods have no container runtime, so each pod contributes
+/// the server's per-pod error line — enough to show the pod discovery, the
+/// `[pod]` framing and the stream reaching stdout.
+#[test]
+fn logs_through_the_cli_from_testenv() {
+    let kubeconfig = eventflow_testenv::kubeconfig_path();
+    assert!(
+        kubeconfig.exists(),
+        "testenv is not running ({} missing): start it with testenv/up",
+        kubeconfig.display()
+    );
+    let kc = kubeconfig.to_string_lossy().into_owned();
+    let tenant = format!("cli-{}", std::process::id());
+    let ns = format!("tenant-{tenant}");
+    let kubectl = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl is installed");
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).unwrap();
+        }
+        drop(input);
+        child.wait_with_output().unwrap().status.success()
+    };
+    struct Cleanup<F: Fn()>(F);
+    impl<F: Fn()> Drop for Cleanup<F> {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    let _cleanup = Cleanup(|| {
+        kubectl(&["delete", "namespace", &ns, "--wait=false"], None);
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--kubeconfig",
+            &kc,
+            "--install-crds",
+            "--resync-seconds",
+            "1",
+        ],
+    );
+    let u = User::new();
+    u.login(&server, &tenant);
+    u.run(&["fn", "deploy", "talker", "--image", "nginx"]).ok();
+    assert!(kubectl(&["create", "namespace", &ns], None));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (pod, function) in [
+        ("talker-a", "talker"),
+        ("talker-b", "talker"),
+        ("other-c", "other"),
+    ] {
+        let manifest = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod, "namespace": ns, "labels": {"eventflow.io/function": function}},
+            "spec": {"automountServiceAccountToken": false,
+                     "containers": [{"name": "function", "image": "nginx"}]}
+        });
+        // The default ServiceAccount appears shortly after the namespace.
+        while !kubectl(&["apply", "-f", "-"], Some(&manifest.to_string())) {
+            assert!(Instant::now() < deadline, "cannot create pod {pod}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    let out = loop {
+        let out = u.run(&["fn", "logs", "talker", "--tail", "10"]);
+        if out.code == 0 && out.stdout.contains("[talker-b] ") {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "logs never served: {out:#?}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(out.stdout.contains("[talker-a] "), "{out:#?}");
+    assert!(
+        !out.stdout.contains("[other-c]"),
+        "only the function's pods: {out:#?}"
+    );
+    assert!(
+        out.stdout.lines().all(|l| l.starts_with("[talker-")),
+        "{out:#?}"
+    );
 }
