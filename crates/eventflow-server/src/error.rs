@@ -159,6 +159,10 @@ impl IntoResponse for ApiError {
             },
         };
         let mut resp = (status, Json(body)).into_response();
+        // Marks the platform's own errors, so a client can tell them from a
+        // function's response passed through the invoke gateway.
+        resp.headers_mut()
+            .insert("x-eventflow-error", HeaderValue::from_static(self.code()));
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -147,6 +147,10 @@ async fn passes_method_path_query_headers_and_body() {
     assert_eq!(s, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
     assert_eq!(h["x-upstream"], "yes");
     assert!(
+        h.get("x-eventflow-error").is_none(),
+        "the function's response is not marked as a platform error"
+    );
+    assert!(
         h.get("x-secret-hop").is_none(),
         "hop-by-hop response headers are dropped"
     );
@@ -221,8 +225,9 @@ async fn timeout_dead_upstream_and_no_replicas() {
         started.elapsed() < Duration::from_secs(4),
         "the 1 s timeout cut the 5 s call"
     );
-    let (s, _, _) = send(&app, Method::GET, "/v1/functions/dead/invoke", &t, "", &[]).await;
+    let (s, h, _) = send(&app, Method::GET, "/v1/functions/dead/invoke", &t, "", &[]).await;
     assert_eq!(s, StatusCode::BAD_GATEWAY);
+    assert_eq!(h["x-eventflow-error"], "bad_gateway");
     let (s, h, b) = send(&app, Method::GET, "/v1/functions/idle/invoke", &t, "", &[]).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert!(h.contains_key("retry-after"));
