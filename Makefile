@@ -44,3 +44,18 @@ test: services lint ## Run every test suite (starts PostgreSQL and testenv first
 	cd web && EVENTFLOW_BIN=../target/debug/eventflow npm run e2e
 
 .PHONY: help run web services services-down lint crds test
+
+KUBECTL ?= kubectl
+IMAGE ?= ghcr.io/eventflow/eventflow:0.1.0
+
+image: ## Build the container image (server + operator + dashboard) with docker
+	docker build -f deploy/docker/Dockerfile -t $(IMAGE) .
+
+deploy: ## Apply the CRDs and deploy/k8s to the current kubectl context (docs/DEPLOYMENT.md)
+	$(KUBECTL) apply --server-side -f deploy/crds/eventflow.io.yaml
+	$(KUBECTL) wait --for=condition=Established --timeout=60s crd/tenants.eventflow.io crd/functions.eventflow.io
+	$(KUBECTL) apply -f deploy/k8s/00-namespace.yaml
+	$(KUBECTL) apply -f deploy/k8s/
+	$(KUBECTL) -n eventflow-system rollout status deploy/eventflow-operator --timeout=180s
+
+.PHONY: image deploy
