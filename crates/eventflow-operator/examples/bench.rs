@@ -1,0 +1,285 @@
+//! Operator benchmark on testenv: N functions across M tenants created at
+//! once; prints time-to-Running p50/p99 per function, reconciles per second
+//! and the operator's peak RSS. Not a test; see docs/PERFORMANCE.md.
+//!
+//! ```text
+//! cargo run --release -p eventflow-operator --example bench -- [functions] [tenants] [extra-nodes]
+//! ```
+//!
+//! The operator runs in a child process (this binary re-executed with
+//! `__operator`), so its VmHWM is the operator's alone. testenv's kwok node
+//! holds 250 pods; `extra-nodes` (default 2) temporary kwok nodes named
+//! `eventflow-bench-*` are added for the run and deleted afterwards.
+
+#![allow(clippy::print_stdout)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use eventflow_crd::{Function, FunctionSpec, Phase, Tenant, TenantSpec};
+use eventflow_operator::Config;
+use futures::{stream, StreamExt};
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
+use kube::{Api, Client, ResourceExt};
+
+const SCOPE_LABEL: &str = "eventflow-bench/run";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if args.get(1).map(String::as_str) == Some("__operator") {
+        rt.block_on(run_operator(args[2].clone()));
+    } else {
+        let functions = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(500usize);
+        let tenants = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(50usize);
+        let nodes = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(2usize);
+        rt.block_on(bench(functions, tenants, nodes));
+    }
+}
+
+async fn run_operator(scope: String) {
+    let client = eventflow_testenv::client().await;
+    let mut cfg = Config::new(client);
+    cfg.metrics_listen = Some("127.0.0.1:19391".parse().unwrap());
+    cfg.label_selector = Some(format!("{SCOPE_LABEL}={scope}"));
+    cfg.concurrency = std::env::var("BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(16);
+    eventflow_operator::run(cfg).await.unwrap();
+}
+
+fn scoped(scope: &str) -> Option<BTreeMap<String, String>> {
+    Some(BTreeMap::from([(
+        SCOPE_LABEL.to_string(),
+        scope.to_string(),
+    )]))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn reconciles() -> f64 {
+    let Ok(out) = tokio::task::spawn_blocking(|| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect("127.0.0.1:19391").ok()?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    })
+    .await
+    else {
+        return 0.0;
+    };
+    out.unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("eventflow_operator_reconciles_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn add_nodes(client: &Client, n: usize) -> Vec<String> {
+    let api = Api::<Node>::all(client.clone());
+    let mut names = Vec::new();
+    for i in 0..n {
+        let name = format!("eventflow-bench-{i}");
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name,
+                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {"type": "kwok", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
+            "status": {"allocatable": {"cpu": "32", "memory": "128Gi", "pods": "250"},
+                       "capacity": {"cpu": "32", "memory": "128Gi", "pods": "250"}}
+        }))
+        .unwrap();
+        match api.create(&PostParams::default(), &node).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => panic!("creating node {name}: {e}"),
+        }
+        names.push(name);
+    }
+    names
+}
+
+async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
+    let client = eventflow_testenv::client().await;
+    let scope = format!("b{}", std::process::id());
+    let nodes = add_nodes(&client, n_nodes).await;
+    let exe = std::env::current_exe().unwrap();
+    let mut child = tokio::process::Command::new(exe)
+        .arg("__operator")
+        .arg(&scope)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+
+    // Tenants first (namespaces, quota, policies), then all functions at once.
+    let tenants_api = Api::<Tenant>::all(client.clone());
+    let ids: Vec<String> = (0..n_tenants).map(|i| format!("{scope}t{i}")).collect();
+    let t0 = Instant::now();
+    for id in &ids {
+        let mut t = Tenant::new(id, TenantSpec::default());
+        t.metadata.labels = scoped(&scope);
+        tenants_api
+            .create(&PostParams::default(), &t)
+            .await
+            .unwrap();
+    }
+    loop {
+        let ready = tenants_api
+            .list(&ListParams::default().labels(&format!("{SCOPE_LABEL}={scope}")))
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .filter(|t| t.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Ready"))
+            .count();
+        if ready == n_tenants {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let tenants_ready = t0.elapsed();
+
+    let spec = eventflow_core::FunctionSpec::parse(
+        serde_json::from_value(serde_json::json!({
+            "image": "registry.example/bench:1",
+            "replicas": 1,
+            "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},
+                          "limits": {"cpu": "20m", "memory": "32Mi"}}
+        }))
+        .unwrap(),
+        eventflow_core::SpecLimits::default(),
+    )
+    .unwrap();
+    let crd_spec = FunctionSpec::from(&spec);
+    let reconciles_before = reconciles().await;
+    let start = Instant::now();
+    let created: HashMap<(String, String), Instant> = stream::iter(0..n_functions)
+        .map(|i| {
+            let client = client.clone();
+            let ns = format!("tenant-{}", ids[i % n_tenants]);
+            let name = format!("f{i}");
+            let mut f = Function::new(&name, crd_spec.clone());
+            f.metadata = ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(ns.clone()),
+                labels: scoped(&scope),
+                ..ObjectMeta::default()
+            };
+            async move {
+                Api::<Function>::namespaced(client, &ns)
+                    .create(&PostParams::default(), &f)
+                    .await
+                    .unwrap();
+                ((ns, name), Instant::now())
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let all_created = start.elapsed();
+
+    let fn_api = Api::<Function>::all(client.clone());
+    let mut running: HashMap<(String, String), Duration> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while running.len() < n_functions && Instant::now() < deadline {
+        let list = fn_api
+            .list(&ListParams::default().labels(&format!("{SCOPE_LABEL}={scope}")))
+            .await
+            .unwrap();
+        let now = Instant::now();
+        for f in list.items {
+            let key = (f.namespace().unwrap(), f.name_any());
+            if running.contains_key(&key) {
+                continue;
+            }
+            let ok = f
+                .status
+                .as_ref()
+                .is_some_and(|s| s.phase == Some(Phase::Running) && s.ready_replicas == 1);
+            if ok {
+                if let Some(c) = created.get(&key) {
+                    running.insert(key, now.saturating_duration_since(*c));
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let all_running = start.elapsed();
+    let reconciles_after = reconciles().await;
+    let hwm = vm_hwm_kib(pid);
+
+    let mut times: Vec<Duration> = running.values().copied().collect();
+    times.sort();
+    println!("functions: {n_functions} across {n_tenants} tenants (1 replica each), extra kwok nodes: {n_nodes}");
+    println!("tenants Ready (namespace+quota+limits+netpols): {tenants_ready:.2?}");
+    println!("all Function CRs created: {all_created:.2?}");
+    println!(
+        "Running: {}/{} after {all_running:.2?}",
+        running.len(),
+        n_functions
+    );
+    if !times.is_empty() {
+        println!(
+            "time to Running per function: p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+            times[times.len() - 1]
+        );
+    }
+    let recs = reconciles_after - reconciles_before;
+    println!(
+        "reconciles: {recs} in {all_running:.2?} = {:.1}/s",
+        recs / all_running.as_secs_f64()
+    );
+    println!("operator peak RSS (VmHWM): {:.1} MiB", hwm as f64 / 1024.0);
+
+    // Clean up: tenants (the operator removes the namespaces), operator, nodes.
+    for id in &ids {
+        let _ = tenants_api.delete(id, &DeleteParams::default()).await;
+    }
+    let t_del = Instant::now();
+    while t_del.elapsed() < Duration::from_secs(300) {
+        let left = tenants_api
+            .list(&ListParams::default().labels(&format!("{SCOPE_LABEL}={scope}")))
+            .await
+            .map(|l| l.items.len())
+            .unwrap_or(0);
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    let _ = child.wait().await;
+    let node_api = Api::<Node>::all(client.clone());
+    for n in nodes {
+        let _ = node_api.delete(&n, &DeleteParams::default()).await;
+    }
+    println!("cleaned up in {:.2?}", t_del.elapsed());
+}
