@@ -12,6 +12,13 @@ help: ## List targets
 run: web ## Run the platform on embedded defaults (dev mode, SQLite, dashboard at http://127.0.0.1:8080)
 	$(CARGO) run --release -p eventflow -- server --dev --web-dir web/dist
 
+run-k8s: web ## Run server + operator against the local control plane (testenv), dev mode
+	$(CARGO) build --release -p eventflow
+	KC="$$(testenv/up | tail -1)"; \
+	target/release/eventflow operator --kubeconfig "$$KC" --no-leader-election --log-format text & OP=$$!; \
+	trap 'kill $$OP 2>/dev/null || true' EXIT; \
+	target/release/eventflow server --dev --kubeconfig "$$KC" --install-crds --web-dir web/dist
+
 web: web/node_modules ## Build the dashboard into web/dist
 	cd web && npm run build
 
@@ -43,7 +50,7 @@ test: services lint ## Run every test suite (starts PostgreSQL and testenv first
 	$(MAKE) web
 	cd web && EVENTFLOW_BIN=../target/debug/eventflow npm run e2e
 
-.PHONY: help run web services services-down lint crds test
+.PHONY: help run run-k8s web services services-down lint crds test
 
 KUBECTL ?= kubectl
 IMAGE ?= ghcr.io/eventflow/eventflow:0.1.0
