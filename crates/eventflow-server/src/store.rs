@@ -778,26 +778,9 @@ impl TenantStore<'_> {
         if !inserted {
             return Ok(None);
         }
-        enqueue(&mut tx, OutboxKind::Function, &self.tenant, Some(name)).await?;
-        audit(
-            &mut tx,
-            actor,
-            Some(&self.tenant),
-            "function.create",
-            name.as_str(),
-            serde_json::to_value(spec)?,
-        )
-        .await?;
-        let row = sqlx::query(&format!(
-            "SELECT {FUNCTION_COLUMNS} FROM functions WHERE tenant_id = $1 AND name = $2"
-        ))
-        .bind(self.tenant.as_str())
-        .bind(name.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        let row = function_from_row(&row)?;
-        tx.commit().await?;
-        Ok(Some(row))
+        self.finish_write(tx, name, spec, actor, "function.create")
+            .await
+            .map(Some)
     }
 
     /// Replaces the spec, bumping the generation; `None` when absent.
@@ -823,12 +806,27 @@ impl TenantStore<'_> {
         if !updated {
             return Ok(None);
         }
+        self.finish_write(tx, name, spec, actor, "function.update")
+            .await
+            .map(Some)
+    }
+
+    /// The rest of a create or update, in its transaction: the outbox entry,
+    /// the audit record, and the row as stored.
+    async fn finish_write(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Any>,
+        name: &FunctionName,
+        spec: &FunctionSpec,
+        actor: &Actor,
+        action: &str,
+    ) -> Result<FunctionRow> {
         enqueue(&mut tx, OutboxKind::Function, &self.tenant, Some(name)).await?;
         audit(
             &mut tx,
             actor,
             Some(&self.tenant),
-            "function.update",
+            action,
             name.as_str(),
             serde_json::to_value(spec)?,
         )
@@ -842,7 +840,7 @@ impl TenantStore<'_> {
         .await?;
         let row = function_from_row(&row)?;
         tx.commit().await?;
-        Ok(Some(row))
+        Ok(row)
     }
 
     pub async fn delete(&self, name: &FunctionName, actor: &Actor) -> Result<bool> {
