@@ -32,7 +32,7 @@ where
 async fn tenant_namespace_has_quota_limits_netpols_psa_and_repairs_deleted_quota() {
     let client = setup().await;
     let scope = suffix();
-    let op = TestOperator::start(client.clone(), &scope);
+    let op = TestOperator::start(&client, &scope).await;
     let tenant = TestTenant::create(&client, &scope, None).await;
     tenant.wait_ready().await;
     let ns_name = tenant.namespace();
@@ -160,7 +160,7 @@ async fn tenant_namespace_has_quota_limits_netpols_psa_and_repairs_deleted_quota
 async fn tenant_finalizer_works_when_the_namespace_is_already_gone() {
     let client = setup().await;
     let scope = suffix();
-    let op = TestOperator::start(client.clone(), &scope);
+    let op = TestOperator::start(&client, &scope).await;
     let tenant = TestTenant::create(&client, &scope, None).await;
     tenant.wait_ready().await;
     // Stop the operator, delete the namespace by hand and wait until gone.
@@ -179,7 +179,7 @@ async fn tenant_finalizer_works_when_the_namespace_is_already_gone() {
         .delete(&tenant.id, &DeleteParams::default())
         .await
         .unwrap();
-    let op = TestOperator::start(client.clone(), &scope);
+    let op = TestOperator::start(&client, &scope).await;
     tenant.delete_and_wait().await;
     op.stop().await;
 }
@@ -188,7 +188,7 @@ async fn tenant_finalizer_works_when_the_namespace_is_already_gone() {
 async fn function_runs_scales_repairs_and_is_deleted_with_its_children() {
     let client = setup().await;
     let scope = suffix();
-    let op = TestOperator::start(client.clone(), &scope);
+    let op = TestOperator::start(&client, &scope).await;
     let tenant = TestTenant::create(&client, &scope, None).await;
     tenant.wait_ready().await;
     let ns = tenant.namespace();
@@ -346,7 +346,7 @@ async fn function_runs_scales_repairs_and_is_deleted_with_its_children() {
 async fn quota_exceeded_is_reported_and_the_other_tenant_is_unaffected() {
     let client = setup().await;
     let scope = suffix();
-    let op = TestOperator::start(client.clone(), &scope);
+    let op = TestOperator::start(&client, &scope).await;
     let small = TestTenant::create(
         &client,
         &scope,
@@ -394,7 +394,7 @@ async fn quota_exceeded_is_reported_and_the_other_tenant_is_unaffected() {
 async fn invalid_function_is_failed_with_the_reason() {
     let client = setup().await;
     let scope = suffix();
-    let op = TestOperator::start(client.clone(), &scope);
+    let op = TestOperator::start(&client, &scope).await;
     let tenant = TestTenant::create(&client, &scope, None).await;
     tenant.wait_ready().await;
     let mut f = tenant.function("bad", 1);
@@ -422,7 +422,7 @@ async fn invalid_function_is_failed_with_the_reason() {
 async fn stopped_operator_converges_on_restart_with_nothing_orphaned() {
     let client = setup().await;
     let scope = suffix();
-    let op = TestOperator::start(client.clone(), &scope);
+    let op = TestOperator::start(&client, &scope).await;
     let tenant = TestTenant::create(&client, &scope, None).await;
     tenant.wait_ready().await;
     tenant.create_function("keep", 1).await;
@@ -447,7 +447,7 @@ async fn stopped_operator_converges_on_restart_with_nothing_orphaned() {
         .await
         .unwrap();
 
-    let op = TestOperator::start(client.clone(), &scope);
+    let op = TestOperator::start(&client, &scope).await;
     tenant.wait_running("new", 2).await;
     tenant.wait_running("keep", 2).await;
     tenant.wait_ready().await;

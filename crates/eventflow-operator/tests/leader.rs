@@ -25,8 +25,9 @@ async fn only_the_lease_holder_reconciles_and_killing_it_fails_over() {
     let scope = suffix();
     let lease_name = format!("eventflow-operator-{scope}");
     let leases: Api<Lease> = Api::namespaced(client.clone(), lease_ns.name());
+    bind_leader_election(&client, lease_ns.name()).await;
 
-    let mut cfg = TestOperator::config(client.clone(), &scope);
+    let mut cfg = TestOperator::config(&client, &scope).await;
     cfg.lease = Some(fast_lease(lease_ns.name(), &lease_name, "first"));
     let first = TestOperator::start_with(cfg);
     wait_for("first holds the lease", LONG, || async {
@@ -36,7 +37,7 @@ async fn only_the_lease_holder_reconciles_and_killing_it_fails_over() {
     })
     .await;
 
-    let mut cfg = TestOperator::config(client.clone(), &scope);
+    let mut cfg = TestOperator::config(&client, &scope).await;
     cfg.lease = Some(fast_lease(lease_ns.name(), &lease_name, "second"));
     let second = TestOperator::start_with(cfg);
 
@@ -67,7 +68,7 @@ async fn only_the_lease_holder_reconciles_and_killing_it_fails_over() {
 
     // A third candidate gets nothing while the second holds the lease; a
     // graceful stop of the second releases it at once.
-    let mut cfg = TestOperator::config(client.clone(), &scope);
+    let mut cfg = TestOperator::config(&client, &scope).await;
     cfg.lease = Some(fast_lease(lease_ns.name(), &lease_name, "third"));
     let third = TestOperator::start_with(cfg);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -99,7 +100,7 @@ async fn operator_survives_an_unreachable_api_server_and_serves_health() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let mut cfg = TestOperator::config(client, "unreachable");
+    let mut cfg = TestOperator::config_with_client(client, "unreachable");
     cfg.metrics_listen = Some(addr);
     cfg.lease = Some(fast_lease("eventflow-system", "unreachable", "me"));
     let op = TestOperator::start_with(cfg);

@@ -12,8 +12,7 @@ use common::*;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding, RoleRef, Subject};
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::config::Kubeconfig;
-use kube::{Api, Client};
+use kube::Api;
 
 const RBAC: &str = include_str!("../../../deploy/k8s/10-rbac.yaml");
 
@@ -28,20 +27,6 @@ fn shipped_cluster_roles() -> Vec<ClusterRole> {
 }
 
 use serde::Deserialize;
-
-async fn impersonating(user: &str, ns: &str) -> Client {
-    let kc = Kubeconfig::read_from(eventflow_testenv::kubeconfig_path()).unwrap();
-    let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .unwrap();
-    config.auth_info.impersonate = Some(user.to_string());
-    config.auth_info.impersonate_groups = Some(vec![
-        "system:serviceaccounts".into(),
-        format!("system:serviceaccounts:{ns}"),
-        "system:authenticated".into(),
-    ]);
-    Client::try_from(config).unwrap()
-}
 
 fn subject(ns: &str, name: &str) -> Subject {
     Subject {
@@ -172,7 +157,7 @@ async fn operator_runs_under_its_shipped_cluster_role_and_rbac_is_least_privileg
     // The operator, as system:serviceaccount:<ns>:operator, with leader election.
     let op_user = format!("system:serviceaccount:{}:operator", ns.name());
     let op_client = impersonating(&op_user, ns.name()).await;
-    let mut cfg = TestOperator::config(op_client, &scope);
+    let mut cfg = TestOperator::config_with_client(op_client, &scope);
     cfg.lease = Some(fast_lease(ns.name(), "eventflow-operator", "rbac"));
     let op = TestOperator::start_with(cfg);
     wait_for("operator leads under its RBAC", LONG, || async {

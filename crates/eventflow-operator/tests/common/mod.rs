@@ -78,8 +78,118 @@ pub struct TestOperator {
     pub metrics: Arc<Metrics>,
 }
 
+/// Namespace of the ServiceAccount the tests' operators run as.
+pub const OPERATOR_SA_NAMESPACE: &str = "eventflow-optest";
+pub const OPERATOR_SA: &str = "operator";
+const RBAC_YAML: &str = include_str!("../../../../deploy/k8s/10-rbac.yaml");
+
+/// A client acting as `user` (impersonation; testenv's admin may impersonate).
+pub async fn impersonating(user: &str, sa_namespace: &str) -> Client {
+    let kc = kube::config::Kubeconfig::read_from(eventflow_testenv::kubeconfig_path()).unwrap();
+    let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    config.auth_info.impersonate = Some(user.to_string());
+    config.auth_info.impersonate_groups = Some(vec![
+        "system:serviceaccounts".into(),
+        format!("system:serviceaccounts:{sa_namespace}"),
+        "system:authenticated".into(),
+    ]);
+    Client::try_from(config).unwrap()
+}
+
+/// Applies the shipped ClusterRoles (deploy/k8s/10-rbac.yaml, as they are)
+/// and binds `eventflow-operator` to the tests' operator ServiceAccount.
+pub async fn install_operator_rbac(admin: &Client) {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    use serde::Deserialize;
+    let ssa = PatchParams::apply("eventflow-tests").force();
+    for doc in serde_yaml::Deserializer::from_str(RBAC_YAML) {
+        let v = serde_yaml::Value::deserialize(doc).unwrap();
+        if v.get("kind").and_then(|k| k.as_str()) == Some("ClusterRole") {
+            let r: ClusterRole = serde_yaml::from_value(v).unwrap();
+            Api::<ClusterRole>::all(admin.clone())
+                .patch(r.metadata.name.as_deref().unwrap(), &ssa, &Patch::Apply(&r))
+                .await
+                .expect("apply shipped ClusterRole");
+        }
+    }
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": OPERATOR_SA_NAMESPACE}
+    }))
+    .unwrap();
+    Api::<Namespace>::all(admin.clone())
+        .patch(OPERATOR_SA_NAMESPACE, &ssa, &Patch::Apply(&ns))
+        .await
+        .expect("apply test namespace");
+    let sa: ServiceAccount = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": OPERATOR_SA, "namespace": OPERATOR_SA_NAMESPACE}
+    }))
+    .unwrap();
+    Api::<ServiceAccount>::namespaced(admin.clone(), OPERATOR_SA_NAMESPACE)
+        .patch(OPERATOR_SA, &ssa, &Patch::Apply(&sa))
+        .await
+        .expect("apply operator ServiceAccount");
+    let crb: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "eventflow-operator-tests"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "eventflow-operator"},
+        "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": OPERATOR_SA_NAMESPACE}]
+    }))
+    .unwrap();
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .patch("eventflow-operator-tests", &ssa, &Patch::Apply(&crb))
+        .await
+        .expect("apply ClusterRoleBinding");
+}
+
+/// Lets the tests' operator ServiceAccount hold leases in `namespace`
+/// (the shipped leader-election ClusterRole, bound there).
+pub async fn bind_leader_election(admin: &Client, namespace: &str) {
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    let rb: RoleBinding = serde_json::from_value(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "eventflow-operator-leader-election", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "eventflow-operator-leader-election"},
+        "subjects": [{"kind": "ServiceAccount", "name": OPERATOR_SA, "namespace": OPERATOR_SA_NAMESPACE}]
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(admin.clone(), namespace)
+        .patch(
+            "eventflow-operator-leader-election",
+            &PatchParams::apply("eventflow-tests").force(),
+            &Patch::Apply(&rb),
+        )
+        .await
+        .expect("bind leader election");
+}
+
+/// The client the tests' operators use: the operator ServiceAccount under
+/// the shipped RBAC (default), or testenv's admin when
+/// `EVENTFLOW_OPERATOR_TEST_IDENTITY=admin`.
+pub async fn operator_client(admin: &Client) -> Client {
+    if std::env::var("EVENTFLOW_OPERATOR_TEST_IDENTITY").as_deref() == Ok("admin") {
+        return admin.clone();
+    }
+    install_operator_rbac(admin).await;
+    impersonating(
+        &format!("system:serviceaccount:{OPERATOR_SA_NAMESPACE}:{OPERATOR_SA}"),
+        OPERATOR_SA_NAMESPACE,
+    )
+    .await
+}
+
 impl TestOperator {
-    pub fn config(client: Client, scope: &str) -> Config {
+    /// Config for an operator scoped to `scope`, running as the operator
+    /// ServiceAccount (see [`operator_client`]).
+    pub async fn config(admin: &Client, scope: &str) -> Config {
+        Self::config_with_client(operator_client(admin).await, scope)
+    }
+
+    pub fn config_with_client(client: Client, scope: &str) -> Config {
         let mut cfg = Config::new(client);
         cfg.metrics_listen = None;
         cfg.label_selector = Some(format!("{SCOPE_LABEL}={scope}"));
@@ -87,8 +197,8 @@ impl TestOperator {
         cfg
     }
 
-    pub fn start(client: Client, scope: &str) -> Self {
-        Self::start_with(Self::config(client, scope))
+    pub async fn start(admin: &Client, scope: &str) -> Self {
+        Self::start_with(Self::config(admin, scope).await)
     }
 
     pub fn start_with(cfg: Config) -> Self {
