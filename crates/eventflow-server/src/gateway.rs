@@ -27,7 +27,7 @@ use axum::{
     response::Response,
 };
 use eventflow_core::{FunctionName, TenantId};
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -84,10 +84,13 @@ struct RouteInfo {
 /// invalidate at once; status copied from the cluster shows up within this.
 const ROUTE_TTL: Duration = Duration::from_secs(2);
 
+type HttpClient =
+    hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Body>;
+
 pub struct Gateway {
     config: GatewayConfig,
     routes: Mutex<HashMap<(String, String), (Instant, RouteInfo)>>,
-    http: reqwest::Client,
+    http: HttpClient,
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
     rate: DefaultKeyedRateLimiter<String>,
     invocations: IntCounterVec,
@@ -96,13 +99,15 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(config: GatewayConfig, registry: &prometheus::Registry) -> Self {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(256)
-            .build()
-            .expect("HTTP client builds");
+        // hyper's client directly: no proxy-from-env, no redirects, no
+        // decompression, and bodies pass through as they are.
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let http =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_max_idle_per_host(256)
+                .build(connector);
         let rate = NonZeroU32::new(config.rate_per_tenant.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = rate.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN));
         let invocations = IntCounterVec::new(
@@ -305,6 +310,15 @@ pub fn upstream_headers(
     h
 }
 
+/// The request path after `/v1/functions/{name}/invoke`, exactly as sent
+/// (percent-encoding kept), so the function sees the path the caller wrote.
+fn raw_suffix(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/v1/functions/")?;
+    let (_, after_name) = rest.split_once('/')?;
+    let suffix = after_name.strip_prefix("invoke")?;
+    (!suffix.is_empty()).then_some(suffix)
+}
+
 fn target(base: &str, path: Option<&str>, query: Option<&str>) -> String {
     let mut url = base.trim_end_matches('/').to_string();
     url.push('/');
@@ -324,7 +338,7 @@ pub async fn invoke_root(
     Path(name): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    invoke(state, auth, name, None, req).await
+    invoke(state, auth, name, req).await
 }
 
 pub async fn invoke_path(
@@ -333,14 +347,14 @@ pub async fn invoke_path(
     Path((name, path)): Path<(String, String)>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    invoke(state, auth, name, Some(path), req).await
+    let _ = path; // forwarded as sent (still percent-encoded), see `raw_suffix`
+    invoke(state, auth, name, req).await
 }
 
 async fn invoke(
     State(state): State<Arc<AppState>>,
     auth: TenantAuth,
     name: String,
-    path: Option<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
     let gw = &state.gateway;
@@ -381,6 +395,7 @@ async fn invoke(
         .and_then(|v| v.to_str().ok());
     let headers = upstream_headers(&parts.headers, client_addr, request_id);
     let query = parts.uri.query();
+    let path = raw_suffix(parts.uri.path());
     let timeout = route.timeout;
     let started = Instant::now();
 
@@ -391,7 +406,7 @@ async fn invoke(
         (Resolver::Static(_), Some(Some(base))) => {
             forward_http(
                 gw,
-                &target(&base, path.as_deref(), query),
+                &target(&base, path, query),
                 parts.method,
                 headers,
                 body,
@@ -407,7 +422,7 @@ async fn invoke(
             );
             forward_http(
                 gw,
-                &target(&base, path.as_deref(), query),
+                &target(&base, path, query),
                 parts.method,
                 headers,
                 body,
@@ -428,7 +443,7 @@ async fn invoke(
             );
             forward_kube(
                 &client,
-                &target(&base, path.as_deref(), query),
+                &target(&base, path, query),
                 parts.method,
                 headers,
                 body,
@@ -445,11 +460,11 @@ async fn invoke(
             record(resp.status().as_str());
             // The permit is held until the response body has been streamed.
             let (parts, body) = resp.into_parts();
-            let stream = body.into_data_stream().map(move |chunk| {
+            let body = http_body_util::BodyExt::map_frame(body, move |frame| {
                 let _held = &permit;
-                chunk
+                frame
             });
-            Ok(Response::from_parts(parts, Body::from_stream(stream)))
+            Ok(Response::from_parts(parts, Body::new(body)))
         }
         Err(e) => {
             record(e.status().as_str());
@@ -474,26 +489,28 @@ async fn forward_http(
     body: Body,
     timeout: Duration,
 ) -> Result<Response, ApiError> {
-    let req = gw
-        .http
-        .request(method, url)
-        .headers(headers)
-        .body(reqwest::Body::wrap_stream(body.into_data_stream()));
-    let resp = match tokio::time::timeout(timeout, req.send()).await {
+    let mut req = axum::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(body)
+        .map_err(|e| ApiError::BadGateway(format!("invalid upstream URL: {e}")))?;
+    *req.headers_mut() = headers;
+    let resp = match tokio::time::timeout(timeout, gw.http.request(req)).await {
         Err(_) => return Err(ApiError::GatewayTimeout(timeout.as_secs())),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "upstream request failed");
             return Err(ApiError::BadGateway(format!(
-                "the function did not answer: {}",
-                e.without_url()
+                "the function did not answer: {e}"
             )));
         }
         Ok(Ok(r)) => r,
     };
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let stream = resp.bytes_stream().map_err(std::io::Error::other);
-    Ok(downstream(status, headers, Body::from_stream(stream)))
+    let (parts, body) = resp.into_parts();
+    Ok(downstream(
+        parts.status.as_u16(),
+        parts.headers,
+        Body::new(body),
+    ))
 }
 
 async fn forward_kube(
