@@ -203,6 +203,10 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
 
     let fn_api = Api::<Function>::all(client.clone());
     let mut running: HashMap<(String, String), Duration> = HashMap::new();
+    // Operator's own latency: first status written; the cluster's: Deployment ready.
+    let mut first_status: HashMap<(String, String), Duration> = HashMap::new();
+    let mut deployment_ready: HashMap<(String, String), Duration> = HashMap::new();
+    let dep_api = Api::<k8s_openapi::api::apps::v1::Deployment>::all(client.clone());
     let deadline = Instant::now() + Duration::from_secs(900);
     while running.len() < n_functions && Instant::now() < deadline {
         let list = fn_api
@@ -210,8 +214,33 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
             .await
             .unwrap();
         let now = Instant::now();
+        if deployment_ready.len() < n_functions {
+            let deps = dep_api
+                .list(&ListParams::default().labels("app.kubernetes.io/managed-by=eventflow"))
+                .await
+                .unwrap();
+            for d in deps.items {
+                let name = d.name_any().trim_start_matches("fn-").to_string();
+                let key = (d.namespace().unwrap(), name);
+                let ready = d
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0);
+                if ready >= 1 && !deployment_ready.contains_key(&key) {
+                    if let Some(c) = created.get(&key) {
+                        deployment_ready.insert(key, now.saturating_duration_since(*c));
+                    }
+                }
+            }
+        }
         for f in list.items {
             let key = (f.namespace().unwrap(), f.name_any());
+            if f.status.is_some() && !first_status.contains_key(&key) {
+                if let Some(c) = created.get(&key) {
+                    first_status.insert(key.clone(), now.saturating_duration_since(*c));
+                }
+            }
             if running.contains_key(&key) {
                 continue;
             }
@@ -248,6 +277,23 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
             percentile(&times, 0.99),
             times[times.len() - 1]
         );
+    }
+    for (what, map) in [
+        ("first status written (operator reacted)", &first_status),
+        (
+            "Deployment ready (cluster: scheduler, controllers, kwok)",
+            &deployment_ready,
+        ),
+    ] {
+        let mut t: Vec<Duration> = map.values().copied().collect();
+        t.sort();
+        if !t.is_empty() {
+            println!(
+                "time to {what}: p50 {:.2?}, p99 {:.2?}",
+                percentile(&t, 0.5),
+                percentile(&t, 0.99)
+            );
+        }
     }
     let recs = reconciles_after - reconciles_before;
     println!(

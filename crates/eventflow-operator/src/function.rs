@@ -24,6 +24,8 @@ pub const CONTROLLER: &str = "function";
 pub const PROGRESS_REQUEUE: Duration = Duration::from_secs(10);
 /// How often a Running function is re-checked without any change.
 pub const STEADY_REQUEUE: Duration = Duration::from_secs(300);
+/// A Deployment younger than this has no failures worth looking for yet.
+const YOUNG_SECONDS: i64 = 3;
 /// `FailedCreate` events older than this are ignored.
 const EVENT_WINDOW_MINUTES: i64 = 10;
 
@@ -71,11 +73,12 @@ pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, 
 /// 3. **build** (pure, cannot fail, [`build`]): ServiceAccount, Deployment,
 ///    Service and, with autoscaling, the HPA, all owned by the Function;
 /// 4. **apply**: server-side apply with field manager
-///    [`crate::FIELD_MANAGER`] and `force`; the HPA is deleted when
-///    autoscaling is unset;
+///    [`crate::FIELD_MANAGER`] and `force`, the four objects concurrently;
+///    the HPA is deleted when autoscaling is unset (checked after spec
+///    changes);
 /// 5. **observe**: the applied Deployment's status; unless all replicas are
-///    ready, the pods (image pull / crash loop) and the ReplicaSets'
-///    `FailedCreate` events (quota);
+///    ready (or the Deployment is seconds old), the pods (image pull / crash
+///    loop) and the ReplicaSets' `FailedCreate` events (quota);
 /// 6. **status** (pure, [`status::derive`]): written with `patch_status`
 ///    only when it differs from the current one, so reconciling an
 ///    unchanged Function writes nothing.
@@ -129,18 +132,27 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
     let deployment = build::deployment(tenant, name, spec, &owner);
     let service = build::service(tenant, name, &owner);
     let hpa = build::hpa(tenant, name, spec, &owner);
-    // 4. apply
-    apply(&Api::<ServiceAccount>::namespaced(client.clone(), &ns), &sa).await?;
+    // 4. apply (independent objects, applied concurrently). The HPA is
+    // deleted only after a spec change: an HPA exists only if autoscaling
+    // was set, and removing it bumps the generation.
+    let sas = Api::<ServiceAccount>::namespaced(client.clone(), &ns);
     let deployments = Api::<Deployment>::namespaced(client.clone(), &ns);
-    let deployment = apply(&deployments, &deployment).await?;
-    apply(&Api::<Service>::namespaced(client.clone(), &ns), &service).await?;
+    let services = Api::<Service>::namespaced(client.clone(), &ns);
     let hpas = Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), &ns);
-    match &hpa {
-        Some(h) => {
-            apply(&hpas, h).await?;
+    let spec_changed = f.status.as_ref().and_then(|s| s.observed_generation) != f.meta().generation;
+    let hpa_op = async {
+        match &hpa {
+            Some(h) => apply(&hpas, h).await.map(|_| ()),
+            None if spec_changed => delete_if_exists(&hpas, &name.k8s_name()).await,
+            None => Ok(()),
         }
-        None => delete_if_exists(&hpas, &name.k8s_name()).await?,
-    }
+    };
+    let (_, deployment, _, ()) = futures::try_join!(
+        apply(&sas, &sa),
+        apply(&deployments, &deployment),
+        apply(&services, &service),
+        hpa_op,
+    )?;
     // 5. observe
     let desired = match &spec.autoscaling {
         Some(_) => deployment
@@ -155,24 +167,26 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
         .as_ref()
         .and_then(|s| s.ready_replicas)
         .unwrap_or(0);
-    let (pods, events) = if ready >= desired {
+    // Failures need pods/events; none can exist for a Deployment this young.
+    let young = deployment
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .is_some_and(|t| Utc::now() - t.0 < ChronoDuration::seconds(YOUNG_SECONDS));
+    let (pods, events) = if ready >= desired || young {
         (Vec::new(), Vec::new())
     } else {
-        let pods = Api::<Pod>::namespaced(client.clone(), &ns)
-            .list(&ListParams::default().labels(&format!(
-                "{}={}",
-                eventflow_crd::FUNCTION_LABEL,
-                name
-            )))
-            .await?
-            .items;
+        let pods_api = Api::<Pod>::namespaced(client.clone(), &ns);
+        let events_api = Api::<Event>::namespaced(client.clone(), &ns);
+        let pod_lp =
+            ListParams::default().labels(&format!("{}={}", eventflow_crd::FUNCTION_LABEL, name));
+        let event_lp =
+            ListParams::default().fields("involvedObject.kind=ReplicaSet,reason=FailedCreate");
+        let (pods, events) =
+            futures::try_join!(pods_api.list(&pod_lp), events_api.list(&event_lp))?;
         let prefix = format!("{}-", name.k8s_name());
         let cutoff = Utc::now() - ChronoDuration::minutes(EVENT_WINDOW_MINUTES);
-        let events = Api::<Event>::namespaced(client.clone(), &ns)
-            .list(
-                &ListParams::default().fields("involvedObject.kind=ReplicaSet,reason=FailedCreate"),
-            )
-            .await?
+        let events = events
             .items
             .into_iter()
             .filter(|e| {
@@ -183,7 +197,7 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
             })
             .filter(|e| event_time(e).is_some_and(|t| t >= cutoff))
             .collect();
-        (pods, events)
+        (pods.items, events)
     };
     // 6. status
     let st = status::derive(
