@@ -138,7 +138,7 @@ function LogStream({ name }: { name: string }) {
         <>
           {error && (
             <p role="alert" className="mb-2 text-sm text-red-700">
-              {error}
+              Could not stream logs: {error}
             </p>
           )}
           {state.dropped > 0 && (
@@ -149,7 +149,7 @@ function LogStream({ name }: { name: string }) {
             ref={viewRef}
             tabIndex={0}
             aria-label={`Log output of ${name}`}
-            className="h-72 overflow-auto rounded-md bg-slate-900 p-3 font-mono text-xs leading-5 text-slate-100"
+            className={`${state.lines.length === 0 ? "h-24" : "h-72"} overflow-auto rounded-md bg-slate-900 p-3 font-mono text-xs leading-5 text-slate-100`}
           >
             {state.lines.length === 0 ? (
               <span className="text-slate-400">
