@@ -227,6 +227,11 @@ impl TestOperator {
             .expect("operator result");
     }
 
+    /// Whether the operator task has ended (it should not on its own).
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
     /// Abrupt stop, like a killed process: nothing is released.
     pub fn kill(self) {
         self.handle.abort();
