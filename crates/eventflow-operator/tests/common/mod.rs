@@ -414,10 +414,11 @@ impl Drop for TestTenant {
     }
 }
 
-/// Removes a Tenant without an operator: strips the finalizer, deletes the
-/// Tenant and its namespace.
+/// Removes a Tenant without an operator: deletes it, strips the finalizer
+/// (after the delete, so no operator can add it back), deletes the namespace.
 pub async fn force_delete_tenant(client: &Client, id: &str) {
     let api = Api::<Tenant>::all(client.clone());
+    let _ = api.delete(id, &DeleteParams::default()).await;
     let _ = api
         .patch(
             id,
@@ -425,8 +426,14 @@ pub async fn force_delete_tenant(client: &Client, id: &str) {
             &Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})),
         )
         .await;
-    let _ = api.delete(id, &DeleteParams::default()).await;
     let _ = Api::<Namespace>::all(client.clone())
         .delete(&format!("tenant-{id}"), &DeleteParams::background())
         .await;
+}
+
+impl Drop for TestOperator {
+    /// A test that fails mid-way must not leave its operator running.
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
 }
