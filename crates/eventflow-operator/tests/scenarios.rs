@@ -1,0 +1,210 @@
+//! Tier 2: reconcile scenarios against a scripted API (no cluster). The mock
+//! answers only the calls a scenario expects, fails on any other call, and
+//! the scenario fails when an expected call never came.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body as AxumBody;
+use axum::http::{Method, Request, Response, StatusCode};
+use eventflow_crd::{Function, FunctionStatus, Phase};
+use eventflow_operator::{function, status, Context, Metrics, NetworkSettings};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::client::Body as KubeBody;
+use kube::Client;
+
+type Calls = Arc<Mutex<Vec<(Method, String)>>>;
+
+/// What the scripted API server answers.
+#[derive(Clone)]
+struct Script {
+    /// The Deployment returned by the apply (status as the cluster would have it).
+    deployment: Deployment,
+    /// Captured status patch bodies.
+    status_patches: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+fn json(code: StatusCode, v: serde_json::Value) -> Response<AxumBody> {
+    Response::builder()
+        .status(code)
+        .header("content-type", "application/json")
+        .body(AxumBody::from(v.to_string()))
+        .unwrap()
+}
+
+fn not_found() -> Response<AxumBody> {
+    json(
+        StatusCode::NOT_FOUND,
+        serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "reason": "NotFound", "code": 404, "message": "not found"}),
+    )
+}
+
+async fn answer(script: Script, calls: Calls, req: Request<KubeBody>) -> Response<AxumBody> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    calls.lock().unwrap().push((method.clone(), path.clone()));
+    let body = axum::body::to_bytes(AxumBody::new(req.into_body()), usize::MAX)
+        .await
+        .unwrap();
+    let sent: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    match (method, path.as_str()) {
+        (Method::PATCH, p) if p.ends_with("/functions/hello/status") => {
+            script.status_patches.lock().unwrap().push(sent.clone());
+            let mut f = function_cr(1, None);
+            f.status = serde_json::from_value(sent["status"].clone()).ok();
+            json(StatusCode::OK, serde_json::to_value(&f).unwrap())
+        }
+        (Method::PATCH, p) if p.ends_with("/deployments/fn-hello") => json(
+            StatusCode::OK,
+            serde_json::to_value(&script.deployment).unwrap(),
+        ),
+        // Server-side apply of the other children: echo the applied object.
+        (Method::PATCH, _) => json(StatusCode::OK, sent),
+        (Method::DELETE, p) if p.ends_with("/horizontalpodautoscalers/fn-hello") => not_found(),
+        (Method::GET, p) if p.ends_with("/pods") || p.ends_with("/events") => json(
+            StatusCode::OK,
+            serde_json::json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": []}),
+        ),
+        (m, p) => panic!("unexpected call {m} {p}"),
+    }
+}
+
+fn mock_client(script: Script, calls: Calls) -> Client {
+    let svc = tower::service_fn(move |req: Request<KubeBody>| {
+        let (script, calls) = (script.clone(), calls.clone());
+        async move { Ok::<_, std::convert::Infallible>(answer(script, calls, req).await) }
+    });
+    Client::new(svc, "default")
+}
+
+fn function_cr(replicas: i32, status: Option<FunctionStatus>) -> Function {
+    let spec = eventflow_core::FunctionSpec::parse(
+        eventflow_core::RawFunctionSpec {
+            image: Some("registry.example/hello:1".into()),
+            replicas: Some(i64::from(replicas)),
+            ..Default::default()
+        },
+        eventflow_core::SpecLimits::default(),
+    )
+    .unwrap();
+    let mut f = Function::new("hello", eventflow_crd::FunctionSpec::from(&spec));
+    f.metadata.namespace = Some("tenant-acme".into());
+    f.metadata.uid = Some("00000000-0000-0000-0000-0000000000aa".into());
+    f.metadata.generation = Some(3);
+    f.status = status;
+    f
+}
+
+fn deployment(ready: i32, age_seconds: i64) -> Deployment {
+    let mut d = Deployment::default();
+    d.metadata.name = Some("fn-hello".into());
+    d.metadata.namespace = Some("tenant-acme".into());
+    d.metadata.generation = Some(1);
+    d.metadata.creation_timestamp = Some(Time(
+        k8s_openapi::chrono::Utc::now() - k8s_openapi::chrono::Duration::seconds(age_seconds),
+    ));
+    d.status = Some(DeploymentStatus {
+        observed_generation: Some(1),
+        replicas: Some(ready),
+        updated_replicas: Some(ready),
+        ready_replicas: Some(ready),
+        ..DeploymentStatus::default()
+    });
+    d
+}
+
+async fn run(f: Function, script: Script) -> BTreeSet<(Method, String)> {
+    let calls: Calls = Arc::default();
+    let client = mock_client(script, calls.clone());
+    let ctx = Arc::new(Context::new(
+        client,
+        NetworkSettings::default(),
+        Arc::new(Metrics::new()),
+    ));
+    function::reconcile(Arc::new(f), ctx)
+        .await
+        .expect("reconcile succeeds");
+    let calls = calls.lock().unwrap().clone();
+    calls.into_iter().collect()
+}
+
+fn call(m: Method, p: &str) -> (Method, String) {
+    (m, p.to_string())
+}
+
+const NS: &str = "/api/v1/namespaces/tenant-acme";
+const APPS: &str = "/apis/apps/v1/namespaces/tenant-acme";
+const HPA: &str = "/apis/autoscaling/v2/namespaces/tenant-acme";
+const FNS: &str = "/apis/eventflow.io/v1alpha1/namespaces/tenant-acme";
+
+#[tokio::test]
+async fn new_function_applies_children_removes_stale_hpa_and_writes_status() {
+    let script = Script {
+        deployment: deployment(0, 0),
+        status_patches: Arc::default(),
+    };
+    let calls = run(function_cr(2, None), script.clone()).await;
+    let expected: BTreeSet<_> = [
+        call(Method::PATCH, &format!("{NS}/serviceaccounts/fn-hello")),
+        call(Method::PATCH, &format!("{APPS}/deployments/fn-hello")),
+        call(Method::PATCH, &format!("{NS}/services/fn-hello")),
+        call(
+            Method::DELETE,
+            &format!("{HPA}/horizontalpodautoscalers/fn-hello"),
+        ),
+        call(Method::PATCH, &format!("{FNS}/functions/hello/status")),
+    ]
+    .into();
+    assert_eq!(calls, expected);
+    let patches = script.status_patches.lock().unwrap();
+    let st: FunctionStatus = serde_json::from_value(patches[0]["status"].clone()).unwrap();
+    assert_eq!(st.phase, Some(Phase::Deploying));
+    assert_eq!((st.replicas, st.ready_replicas), (2, 0));
+    assert_eq!(st.observed_generation, Some(3));
+}
+
+#[tokio::test]
+async fn unready_older_deployment_reads_pods_and_events() {
+    let script = Script {
+        deployment: deployment(1, 60),
+        status_patches: Arc::default(),
+    };
+    let calls = run(function_cr(2, None), script).await;
+    assert!(calls.contains(&call(Method::GET, &format!("{NS}/pods"))));
+    assert!(calls.contains(&call(Method::GET, &format!("{NS}/events"))));
+}
+
+#[tokio::test]
+async fn unchanged_running_function_writes_no_status_and_reads_nothing_else() {
+    let d = deployment(2, 600);
+    let previous = status::derive(
+        None,
+        Some(3),
+        2,
+        "http://fn-hello.tenant-acme.svc.cluster.local".into(),
+        &status::Observed {
+            deployment: Some(&d),
+            pods: &[],
+            failed_create_events: &[],
+        },
+        "2026-01-01T00:00:00Z",
+    );
+    assert_eq!(previous.phase, Some(Phase::Running));
+    let script = Script {
+        deployment: d,
+        status_patches: Arc::default(),
+    };
+    let calls = run(function_cr(2, Some(previous)), script.clone()).await;
+    // The three applies (no-ops on a real API server) and nothing else: no
+    // HPA delete (spec unchanged), no pods/events, no status write.
+    let expected: BTreeSet<_> = [
+        call(Method::PATCH, &format!("{NS}/serviceaccounts/fn-hello")),
+        call(Method::PATCH, &format!("{APPS}/deployments/fn-hello")),
+        call(Method::PATCH, &format!("{NS}/services/fn-hello")),
+    ]
+    .into();
+    assert_eq!(calls, expected);
+    assert!(script.status_patches.lock().unwrap().is_empty());
+}
