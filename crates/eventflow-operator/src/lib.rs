@@ -252,29 +252,47 @@ impl Operator {
                 config.concurrency,
                 stop,
             ));
-            let lost = match elector.as_mut() {
+            // Why the controllers stop: shutdown, lost lease, or they ended
+            // on their own (a panic in a reconciler): then they are restarted.
+            enum Stop {
+                Shutdown,
+                LostLease,
+                Ended,
+            }
+            let why = match elector.as_mut() {
                 Some(e) => tokio::select! {
-                    _ = &mut shutdown => false,
-                    _ = e.hold() => true,
+                    _ = &mut shutdown => Stop::Shutdown,
+                    _ = e.hold() => Stop::LostLease,
+                    r = &mut controllers => {
+                        tracing::error!(result = ?r.err(), "controllers ended unexpectedly");
+                        Stop::Ended
+                    }
                 },
-                None => {
-                    (&mut shutdown).await;
-                    false
-                }
+                None => tokio::select! {
+                    _ = &mut shutdown => Stop::Shutdown,
+                    r = &mut controllers => {
+                        tracing::error!(result = ?r.err(), "controllers ended unexpectedly");
+                        Stop::Ended
+                    }
+                },
             };
             let _ = stop_tx.send(());
-            if tokio::time::timeout(Duration::from_secs(5), &mut controllers)
-                .await
-                .is_err()
+            if !matches!(why, Stop::Ended)
+                && tokio::time::timeout(Duration::from_secs(5), &mut controllers)
+                    .await
+                    .is_err()
             {
                 tracing::warn!("controllers did not stop in time: aborting them");
                 controllers.abort();
             }
             metrics.set_leader(false);
-            if !lost {
-                break;
+            match why {
+                Stop::Shutdown => break,
+                Stop::LostLease => {
+                    tracing::warn!("lost leadership: controllers stopped, competing again");
+                }
+                Stop::Ended => tokio::time::sleep(Duration::from_secs(1)).await,
             }
-            tracing::warn!("lost leadership: controllers stopped, competing again");
         }
         if let Some(e) = elector.as_mut() {
             e.release().await;
