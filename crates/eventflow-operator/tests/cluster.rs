@@ -142,10 +142,26 @@ async fn tenant_namespace_has_quota_limits_netpols_psa_and_repairs_deleted_quota
     })
     .await;
 
+    // Weakening the namespace's Pod Security by hand is put back.
+    let ns_api = Api::<Namespace>::all(client.clone());
+    ns_api
+        .patch(
+            &ns_name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"labels": {
+                "pod-security.kubernetes.io/enforce": "privileged"}}})),
+        )
+        .await
+        .unwrap();
+    wait_for("PSA label restored", LONG, || async {
+        let ns = ns_api.get(&ns_name).await.ok()?;
+        (ns.labels().get("pod-security.kubernetes.io/enforce")? == "restricted").then_some(())
+    })
+    .await;
+
     // Deleting the Tenant deletes the namespace (finalizer).
     let id = tenant.id.clone();
     tenant.delete_and_wait().await;
-    let ns_api = Api::<Namespace>::all(client.clone());
     wait_for("namespace deleted or terminating", LONG, || async {
         match ns_api.get_opt(&format!("tenant-{id}")).await.ok()? {
             None => Some(()),
