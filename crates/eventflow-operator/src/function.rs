@@ -22,6 +22,8 @@ pub const CONTROLLER: &str = "function";
 /// How often a function that is not Running is looked at again (pod states
 /// and events do not trigger a reconcile by themselves).
 pub const PROGRESS_REQUEUE: Duration = Duration::from_secs(10);
+/// How often a Failed function (quota, image, crash loop) is looked at again.
+pub const FAILED_REQUEUE: Duration = Duration::from_secs(30);
 /// How often a Running function is re-checked without any change.
 pub const STEADY_REQUEUE: Duration = Duration::from_secs(300);
 /// A Deployment younger than this has no failures worth looking for yet.
@@ -216,6 +218,7 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
     write_status(&functions, f, st, ctx).await?;
     Ok(match phase {
         Some(Phase::Running) => Action::requeue(STEADY_REQUEUE),
+        Some(Phase::Failed) => Action::requeue(FAILED_REQUEUE),
         _ => Action::requeue(PROGRESS_REQUEUE),
     })
 }
