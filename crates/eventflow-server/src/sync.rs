@@ -202,7 +202,9 @@ impl Sync {
             tracing::warn!("Kubernetes sync disabled: functions are stored but not deployed");
             return;
         }
-        let mut last_resync: Option<tokio::time::Instant> = None;
+        // When the next full resync is due; a failed one is retried sooner.
+        let mut next_resync = tokio::time::Instant::now();
+        let retry = self.config.resync_interval.min(Duration::from_secs(5));
         let mut watcher_task: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             if *shutdown.borrow() {
@@ -216,7 +218,7 @@ impl Sync {
                         tracing::info!("connected to Kubernetes");
                         *self.client.write().await = Some(c.clone());
                         self.set_error(None).await;
-                        last_resync = None;
+                        next_resync = tokio::time::Instant::now();
                         if let Some(t) = watcher_task.take() {
                             t.abort();
                         }
@@ -239,14 +241,14 @@ impl Sync {
                 if let Err(e) = self.drain_outbox(&client).await {
                     tracing::warn!(error = %e, "outbox drain failed");
                 }
-                let due = last_resync.is_none_or(|t| t.elapsed() >= self.config.resync_interval);
-                if due {
+                if tokio::time::Instant::now() >= next_resync {
                     match self.resync(&client).await {
                         Ok(()) => {
                             self.set_error(None).await;
-                            last_resync = Some(tokio::time::Instant::now());
+                            next_resync = tokio::time::Instant::now() + self.config.resync_interval;
                         }
                         Err(e) => {
+                            next_resync = tokio::time::Instant::now() + retry;
                             tracing::warn!(error = %e, "resync failed");
                             self.set_error(Some(e.to_string())).await;
                             if matches!(
