@@ -179,6 +179,12 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
     await page.getByRole("button", { name: "Scale", exact: true }).click();
     await page.getByText("Scaled to 2 replicas.").waitFor();
     await page.getByTestId("detail-ready").filter({ hasText: /\/2$/ }).waitFor();
+    // invoke: whatever the function (or the gateway without a cluster) answers is shown
+    await page.getByRole("button", { name: "Send request" }).click();
+    await page
+      .getByTestId("invoke-status")
+      .or(page.getByText(/Invoking functions is not available/))
+      .waitFor();
     await shot("06-function-detail");
     await checkA11y("function detail");
     await narrow("07-function-detail-360px");

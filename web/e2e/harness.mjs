@@ -151,10 +151,10 @@ export async function startBrowser(browserPath) {
     page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
     page.on("console", (msg) => {
       if (msg.type() !== "error") return;
-      // The browser itself logs every non-2xx fetch; these are expected API answers (503: no
-      // Kubernetes behind the server), not app errors. A 500 still fails the run.
+      // The browser itself logs every non-2xx fetch; these are expected API answers (5xx from the
+      // gateway or logs when no Kubernetes is behind the server), not app errors. A 500 still fails.
       if (
-        /Failed to load resource: the server responded with a status of (400|401|404|409|422|501|503)/.test(
+        /Failed to load resource: the server responded with a status of (400|401|404|409|422|429|501|502|503|504)/.test(
           msg.text(),
         )
       )

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { ApiError, capabilitiesFrom, createApiClient, errorFromResponse } from "./client";
+import { ApiError, createApiClient, errorFromResponse } from "./client";
 import { mockFetch, sampleFunction } from "../test/utils";
 
 function client(routes: Parameters<typeof mockFetch>[0], token: string | null = "tok") {
@@ -198,6 +198,25 @@ describe("invoke", () => {
     );
   });
 
+  it("recognises the gateway's own errors", async () => {
+    const { api } = client({
+      "GET /v1/functions/hello/invoke": {
+        status: 503,
+        body: {
+          error: { code: "no_ready_replicas", message: "function hello has no ready replicas" },
+        },
+      },
+    });
+    const r = await api.invoke("hello", { method: "GET", path: "" });
+    expect(r.gatewayError).toEqual({
+      code: "no_ready_replicas",
+      message: "function hello has no ready replicas",
+    });
+    expect(r.unavailable).toBe(false);
+    const fnErr = client({ "GET /v1/functions/hello/invoke": { status: 503, body: "busy" } });
+    expect((await fnErr.api.invoke("hello", { method: "GET", path: "" })).gatewayError).toBeNull();
+  });
+
   it("shows a function's own 404 as a response", async () => {
     const { api } = client({
       "GET /v1/functions/hello/invoke/nope": { status: 404, body: "Not Found: /nope" },
@@ -270,35 +289,5 @@ describe("errorFromResponse", () => {
       }),
     );
     expect(e).toMatchObject({ status: 403, code: "forbidden", message: "nope", field: undefined });
-  });
-});
-
-describe("capabilities", () => {
-  it("reads optional endpoints from the OpenAPI paths", () => {
-    expect(capabilitiesFrom({ paths: { "/v1/functions/{name}": {} } })).toEqual({
-      invoke: false,
-      logs: false,
-    });
-    expect(
-      capabilitiesFrom({
-        paths: {
-          "/v1/functions/{name}/invoke": {},
-          "/v1/functions/{name}/invoke/{path}": {},
-          "/v1/functions/{name}/logs": {},
-        },
-      }),
-    ).toEqual({ invoke: true, logs: true });
-    expect(capabilitiesFrom(null)).toEqual({ invoke: false, logs: false });
-  });
-
-  it("assumes everything exists when the document cannot be read", async () => {
-    const { api } = client({ "GET /openapi.json": { status: 500, body: "boom" } });
-    await expect(api.capabilities()).resolves.toEqual({ invoke: true, logs: true });
-  });
-
-  it("fetches /openapi.json without a token", async () => {
-    const { api, calls } = client({ "GET /openapi.json": { body: { paths: {} } } });
-    await expect(api.capabilities()).resolves.toEqual({ invoke: false, logs: false });
-    expect(calls[0]?.headers.get("authorization")).toBeNull();
   });
 });

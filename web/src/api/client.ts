@@ -70,28 +70,11 @@ export interface InvokeResult {
   durationMs: number;
   /** The server answered that it has no invoke gateway (404/405/501 from the API itself). */
   unavailable: boolean;
-}
-
-/** Optional endpoints this server has, read from its OpenAPI document. */
-export interface Capabilities {
-  invoke: boolean;
-  logs: boolean;
-}
-
-/** Which optional endpoints an OpenAPI document lists. */
-export function capabilitiesFrom(doc: unknown): Capabilities {
-  const paths =
-    typeof doc === "object" &&
-    doc !== null &&
-    "paths" in doc &&
-    typeof doc.paths === "object" &&
-    doc.paths
-      ? Object.keys(doc.paths)
-      : [];
-  return {
-    invoke: paths.some((p) => p.startsWith("/v1/functions/{name}/invoke")),
-    logs: paths.some((p) => p.startsWith("/v1/functions/{name}/logs")),
-  };
+  /**
+   * The EventFlow gateway answered instead of the function (no ready replicas,
+   * upstream unreachable, timeout, rate limit): its error envelope.
+   */
+  gatewayError: { code: string; message: string } | null;
 }
 
 export interface LogStreamOptions {
@@ -211,17 +194,6 @@ export function createApiClient(options: ClientOptions) {
     authConfig: () => json<AuthConfig>("GET", "/auth/config", undefined, false),
     token: (req: TokenRequest) => json<TokenResponse>("POST", "/auth/token", req, false),
     me: () => json<Me>("GET", "/v1/me"),
-    /**
-     * Reads /openapi.json to learn whether invoke and logs exist. If the
-     * document cannot be read, assumes they do and lets the call itself tell.
-     */
-    capabilities: async (): Promise<Capabilities> => {
-      try {
-        return capabilitiesFrom(await json<unknown>("GET", "/openapi.json", undefined, false));
-      } catch {
-        return { invoke: true, logs: true };
-      }
-    },
     listFunctions: (params: { limit?: number; cursor?: string | null } = {}) => {
       const q = new URLSearchParams();
       if (params.limit !== undefined) q.set("limit", String(params.limit));
@@ -263,6 +235,7 @@ export function createApiClient(options: ClientOptions) {
         body,
         durationMs,
         unavailable: isGatewayMissing(res, body),
+        gatewayError: gatewayErrorOf(res.status, body),
       };
     },
 
@@ -321,5 +294,19 @@ export function isGatewayMissing(res: Response, body: string): boolean {
     );
   } catch {
     return false;
+  }
+}
+
+/** The gateway's own error envelope on 429/502/503/504, if that is what the body is. */
+export function gatewayErrorOf(
+  status: number,
+  body: string,
+): { code: string; message: string } | null {
+  if (![429, 502, 503, 504].includes(status)) return null;
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return isErrorBody(parsed) ? { code: parsed.error.code, message: parsed.error.message } : null;
+  } catch {
+    return null;
   }
 }

@@ -129,20 +129,6 @@ describe("FunctionDetailPage", () => {
     ).toBeInTheDocument();
   });
 
-  it("says up front when the server lists neither invoke nor logs", async () => {
-    const { calls } = setup({
-      "GET /openapi.json": { body: { paths: { "/v1/functions/{name}": {} } } },
-    });
-    expect(
-      await screen.findByText(/Invoking functions is not available on this server/),
-    ).toBeInTheDocument();
-    expect(
-      await screen.findByText(/Log streaming is not available on this server/),
-    ).toBeInTheDocument();
-    expect(screen.queryByRole("button", { name: "Send request" })).toBeNull();
-    expect(calls.some((c) => c.url.includes("/logs"))).toBe(false);
-  });
-
   it("streams logs", async () => {
     setup({
       "GET /v1/functions/hello/logs": {

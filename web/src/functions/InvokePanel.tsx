@@ -3,7 +3,6 @@ import { useMutation } from "@tanstack/react-query";
 import type { InvokeResult } from "../api/client";
 import { useApi } from "../auth/useAuth";
 import { Button, Card, ErrorBanner, Notice } from "../components/ui";
-import { useCapabilities } from "./useCapabilities";
 import { inputClass } from "../components/styles";
 
 const METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] as const;
@@ -29,7 +28,6 @@ function statusClass(status: number): string {
 
 export function InvokePanel({ name }: { name: string }) {
   const api = useApi();
-  const caps = useCapabilities();
   const ids = useId();
   const [method, setMethod] = useState<string>("GET");
   const [path, setPath] = useState("/");
@@ -45,13 +43,6 @@ export function InvokePanel({ name }: { name: string }) {
   }
 
   const result = invoke.data;
-  if (caps && !caps.invoke) {
-    return (
-      <Card title="Invoke">
-        <Notice>Invoking functions is not available on this server yet.</Notice>
-      </Card>
-    );
-  }
   return (
     <Card title="Invoke">
       <form onSubmit={onSubmit} className="space-y-3" aria-label={`Invoke ${name}`}>
@@ -113,6 +104,13 @@ export function InvokePanel({ name }: { name: string }) {
           <Notice>
             Invoking functions is not available on this server yet (HTTP {result.status}).
           </Notice>
+        )}
+        {result?.gatewayError && (
+          <div className="mb-3">
+            <Notice tone="warn">
+              EventFlow answered instead of the function: {result.gatewayError.message}
+            </Notice>
+          </div>
         )}
         {result && !result.unavailable && (
           <section aria-label="Response" className="space-y-3">

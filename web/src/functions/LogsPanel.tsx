@@ -1,8 +1,7 @@
 import { useEffect, useReducer, useRef, useState } from "react";
 import { ApiError } from "../api/client";
 import { useApi } from "../auth/useAuth";
-import { Button, Card, Notice, Spinner } from "../components/ui";
-import { useCapabilities } from "./useCapabilities";
+import { Button, Card, Notice } from "../components/ui";
 import { initialLogState, logReducer, splitPodPrefix } from "./logReducer";
 
 type StreamStatus = "connecting" | "streaming" | "ended" | "unavailable" | "error";
@@ -18,25 +17,6 @@ const STATUS_TEXT: Record<StreamStatus, string> = {
 const UNAVAILABLE = "Log streaming is not available on this server yet.";
 
 export function LogsPanel({ name }: { name: string }) {
-  const caps = useCapabilities();
-  if (caps === undefined) {
-    return (
-      <Card title="Logs">
-        <Spinner label="Checking for log streaming…" />
-      </Card>
-    );
-  }
-  if (!caps.logs) {
-    return (
-      <Card title="Logs">
-        <Notice>{UNAVAILABLE}</Notice>
-      </Card>
-    );
-  }
-  return <LogStream name={name} />;
-}
-
-function LogStream({ name }: { name: string }) {
   const api = useApi();
   const [state, dispatch] = useReducer(
     (s: typeof initialLogState, a: Parameters<typeof logReducer>[1]) => logReducer(s, a),
