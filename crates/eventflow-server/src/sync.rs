@@ -58,6 +58,25 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Config(String),
+    #[error("namespace {0} does not exist yet (the operator creates it from the Tenant resource)")]
+    NamespaceMissing(String),
+}
+
+impl SyncError {
+    /// The reason shown on a function that could not be applied.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SyncError::NamespaceMissing(_) => "WaitingForNamespace",
+            SyncError::Kube(kube::Error::Api(_)) => "ApplyFailed",
+            SyncError::Store(_) => "SyncFailed",
+            SyncError::Kube(_) | SyncError::Config(_) => "ClusterUnavailable",
+        }
+    }
+
+    /// `Reason: message`, the form stored as a function's sync error.
+    pub fn record(&self) -> String {
+        format!("{}: {self}", self.reason())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -232,7 +251,7 @@ impl Sync {
                             tracing::warn!(error = %msg, "Kubernetes unavailable; will retry");
                         }
                         self.set_error(Some(msg.clone())).await;
-                        self.mark_unsynced(&msg).await;
+                        self.mark_unsynced(&e.record()).await;
                         None
                     }
                 },
@@ -317,7 +336,7 @@ impl Sync {
                         tracing::warn!(tenant = %entry.tenant, name = ?entry.name, error = %msg, "apply failed; will retry");
                         if let Some(name) = &entry.name {
                             self.store
-                                .record_apply(&entry.tenant, name, 0, Some(&msg))
+                                .record_apply(&entry.tenant, name, 0, Some(&e.record()))
                                 .await?;
                         }
                         self.store
@@ -382,15 +401,16 @@ impl Sync {
                 let mut cr = build_function(tenant, name, &row.spec, row.generation);
                 Self::stamp(&mut cr.metadata, self.catalog_id().await?);
                 match api
-                    .patch(name.as_str(), &PatchParams::apply(API_FIELD_MANAGER).force(), &Patch::Apply(&cr))
+                    .patch(
+                        name.as_str(),
+                        &PatchParams::apply(API_FIELD_MANAGER).force(),
+                        &Patch::Apply(&cr),
+                    )
                     .await
                 {
                     Ok(_) => {}
                     Err(e) if is_not_found(&e) => {
-                        return Err(SyncError::Config(format!(
-                            "namespace {} does not exist yet (the operator creates it from the Tenant resource)",
-                            tenant.namespace()
-                        )))
+                        return Err(SyncError::NamespaceMissing(tenant.namespace()))
                     }
                     Err(e) => return Err(e.into()),
                 }
@@ -448,7 +468,7 @@ impl Sync {
                     tracing::info!(tenant = %row.tenant, function = %row.name, "resync: creating missing Function");
                     if let Err(e) = self.sync_function(client, &row.tenant, &row.name).await {
                         self.store
-                            .record_apply(&row.tenant, &row.name, 0, Some(&e.to_string()))
+                            .record_apply(&row.tenant, &row.name, 0, Some(&e.record()))
                             .await?;
                     }
                 }

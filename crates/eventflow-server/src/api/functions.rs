@@ -132,11 +132,22 @@ fn status_of(row: &FunctionRow) -> FunctionStatusDto {
     let ready = s.conditions.iter().find(|c| c.type_ == "Ready");
     let (phase, reason, message) = if !synced {
         match &row.sync_error {
-            Some(e) => (
-                Phase::Pending,
-                Some("ClusterUnavailable".to_string()),
-                Some(format!("not yet applied to Kubernetes: {e}; retrying")),
-            ),
+            Some(e) => {
+                // Stored as `Reason: message` by the sync loop.
+                let (reason, message) = match e.split_once(": ") {
+                    Some((r, m)) if !r.is_empty() && r.chars().all(|c| c.is_ascii_alphabetic()) => {
+                        (r, m)
+                    }
+                    _ => ("ClusterUnavailable", e.as_str()),
+                };
+                (
+                    Phase::Pending,
+                    Some(reason.to_string()),
+                    Some(format!(
+                        "not yet applied to Kubernetes: {message}; retrying"
+                    )),
+                )
+            }
             None => (
                 Phase::Pending,
                 Some("Syncing".to_string()),

@@ -106,6 +106,15 @@ async fn function_lifecycle_reaches_the_cluster() {
     })
     .await;
     // Until the namespace exists the API says why the function is pending.
+    let app_ref = &app;
+    let token_ref = &token;
+    eventually("reason WaitingForNamespace", || async move {
+        let (_, v) = app_ref
+            .call(Method::GET, "/v1/functions/hello", Some(token_ref), None)
+            .await;
+        (v["status"]["reason"] == "WaitingForNamespace").then_some(())
+    })
+    .await;
     create_namespace(&client, &tenant).await;
 
     let functions: Api<Function> = Api::namespaced(client.clone(), &format!("tenant-{tenant}"));
@@ -120,10 +129,13 @@ async fn function_lifecycle_reaches_the_cluster() {
         cr.metadata.labels.as_ref().unwrap()[MANAGED_BY_LABEL],
         MANAGED_BY_VALUE
     );
-    let (_, v) = app
-        .call(Method::GET, "/v1/functions/hello", Some(&token), None)
-        .await;
-    assert_eq!(v["status"]["synced"], true, "{v}");
+    let v = eventually("status.synced in the API", || async move {
+        let (_, v) = app_ref
+            .call(Method::GET, "/v1/functions/hello", Some(token_ref), None)
+            .await;
+        (v["status"]["synced"] == true).then_some(v)
+    })
+    .await;
     assert_eq!(v["status"]["reason"], "AwaitingOperator", "{v}");
 
     // An update reaches the CR.
@@ -153,8 +165,6 @@ async fn function_lifecycle_reaches_the_cluster() {
         .patch_status("hello", &PatchParams::default(), &Patch::Merge(&status))
         .await
         .expect("patch status");
-    let app_ref = &app;
-    let token_ref = &token;
     eventually("phase Running in the API", || async move {
         let (_, v) = app_ref
             .call(Method::GET, "/v1/functions/hello", Some(token_ref), None)
