@@ -185,7 +185,11 @@ impl Sync {
         let config = match &self.config.source {
             KubeSource::Disabled => return Err(SyncError::Config("Kubernetes is disabled".into())),
             KubeSource::Infer => kube::Config::infer().await.map_err(|e| {
-                SyncError::Config(format!("no Kubernetes configuration found: {e}"))
+                tracing::debug!(error = %e, "kubeconfig inference failed");
+                SyncError::Config(
+                    "no Kubernetes configuration found (give --kubeconfig, set KUBECONFIG, or run in a cluster)"
+                        .into(),
+                )
             })?,
             KubeSource::File(path) => {
                 let kc = Kubeconfig::read_from(path).map_err(|e| {
