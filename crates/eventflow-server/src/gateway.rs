@@ -332,6 +332,20 @@ fn target(base: &str, path: Option<&str>, query: Option<&str>) -> String {
     url
 }
 
+/// Invoke the function at its root path. Any method; the body streams both
+/// ways. Platform errors carry `X-EventFlow-Error`.
+#[utoipa::path(post, path = "/v1/functions/{name}/invoke", tag = "invoke",
+    params(("name" = String, Path)),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "Passed to the function as sent"),
+    responses(
+        (status = 200, description = "The function's own response (any status, headers and body)"),
+        (status = 404, body = crate::error::ErrorBody, description = "No such function in your tenant"),
+        (status = 429, body = crate::error::ErrorBody, description = "Tenant concurrency or rate limit (Retry-After)"),
+        (status = 502, body = crate::error::ErrorBody, description = "The function could not be reached"),
+        (status = 503, body = crate::error::ErrorBody, description = "No ready replicas (Retry-After)"),
+        (status = 504, body = crate::error::ErrorBody, description = "No response headers within timeoutSeconds"),
+    ),
+    security(("bearer" = [])))]
 pub async fn invoke_root(
     state: State<Arc<AppState>>,
     auth: TenantAuth,
@@ -341,6 +355,19 @@ pub async fn invoke_root(
     invoke(state, auth, name, req).await
 }
 
+/// Invoke the function at a sub-path (query string kept). Any method.
+#[utoipa::path(post, path = "/v1/functions/{name}/invoke/{path}", tag = "invoke",
+    params(("name" = String, Path), ("path" = String, Path, description = "Everything after /invoke/, forwarded as sent")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "Passed to the function as sent"),
+    responses(
+        (status = 200, description = "The function's own response (any status, headers and body)"),
+        (status = 404, body = crate::error::ErrorBody, description = "No such function in your tenant"),
+        (status = 429, body = crate::error::ErrorBody, description = "Tenant concurrency or rate limit (Retry-After)"),
+        (status = 502, body = crate::error::ErrorBody, description = "The function could not be reached"),
+        (status = 503, body = crate::error::ErrorBody, description = "No ready replicas (Retry-After)"),
+        (status = 504, body = crate::error::ErrorBody, description = "No response headers within timeoutSeconds"),
+    ),
+    security(("bearer" = [])))]
 pub async fn invoke_path(
     state: State<Arc<AppState>>,
     auth: TenantAuth,

@@ -35,6 +35,7 @@ impl Modify for BearerAuth {
         functions::list, functions::create, functions::get, functions::replace, functions::patch, functions::delete, logs::logs,
         admin::create_tenant, admin::list_tenants, admin::delete_tenant,
         admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
+        crate::gateway::invoke_root, crate::gateway::invoke_path,
         health::healthz, health::readyz,
     ),
     components(schemas(auth::DevLogin, auth::KeyLogin)),
@@ -42,6 +43,7 @@ impl Modify for BearerAuth {
     tags(
         (name = "auth", description = "Sign-in"),
         (name = "functions", description = "The caller's functions"),
+        (name = "invoke", description = "Calling functions through the gateway (any HTTP method)"),
         (name = "tenant", description = "The caller's tenant"),
         (name = "admin", description = "Tenants and API keys (admin role)"),
         (name = "health", description = "Probes"),

@@ -197,6 +197,43 @@ export interface paths {
         patch: operations["patch"];
         trace?: never;
     };
+    "/v1/functions/{name}/invoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Invoke the function at its root path. Any method; the body streams both
+         *     ways. Platform errors carry `X-EventFlow-Error`.
+         */
+        post: operations["invoke_root"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/invoke/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Invoke the function at a sub-path (query string kept). Any method. */
+        post: operations["invoke_path"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/functions/{name}/logs": {
         parameters: {
             query?: never;
@@ -494,6 +531,11 @@ export interface components {
             namespace: string;
             spec: Record<string, never>;
         };
+        /**
+         * @description Body of `POST /auth/token`: an API key (both modes) or, in dev mode, a
+         *     user id. Documentation type; the handler parses the JSON itself.
+         */
+        TokenRequest: components["schemas"]["KeyLogin"] | components["schemas"]["DevLogin"];
         TokenResponse: {
             expiresAt: string;
             role: components["schemas"]["Role"];
@@ -545,10 +587,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description `{"api_key"}`, or in dev mode `{"user_id","username","email"}` (DevLogin) */
+        /** @description `{"api_key"}`, or in dev mode `{"user_id","username","email"}` */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["KeyLogin"];
+                "application/json": components["schemas"]["TokenRequest"];
             };
         };
         responses: {
@@ -1110,6 +1152,148 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    invoke_root: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description Passed to the function as sent */
+        requestBody: {
+            content: {
+                "application/octet-stream": number[];
+            };
+        };
+        responses: {
+            /** @description The function's own response (any status, headers and body) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such function in your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Tenant concurrency or rate limit (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The function could not be reached */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No ready replicas (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No response headers within timeoutSeconds */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    invoke_path: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                /** @description Everything after /invoke/, forwarded as sent */
+                path: string;
+            };
+            cookie?: never;
+        };
+        /** @description Passed to the function as sent */
+        requestBody: {
+            content: {
+                "application/octet-stream": number[];
+            };
+        };
+        responses: {
+            /** @description The function's own response (any status, headers and body) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such function in your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Tenant concurrency or rate limit (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The function could not be reached */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No ready replicas (Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No response headers within timeoutSeconds */
+            504: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -45,6 +45,15 @@ pub struct KeyLogin {
     pub api_key: String,
 }
 
+/// Body of `POST /auth/token`: an API key (both modes) or, in dev mode, a
+/// user id. Documentation type; the handler parses the JSON itself.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum TokenRequest {
+    Key(KeyLogin),
+    Dev(DevLogin),
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenResponse {
@@ -74,7 +83,7 @@ pub async fn config(State(state): State<Arc<AppState>>) -> Json<AuthConfig> {
 /// dev mode also takes `{"user_id","username","email"}` and mints a token
 /// for that user (creating the tenant on first use).
 #[utoipa::path(post, path = "/auth/token", tag = "auth",
-    request_body(content = KeyLogin, description = "`{\"api_key\"}`, or in dev mode `{\"user_id\",\"username\",\"email\"}` (DevLogin)"),
+    request_body(content = TokenRequest, description = "`{\"api_key\"}`, or in dev mode `{\"user_id\",\"username\",\"email\"}`"),
     responses((status = 200, body = TokenResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn token(
     State(state): State<Arc<AppState>>,
