@@ -22,7 +22,7 @@ use std::{
 
 use axum::{
     body::Body,
-    extract::{ConnectInfo, Path, Request, State},
+    extract::{ConnectInfo, Request, State},
     http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode},
     response::Response,
 };
@@ -32,6 +32,7 @@ use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::json::ApiPath as Path;
 use crate::{auth::TenantAuth, error::ApiError, AppState};
 
 /// How the gateway finds a function's endpoint.

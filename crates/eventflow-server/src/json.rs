@@ -5,8 +5,8 @@
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, Request},
-    http::{header, StatusCode},
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts, StatusCode},
 };
 use serde::de::DeserializeOwned;
 
@@ -88,5 +88,20 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                 None,
             )),
         }
+    }
+}
+
+/// `axum::extract::Path` whose rejection (e.g. a percent-encoded segment
+/// that is not UTF-8) is a JSON 400 like every other input error.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text()), None))
     }
 }

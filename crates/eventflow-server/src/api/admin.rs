@@ -2,17 +2,13 @@
 
 use std::sync::Arc;
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-    response::IntoResponse,
-    Json,
-};
+use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
 use eventflow_core::{Quantity, TenantId, ValidationError};
 use eventflow_crd::{LimitOverrides, QuotaOverrides, TenantSpec};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::json::ApiPath as Path;
 use crate::{
     api::functions::rfc3339,
     auth::{generate_api_key, hash_api_key, key_prefix, AdminAuth},

@@ -4,7 +4,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
-    extract::{rejection::QueryRejection, Path, Query, State},
+    extract::{rejection::QueryRejection, Query, State},
     http::StatusCode,
     response::IntoResponse,
     Json,
@@ -16,6 +16,7 @@ use eventflow_crd::{Condition, Phase};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::json::ApiPath as Path;
 use crate::{
     auth::TenantAuth,
     error::{ApiError, ApiResult, ErrorBody},

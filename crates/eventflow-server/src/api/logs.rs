@@ -8,7 +8,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     body::Body,
-    extract::{rejection::QueryRejection, Path, Query, State},
+    extract::{rejection::QueryRejection, Query, State},
     http::{header, HeaderMap, HeaderValue},
     response::Response,
 };
@@ -21,6 +21,7 @@ use kube::{
     Api, ResourceExt,
 };
 
+use crate::json::ApiPath as Path;
 use crate::{
     auth::TenantAuth,
     error::{ApiError, ApiResult, ErrorBody},

@@ -353,6 +353,11 @@ both_databases! {
                 }
             }
         }
+        for p in ["/v1/functions/%FF", "/v1/functions/f/invoke/%FF%FE", "/v1/functions/%FF/logs"] {
+            let r = app.call(Method::GET, p, Some(&t), None).await;
+            assert_eq!(r.0, StatusCode::BAD_REQUEST, "{p}: {}", r.1);
+            assert_eq!(r.1["error"]["code"], "bad_request", "{p}: a JSON error, not axum's text");
+        }
         for p in ["/v1/functions/%00", "/v1/functions/a%2F..%2F..", "/v1/functions/", "/v1/functions?limit=-1", "/v1/nothing", "/v1/functions/f/../../x"] {
             let r = app.call(Method::GET, p, Some(&t), None).await;
             assert!(r.0.is_client_error() || r.0.is_redirection(), "{p} -> {}", r.0);
