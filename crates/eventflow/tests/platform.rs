@@ -55,6 +55,28 @@ fn a_function_created_through_the_api_runs_and_the_api_shows_it() {
     let kc = kubeconfig.to_string_lossy().into_owned();
     let tenant = format!("e2e-{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
+    // CRDs first, as in a deployment (docs/DEPLOYMENT.md).
+    let crds = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/crds/eventflow.io.yaml"
+    );
+    kubectl(
+        &kc,
+        &["apply", "--server-side", "--force-conflicts", "-f", crds],
+    )
+    .expect("apply the CRDs");
+    poll("the CRDs to be established", 30, || {
+        kubectl(
+            &kc,
+            &[
+                "wait",
+                "--for=condition=Established",
+                "crd/functions.eventflow.io",
+                "crd/tenants.eventflow.io",
+                "--timeout=5s",
+            ],
+        )
+    });
     let log = std::fs::File::create(dir.path().join("operator.log")).unwrap();
     let _operator = Operator(
         Command::new(env!("CARGO_BIN_EXE_eventflow"))
