@@ -26,7 +26,10 @@ web/node_modules: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	touch web/node_modules
 
-services: ## Start PostgreSQL and the testenv Kubernetes control plane (idempotent)
+deps: ## Install the Debian packages the tests need (postgresql, chromium, curl, jq, openssl, kubectl)
+	scripts/install-deps
+
+services: deps ## Start PostgreSQL and the testenv Kubernetes control plane (idempotent)
 	scripts/pg up
 	testenv/up
 
@@ -50,7 +53,7 @@ test: services lint ## Run every test suite (starts PostgreSQL and testenv first
 	$(MAKE) web
 	cd web && EVENTFLOW_BIN=../target/debug/eventflow npm run e2e
 
-.PHONY: help run run-k8s web services services-down lint crds test
+.PHONY: help run run-k8s deps web services services-down lint crds test
 
 KUBECTL ?= kubectl
 IMAGE ?= ghcr.io/eventflow/eventflow:0.1.0
