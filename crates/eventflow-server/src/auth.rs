@@ -5,7 +5,7 @@
 //! where a request's tenant is decided: handlers take it as an argument and
 //! reach the catalog only through `TenantAuth::functions`.
 
-use std::{collections::HashSet, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     extract::FromRequestParts,
@@ -274,11 +274,6 @@ impl FromRequestParts<Arc<AppState>> for AdminAuth {
         }
         Ok(AdminAuth { principal })
     }
-}
-
-/// The set of demo users the dev-mode login page offers.
-pub fn demo_users() -> HashSet<&'static str> {
-    ["alice", "bob", "charlie", "demo"].into_iter().collect()
 }
 
 #[cfg(test)]
