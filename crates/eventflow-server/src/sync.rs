@@ -52,7 +52,7 @@ pub enum KubeSource {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    #[error("{0}")]
+    #[error("{}", kube_message(.0))]
     Kube(#[from] kube::Error),
     #[error("{0}")]
     Store(#[from] StoreError),
@@ -62,11 +62,36 @@ pub enum SyncError {
     NamespaceMissing(String),
 }
 
+/// An API refusal as Kubernetes worded it (kube's own `Display` of it adds
+/// the whole response again in `Debug` form); other errors as they are.
+fn kube_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(ae) if !ae.message.is_empty() => format!("{} ({})", ae.message, ae.code),
+        other => other.to_string(),
+    }
+}
+
 impl SyncError {
     /// The reason shown on a function that could not be applied.
     pub fn reason(&self) -> &'static str {
         match self {
             SyncError::NamespaceMissing(_) => "WaitingForNamespace",
+            // ResourceQuota admission: `exceeded quota: …` when the tenant's
+            // `count/functions.eventflow.io` is used up (someone lowered the
+            // Tenant's quota below what exists), `status unknown for quota`
+            // while kube-controller-manager has not yet computed the usage
+            // (it discovers a new CRD within 30 s, but recomputes a quota
+            // created before that only at its full resync, 5 min by default).
+            SyncError::Kube(kube::Error::Api(ae))
+                if ae.code == 403 && ae.message.contains("status unknown for quota") =>
+            {
+                "QuotaPending"
+            }
+            SyncError::Kube(kube::Error::Api(ae))
+                if ae.code == 403 && ae.message.contains("exceeded quota") =>
+            {
+                "QuotaExceeded"
+            }
             SyncError::Kube(kube::Error::Api(_)) => "ApplyFailed",
             SyncError::Store(_) => "SyncFailed",
             SyncError::Kube(_) | SyncError::Config(_) => "ClusterUnavailable",
@@ -539,5 +564,45 @@ impl Sync {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(code: u16, message: &str) -> SyncError {
+        SyncError::Kube(kube::Error::Api(kube::core::ErrorResponse {
+            status: "Failure".into(),
+            message: message.into(),
+            reason: "Forbidden".into(),
+            code,
+        }))
+    }
+
+    #[test]
+    fn quota_refusals_get_their_own_reasons() {
+        // Messages as kube-apiserver's ResourceQuota admission words them.
+        let pending = api_error(
+            403,
+            r#"functions.eventflow.io "f1" is forbidden: status unknown for quota: eventflow-quota, resources: count/functions.eventflow.io"#,
+        );
+        assert_eq!(pending.reason(), "QuotaPending");
+        assert_eq!(
+            pending.record(),
+            r#"QuotaPending: functions.eventflow.io "f1" is forbidden: status unknown for quota: eventflow-quota, resources: count/functions.eventflow.io (403)"#
+        );
+        let exceeded = api_error(
+            403,
+            r#"functions.eventflow.io "f2" is forbidden: exceeded quota: eventflow-quota, requested: count/functions.eventflow.io=1, used: count/functions.eventflow.io=1, limited: count/functions.eventflow.io=1"#,
+        );
+        assert_eq!(exceeded.reason(), "QuotaExceeded");
+        // Other refusals, and quota words outside a 403, stay generic.
+        assert_eq!(api_error(403, "forbidden by RBAC").reason(), "ApplyFailed");
+        assert_eq!(api_error(422, "exceeded quota").reason(), "ApplyFailed");
+        assert_eq!(
+            SyncError::NamespaceMissing("tenant-a".into()).reason(),
+            "WaitingForNamespace"
+        );
     }
 }
