@@ -306,12 +306,66 @@ impl Operator {
     }
 }
 
+/// How often a missing CRD is looked for again.
+const CRD_POLL: Duration = Duration::from_secs(5);
+
+/// Waits until the API server serves both EventFlow resources (`Tenant`,
+/// `Function`), checking every `poll`. Without this, controllers started
+/// before `kubectl apply -f deploy/crds/` only log kube's "404 page not
+/// found" and back off. Errors other than 404 (API server away) do not
+/// wait here: the controllers ride those out themselves. Returns `false`
+/// when `stop` resolves first.
+pub async fn wait_for_crds(
+    client: &Client,
+    poll: Duration,
+    stop: impl Future<Output = ()>,
+) -> bool {
+    let mut stop = std::pin::pin!(stop);
+    let lp = kube::api::ListParams::default().limit(1);
+    let mut polls = 0u32;
+    loop {
+        let tenants = Api::<eventflow_crd::Tenant>::all(client.clone())
+            .list_metadata(&lp)
+            .await;
+        let functions = Api::<eventflow_crd::Function>::all(client.clone())
+            .list_metadata(&lp)
+            .await;
+        let missing: Vec<&str> = [
+            ("tenants.eventflow.io", tenants.err()),
+            ("functions.eventflow.io", functions.err()),
+        ]
+        .into_iter()
+        .filter_map(|(name, e)| e.filter(error::is_not_found).map(|_| name))
+        .collect();
+        if missing.is_empty() {
+            if polls > 0 {
+                tracing::info!("EventFlow CRDs are installed now");
+            }
+            return true;
+        }
+        if polls.is_multiple_of(12) {
+            tracing::warn!(
+                missing = ?missing,
+                "the EventFlow CRDs are not installed; waiting for them (install with `eventflow crds | kubectl apply --server-side -f -` or deploy/crds/eventflow.io.yaml)"
+            );
+        }
+        polls += 1;
+        tokio::select! {
+            _ = &mut stop => return false,
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
 async fn run_controllers(
     ctx: Arc<Context>,
     selector: Option<String>,
     concurrency: u16,
     stop: StopSignal,
 ) {
+    if !wait_for_crds(&ctx.client, CRD_POLL, stop.clone()).await {
+        return;
+    }
     tracing::info!("starting the Tenant and Function controllers");
     futures::join!(
         tenant::run(ctx.clone(), selector.clone(), concurrency, stop.clone()),

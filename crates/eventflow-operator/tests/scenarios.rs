@@ -208,3 +208,65 @@ async fn unchanged_running_function_writes_no_status_and_reads_nothing_else() {
     assert_eq!(calls, expected);
     assert!(script.status_patches.lock().unwrap().is_empty());
 }
+
+/// An API server on which the EventFlow resources appear after
+/// `missing_polls` polls (each lists tenants, then functions; kube-apiserver answers an
+/// unknown resource with a plain-text `404 page not found`).
+fn crds_later_client(missing_polls: usize, calls: Calls) -> Client {
+    let svc = tower::service_fn(move |req: Request<KubeBody>| {
+        let calls = calls.clone();
+        async move {
+            let path = req.uri().path().to_string();
+            let n = {
+                let mut c = calls.lock().unwrap();
+                c.push((req.method().clone(), path.clone()));
+                c.iter().filter(|(_, p)| p.ends_with("/tenants")).count()
+            };
+            assert!(
+                path == "/apis/eventflow.io/v1alpha1/tenants"
+                    || path == "/apis/eventflow.io/v1alpha1/functions",
+                "unexpected call {path}"
+            );
+            let resp = if n <= missing_polls {
+                Response::builder()
+                    .status(StatusCode::NOT_FOUND)
+                    .header("content-type", "text/plain")
+                    .body(AxumBody::from("404 page not found\n"))
+                    .unwrap()
+            } else {
+                json(
+                    StatusCode::OK,
+                    serde_json::json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList",
+                        "metadata": {}, "items": []}),
+                )
+            };
+            Ok::<_, std::convert::Infallible>(resp)
+        }
+    });
+    Client::new(svc, "default")
+}
+
+#[tokio::test]
+async fn controllers_wait_for_the_crds_to_be_installed() {
+    let calls: Calls = Arc::default();
+    let client = crds_later_client(3, calls.clone());
+    let poll = std::time::Duration::from_millis(10);
+    let installed =
+        eventflow_operator::wait_for_crds(&client, poll, futures::future::pending()).await;
+    assert!(installed);
+    let function_lists = calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| p.ends_with("/functions"))
+        .count();
+    assert_eq!(function_lists, 4, "3 polls while missing, then found");
+}
+
+#[tokio::test]
+async fn waiting_for_crds_ends_on_stop() {
+    let client = crds_later_client(usize::MAX, Arc::default());
+    let poll = std::time::Duration::from_millis(10);
+    let stop = tokio::time::sleep(std::time::Duration::from_millis(100));
+    assert!(!eventflow_operator::wait_for_crds(&client, poll, stop).await);
+}
