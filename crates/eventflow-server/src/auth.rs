@@ -4,8 +4,15 @@
 //! required and checked, small leeway). [`TenantAuth`] is the single place
 //! where a request's tenant is decided: handlers take it as an argument and
 //! reach the catalog only through `TenantAuth::functions`.
+//!
+//! A token minted for an API key carries the key's id (`kid`); every request
+//! with such a token checks that the key is still active ([`KeyCheck`]), so
+//! revoking a key (or deleting its tenant) ends its tokens too, not only new
+//! exchanges.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::{
     extract::FromRequestParts,
@@ -49,6 +56,9 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     pub role: Role,
+    /// The API key this token was exchanged for (absent for dev logins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
@@ -98,6 +108,7 @@ impl JwtKeys {
         tenant: Option<&TenantId>,
         email: Option<&str>,
         role: Role,
+        kid: Option<&str>,
     ) -> (String, Claims) {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -106,6 +117,7 @@ impl JwtKeys {
             ns: tenant.map(TenantId::namespace),
             email: email.map(str::to_string),
             role,
+            kid: kid.map(str::to_string),
             iat: now,
             nbf: now,
             exp: now + self.ttl_seconds,
@@ -134,6 +146,41 @@ impl JwtKeys {
                 };
                 ApiError::unauthorized(why)
             })
+    }
+}
+
+/// How long a replica trusts what it last read about a key. A revocation on
+/// this replica takes effect at once; on other replicas within this time.
+pub const KEY_CHECK_TTL: Duration = Duration::from_secs(5);
+
+/// Whether API keys behind tokens are still active, cached for
+/// [`KEY_CHECK_TTL`] so that the invoke path does not query the database on
+/// every request. Entries exist only for key ids taken from tokens this
+/// server signed, so the map is bounded by the number of keys.
+#[derive(Debug, Default)]
+pub struct KeyCheck {
+    cache: Mutex<HashMap<String, (bool, Instant)>>,
+}
+
+impl KeyCheck {
+    pub async fn is_active(&self, store: &Store, id: &str) -> Result<bool, ApiError> {
+        if let Some((active, at)) = self.cache.lock().expect("key cache").get(id) {
+            if at.elapsed() < KEY_CHECK_TTL {
+                return Ok(*active);
+            }
+        }
+        let active = store.api_key_active(id).await?;
+        self.cache
+            .lock()
+            .expect("key cache")
+            .insert(id.to_string(), (active, Instant::now()));
+        Ok(active)
+    }
+
+    /// Forgets everything: called after a revocation or tenant deletion on
+    /// this replica so that it applies to the next request.
+    pub fn clear(&self) {
+        self.cache.lock().expect("key cache").clear();
     }
 }
 
@@ -210,6 +257,13 @@ impl FromRequestParts<Arc<AppState>> for Principal {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let claims = state.jwt.verify(bearer(parts)?)?;
+        if let Some(kid) = &claims.kid {
+            if !state.key_check.is_active(&state.store, kid).await? {
+                return Err(ApiError::unauthorized(
+                    "the API key this token was issued for has been revoked",
+                ));
+            }
+        }
         Ok(Principal { claims })
     }
 }
@@ -290,7 +344,7 @@ mod tests {
     fn round_trip_and_tamper() {
         let keys = JwtKeys::new(&[1u8; 32], 60).unwrap();
         let t = TenantId::parse("alice").unwrap();
-        let (token, claims) = keys.mint("alice", Some(&t), None, Role::Tenant);
+        let (token, claims) = keys.mint("alice", Some(&t), None, Role::Tenant, None);
         assert_eq!(keys.verify(&token).unwrap(), claims);
         assert_eq!(claims.ns.as_deref(), Some("tenant-alice"));
         let other = JwtKeys::new(&[2u8; 32], 60).unwrap();

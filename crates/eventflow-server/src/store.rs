@@ -491,6 +491,17 @@ impl Store {
         Ok(key)
     }
 
+    /// Whether the key with this id exists and is not revoked.
+    pub async fn api_key_active(&self, id: &str) -> Result<bool> {
+        Ok(
+            sqlx::query("SELECT id FROM api_keys WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
     pub async fn list_api_keys(&self) -> Result<Vec<ApiKeyRow>> {
         let rows = sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id")
             .fetch_all(&self.pool)

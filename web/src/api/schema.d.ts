@@ -108,7 +108,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke an API key: it can no longer be exchanged for tokens. */
+        /**
+         * Revoke an API key: it can no longer be exchanged for tokens, and the
+         *     tokens it was exchanged for stop working.
+         */
         delete: operations["revoke_api_key"];
         options?: never;
         head?: never;

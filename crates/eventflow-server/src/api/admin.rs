@@ -243,6 +243,7 @@ pub async fn delete_tenant(
             id.as_str()
         )));
     }
+    state.key_check.clear();
     state.sync.notify();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -319,7 +320,8 @@ pub async fn list_api_keys(
     ))
 }
 
-/// Revoke an API key: it can no longer be exchanged for tokens.
+/// Revoke an API key: it can no longer be exchanged for tokens, and the
+/// tokens it was exchanged for stop working.
 #[utoipa::path(delete, path = "/v1/admin/api-keys/{id}", tag = "admin", params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -335,5 +337,6 @@ pub async fn revoke_api_key(
     {
         return Err(ApiError::not_found("no active API key with this id"));
     }
+    state.key_check.clear();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -106,7 +106,13 @@ pub async fn token(
             .await?
             .ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
         let (token, claims) = match key.role {
-            Role::Admin => jwt.mint(&format!("key:{}", key.prefix), None, None, Role::Admin),
+            Role::Admin => jwt.mint(
+                &format!("key:{}", key.prefix),
+                None,
+                None,
+                Role::Admin,
+                Some(&key.id),
+            ),
             Role::Tenant => {
                 let tenant = key
                     .tenant
@@ -116,6 +122,7 @@ pub async fn token(
                     Some(&tenant),
                     None,
                     Role::Tenant,
+                    Some(&key.id),
                 )
             }
         };
@@ -154,6 +161,7 @@ pub async fn token(
         Some(&tenant),
         login.email.as_deref(),
         Role::Tenant,
+        None,
     );
     tracing::info!(tenant = %tenant, "dev-mode token issued");
     Ok(respond(token, claims))

@@ -235,14 +235,34 @@ both_databases! {
         let (_, me) = app.call(Method::GET, "/v1/me", Some(&acme), None).await;
         assert_eq!(me["quota"]["pods"]["hard"], "5");
         assert_eq!(me["quota"]["functions"]["used"], "1");
-        // Revoked keys mint no more tokens.
+        // A second key of the same tenant, to outlive the first.
+        let (_, v) = app.call(Method::POST, "/v1/admin/api-keys", Some(&admin),
+            Some(json!({"tenant":"acme","role":"tenant","name":"other"}))).await;
+        let (_, v) = app.call(Method::POST, "/auth/token", None, Some(json!({"api_key": v["key"]}))).await;
+        let acme2 = v["token"].as_str().unwrap().to_string();
+        // Revoked keys mint no more tokens, and the tokens they minted stop
+        // working at once (this replica); the tenant's other key still works.
+        let (s, _) = app.call(Method::GET, "/v1/functions", Some(&acme), None).await;
+        assert_eq!(s, StatusCode::OK);
         let (s, _) = app.call(Method::DELETE, &format!("/v1/admin/api-keys/{key_id}"), Some(&admin), None).await;
         assert_eq!(s, StatusCode::NO_CONTENT);
         let r = app.call(Method::POST, "/auth/token", None, Some(json!({"api_key": key}))).await;
         assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
-        // Deleting the tenant removes its functions.
+        for (method, path) in [(Method::GET, "/v1/functions"), (Method::GET, "/v1/me"),
+                               (Method::DELETE, "/v1/functions/one"), (Method::POST, "/v1/functions/one/invoke")] {
+            let r = app.call(method, path, Some(&acme), None).await;
+            assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+            assert!(r.1.to_string().contains("revoked"), "{path}: {}", r.1);
+        }
+        let (s, list) = app.call(Method::GET, "/v1/functions", Some(&acme2), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(list["items"][0]["name"], "one", "revoked token deleted nothing");
+        // Deleting the tenant removes its functions, and its keys' tokens stop working.
         let (s, _) = app.call(Method::DELETE, "/v1/admin/tenants/acme", Some(&admin), None).await;
         assert_eq!(s, StatusCode::NO_CONTENT);
+        let r = app.call(Method::GET, "/v1/functions", Some(&acme2), None).await;
+        assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+        // The admin token is untouched by all of this.
         let (_, list) = app.call(Method::GET, "/v1/admin/tenants", Some(&admin), None).await;
         assert_eq!(list, json!([]));
     };
