@@ -3,8 +3,16 @@
 //! as `text/event-stream` (by `Accept`). The stream ends when every pod's log
 //! ends (or, with `follow=true`, when the client goes away: dropping the
 //! response drops the Kubernetes log streams).
+//!
+//! With `follow=true` the function's pods are also watched: a pod that
+//! starts running later (scale-up, rollout, restart of a crashed pod by its
+//! ReplicaSet) joins the stream with its whole log, so following a function
+//! does not go silent when its pods are replaced.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use axum::{
     body::Body,
@@ -18,6 +26,7 @@ use futures::{stream::BoxStream, AsyncBufReadExt, Stream, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::{
     api::{ListParams, LogParams},
+    runtime::{watcher, WatchStreamExt},
     Api, ResourceExt,
 };
 
@@ -29,6 +38,8 @@ use crate::{
 };
 
 pub const MAX_TAIL_LINES: i64 = 10_000;
+/// The function's container in its pods (the operator's `build` names it).
+const CONTAINER: &str = "function";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -74,6 +85,81 @@ where
     futures::stream::select_all(streams)
 }
 
+/// The lines of one pod's log; an error opening it becomes its one item.
+async fn open_log(
+    pods: &Api<Pod>,
+    pod: &str,
+    params: &LogParams,
+) -> BoxStream<'static, std::io::Result<String>> {
+    match pods.log_stream(pod, params).await {
+        Ok(reader) => reader.lines().boxed(),
+        Err(e) => {
+            // Kubernetes' own words (kube's Display repeats them in Debug form).
+            let msg = match e {
+                kube::Error::Api(ae) => ae.message,
+                e => e.to_string(),
+            };
+            futures::stream::iter([Err(std::io::Error::other(msg))]).boxed()
+        }
+    }
+}
+
+enum Followed {
+    Line(String),
+    Pod(Box<Pod>),
+}
+
+/// `existing`, plus the logs of pods of `function` that start running
+/// after it began (any pod not in `known`), until the client goes away.
+fn follow_new_pods(
+    format: Format,
+    pods: Api<Pod>,
+    function: String,
+    known: HashSet<String>,
+    existing: impl Stream<Item = String> + Send + 'static,
+) -> impl Stream<Item = String> + Send + 'static {
+    let config = watcher::Config::default().labels(&format!("{FUNCTION_LABEL}={function}"));
+    let changes = watcher(pods.clone(), config)
+        .default_backoff()
+        .applied_objects()
+        .filter_map(|r| futures::future::ready(r.ok()))
+        .map(|p| Followed::Pod(Box::new(p)));
+    let mut all = futures::stream::SelectAll::<BoxStream<'static, Followed>>::new();
+    all.push(existing.map(Followed::Line).boxed());
+    all.push(changes.boxed());
+    // A new pod's whole log: it is all newer than the request.
+    let params = LogParams {
+        follow: true,
+        container: Some(CONTAINER.into()),
+        ..LogParams::default()
+    };
+    futures::stream::unfold((all, known), move |(mut all, mut known)| {
+        let (pods, params) = (pods.clone(), params.clone());
+        async move {
+            loop {
+                match all.next().await? {
+                    Followed::Line(line) => return Some((line, (all, known))),
+                    Followed::Pod(pod) => {
+                        let running =
+                            pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+                        let name = pod.name_any();
+                        if !running || known.contains(&name) {
+                            continue;
+                        }
+                        known.insert(name.clone());
+                        let lines = open_log(&pods, &name, &params).await;
+                        all.push(
+                            merge(format, vec![(name, lines)])
+                                .map(Followed::Line)
+                                .boxed(),
+                        );
+                    }
+                }
+            }
+        }
+    })
+}
+
 fn parse_params(q: &HashMap<String, String>) -> ApiResult<LogParams> {
     let bad = |field: &str, msg: &str| {
         ApiError::bad_request(format!("{field} {msg}"), Some(field.to_string()))
@@ -101,7 +187,7 @@ fn parse_params(q: &HashMap<String, String>) -> ApiResult<LogParams> {
         follow,
         tail_lines,
         since_seconds,
-        container: Some("function".into()),
+        container: Some(CONTAINER.into()),
         ..LogParams::default()
     })
 }
@@ -151,17 +237,24 @@ pub async fn logs(
     let mut streams = Vec::new();
     for pod in list.items {
         let pod_name = pod.name_any();
-        let lines: BoxStream<'static, std::io::Result<String>> = match pods
-            .log_stream(&pod_name, &params)
-            .await
-        {
-            Ok(reader) => reader.lines().boxed(),
-            Err(e) => futures::stream::iter([Err(std::io::Error::other(e.to_string()))]).boxed(),
-        };
+        let lines = open_log(&pods, &pod_name, &params).await;
         streams.push((pod_name, lines));
     }
     let pod_count = streams.len();
-    let body = merge(format, streams).map(Ok::<_, std::convert::Infallible>);
+    let body: BoxStream<'static, String> = if params.follow {
+        let known = streams.iter().map(|(p, _)| p.clone()).collect();
+        follow_new_pods(
+            format,
+            pods,
+            name.to_string(),
+            known,
+            merge(format, streams),
+        )
+        .boxed()
+    } else {
+        merge(format, streams).boxed()
+    };
+    let body = body.map(Ok::<_, std::convert::Infallible>);
     let content_type = match format {
         Format::Text => "text/plain; charset=utf-8",
         Format::EventStream => "text/event-stream",

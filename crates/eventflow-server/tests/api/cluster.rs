@@ -336,6 +336,83 @@ async fn unreachable_cluster_keeps_the_api_working() {
     assert_eq!(r["checks"]["kubernetes"]["status"], "error");
 }
 
+/// Creates a pod labelled as `function`'s (kwok runs it).
+async fn create_pod(pods: &Api<k8s_openapi::api::core::v1::Pod>, name: &str, function: &str) {
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"eventflow.io/function": function}},
+        "spec": {"automountServiceAccountToken": false,
+                 "containers": [{"name": "function", "image": "nginx"}]}
+    }))
+    .unwrap();
+    eventually("pod creation (default ServiceAccount)", || {
+        let pods = pods.clone();
+        let pod = pod.clone();
+        async move {
+            pods.create(&PostParams::default(), &pod)
+                .await
+                .ok()
+                .map(|_| ())
+        }
+    })
+    .await;
+}
+
+/// Reads `body` into `seen` until it contains `needle` (60 s at most).
+async fn read_until(body: &mut axum::body::Body, seen: &mut String, needle: &str) {
+    use http_body_util::BodyExt;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !seen.contains(needle) {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("no {needle:?} within 60 s; got {seen:?}"))
+            .unwrap_or_else(|| panic!("stream ended before {needle:?}; got {seen:?}"))
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            seen.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+}
+
+/// `follow=true` keeps the response open and adds the log of a pod that
+/// starts running after the request (here: kwok's error line for it, as
+/// kwok serves no container logs), and only of the function's pods.
+#[tokio::test]
+async fn following_logs_picks_up_pods_that_start_later() {
+    use tower::ServiceExt;
+    let client = eventflow_testenv::client().await;
+    let app = TestApp::with(Db::Sqlite, AuthMode::Dev, testenv_source()).await;
+    let _sync = start_sync(&app);
+    let tenant = unique_tenant();
+    create_namespace(&client, &tenant).await;
+    let token = app.token(&tenant).await;
+    app.create(&token, json!({"name":"talker","image":"nginx"}))
+        .await;
+    let pods = Api::namespaced(client.clone(), &format!("tenant-{tenant}"));
+    create_pod(&pods, "talker-early", "talker").await;
+    let (app_ref, token_ref) = (&app, &token);
+    let resp = eventually("logs to be served", || async move {
+        let req = axum::http::Request::builder()
+            .uri("/v1/functions/talker/logs?follow=true")
+            .header("authorization", format!("Bearer {token_ref}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let r = app_ref.router.clone().oneshot(req).await.unwrap();
+        (r.status() == StatusCode::OK).then_some(r)
+    })
+    .await;
+    assert_eq!(resp.headers()["x-eventflow-pods"], "1");
+    let mut body = resp.into_body();
+    let mut seen = String::new();
+    read_until(&mut body, &mut seen, "[talker-early] ").await;
+    // The early pod's log has ended; the stream stays open for new pods.
+    create_pod(&pods, "other-late", "other").await;
+    create_pod(&pods, "talker-late", "talker").await;
+    read_until(&mut body, &mut seen, "[talker-late] ").await;
+    assert!(!seen.contains("other-late"), "{seen}");
+    drop(body);
+    cleanup(&client, &tenant).await;
+}
+
 /// Log streaming against the real API server. kwok serves no container
 /// logs, so each pod contributes its error line: this proves discovery of
 /// the function's pods (and only them), the per-pod prefix and that a
@@ -343,7 +420,6 @@ async fn unreachable_cluster_keeps_the_api_working() {
 /// in `api::logs`.
 #[tokio::test]
 async fn logs_stream_covers_every_pod_of_the_function() {
-    use k8s_openapi::api::core::v1::Pod;
     let client = eventflow_testenv::client().await;
     let app = TestApp::with(Db::Sqlite, AuthMode::Dev, testenv_source()).await;
     let _sync = start_sync(&app);
@@ -353,30 +429,13 @@ async fn logs_stream_covers_every_pod_of_the_function() {
     app.create(&token, json!({"name":"talker","image":"nginx"}))
         .await;
     let ns = format!("tenant-{tenant}");
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &ns);
     for (name, function) in [
         ("talker-a", "talker"),
         ("talker-b", "talker"),
         ("other-c", "other"),
     ] {
-        let pod: Pod = serde_json::from_value(json!({
-            "metadata": {"name": name, "labels": {"eventflow.io/function": function}},
-            "spec": {"automountServiceAccountToken": false,
-                     "containers": [{"name": "function", "image": "nginx"}]}
-        }))
-        .unwrap();
-        let pods = pods.clone();
-        eventually("pod creation (default ServiceAccount)", || {
-            let pods = pods.clone();
-            let pod = pod.clone();
-            async move {
-                pods.create(&PostParams::default(), &pod)
-                    .await
-                    .ok()
-                    .map(|_| ())
-            }
-        })
-        .await;
+        create_pod(&pods, name, function).await;
     }
     let app_ref = &app;
     let token_ref = &token;
