@@ -419,8 +419,7 @@ export interface components {
         FunctionStatusDto: {
             conditions: components["schemas"]["ConditionDto"][];
             message?: string | null;
-            /** @description Pending, Deploying, Running or Failed. */
-            phase: string;
+            phase: components["schemas"]["Phase"];
             /** Format: int32 */
             readyReplicas: number;
             /**
@@ -454,6 +453,13 @@ export interface components {
             subject: string;
             tenant: string;
         };
+        /**
+         * @description Where a function is in its life: `Pending` (not yet applied, or waiting
+         *     for the operator), `Deploying`, `Running` (all replicas ready) or
+         *     `Failed` (see `reason`).
+         * @enum {string}
+         */
+        Phase: "Pending" | "Deploying" | "Running" | "Failed";
         /**
          * @description Used and hard values of the tenant's quota. Usage is what the catalog's
          *     functions ask for (replicas × requests/limits).

@@ -36,8 +36,8 @@ export type PatchFunctionRequest = Schemas["FunctionPatch"];
 
 export type ErrorBody = Schemas["ErrorBody"];
 
-/** The phases the server documents; `status.phase` is typed as a plain string. */
-export type Phase = "Pending" | "Deploying" | "Running" | "Failed";
+/** `status.phase`: Pending, Deploying, Running or Failed (an enum in the OpenAPI document). */
+export type Phase = Schemas["Phase"];
 
 /** Query parameters of GET /v1/functions. */
 export type ListFunctionsQuery = NonNullable<paths["/v1/functions"]["get"]["parameters"]["query"]>;

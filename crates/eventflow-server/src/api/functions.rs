@@ -73,11 +73,33 @@ pub struct FunctionDto {
     pub updated_at: String,
 }
 
+/// Where a function is in its life: `Pending` (not yet applied, or waiting
+/// for the operator), `Deploying`, `Running` (all replicas ready) or
+/// `Failed` (see `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Phase)]
+pub enum PhaseDto {
+    Pending,
+    Deploying,
+    Running,
+    Failed,
+}
+
+impl From<Phase> for PhaseDto {
+    fn from(p: Phase) -> Self {
+        match p {
+            Phase::Pending => PhaseDto::Pending,
+            Phase::Deploying => PhaseDto::Deploying,
+            Phase::Running => PhaseDto::Running,
+            Phase::Failed => PhaseDto::Failed,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FunctionStatusDto {
-    /// Pending, Deploying, Running or Failed.
-    pub phase: String,
+    pub phase: PhaseDto,
     /// Why the function is not (yet) Running, e.g. `Syncing`,
     /// `ClusterUnavailable`, `ImagePullBackOff`, `QuotaExceeded`.
     pub reason: Option<String>,
@@ -169,7 +191,7 @@ fn status_of(row: &FunctionRow) -> FunctionStatusDto {
         )
     };
     FunctionStatusDto {
-        phase: phase.as_str().to_string(),
+        phase: phase.into(),
         reason,
         message,
         replicas: s.replicas,

@@ -402,6 +402,11 @@ both_databases! {
         let (s, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
         assert_eq!(s, StatusCode::OK);
         assert!(doc["paths"]["/v1/functions/{name}"]["patch"].is_object());
+        // Clients get the phases as an enum, not a bare string.
+        assert_eq!(doc["components"]["schemas"]["Phase"]["enum"],
+            json!(["Pending", "Deploying", "Running", "Failed"]));
+        assert_eq!(doc["components"]["schemas"]["FunctionStatusDto"]["properties"]["phase"]["$ref"],
+            "#/components/schemas/Phase");
     };
 }
 
