@@ -47,11 +47,14 @@ pub const CATALOG_GENERATION_ANNOTATION: &str = "eventflow.io/catalog-generation
 #[serde(rename_all = "camelCase")]
 pub struct FunctionSpec {
     pub image: String,
+    #[serde(default = "default_replicas")]
     #[schemars(range(min = 0))]
     pub replicas: i32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
+    #[serde(default)]
     pub resources: Resources,
+    #[serde(default = "default_port")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,8 +63,47 @@ pub struct FunctionSpec {
     pub args: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<Autoscaling>,
+    #[serde(default = "default_timeout_seconds")]
     #[schemars(range(min = 1))]
     pub timeout_seconds: i32,
+}
+
+// Defaults, the same as the API's (`eventflow-core`). They are in the CRD's
+// schema too, so the API server fills them in for a Function written by
+// hand (`kubectl apply` with only `image`), as it does for the API.
+fn default_replicas() -> i32 {
+    1
+}
+
+fn default_port() -> i32 {
+    i32::from(eventflow_core::spec::DEFAULT_PORT)
+}
+
+fn default_timeout_seconds() -> i32 {
+    i32::try_from(eventflow_core::spec::DEFAULT_TIMEOUT_SECONDS).unwrap_or(i32::MAX)
+}
+
+fn default_requests() -> ResourceList {
+    ResourceList {
+        cpu: eventflow_core::spec::DEFAULT_REQUEST_CPU.into(),
+        memory: eventflow_core::spec::DEFAULT_REQUEST_MEMORY.into(),
+    }
+}
+
+fn default_limits() -> ResourceList {
+    ResourceList {
+        cpu: eventflow_core::spec::DEFAULT_LIMIT_CPU.into(),
+        memory: eventflow_core::spec::DEFAULT_LIMIT_MEMORY.into(),
+    }
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Resources {
+            requests: default_requests(),
+            limits: default_limits(),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
@@ -72,7 +114,9 @@ pub struct EnvVar {
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 pub struct Resources {
+    #[serde(default = "default_requests")]
     pub requests: ResourceList,
+    #[serde(default = "default_limits")]
     pub limits: ResourceList,
 }
 
@@ -340,6 +384,37 @@ mod tests {
         assert_eq!(
             f.metadata.annotations.unwrap()[CATALOG_GENERATION_ANNOTATION],
             "3"
+        );
+    }
+
+    /// A Function written by hand with only an image gets the API's
+    /// defaults, both when deserialized and in the CRD schema (which the
+    /// API server applies).
+    #[test]
+    fn a_minimal_function_gets_the_api_defaults() {
+        let api = FunctionSpec::from(
+            &core::FunctionSpec::parse(
+                core::RawFunctionSpec {
+                    image: Some("nginx".into()),
+                    ..Default::default()
+                },
+                core::SpecLimits::default(),
+            )
+            .unwrap(),
+        );
+        let by_hand: FunctionSpec =
+            serde_json::from_value(serde_json::json!({"image": "nginx"})).unwrap();
+        assert_eq!(by_hand, api);
+        let crd = serde_json::to_value(Function::crd()).unwrap();
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert_eq!(spec["required"], serde_json::json!(["image"]));
+        let props = &spec["properties"];
+        assert_eq!(props["replicas"]["default"], api.replicas);
+        assert_eq!(props["port"]["default"], api.port);
+        assert_eq!(props["timeoutSeconds"]["default"], api.timeout_seconds);
+        assert_eq!(
+            props["resources"]["default"],
+            serde_json::to_value(&api.resources).unwrap()
         );
     }
 }

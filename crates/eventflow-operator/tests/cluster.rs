@@ -488,3 +488,35 @@ async fn stopped_operator_converges_on_restart_with_nothing_orphaned() {
     tenant.delete_and_wait().await;
     op.stop().await;
 }
+
+/// A Function written by hand with nothing but an image (as `kubectl apply`
+/// would send it) gets the API's defaults from the CRD and runs.
+#[tokio::test]
+async fn a_hand_written_minimal_function_gets_defaults_and_runs() {
+    use kube::api::{ApiResource, DynamicObject};
+    let client = setup().await;
+    let scope = suffix();
+    let op = TestOperator::start(&client, &scope).await;
+    let tenant = TestTenant::create(&client, &scope, None).await;
+    tenant.wait_ready().await;
+    let ar = ApiResource::erase::<eventflow_crd::Function>(&());
+    let raw: Api<DynamicObject> = Api::namespaced_with(client.clone(), &tenant.namespace(), &ar);
+    let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "eventflow.io/v1alpha1",
+        "kind": "Function",
+        "metadata": {"name": "minimal", "labels": {SCOPE_LABEL: scope}},
+        "spec": {"image": "registry.example/hello:1"}
+    }))
+    .unwrap();
+    raw.create(&Default::default(), &obj)
+        .await
+        .expect("the API server accepts a Function with only an image");
+    let f = tenant.wait_running("minimal", 1).await;
+    assert_eq!(f.spec.replicas, 1);
+    assert_eq!(f.spec.port, 8080);
+    assert_eq!(f.spec.timeout_seconds, 30);
+    assert_eq!(f.spec.resources.requests.cpu, "100m");
+    assert_eq!(f.spec.resources.limits.memory, "512Mi");
+    tenant.delete_and_wait().await;
+    op.stop().await;
+}

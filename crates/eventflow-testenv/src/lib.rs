@@ -309,3 +309,68 @@ pub async fn try_fresh_namespace(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// How long [`wait_until_quota_counts`] waits: the quota controller's
+/// discovery period (30 s) plus margin.
+const QUOTA_COUNT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Waits until kube-controller-manager's quota controller computes usage for
+/// `resource` (for example `count/functions.eventflow.io`), which it does
+/// only after its periodic discovery (every 30 s) has seen the CRD. Until
+/// then, creating such an object in a namespace whose ResourceQuota limits
+/// it is refused with "status unknown for quota". Tests that install CRDs
+/// and at once create tenants call this first.
+///
+/// It creates a probe ResourceQuota in a fresh namespace, and re-creates it
+/// every few seconds (a quota is computed on creation; one created before
+/// discovery would wait for the next full resync), until its status shows
+/// the resource as used.
+///
+/// # Panics
+/// When the usage is not computed within two minutes.
+pub async fn wait_until_quota_counts(client: &Client, resource: &str) {
+    use k8s_openapi::api::core::v1::{ResourceQuota, ResourceQuotaSpec};
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    let ns = fresh_namespace(client, "quota-probe").await;
+    let quotas = Api::<ResourceQuota>::namespaced(client.clone(), ns.name());
+    let deadline = tokio::time::Instant::now() + QUOTA_COUNT_TIMEOUT;
+    for attempt in 0u32.. {
+        let name = format!("probe-{attempt}");
+        let quota = ResourceQuota {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(ResourceQuotaSpec {
+                hard: Some(BTreeMap::from([(
+                    resource.to_string(),
+                    Quantity("1000".into()),
+                )])),
+                ..ResourceQuotaSpec::default()
+            }),
+            ..ResourceQuota::default()
+        };
+        quotas
+            .create(&PostParams::default(), &quota)
+            .await
+            .unwrap_or_else(|e| panic!("creating the quota probe: {e}"));
+        for _ in 0..25 {
+            let counted = quotas
+                .get(&name)
+                .await
+                .ok()
+                .and_then(|q| q.status?.used)
+                .is_some_and(|used| used.contains_key(resource));
+            if counted {
+                ns.cleanup().await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let _ = quotas.delete(&name, &DeleteParams::default()).await;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "kube-controller-manager did not compute quota usage for {resource} within {QUOTA_COUNT_TIMEOUT:?} (is it running?)"
+        );
+    }
+}

@@ -69,6 +69,9 @@ pub async fn install_crds(client: &Client) {
         })
         .await;
     }
+    // Tenant quotas count Functions; make sure kube-controller-manager does
+    // before a test creates one (see `wait_until_quota_counts`).
+    eventflow_testenv::wait_until_quota_counts(client, "count/functions.eventflow.io").await;
 }
 
 /// An operator running in this process.
