@@ -22,6 +22,7 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     pub sync_applies: IntCounterVec,
     pub outbox_pending: IntGauge,
+    pub sync_leader: IntGauge,
 }
 
 impl Metrics {
@@ -57,11 +58,17 @@ impl Metrics {
         let outbox_pending =
             IntGauge::new("eventflow_outbox_pending", "Outbox entries not yet applied")
                 .expect("valid metric");
+        let sync_leader = IntGauge::new(
+            "eventflow_sync_leader",
+            "1 while this replica holds the sync lease (applies the catalog to Kubernetes)",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(sync_applies.clone()),
             Box::new(outbox_pending.clone()),
+            Box::new(sync_leader.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
@@ -71,6 +78,7 @@ impl Metrics {
             http_duration,
             sync_applies,
             outbox_pending,
+            sync_leader,
         }
     }
 

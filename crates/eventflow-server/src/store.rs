@@ -564,6 +564,35 @@ impl Store {
             .collect()
     }
 
+    /// Takes or renews the sync lease for `holder` until now + `ttl`.
+    /// True when `holder` holds it now: it was free, expired, or already
+    /// `holder`'s. One conditional UPDATE, so two replicas cannot both win.
+    pub async fn try_sync_lease(&self, holder: &str, ttl: Duration) -> Result<bool> {
+        let now = now_ms();
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let taken = sqlx::query(
+            "UPDATE sync_lease SET holder = $1, expires_at = $2 \
+             WHERE id = 1 AND (holder = $1 OR expires_at < $3)",
+        )
+        .bind(holder)
+        .bind(now.saturating_add(ttl_ms))
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(taken == 1)
+    }
+
+    /// Gives the sync lease up, if `holder` has it, so another replica can
+    /// take it at once.
+    pub async fn release_sync_lease(&self, holder: &str) -> Result<()> {
+        sqlx::query("UPDATE sync_lease SET expires_at = 0 WHERE id = 1 AND holder = $1")
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn outbox_len(&self) -> Result<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM outbox")
             .fetch_one(&self.pool)

@@ -118,6 +118,8 @@ pub const CATALOG_ID_ANNOTATION: &str = "eventflow.io/catalog-id";
 
 pub struct Sync {
     store: Store,
+    /// This replica's name in the sync lease.
+    identity: String,
     catalog_id: tokio::sync::OnceCell<String>,
     config: SyncConfig,
     metrics: Metrics,
@@ -134,14 +136,33 @@ fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(ae) if ae.code == 404)
 }
 
+/// How long the sync lease lasts without renewal. The holder renews it
+/// every round (about once a second); a replica that dies is replaced after
+/// this.
+pub const SYNC_LEASE_TTL: Duration = Duration::from_secs(15);
+
 fn retry_delay(attempts: i64) -> Duration {
     Duration::from_secs(1u64 << attempts.clamp(0, 5))
+}
+
+/// The pod name in Kubernetes (`HOSTNAME`), else "eventflow".
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "eventflow".into())
 }
 
 impl Sync {
     pub fn new(store: Store, config: SyncConfig, metrics: Metrics) -> Self {
         Self {
             store,
+            identity: format!(
+                "{}-{}-{}",
+                hostname(),
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
             catalog_id: tokio::sync::OnceCell::new(),
             config,
             metrics,
@@ -244,12 +265,40 @@ impl Sync {
         *self.last_error.write().await = e;
     }
 
-    /// Runs until `shutdown` turns true.
+    /// Takes or renews the sync lease; logs and reports changes of role.
+    async fn lead(&self, was_leader: bool) -> bool {
+        let leader = match self
+            .store
+            .try_sync_lease(&self.identity, SYNC_LEASE_TTL)
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot renew the sync lease; standing by");
+                false
+            }
+        };
+        if leader != was_leader {
+            if leader {
+                tracing::info!(identity = %self.identity, "holding the sync lease: this replica applies the catalog to Kubernetes");
+            } else {
+                tracing::info!(identity = %self.identity, "another replica holds the sync lease; standing by");
+            }
+        }
+        self.metrics.sync_leader.set(i64::from(leader));
+        leader
+    }
+
+    /// Runs until `shutdown` turns true. Every replica connects (logs and the
+    /// gateway need the client) and copies status back; only the holder of
+    /// the sync lease drains the outbox and runs the resync, so replicas do
+    /// not race each other's applies and orphan deletions.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         if self.config.source == KubeSource::Disabled {
             tracing::warn!("Kubernetes sync disabled: functions are stored but not deployed");
             return;
         }
+        let mut leader = false;
         // When the next full resync is due; a failed one is retried sooner.
         let mut next_resync = tokio::time::Instant::now();
         let retry = self.config.resync_interval.min(Duration::from_secs(5));
@@ -257,6 +306,12 @@ impl Sync {
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            let was_leader = leader;
+            leader = self.lead(leader).await;
+            if leader && !was_leader {
+                // Another replica may have changed things while we stood by.
+                next_resync = tokio::time::Instant::now();
             }
             let client = self.client.read().await.clone();
             let client = match client {
@@ -280,12 +335,14 @@ impl Sync {
                             tracing::warn!(error = %msg, "Kubernetes unavailable; will retry");
                         }
                         self.set_error(Some(msg.clone())).await;
-                        self.mark_unsynced(&e.record()).await;
+                        if leader {
+                            self.mark_unsynced(&e.record()).await;
+                        }
                         None
                     }
                 },
             };
-            if let Some(client) = client {
+            if let Some(client) = client.filter(|_| leader) {
                 if let Err(e) = self.drain_outbox(&client).await {
                     tracing::warn!(error = %e, "outbox drain failed");
                 }
@@ -315,11 +372,18 @@ impl Sync {
             tokio::select! {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = shutdown.changed() => {}
+                // A dropped sender means shutdown too.
+                r = shutdown.changed() => if r.is_err() { break; },
             }
         }
         if let Some(t) = watcher_task {
             t.abort();
+        }
+        if leader {
+            if let Err(e) = self.store.release_sync_lease(&self.identity).await {
+                tracing::warn!(error = %e, "could not release the sync lease");
+            }
+            self.metrics.sync_leader.set(0);
         }
     }
 

@@ -472,3 +472,64 @@ async fn logs_stream_covers_every_pod_of_the_function() {
     assert_eq!(r.0, StatusCode::NOT_FOUND);
     cleanup(&client, &tenant).await;
 }
+
+/// Two server replicas on one PostgreSQL catalog: only the holder of the
+/// sync lease applies (a function created through the standby is applied by
+/// the leader), and when the leader stops, the standby takes over at once.
+#[tokio::test]
+async fn only_the_sync_lease_holder_applies_and_a_standby_takes_over() {
+    let client = eventflow_testenv::client().await;
+    let (url, guard) = fresh_database(Db::Postgres).await;
+    let guard = Arc::new(guard);
+    let a = TestApp::on(url.clone(), guard.clone(), AuthMode::Dev, testenv_source()).await;
+    let b = TestApp::on(url, guard, AuthMode::Dev, testenv_source()).await;
+    let stop_a = start_sync(&a);
+    let a_ref = &a;
+    eventually("replica a to hold the sync lease", || async move {
+        (a_ref.state.metrics.sync_leader.get() == 1).then_some(())
+    })
+    .await;
+    let _stop_b = start_sync(&b);
+    let applied = |app: &TestApp| {
+        app.state
+            .metrics
+            .sync_applies
+            .with_label_values(&["function", "ok"])
+            .get()
+    };
+    let tenant = unique_tenant();
+    create_namespace(&client, &tenant).await;
+    let token = b.token(&tenant).await;
+    let (s, v) = b
+        .create(&token, json!({"name":"one","image":"nginx"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let functions: Api<Function> = Api::namespaced(client.clone(), &format!("tenant-{tenant}"));
+    eventually("the Function CR written through the standby", || {
+        let functions = functions.clone();
+        async move { functions.get_opt("one").await.ok().flatten() }
+    })
+    .await;
+    assert_eq!(b.state.metrics.sync_leader.get(), 0, "b stands by");
+    assert_eq!(applied(&b), 0, "the standby applied nothing");
+    assert!(applied(&a) >= 1, "the leader applied it");
+
+    // The leader stops and releases the lease: b takes over and applies.
+    stop_a.send(true).unwrap();
+    let b_ref = &b;
+    eventually("replica b to take the sync lease", || async move {
+        (b_ref.state.metrics.sync_leader.get() == 1).then_some(())
+    })
+    .await;
+    let (s, _) = b
+        .create(&token, json!({"name":"two","image":"nginx"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    eventually("the Function CR applied by the new leader", || {
+        let functions = functions.clone();
+        async move { functions.get_opt("two").await.ok().flatten() }
+    })
+    .await;
+    assert!(applied(&b) >= 1, "b applied after taking over");
+    cleanup(&client, &tenant).await;
+}

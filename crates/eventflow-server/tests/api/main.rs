@@ -267,6 +267,25 @@ both_databases! {
         assert_eq!(list, json!([]));
     };
 
+    sync_lease_has_one_holder_at_a_time => |db| async move {
+        let app = TestApp::new(db).await;
+        let store = &app.state.store;
+        let ttl = std::time::Duration::from_secs(15);
+        assert!(store.try_sync_lease("a", ttl).await.unwrap(), "a free lease is taken");
+        assert!(!store.try_sync_lease("b", ttl).await.unwrap(), "a held lease is not");
+        assert!(store.try_sync_lease("a", ttl).await.unwrap(), "the holder renews it");
+        // Release hands it over at once.
+        store.release_sync_lease("b").await.unwrap();
+        assert!(!store.try_sync_lease("b", ttl).await.unwrap(), "only the holder releases");
+        store.release_sync_lease("a").await.unwrap();
+        assert!(store.try_sync_lease("b", ttl).await.unwrap());
+        // An expired lease is taken over.
+        assert!(store.try_sync_lease("b", std::time::Duration::ZERO).await.unwrap());
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        assert!(store.try_sync_lease("a", ttl).await.unwrap(), "expired: a takes it");
+        assert!(!store.try_sync_lease("b", ttl).await.unwrap());
+    };
+
     invalid_names_name_the_field => |db| async move {
         let app = TestApp::new(db).await;
         let t = app.token("alice").await;
