@@ -266,7 +266,7 @@ impl Sync {
     }
 
     /// Takes or renews the sync lease; logs and reports changes of role.
-    async fn lead(&self, was_leader: bool) -> bool {
+    async fn lead(&self, was_leader: Option<bool>) -> bool {
         let leader = match self
             .store
             .try_sync_lease(&self.identity, SYNC_LEASE_TTL)
@@ -278,7 +278,7 @@ impl Sync {
                 false
             }
         };
-        if leader != was_leader {
+        if Some(leader) != was_leader {
             if leader {
                 tracing::info!(identity = %self.identity, "holding the sync lease: this replica applies the catalog to Kubernetes");
             } else {
@@ -299,6 +299,7 @@ impl Sync {
             return;
         }
         let mut leader = false;
+        let mut first = true;
         // When the next full resync is due; a failed one is retried sooner.
         let mut next_resync = tokio::time::Instant::now();
         let retry = self.config.resync_interval.min(Duration::from_secs(5));
@@ -308,7 +309,8 @@ impl Sync {
                 break;
             }
             let was_leader = leader;
-            leader = self.lead(leader).await;
+            leader = self.lead((!first).then_some(leader)).await;
+            first = false;
             if leader && !was_leader {
                 // Another replica may have changed things while we stood by.
                 next_resync = tokio::time::Instant::now();
@@ -402,6 +404,15 @@ impl Sync {
 
     async fn drain_outbox(&self, client: &Client) -> Result<(), SyncError> {
         loop {
+            // A long drain must not outlive the lease: renew it per batch and
+            // stop if another replica has it now.
+            if !self
+                .store
+                .try_sync_lease(&self.identity, SYNC_LEASE_TTL)
+                .await?
+            {
+                return Ok(());
+            }
             let entries = self.store.due_outbox(100).await?;
             if entries.is_empty() {
                 return Ok(());

@@ -54,6 +54,37 @@ fn start_sync(app: &TestApp) -> watch::Sender<bool> {
     tx
 }
 
+/// Installs the CRDs (as the sync does on connect) for tests that read CRs
+/// before any sync has run, and waits until they are served.
+async fn ensure_crds(client: &Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::CustomResourceExt;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in [Tenant::crd(), Function::crd()] {
+        let name = crd.metadata.name.clone().unwrap();
+        crds.patch(
+            &name,
+            &PatchParams::apply(eventflow_crd::API_FIELD_MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("apply CRD");
+        let crds = &crds;
+        let name = &name;
+        eventually("the CRD to be established", || async move {
+            crds.get(name)
+                .await
+                .ok()?
+                .status?
+                .conditions?
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+                .then_some(())
+        })
+        .await;
+    }
+}
+
 /// Stands in for the operator: creates `tenant-{id}`.
 async fn create_namespace(client: &Client, tenant: &str) {
     let ns = Namespace {
@@ -197,6 +228,7 @@ use kube::ResourceExt;
 #[tokio::test]
 async fn crash_between_commit_and_apply_converges_after_restart() {
     let client = eventflow_testenv::client().await;
+    ensure_crds(&client).await;
     let tenant = unique_tenant();
     create_namespace(&client, &tenant).await;
     let (url, guard) = fresh_database(Db::Sqlite).await;
