@@ -141,6 +141,11 @@ fn is_not_found(e: &kube::Error) -> bool {
 /// this.
 pub const SYNC_LEASE_TTL: Duration = Duration::from_secs(15);
 
+/// The pause after `failures` failed connection attempts in a row.
+fn reconnect_delay(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.clamp(0, 5))
+}
+
 fn retry_delay(attempts: i64) -> Duration {
     Duration::from_secs(1u64 << attempts.clamp(0, 5))
 }
@@ -304,6 +309,11 @@ impl Sync {
         let mut next_resync = tokio::time::Instant::now();
         let retry = self.config.resync_interval.min(Duration::from_secs(5));
         let mut watcher_task: Option<tokio::task::JoinHandle<()>> = None;
+        // Failed connection attempts in a row: while Kubernetes is away the
+        // loop waits 2, 4, … 32 s between attempts (an API write still wakes
+        // it at once), instead of reconnecting and rewriting every pending
+        // function's reason every second.
+        let mut connect_failures: u32 = 0;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -320,6 +330,7 @@ impl Sync {
                 Some(c) => Some(c),
                 None => match self.connect().await {
                     Ok(c) => {
+                        connect_failures = 0;
                         tracing::info!("connected to Kubernetes");
                         *self.client.write().await = Some(c.clone());
                         self.set_error(None).await;
@@ -332,6 +343,7 @@ impl Sync {
                         Some(c)
                     }
                     Err(e) => {
+                        connect_failures = connect_failures.saturating_add(1);
                         let msg = e.to_string();
                         if self.last_error.read().await.as_deref() != Some(msg.as_str()) {
                             tracing::warn!(error = %msg, "Kubernetes unavailable; will retry");
@@ -371,9 +383,14 @@ impl Sync {
                     }
                 }
             }
+            let pause = if self.client.read().await.is_some() {
+                Duration::from_secs(1)
+            } else {
+                reconnect_delay(connect_failures)
+            };
             tokio::select! {
                 () = self.wake.notified() => {}
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = tokio::time::sleep(pause) => {}
                 // A dropped sender means shutdown too.
                 r = shutdown.changed() => if r.is_err() { break; },
             }

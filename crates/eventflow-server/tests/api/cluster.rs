@@ -326,6 +326,37 @@ async fn resync_restores_deleted_crs_and_removes_orphans() {
 }
 
 #[tokio::test]
+async fn unreachable_cluster_is_retried_with_backoff() {
+    // A "cluster" that accepts TCP connections and drops them at once.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = attempts.clone();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\n\
+         contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: x\n"),
+    )
+    .unwrap();
+    let app = TestApp::with(Db::Sqlite, AuthMode::Dev, KubeSource::File(kubeconfig)).await;
+    let _sync = start_sync(&app);
+    tokio::time::sleep(Duration::from_millis(7500)).await;
+    // Attempts at about 0, 2 and 6 s; a loop without backoff makes ~8.
+    let n = attempts.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((2..=4).contains(&n), "{n} connection attempts in 7.5 s");
+    let (_, r) = app.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(r["checks"]["kubernetes"]["status"], "error", "{r}");
+}
+
+#[tokio::test]
 async fn unreachable_cluster_keeps_the_api_working() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
