@@ -324,12 +324,20 @@ pub async fn wait_for_crds(
     let lp = kube::api::ListParams::default().limit(1);
     let mut polls = 0u32;
     loop {
-        let tenants = Api::<eventflow_crd::Tenant>::all(client.clone())
-            .list_metadata(&lp)
-            .await;
-        let functions = Api::<eventflow_crd::Function>::all(client.clone())
-            .list_metadata(&lp)
-            .await;
+        // Raced against `stop`: a hung API server must not delay shutdown.
+        let probe = async {
+            let tenants = Api::<eventflow_crd::Tenant>::all(client.clone())
+                .list_metadata(&lp)
+                .await;
+            let functions = Api::<eventflow_crd::Function>::all(client.clone())
+                .list_metadata(&lp)
+                .await;
+            (tenants, functions)
+        };
+        let (tenants, functions) = tokio::select! {
+            _ = &mut stop => return false,
+            r = probe => r,
+        };
         let missing: Vec<&str> = [
             ("tenants.eventflow.io", tenants.err()),
             ("functions.eventflow.io", functions.err()),

@@ -160,6 +160,9 @@ pub const KEY_CHECK_TTL: Duration = Duration::from_secs(5);
 #[derive(Debug, Default)]
 pub struct KeyCheck {
     cache: Mutex<HashMap<String, (bool, Instant)>>,
+    /// Bumped by [`KeyCheck::clear`]; a lookup that started before a clear
+    /// does not cache its (possibly stale) answer.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl KeyCheck {
@@ -169,18 +172,26 @@ impl KeyCheck {
                 return Ok(*active);
             }
         }
-        let active = store.api_key_active(id).await?;
-        self.cache
-            .lock()
-            .expect("key cache")
-            .insert(id.to_string(), (active, Instant::now()));
+        use std::sync::atomic::Ordering;
+        let generation = self.generation.load(Ordering::SeqCst);
+        let active = store.api_key_active(id).await.map_err(|e| {
+            tracing::warn!(error = %e, "cannot check an API key");
+            ApiError::Unavailable("cannot check the API key right now; try again".into())
+        })?;
+        let mut cache = self.cache.lock().expect("key cache");
+        if self.generation.load(Ordering::SeqCst) == generation {
+            cache.insert(id.to_string(), (active, Instant::now()));
+        }
         Ok(active)
     }
 
     /// Forgets everything: called after a revocation or tenant deletion on
     /// this replica so that it applies to the next request.
     pub fn clear(&self) {
-        self.cache.lock().expect("key cache").clear();
+        let mut cache = self.cache.lock().expect("key cache");
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        cache.clear();
     }
 }
 
@@ -257,12 +268,23 @@ impl FromRequestParts<Arc<AppState>> for Principal {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let claims = state.jwt.verify(bearer(parts)?)?;
-        if let Some(kid) = &claims.kid {
-            if !state.key_check.is_active(&state.store, kid).await? {
+        match &claims.kid {
+            Some(kid) => {
+                if !state.key_check.is_active(&state.store, kid).await? {
+                    return Err(ApiError::unauthorized(
+                        "the API key this token was issued for has been revoked",
+                    ));
+                }
+            }
+            // Production servers issue tokens only for API keys; a token
+            // without one was not minted here (or by a dev-mode server
+            // sharing the secret) and cannot be revoked.
+            None if state.config.auth_mode == AuthMode::Production => {
                 return Err(ApiError::unauthorized(
-                    "the API key this token was issued for has been revoked",
+                    "token was not issued for an API key",
                 ));
             }
+            None => {}
         }
         Ok(Principal { claims })
     }

@@ -206,6 +206,10 @@ pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> s
         shutdown_state
             .shutting_down
             .store(true, std::sync::atomic::Ordering::SeqCst);
+        // The sync loop stops now and releases its lease, so that a standby
+        // replica applies what the draining requests still write, instead of
+        // waiting for the lease to expire after this process is gone.
+        let _ = stop_tx.send(true);
         tokio::time::sleep(shutdown_state.config.shutdown_delay).await;
     };
     let result = axum::serve(
@@ -214,7 +218,7 @@ pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> s
     )
     .with_graceful_shutdown(shutdown)
     .await;
-    let _ = stop_tx.send(true);
+    // The sender went with the shutdown future, which ends the sync loop.
     let _ = sync_task.await;
     state.store.close().await;
     tracing::info!("server stopped");

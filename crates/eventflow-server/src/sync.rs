@@ -60,6 +60,10 @@ pub enum SyncError {
     Config(String),
     #[error("namespace {0} does not exist yet (the operator creates it from the Tenant resource)")]
     NamespaceMissing(String),
+    /// This replica no longer holds the sync lease: it stops writing to
+    /// Kubernetes (another replica has taken over).
+    #[error("the sync lease is held by another replica now")]
+    LeaseLost,
 }
 
 /// An API refusal as Kubernetes worded it (kube's own `Display` of it adds
@@ -93,7 +97,7 @@ impl SyncError {
                 "QuotaExceeded"
             }
             SyncError::Kube(kube::Error::Api(_)) => "ApplyFailed",
-            SyncError::Store(_) => "SyncFailed",
+            SyncError::Store(_) | SyncError::LeaseLost => "SyncFailed",
             SyncError::Kube(_) | SyncError::Config(_) => "ClusterUnavailable",
         }
     }
@@ -120,6 +124,9 @@ pub struct Sync {
     store: Store,
     /// This replica's name in the sync lease.
     identity: String,
+    /// When this replica last took or renewed the sync lease (`None`: it
+    /// does not hold it).
+    lease_renewed: std::sync::Mutex<Option<std::time::Instant>>,
     catalog_id: tokio::sync::OnceCell<String>,
     config: SyncConfig,
     metrics: Metrics,
@@ -140,6 +147,10 @@ fn is_not_found(e: &kube::Error) -> bool {
 /// every round (about once a second); a replica that dies is replaced after
 /// this.
 pub const SYNC_LEASE_TTL: Duration = Duration::from_secs(15);
+/// The holder renews the lease when its last renewal is older than this,
+/// checked before every write to Kubernetes; so every write starts with at
+/// least `SYNC_LEASE_TTL - SYNC_LEASE_RENEW` (12 s) of the lease left.
+pub const SYNC_LEASE_RENEW: Duration = Duration::from_secs(3);
 
 /// The pause after `failures` failed connection attempts in a row.
 fn reconnect_delay(failures: u32) -> Duration {
@@ -168,6 +179,7 @@ impl Sync {
                 std::process::id(),
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             ),
+            lease_renewed: std::sync::Mutex::new(None),
             catalog_id: tokio::sync::OnceCell::new(),
             config,
             metrics,
@@ -270,34 +282,61 @@ impl Sync {
         *self.last_error.write().await = e;
     }
 
-    /// Takes or renews the sync lease; logs and reports changes of role.
-    async fn lead(&self, was_leader: Option<bool>) -> bool {
-        let leader = match self
+    /// Whether this replica holds the sync lease, taking or renewing it
+    /// when the last renewal is older than [`SYNC_LEASE_RENEW`]. Called
+    /// before every write to Kubernetes, so a long round stops writing when
+    /// the lease has passed to another replica.
+    async fn hold_lease(&self) -> bool {
+        if let Some(at) = *self.lease_renewed.lock().expect("lease lock") {
+            if at.elapsed() < SYNC_LEASE_RENEW {
+                return true;
+            }
+        }
+        let asked = std::time::Instant::now();
+        let held = match self
             .store
             .try_sync_lease(&self.identity, SYNC_LEASE_TTL)
             .await
         {
-            Ok(l) => l,
+            Ok(held) => held,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot renew the sync lease; standing by");
+                tracing::warn!(error = %e, "cannot take or renew the sync lease");
                 false
             }
         };
+        *self.lease_renewed.lock().expect("lease lock") = held.then_some(asked);
+        held
+    }
+
+    /// Gives the lease up (if held; the SQL checks the holder).
+    async fn release_lease(&self) {
+        *self.lease_renewed.lock().expect("lease lock") = None;
+        if let Err(e) = self.store.release_sync_lease(&self.identity).await {
+            tracing::warn!(error = %e, "could not release the sync lease");
+        }
+        self.metrics.sync_leader.set(0);
+    }
+
+    /// [`Self::hold_lease`], logging and reporting changes of role.
+    async fn lead(&self, was_leader: Option<bool>) -> bool {
+        let leader = self.hold_lease().await;
         if Some(leader) != was_leader {
             if leader {
                 tracing::info!(identity = %self.identity, "holding the sync lease: this replica applies the catalog to Kubernetes");
             } else {
-                tracing::info!(identity = %self.identity, "another replica holds the sync lease; standing by");
+                tracing::info!(identity = %self.identity, "not holding the sync lease (another replica has it, or the database is away); standing by");
             }
         }
         self.metrics.sync_leader.set(i64::from(leader));
         leader
     }
 
-    /// Runs until `shutdown` turns true. Every replica connects (logs and the
-    /// gateway need the client) and copies status back; only the holder of
-    /// the sync lease drains the outbox and runs the resync, so replicas do
-    /// not race each other's applies and orphan deletions.
+    /// Runs until `shutdown` turns true (or its sender is dropped). Every
+    /// replica connects (logs and the gateway need the client) and copies
+    /// status back; only the holder of the sync lease drains the outbox and
+    /// runs the resync, so replicas do not race each other's applies and
+    /// orphan deletions. Only a replica connected to Kubernetes competes for
+    /// the lease: one that loses the cluster gives it up to one that has it.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         if self.config.source == KubeSource::Disabled {
             tracing::warn!("Kubernetes sync disabled: functions are stored but not deployed");
@@ -317,13 +356,6 @@ impl Sync {
         loop {
             if *shutdown.borrow() {
                 break;
-            }
-            let was_leader = leader;
-            leader = self.lead((!first).then_some(leader)).await;
-            first = false;
-            if leader && !was_leader {
-                // Another replica may have changed things while we stood by.
-                next_resync = tokio::time::Instant::now();
             }
             let client = self.client.read().await.clone();
             let client = match client {
@@ -349,19 +381,35 @@ impl Sync {
                             tracing::warn!(error = %msg, "Kubernetes unavailable; will retry");
                         }
                         self.set_error(Some(msg.clone())).await;
-                        if leader {
-                            self.mark_unsynced(&e.record()).await;
-                        }
+                        self.mark_unsynced(&e.record()).await;
                         None
                     }
                 },
             };
+            let was_leader = leader;
+            if client.is_some() {
+                leader = self.lead((!first).then_some(leader)).await;
+                first = false;
+            } else if leader {
+                tracing::info!("Kubernetes is unreachable: giving the sync lease up");
+                self.release_lease().await;
+                leader = false;
+            }
+            if leader && !was_leader {
+                // Another replica may have changed things while we stood by.
+                next_resync = tokio::time::Instant::now();
+            }
             if let Some(client) = client.filter(|_| leader) {
                 if let Err(e) = self.drain_outbox(&client).await {
                     tracing::warn!(error = %e, "outbox drain failed");
                 }
-                if tokio::time::Instant::now() >= next_resync {
+                if tokio::time::Instant::now() >= next_resync && self.hold_lease().await {
                     match self.resync(&client).await {
+                        Err(SyncError::LeaseLost) => {
+                            // Another replica took over mid-round; the next
+                            // round stands by.
+                            next_resync = tokio::time::Instant::now() + retry;
+                        }
                         Ok(()) => {
                             self.set_error(None).await;
                             next_resync = tokio::time::Instant::now() + self.config.resync_interval;
@@ -398,12 +446,8 @@ impl Sync {
         if let Some(t) = watcher_task {
             t.abort();
         }
-        if leader {
-            if let Err(e) = self.store.release_sync_lease(&self.identity).await {
-                tracing::warn!(error = %e, "could not release the sync lease");
-            }
-            self.metrics.sync_leader.set(0);
-        }
+        // Unconditionally: a DB error may have hidden that we still hold it.
+        self.release_lease().await;
     }
 
     /// Without a cluster, record the reason on every outbox entry's function
@@ -421,20 +465,16 @@ impl Sync {
 
     async fn drain_outbox(&self, client: &Client) -> Result<(), SyncError> {
         loop {
-            // A long drain must not outlive the lease: renew it per batch and
-            // stop if another replica has it now.
-            if !self
-                .store
-                .try_sync_lease(&self.identity, SYNC_LEASE_TTL)
-                .await?
-            {
-                return Ok(());
-            }
             let entries = self.store.due_outbox(100).await?;
             if entries.is_empty() {
                 return Ok(());
             }
             for entry in entries {
+                // A long drain must not outlive the lease: stop as soon as
+                // another replica has it (the next round stands by).
+                if !self.hold_lease().await {
+                    return Ok(());
+                }
                 let kind = if entry.kind == OutboxKind::Tenant {
                     "tenant"
                 } else {
@@ -448,6 +488,7 @@ impl Sync {
                             .inc();
                         self.store.complete_outbox(entry.id).await?;
                     }
+                    Err(SyncError::LeaseLost) => return Ok(()),
                     Err(e) => {
                         self.metrics
                             .sync_applies
@@ -487,6 +528,9 @@ impl Sync {
     }
 
     async fn sync_tenant(&self, client: &Client, tenant: &TenantId) -> Result<(), SyncError> {
+        if !self.hold_lease().await {
+            return Err(SyncError::LeaseLost);
+        }
         let api: Api<Tenant> = Api::all(client.clone());
         match self.store.get_tenant(tenant).await? {
             Some(row) => {
@@ -514,6 +558,9 @@ impl Sync {
         tenant: &TenantId,
         name: &FunctionName,
     ) -> Result<(), SyncError> {
+        if !self.hold_lease().await {
+            return Err(SyncError::LeaseLost);
+        }
         let api: Api<Function> = Api::namespaced(client.clone(), &tenant.namespace());
         match self.store.function_for_sync(tenant, name).await? {
             Some(row) => {
@@ -588,6 +635,9 @@ impl Sync {
                 None => {
                     tracing::info!(tenant = %row.tenant, function = %row.name, "resync: creating missing Function");
                     if let Err(e) = self.sync_function(client, &row.tenant, &row.name).await {
+                        if matches!(e, SyncError::LeaseLost) {
+                            return Err(e);
+                        }
                         self.store
                             .record_apply(&row.tenant, &row.name, 0, Some(&e.record()))
                             .await?;

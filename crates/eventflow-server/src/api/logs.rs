@@ -104,13 +104,31 @@ async fn open_log(
     }
 }
 
+/// For a running pod, a key that changes when its function container is
+/// restarted (pod name and restart count): a restarted container's new log
+/// is streamed again. `None` while the pod is not running.
+fn running_container(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    if status.phase.as_deref() != Some("Running") {
+        return None;
+    }
+    let restarts = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .find(|c| c.name == CONTAINER)
+        .map_or(0, |c| c.restart_count);
+    Some(format!("{}#{restarts}", pod.name_any()))
+}
+
 enum Followed {
     Line(String),
     Pod(Box<Pod>),
 }
 
 /// `existing`, plus the logs of pods of `function` that start running
-/// after it began (any pod not in `known`), until the client goes away.
+/// after it began, or whose container restarted (any key of
+/// [`running_container`] not in `known`), until the client goes away.
 fn follow_new_pods(
     format: Format,
     pods: Api<Pod>,
@@ -140,13 +158,13 @@ fn follow_new_pods(
                 match all.next().await? {
                     Followed::Line(line) => return Some((line, (all, known))),
                     Followed::Pod(pod) => {
-                        let running =
-                            pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-                        let name = pod.name_any();
-                        if !running || known.contains(&name) {
+                        let Some(key) = running_container(&pod) else {
+                            continue;
+                        };
+                        if !known.insert(key) {
                             continue;
                         }
-                        known.insert(name.clone());
+                        let name = pod.name_any();
                         let lines = open_log(&pods, &name, &params).await;
                         all.push(
                             merge(format, vec![(name, lines)])
@@ -235,14 +253,22 @@ pub async fn logs(
         .await
         .map_err(|e| ApiError::Unavailable(format!("cannot list the function's pods: {e}")))?;
     let mut streams = Vec::new();
+    let mut known = HashSet::new();
     for pod in list.items {
+        // Following, a pod that is not running yet is left to the watcher,
+        // which adds it when it runs (its log cannot be read before).
+        if params.follow && running_container(&pod).is_none() {
+            continue;
+        }
+        if let Some(key) = running_container(&pod) {
+            known.insert(key);
+        }
         let pod_name = pod.name_any();
         let lines = open_log(&pods, &pod_name, &params).await;
         streams.push((pod_name, lines));
     }
     let pod_count = streams.len();
     let body: BoxStream<'static, String> = if params.follow {
-        let known = streams.iter().map(|(p, _)| p.clone()).collect();
         follow_new_pods(
             format,
             pods,
@@ -299,6 +325,31 @@ mod tests {
         // Order within one pod is kept.
         let a_lines: Vec<_> = out.iter().filter(|l| l.starts_with("[pod-a]")).collect();
         assert_eq!(a_lines, ["[pod-a] one\n", "[pod-a] two\n"]);
+    }
+
+    #[test]
+    fn a_running_pod_is_keyed_by_its_restarts() {
+        let pod = |phase: &str, restarts: i32| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "fn-a-1"},
+                "status": {"phase": phase, "containerStatuses": [
+                    {"name": "sidecar", "restartCount": 9, "ready": true, "image": "x", "imageID": ""},
+                    {"name": "function", "restartCount": restarts, "ready": true, "image": "x", "imageID": ""}
+                ]}
+            }))
+            .unwrap()
+        };
+        assert_eq!(running_container(&pod("Pending", 0)), None);
+        assert_eq!(
+            running_container(&pod("Running", 0)).as_deref(),
+            Some("fn-a-1#0")
+        );
+        // A restarted container is a new log to stream.
+        assert_eq!(
+            running_container(&pod("Running", 2)).as_deref(),
+            Some("fn-a-1#2")
+        );
+        assert_eq!(running_container(&pod("Succeeded", 2)), None);
     }
 
     #[test]

@@ -463,7 +463,9 @@ async fn following_logs_picks_up_pods_that_start_later() {
         (r.status() == StatusCode::OK).then_some(r)
     })
     .await;
-    assert_eq!(resp.headers()["x-eventflow-pods"], "1");
+    // The early pod is streamed from the list if it already ran, else it
+    // joins through the watcher when it does.
+    assert!(["0", "1"].contains(&resp.headers()["x-eventflow-pods"].to_str().unwrap()));
     let mut body = resp.into_body();
     let mut seen = String::new();
     read_until(&mut body, &mut seen, "[talker-early] ").await;

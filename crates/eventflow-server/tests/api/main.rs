@@ -197,6 +197,12 @@ both_databases! {
         assert_error(&r, StatusCode::BAD_REQUEST, "bad_request", Some("api_key"));
         let r = app.call(Method::POST, "/auth/token", None, Some(json!({"api_key":"efk_nope"}))).await;
         assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+        // A correctly signed token that no API key stands behind (as a
+        // dev-mode server with the same secret would mint) is refused.
+        let no_kid = sign(Algorithm::HS256, SECRET, &claims(json!({})));
+        let r = app.call(Method::GET, "/v1/functions", Some(&no_kid), None).await;
+        assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+        assert!(r.1.to_string().contains("not issued for an API key"), "{}", r.1);
         let (s, v) = app.call(Method::POST, "/auth/token", None, Some(json!({"api_key": admin_key}))).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         assert_eq!(v["role"], "admin");
