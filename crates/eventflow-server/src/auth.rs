@@ -268,23 +268,22 @@ impl FromRequestParts<Arc<AppState>> for Principal {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let claims = state.jwt.verify(bearer(parts)?)?;
-        match &claims.kid {
-            Some(kid) => {
-                if !state.key_check.is_active(&state.store, kid).await? {
-                    return Err(ApiError::unauthorized(
-                        "the API key this token was issued for has been revoked",
-                    ));
-                }
-            }
-            // Production servers issue tokens only for API keys; a token
-            // without one was not minted here (or by a dev-mode server
-            // sharing the secret) and cannot be revoked.
-            None if state.config.auth_mode == AuthMode::Production => {
-                return Err(ApiError::unauthorized(
-                    "token was not issued for an API key",
-                ));
-            }
-            None => {}
+        let revoked = match &claims.kid {
+            Some(kid) => !state.key_check.is_active(&state.store, kid).await?,
+            None => false,
+        };
+        if revoked {
+            return Err(ApiError::unauthorized(
+                "the API key this token was issued for has been revoked",
+            ));
+        }
+        // Production servers issue tokens only for API keys; a token without
+        // one was not minted here (or by a dev-mode server sharing the
+        // secret) and cannot be revoked.
+        if claims.kid.is_none() && state.config.auth_mode == AuthMode::Production {
+            return Err(ApiError::unauthorized(
+                "token was not issued for an API key",
+            ));
         }
         Ok(Principal { claims })
     }
