@@ -62,6 +62,9 @@ pub struct AppState {
     pub sync: Arc<Sync>,
     pub gateway: gateway::Gateway,
     pub shutting_down: AtomicBool,
+    /// Turns true when shutdown begins; endless responses (followed logs)
+    /// end on it so that the graceful drain can finish.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -82,7 +85,15 @@ impl AppState {
             metrics,
             sync,
             shutting_down: AtomicBool::new(false),
+            shutdown: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// Fails readiness from now on and ends followed log streams.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shutdown.send_replace(true);
     }
 
     /// The tenant's quota: defaults with its overrides applied.
@@ -203,9 +214,7 @@ pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> s
     let shutdown = async move {
         wait_for_signal().await;
         tracing::info!("shutdown requested: failing readiness, draining requests");
-        shutdown_state
-            .shutting_down
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        shutdown_state.begin_shutdown();
         // The sync loop stops now and releases its lease, so that a standby
         // replica applies what the draining requests still write, instead of
         // waiting for the lease to expire after this process is gone.

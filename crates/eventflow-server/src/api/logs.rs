@@ -269,6 +269,12 @@ pub async fn logs(
     }
     let pod_count = streams.len();
     let body: BoxStream<'static, String> = if params.follow {
+        // A followed stream has no end of its own: it ends when the client
+        // goes away, or when the server shuts down (so the drain can finish).
+        let mut shutdown = state.shutdown.subscribe();
+        let shutting_down = async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        };
         follow_new_pods(
             format,
             pods,
@@ -276,6 +282,7 @@ pub async fn logs(
             known,
             merge(format, streams),
         )
+        .take_until(shutting_down)
         .boxed()
     } else {
         merge(format, streams).boxed()

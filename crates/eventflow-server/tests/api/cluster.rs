@@ -474,7 +474,16 @@ async fn following_logs_picks_up_pods_that_start_later() {
     create_pod(&pods, "talker-late", "talker").await;
     read_until(&mut body, &mut seen, "[talker-late] ").await;
     assert!(!seen.contains("other-late"), "{seen}");
-    drop(body);
+    // Shutting down ends the followed stream, so the graceful drain can end.
+    app.state.begin_shutdown();
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        use http_body_util::BodyExt;
+        while let Some(frame) = body.frame().await {
+            frame.unwrap();
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the followed stream did not end at shutdown");
     cleanup(&client, &tenant).await;
 }
 

@@ -417,7 +417,7 @@ both_databases! {
         assert_eq!(v["checks"]["kubernetes"]["status"], "disabled");
         let (s, _) = app.call(Method::GET, "/healthz", None, None).await;
         assert_eq!(s, StatusCode::OK);
-        app.state.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
+        app.state.begin_shutdown();
         let (s, v) = app.call(Method::GET, "/readyz", None, None).await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "readiness fails first on shutdown: {v}");
         let (_, m) = app.call(Method::GET, "/metrics", None, None).await;
