@@ -327,14 +327,14 @@ async fn resync_restores_deleted_crs_and_removes_orphans() {
 
 #[tokio::test]
 async fn unreachable_cluster_is_retried_with_backoff() {
-    // A "cluster" that accepts TCP connections and drops them at once.
+    // A "cluster" that accepts TCP connections and drops them at once,
+    // noting when each attempt came.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = attempts.clone();
+    let (tx, mut attempts) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Ok((conn, _)) = listener.accept().await {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = tx.send(tokio::time::Instant::now());
             drop(conn);
         }
     });
@@ -348,10 +348,26 @@ async fn unreachable_cluster_is_retried_with_backoff() {
     .unwrap();
     let app = TestApp::with(Db::Sqlite, AuthMode::Dev, KubeSource::File(kubeconfig)).await;
     let _sync = start_sync(&app);
-    tokio::time::sleep(Duration::from_millis(7500)).await;
-    // Attempts at about 0, 2 and 6 s; a loop without backoff makes ~8.
-    let n = attempts.load(std::sync::atomic::Ordering::SeqCst);
-    assert!((2..=4).contains(&n), "{n} connection attempts in 7.5 s");
+    let mut at = Vec::new();
+    for _ in 0..3 {
+        let t = tokio::time::timeout(Duration::from_secs(60), attempts.recv())
+            .await
+            .expect("a connection attempt within 60 s")
+            .unwrap();
+        at.push(t);
+    }
+    // The pauses grow (2 s, then 4 s); a loop without backoff retries every
+    // second. Only lower bounds: a slow machine makes the gaps longer, not
+    // shorter.
+    let (first, second) = (at[1] - at[0], at[2] - at[1]);
+    assert!(
+        first >= Duration::from_millis(1500),
+        "first pause {first:?}"
+    );
+    assert!(
+        second >= Duration::from_millis(3500),
+        "second pause {second:?}"
+    );
     let (_, r) = app.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(r["checks"]["kubernetes"]["status"], "error", "{r}");
 }
