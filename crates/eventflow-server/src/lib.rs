@@ -157,7 +157,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route(
             "/v1/admin/tenants/{id}",
-            axum::routing::delete(admin::delete_tenant),
+            axum::routing::put(admin::update_tenant).delete(admin::delete_tenant),
         )
         .route(
             "/v1/admin/api-keys",

@@ -33,7 +33,7 @@ impl Modify for BearerAuth {
         auth::config, auth::token,
         me::me,
         functions::list, functions::create, functions::get, functions::replace, functions::patch, functions::delete, logs::logs,
-        admin::create_tenant, admin::list_tenants, admin::delete_tenant,
+        admin::create_tenant, admin::list_tenants, admin::update_tenant, admin::delete_tenant,
         admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
         crate::gateway::invoke_root, crate::gateway::invoke_path,
         health::healthz, health::readyz,

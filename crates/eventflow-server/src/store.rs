@@ -384,6 +384,41 @@ impl Store {
         Ok(inserted)
     }
 
+    /// Replaces a tenant's overrides (admin). False when there is no such
+    /// tenant.
+    pub async fn update_tenant(
+        &self,
+        id: &TenantId,
+        spec: &TenantSpec,
+        max_replicas: Option<u32>,
+        actor: &Actor,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let updated =
+            sqlx::query("UPDATE tenants SET spec_json = $1, max_replicas = $2 WHERE id = $3")
+                .bind(serde_json::to_string(spec)?)
+                .bind(max_replicas.map(i64::from))
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        if updated {
+            enqueue(&mut tx, OutboxKind::Tenant, id, None).await?;
+            audit(
+                &mut tx,
+                actor,
+                Some(id),
+                "tenant.update",
+                id.as_str(),
+                serde_json::to_value(spec)?,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(updated)
+    }
+
     /// Deletes a tenant with its functions and keys; the sync removes the
     /// Tenant CR (and with it, through the operator, the namespace).
     pub async fn delete_tenant(&self, id: &TenantId, actor: &Actor) -> Result<bool> {

@@ -144,7 +144,13 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        put?: never;
+        /**
+         * Replace a tenant's overrides. Omitted fields go back to the defaults. The
+         *     operator applies the new quota and limit range to the tenant's namespace.
+         *     Lowering a quota below what is in use does not remove anything: new pods
+         *     or functions beyond it are refused by Kubernetes.
+         */
+        put: operations["update_tenant"];
         post?: never;
         /**
          * Delete a tenant, its functions and its keys. The operator removes the
@@ -552,6 +558,17 @@ export interface components {
             tenant?: string | null;
             token: string;
         };
+        UpdateTenant: {
+            /** @description LimitRange overrides, as for creation. */
+            limits?: Record<string, never> | null;
+            /**
+             * Format: int64
+             * @description Highest replicas one function may ask for (default 20).
+             */
+            maxReplicas?: number | null;
+            /** @description ResourceQuota overrides, as for creation. */
+            quota?: Record<string, never> | null;
+        };
         Usage: {
             hard: string;
             /**
@@ -849,6 +866,55 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_tenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateTenant"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantDto"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -20,6 +20,22 @@ use crate::{
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateTenant {
+    /// ResourceQuota overrides, as for creation.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub quota: Option<QuotaOverrides>,
+    /// LimitRange overrides, as for creation.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub limits: Option<LimitOverrides>,
+    /// Highest replicas one function may ask for (default 20).
+    #[serde(default)]
+    pub max_replicas: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTenant {
     /// DNS-1123 label, at most 56 characters; the namespace is `tenant-{id}`.
     pub id: String,
@@ -154,6 +170,16 @@ fn validate_overrides(
     Ok(())
 }
 
+fn max_replicas(n: Option<i64>) -> Result<Option<u32>, ValidationError> {
+    n.map(|n| {
+        u32::try_from(n)
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ValidationError::new("maxReplicas", "must be between 1 and 1000"))
+    })
+    .transpose()
+}
+
 /// Create a tenant (with optional quota and limit overrides).
 #[utoipa::path(post, path = "/v1/admin/tenants", tag = "admin", request_body = CreateTenant,
     responses((status = 201, body = TenantDto), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -165,15 +191,7 @@ pub async fn create_tenant(
 ) -> ApiResult<impl IntoResponse> {
     let id = TenantId::parse(&req.id).map_err(|e| ValidationError::new("id", e.message))?;
     validate_overrides(req.quota.as_ref(), req.limits.as_ref())?;
-    let max_replicas = match req.max_replicas {
-        None => None,
-        Some(n) => Some(
-            u32::try_from(n)
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| ValidationError::new("maxReplicas", "must be between 1 and 1000"))?,
-        ),
-    };
+    let max_replicas = max_replicas(req.max_replicas)?;
     let spec = TenantSpec {
         quota: req.quota,
         limits: req.limits,
@@ -220,6 +238,46 @@ pub async fn list_tenants(
             .map(TenantDto::from)
             .collect(),
     ))
+}
+
+/// Replace a tenant's overrides. Omitted fields go back to the defaults. The
+/// operator applies the new quota and limit range to the tenant's namespace.
+/// Lowering a quota below what is in use does not remove anything: new pods
+/// or functions beyond it are refused by Kubernetes.
+#[utoipa::path(put, path = "/v1/admin/tenants/{id}", tag = "admin", params(("id" = String, Path)),
+    request_body = UpdateTenant,
+    responses((status = 200, body = TenantDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update_tenant(
+    State(state): State<Arc<AppState>>,
+    admin: AdminAuth,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateTenant>,
+) -> ApiResult<Json<TenantDto>> {
+    let id = TenantId::parse(&id).map_err(|e| ValidationError::new("id", e.message))?;
+    validate_overrides(req.quota.as_ref(), req.limits.as_ref())?;
+    let max_replicas = max_replicas(req.max_replicas)?;
+    let spec = TenantSpec {
+        quota: req.quota,
+        limits: req.limits,
+    };
+    if !state
+        .store
+        .update_tenant(&id, &spec, max_replicas, &admin.principal.actor())
+        .await?
+    {
+        return Err(ApiError::not_found(format!(
+            "tenant {:?} not found",
+            id.as_str()
+        )));
+    }
+    state.sync.notify();
+    let row = state
+        .store
+        .get_tenant(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("tenant {:?} not found", id.as_str())))?;
+    Ok(Json(TenantDto::from(&row)))
 }
 
 /// Delete a tenant, its functions and its keys. The operator removes the

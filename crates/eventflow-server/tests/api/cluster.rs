@@ -623,3 +623,42 @@ async fn only_the_sync_lease_holder_applies_and_a_standby_takes_over() {
     assert!(applied(&b) >= 1, "b applied after taking over");
     cleanup(&client, &tenant).await;
 }
+
+/// `PUT /v1/admin/tenants/{id}` reaches the Tenant resource (from which the
+/// operator updates the namespace's quota).
+#[tokio::test]
+async fn tenant_overrides_reach_the_tenant_resource() {
+    let client = eventflow_testenv::client().await;
+    let app = TestApp::with(Db::Sqlite, AuthMode::Dev, testenv_source()).await;
+    let _sync = start_sync(&app);
+    let tenant = unique_tenant();
+    app.token(&tenant).await;
+    let (admin, _) = app.state.jwt.mint(
+        "test-admin",
+        None,
+        None,
+        eventflow_server::store::Role::Admin,
+        None,
+    );
+    let (s, v) = app
+        .call(
+            Method::PUT,
+            &format!("/v1/admin/tenants/{tenant}"),
+            Some(&admin),
+            Some(json!({"quota": {"pods": 9}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let tenants: Api<Tenant> = Api::all(client.clone());
+    let t = tenant.clone();
+    eventually("the new quota on the Tenant CR", || {
+        let tenants = tenants.clone();
+        let t = t.clone();
+        async move {
+            let cr = tenants.get_opt(&t).await.ok().flatten()?;
+            (serde_json::to_value(&cr.spec).ok()?["quota"]["pods"] == 9).then_some(())
+        }
+    })
+    .await;
+    cleanup(&client, &tenant).await;
+}

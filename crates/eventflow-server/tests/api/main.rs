@@ -179,6 +179,7 @@ both_databases! {
             (Method::GET, "/v1/admin/tenants", None),
             (Method::POST, "/v1/admin/tenants", Some(json!({"id":"x"}))),
             (Method::DELETE, "/v1/admin/tenants/alice", None),
+            (Method::PUT, "/v1/admin/tenants/alice", Some(json!({"quota":{"pods":500}}))),
             (Method::GET, "/v1/admin/api-keys", None),
             (Method::POST, "/v1/admin/api-keys", Some(json!({"role":"admin","name":"mine"}))),
             (Method::DELETE, "/v1/admin/api-keys/whatever", None),
@@ -186,6 +187,54 @@ both_databases! {
             let r = app.call(m, p, Some(&alice), b).await;
             assert_error(&r, StatusCode::FORBIDDEN, "forbidden", None);
         }
+    };
+
+    admin_replaces_tenant_overrides => |db| async move {
+        let app = TestApp::with(db, AuthMode::Production, KubeSource::Disabled).await;
+        let admin_key = "efk_bootstrap_admin_key_for_tests_0123456789";
+        eventflow_server::auth::ensure_admin_key(&app.state.store, admin_key).await.unwrap();
+        let (_, v) = app.call(Method::POST, "/auth/token", None, Some(json!({"api_key": admin_key}))).await;
+        let admin = v["token"].as_str().unwrap().to_string();
+        let (s, _) = app.call(Method::POST, "/v1/admin/tenants", Some(&admin),
+            Some(json!({"id":"acme","quota":{"functions":1},"maxReplicas":2}))).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (_, v) = app.call(Method::POST, "/v1/admin/api-keys", Some(&admin),
+            Some(json!({"tenant":"acme","role":"tenant","name":"ci"}))).await;
+        let (_, v) = app.call(Method::POST, "/auth/token", None, Some(json!({"api_key": v["key"]}))).await;
+        let acme = v["token"].as_str().unwrap().to_string();
+        let (s, _) = app.create(&acme, json!({"name":"one","image":"nginx"})).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let r = app.create(&acme, json!({"name":"two","image":"nginx"})).await;
+        assert_error(&r, StatusCode::FORBIDDEN, "quota_exceeded", None);
+        // Raise the function quota and max replicas, set a pod quota.
+        let (s, v) = app.call(Method::PUT, "/v1/admin/tenants/acme", Some(&admin),
+            Some(json!({"quota":{"functions":3,"pods":7},"maxReplicas":5}))).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["maxReplicas"], 5);
+        assert_eq!(v["spec"]["quota"]["pods"], 7);
+        let (s, _) = app.create(&acme, json!({"name":"two","image":"nginx","replicas":5})).await;
+        assert_eq!(s, StatusCode::CREATED, "the new limits apply at once");
+        let (_, me) = app.call(Method::GET, "/v1/me", Some(&acme), None).await;
+        assert_eq!(me["quota"]["pods"]["hard"], "7", "{me}");
+        assert_eq!(me["quota"]["functions"]["hard"], "3", "{me}");
+        // PUT replaces: what is left out goes back to the defaults.
+        let (s, v) = app.call(Method::PUT, "/v1/admin/tenants/acme", Some(&admin), Some(json!({}))).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert!(v["maxReplicas"].is_null(), "{v}");
+        let (_, me) = app.call(Method::GET, "/v1/me", Some(&acme), None).await;
+        assert_eq!(me["quota"]["pods"]["hard"], "50", "{me}");
+        // Errors.
+        let r = app.call(Method::PUT, "/v1/admin/tenants/nobody", Some(&admin), Some(json!({}))).await;
+        assert_error(&r, StatusCode::NOT_FOUND, "not_found", None);
+        let r = app.call(Method::PUT, "/v1/admin/tenants/acme", Some(&admin),
+            Some(json!({"quota":{"requestsCpu":"lots"}}))).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("quota.requestsCpu"));
+        let r = app.call(Method::PUT, "/v1/admin/tenants/acme", Some(&admin), Some(json!({"maxReplicas":0}))).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("maxReplicas"));
+        let r = app.call(Method::PUT, "/v1/admin/tenants/acme", Some(&admin), Some(json!({"id":"other"}))).await;
+        assert!(r.0.is_client_error(), "unknown fields are refused: {:?}", r);
+        let r = app.call(Method::PUT, "/v1/admin/tenants/Bad_Id", Some(&admin), Some(json!({}))).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("id"));
     };
 
     production_mode_api_keys => |db| async move {
