@@ -1,4 +1,5 @@
-//! The `eventflow` command-line client: `login`, `fn …` and `completions`.
+//! The `eventflow` command-line client: `login`, `fn …`, `admin …` and
+//! `completions`.
 //!
 //! The binary embeds [`LoginArgs`], [`FnArgs`] and [`CompletionsArgs`] in its
 //! clap tree and calls the matching `run_*`, which prints `error: …` to stderr
@@ -6,6 +7,7 @@
 //! docs/CLI.md). Input is checked with the server's own types
 //! (`eventflow_core`) before anything is sent.
 
+mod admin;
 mod client;
 pub mod config;
 pub mod error;
@@ -24,6 +26,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
+pub use admin::AdminArgs;
 use client::Api;
 pub use config::StoredConfig;
 pub use error::CliError;
@@ -204,6 +207,11 @@ pub async fn run_login(args: LoginArgs) -> i32 {
 /// `eventflow fn …`; returns the exit code.
 pub async fn run_fn(args: FnArgs) -> i32 {
     finish(function_command(args.command).await)
+}
+
+/// `eventflow admin …`; returns the exit code.
+pub async fn run_admin(args: AdminArgs) -> i32 {
+    finish(admin::command(args).await)
 }
 
 /// `eventflow completions SHELL`: writes the script for the binary's command

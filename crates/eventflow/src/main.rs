@@ -45,6 +45,8 @@ enum Command {
     Login(eventflow_cli::LoginArgs),
     /// Deploy, list, scale, invoke and delete functions; read their logs.
     Fn(eventflow_cli::FnArgs),
+    /// Manage tenants and API keys (needs a login with the admin role).
+    Admin(eventflow_cli::AdminArgs),
     /// Print a shell completion script.
     Completions(eventflow_cli::CompletionsArgs),
 }
@@ -372,6 +374,7 @@ async fn main() -> Result<()> {
         }
         Command::Login(args) => std::process::exit(eventflow_cli::run_login(args).await),
         Command::Fn(args) => std::process::exit(eventflow_cli::run_fn(args).await),
+        Command::Admin(args) => std::process::exit(eventflow_cli::run_admin(args).await),
         Command::Completions(args) => std::process::exit(eventflow_cli::run_completions(
             args,
             <Cli as clap::CommandFactory>::command(),

@@ -993,3 +993,122 @@ fn logs_through_the_cli_from_testenv() {
         "{out:#?}"
     );
 }
+
+/// `eventflow admin …` against a production-mode server: tenants with
+/// overrides, keys issued once and revoked, and what a tenant then sees.
+#[test]
+fn admin_manages_tenants_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin_key = "efk_admin_0123456789abcdefghijklmnopqrstuv";
+    let server = Server::start_with(
+        dir.path(),
+        &[
+            "--kubernetes",
+            "off",
+            "--jwt-secret",
+            "0123456789abcdef0123456789abcdef-test",
+            "--admin-key",
+            admin_key,
+        ],
+    );
+    let admin = User::new();
+    admin
+        .run(&["login", "--url", &server.url(), "--api-key", admin_key])
+        .ok();
+    // Client-side checks: a misspelt quota key never reaches the server.
+    admin
+        .run(&["admin", "tenant", "create", "acme", "--quota", "podz=5"])
+        .fails(2, "unknown key \"podz\"");
+    admin
+        .run(&["admin", "tenant", "create", "Bad_Id"])
+        .fails(5, "id");
+    let t = admin
+        .run(&[
+            "admin",
+            "tenant",
+            "create",
+            "acme",
+            "--quota",
+            "functions=1",
+            "--quota",
+            "requestsCpu=2",
+            "--max-replicas",
+            "3",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(t["namespace"], "tenant-acme");
+    assert_eq!(t["spec"]["quota"]["functions"], 1);
+    assert_eq!(t["spec"]["quota"]["requestsCpu"], "2");
+    admin
+        .run(&["admin", "tenant", "create", "acme"])
+        .fails(5, "already exists");
+    let table = admin.run(&["admin", "tenant", "list"]).ok().stdout;
+    assert!(table.starts_with("ID"), "{table}");
+    assert!(
+        table.contains("tenant-acme") && table.contains("functions=1"),
+        "{table}"
+    );
+
+    // A key is printed once, alone on stdout.
+    let out = admin
+        .run(&["admin", "key", "issue", "--tenant", "acme", "--name", "ci"])
+        .ok();
+    let key = out.stdout.trim().to_string();
+    assert!(key.starts_with("efk_") && !key.contains(' '), "{out:#?}");
+    let keys = admin
+        .run(&["admin", "key", "list", "-o", "json"])
+        .ok()
+        .json();
+    assert!(
+        !keys.to_string().contains(&key),
+        "listing never shows a key"
+    );
+    let id = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "ci")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let acme = User::new();
+    acme.run(&["login", "--url", &server.url(), "--api-key", &key])
+        .ok();
+    acme.run(&["fn", "deploy", "one", "--image", "nginx"]).ok();
+    acme.run(&["fn", "deploy", "two", "--image", "nginx"])
+        .fails(5, "at most 1 functions");
+    // A tenant is not an admin.
+    acme.run(&["admin", "tenant", "list"]).fails(3, "admin");
+    // Raising the quota lets the tenant go on at once.
+    admin
+        .run(&[
+            "admin",
+            "tenant",
+            "update",
+            "acme",
+            "--quota",
+            "functions=2",
+        ])
+        .ok();
+    acme.run(&["fn", "deploy", "two", "--image", "nginx"]).ok();
+
+    // Revoking the key ends the tenant's session (the stored key cannot
+    // renew it either).
+    admin.run(&["admin", "key", "revoke", &id]).ok();
+    acme.run(&["fn", "list"]).fails(3, "revoked");
+    admin
+        .run(&["admin", "key", "revoke", &id])
+        .fails(4, "no active API key");
+    let keys = admin.run(&["admin", "key", "list"]).ok().stdout;
+    assert!(keys.contains("revoked"), "{keys}");
+
+    admin.run(&["admin", "tenant", "delete", "acme"]).ok();
+    admin
+        .run(&["admin", "tenant", "delete", "acme"])
+        .fails(4, "not found");
+}
