@@ -517,18 +517,7 @@ fn completions_for_every_shell() {
 #[test]
 fn api_key_login_renews_an_expired_token() {
     let dir = tempfile::tempdir().unwrap();
-    let admin_key = "efk_admin_0123456789abcdefghijklmnopqrstuv";
-    let server = Server::start_with(
-        dir.path(),
-        &[
-            "--kubernetes",
-            "off",
-            "--jwt-secret",
-            "0123456789abcdef0123456789abcdef-test",
-            "--admin-key",
-            admin_key,
-        ],
-    );
+    let (server, admin_key) = production_server(dir.path());
     let admin = User::new();
     let out = admin
         .run(&["login", "--url", &server.url(), "--api-key", admin_key])
@@ -994,14 +983,11 @@ fn logs_through_the_cli_from_testenv() {
     );
 }
 
-/// `eventflow admin …` against a production-mode server: tenants with
-/// overrides, keys issued once and revoked, and what a tenant then sees.
-#[test]
-fn admin_manages_tenants_and_keys() {
-    let dir = tempfile::tempdir().unwrap();
+/// A production-mode server without a cluster, and its bootstrap admin key.
+fn production_server(data_dir: &Path) -> (Server, &'static str) {
     let admin_key = "efk_admin_0123456789abcdefghijklmnopqrstuv";
     let server = Server::start_with(
-        dir.path(),
+        data_dir,
         &[
             "--kubernetes",
             "off",
@@ -1011,6 +997,15 @@ fn admin_manages_tenants_and_keys() {
             admin_key,
         ],
     );
+    (server, admin_key)
+}
+
+/// `eventflow admin …` against a production-mode server: tenants with
+/// overrides, keys issued once and revoked, and what a tenant then sees.
+#[test]
+fn admin_manages_tenants_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, admin_key) = production_server(dir.path());
     let admin = User::new();
     admin
         .run(&["login", "--url", &server.url(), "--api-key", admin_key])

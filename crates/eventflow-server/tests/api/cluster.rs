@@ -85,6 +85,20 @@ async fn ensure_crds(client: &Client) {
     }
 }
 
+/// A kubeconfig (in a temporary directory, kept alive by the guard) for an
+/// API server at `server` that is never really there.
+fn kubeconfig_for(server: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n    insecure-skip-tls-verify: true\n\
+         contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: x\n"),
+    )
+    .unwrap();
+    (dir, kubeconfig)
+}
+
 /// Stands in for the operator: creates `tenant-{id}`.
 async fn create_namespace(client: &Client, tenant: &str) {
     let ns = Namespace {
@@ -338,14 +352,7 @@ async fn unreachable_cluster_is_retried_with_backoff() {
             drop(conn);
         }
     });
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\n\
-         contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: x\n"),
-    )
-    .unwrap();
+    let (_dir, kubeconfig) = kubeconfig_for(&format!("https://127.0.0.1:{port}"));
     let app = TestApp::with(Db::Sqlite, AuthMode::Dev, KubeSource::File(kubeconfig)).await;
     let _sync = start_sync(&app);
     let mut at = Vec::new();
@@ -374,14 +381,7 @@ async fn unreachable_cluster_is_retried_with_backoff() {
 
 #[tokio::test]
 async fn unreachable_cluster_keeps_the_api_working() {
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n    insecure-skip-tls-verify: true\n\
-         contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: x\n",
-    )
-    .unwrap();
+    let (_dir, kubeconfig) = kubeconfig_for("https://127.0.0.1:1");
     let app = TestApp::with(Db::Sqlite, AuthMode::Dev, KubeSource::File(kubeconfig)).await;
     let _sync = start_sync(&app);
     let token = app.token("offline").await;
