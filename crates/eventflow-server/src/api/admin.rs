@@ -18,15 +18,46 @@ use crate::{
     AppState,
 };
 
+/// Deserializes an overrides object, refusing keys its type does not have.
+/// The CRD types themselves accept and drop unknown keys (so that an older
+/// operator can read a newer Tenant), which at the API would silently lose a
+/// misspelt limit.
+fn strict<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned + schemars::JsonSchema,
+{
+    use serde::de::Error;
+    let Some(map) = Option::<serde_json::Map<String, serde_json::Value>>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let schema = schemars::schema_for!(T);
+    let known: Vec<&String> = schema
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .map(|p| p.keys().collect())
+        .unwrap_or_default();
+    if let Some(k) = map.keys().find(|k| !known.contains(k)) {
+        let expected: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+        return Err(D::Error::custom(format!(
+            "unknown field `{k}`, expected one of {}",
+            expected.join(", ")
+        )));
+    }
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map(Some)
+        .map_err(D::Error::custom)
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateTenant {
     /// ResourceQuota overrides, as for creation.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict")]
     #[schema(value_type = Option<Object>)]
     pub quota: Option<QuotaOverrides>,
     /// LimitRange overrides, as for creation.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict")]
     #[schema(value_type = Option<Object>)]
     pub limits: Option<LimitOverrides>,
     /// Highest replicas one function may ask for (default 20).
@@ -44,12 +75,12 @@ pub struct CreateTenant {
     /// ResourceQuota overrides: requestsCpu, requestsMemory, limitsCpu,
     /// limitsMemory, pods, persistentVolumeClaims, services, configMaps,
     /// secrets, functions.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict")]
     #[schema(value_type = Option<Object>)]
     pub quota: Option<QuotaOverrides>,
     /// LimitRange overrides: defaultRequestCpu, defaultRequestMemory,
     /// defaultLimitCpu, defaultLimitMemory.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "strict")]
     #[schema(value_type = Option<Object>)]
     pub limits: Option<LimitOverrides>,
     /// Highest replicas one function may ask for (default 20).

@@ -229,6 +229,17 @@ both_databases! {
         let r = app.call(Method::PUT, "/v1/admin/tenants/acme", Some(&admin),
             Some(json!({"quota":{"requestsCpu":"lots"}}))).await;
         assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("quota.requestsCpu"));
+        // A misspelt override key is an error, not silently dropped.
+        let r = app.call(Method::PUT, "/v1/admin/tenants/acme", Some(&admin),
+            Some(json!({"quota":{"podz":5}}))).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "bad_request", Some("quota.podz"));
+        let r = app.call(Method::POST, "/v1/admin/tenants", Some(&admin),
+            Some(json!({"id":"typo","limits":{"defaultCpu":"1"}}))).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "bad_request", Some("limits.defaultCpu"));
+        assert!(r.1.to_string().contains("defaultLimitCpu"), "names the known keys: {}", r.1);
+        let r = app.call(Method::PUT, "/v1/admin/tenants/acme", Some(&admin),
+            Some(json!({"quota":{"pods":"many"}}))).await;
+        assert!(r.0 == StatusCode::BAD_REQUEST || r.0 == StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r);
         let r = app.call(Method::PUT, "/v1/admin/tenants/acme", Some(&admin), Some(json!({"maxReplicas":0}))).await;
         assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("maxReplicas"));
         let r = app.call(Method::PUT, "/v1/admin/tenants/acme", Some(&admin), Some(json!({"id":"other"}))).await;
