@@ -1076,7 +1076,7 @@ fn admin_manages_tenants_and_keys() {
         .ok();
     acme.run(&["fn", "deploy", "one", "--image", "nginx"]).ok();
     acme.run(&["fn", "deploy", "two", "--image", "nginx"])
-        .fails(5, "at most 1 functions");
+        .fails(5, "function quota used up: the tenant may have 1 function ");
     // A tenant is not an admin.
     acme.run(&["admin", "tenant", "list"]).fails(3, "admin");
     // Raising the quota lets the tenant go on at once.

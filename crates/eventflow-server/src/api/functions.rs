@@ -332,8 +332,9 @@ pub async fn create(
     let quota = state.tenant_quota(&auth.tenant).await?;
     if functions.count().await? >= i64::from(quota.functions) {
         return Err(ApiError::QuotaExceeded(format!(
-            "the tenant may have at most {} functions",
-            quota.functions
+            "function quota used up: the tenant may have {} function{} (delete one, or ask an admin to raise the quota)",
+            quota.functions,
+            if quota.functions == 1 { "" } else { "s" }
         )));
     }
     let row = functions
