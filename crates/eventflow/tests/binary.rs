@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::Server;
+use common::{testenv_kubeconfig, Server};
 
 fn bash(script: &str) -> String {
     let out = Command::new("bash")
@@ -160,14 +160,4 @@ fn sigkill_between_commit_and_apply_loses_nothing() {
     kubectl(&format!(
         "delete tenants.eventflow.io {tenant} --wait=false"
     ));
-}
-
-fn testenv_kubeconfig() -> std::path::PathBuf {
-    let path = eventflow_testenv::kubeconfig_path();
-    assert!(
-        path.exists(),
-        "testenv is not running ({} missing): start it with testenv/up",
-        path.display()
-    );
-    path
 }

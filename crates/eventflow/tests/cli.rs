@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{http, Server};
+use common::{http, testenv_kubeconfig, Server};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_eventflow");
@@ -895,32 +895,12 @@ fn logs_errors_from_a_real_server() {
 /// `[pod]` framing and the stream reaching stdout.
 #[test]
 fn logs_through_the_cli_from_testenv() {
-    let kubeconfig = eventflow_testenv::kubeconfig_path();
-    assert!(
-        kubeconfig.exists(),
-        "testenv is not running ({} missing): start it with testenv/up",
-        kubeconfig.display()
-    );
+    let kubeconfig = testenv_kubeconfig();
     let kc = kubeconfig.to_string_lossy().into_owned();
     let tenant = format!("cli-{}", std::process::id());
     let ns = format!("tenant-{tenant}");
-    let kubectl = |args: &[&str], stdin: Option<&str>| {
-        let mut child = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&kc)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kubectl is installed");
-        let mut input = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).unwrap();
-        }
-        drop(input);
-        child.wait_with_output().unwrap().status.success()
-    };
+    let kubectl =
+        |args: &[&str], stdin: Option<&str>| common::kubectl(&kubeconfig, args, stdin).is_some();
     struct Cleanup<F: Fn()>(F);
     impl<F: Fn()> Drop for Cleanup<F> {
         fn drop(&mut self) {

@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{free_port, http, Server};
+use common::{free_port, http, testenv_kubeconfig, Server};
 use serde_json::Value;
 
 struct Operator(Child);
@@ -32,27 +32,11 @@ fn poll<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-fn kubectl(kubeconfig: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .output()
-        .expect("kubectl is installed");
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 #[test]
 fn a_function_created_through_the_api_runs_and_the_api_shows_it() {
-    let kubeconfig = eventflow_testenv::kubeconfig_path();
-    assert!(
-        kubeconfig.exists(),
-        "testenv is not running ({} missing): start it with testenv/up",
-        kubeconfig.display()
-    );
+    let kubeconfig = testenv_kubeconfig();
     let kc = kubeconfig.to_string_lossy().into_owned();
+    let kubectl = |args: &[&str]| common::kubectl(&kubeconfig, args, None);
     let tenant = format!("e2e-{}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
     // CRDs first, as in a deployment (docs/DEPLOYMENT.md).
@@ -60,22 +44,15 @@ fn a_function_created_through_the_api_runs_and_the_api_shows_it() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../deploy/crds/eventflow.io.yaml"
     );
-    kubectl(
-        &kc,
-        &["apply", "--server-side", "--force-conflicts", "-f", crds],
-    )
-    .expect("apply the CRDs");
+    kubectl(&["apply", "--server-side", "--force-conflicts", "-f", crds]).expect("apply the CRDs");
     poll("the CRDs to be established", 30, || {
-        kubectl(
-            &kc,
-            &[
-                "wait",
-                "--for=condition=Established",
-                "crd/functions.eventflow.io",
-                "crd/tenants.eventflow.io",
-                "--timeout=5s",
-            ],
-        )
+        kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/functions.eventflow.io",
+            "crd/tenants.eventflow.io",
+            "--timeout=5s",
+        ])
     });
     let log = std::fs::File::create(dir.path().join("operator.log")).unwrap();
     let _operator = Operator(
@@ -142,31 +119,25 @@ fn a_function_created_through_the_api_runs_and_the_api_shows_it() {
     );
     // The workload is really there, isolated in the tenant's namespace.
     let ns = format!("tenant-{tenant}");
-    let pods = kubectl(
-        &kc,
-        &[
-            "-n",
-            &ns,
-            "get",
-            "pods",
-            "-l",
-            "eventflow.io/function=hello",
-            "-o",
-            "name",
-        ],
-    )
+    let pods = kubectl(&[
+        "-n",
+        &ns,
+        "get",
+        "pods",
+        "-l",
+        "eventflow.io/function=hello",
+        "-o",
+        "name",
+    ])
     .unwrap();
     assert_eq!(pods.lines().count(), 2, "{pods}");
-    let psa = kubectl(
-        &kc,
-        &[
-            "get",
-            "namespace",
-            &ns,
-            "-o",
-            "jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}",
-        ],
-    )
+    let psa = kubectl(&[
+        "get",
+        "namespace",
+        &ns,
+        "-o",
+        "jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}",
+    ])
     .unwrap();
     assert_eq!(psa, "restricted");
 
@@ -188,23 +159,17 @@ fn a_function_created_through_the_api_runs_and_the_api_shows_it() {
     let (s, _) = http(port, "DELETE", "/v1/functions/hello", Some(&token), "");
     assert_eq!(s, 204);
     poll("the Deployment to be garbage-collected", 120, || {
-        kubectl(&kc, &["-n", &ns, "get", "deployment", "fn-hello"])
+        kubectl(&["-n", &ns, "get", "deployment", "fn-hello"])
             .is_none()
             .then_some(())
     });
     // The operator's finalizer removes the namespace with the Tenant (the
     // server goes first, or its resync would put the Tenant back).
     drop(server);
-    kubectl(
-        &kc,
-        &["delete", "tenants.eventflow.io", &tenant, "--wait=false"],
-    );
+    kubectl(&["delete", "tenants.eventflow.io", &tenant, "--wait=false"]);
     poll("the tenant namespace to go", 120, || {
-        kubectl(
-            &kc,
-            &["get", "namespace", &ns, "-o", "jsonpath={.status.phase}"],
-        )
-        .is_none_or(|p| p == "Terminating")
-        .then_some(())
+        kubectl(&["get", "namespace", &ns, "-o", "jsonpath={.status.phase}"])
+            .is_none_or(|p| p == "Terminating")
+            .then_some(())
     });
 }

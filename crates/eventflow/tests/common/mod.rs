@@ -6,10 +6,45 @@
 use std::{
     io::{Read, Write},
     net::{TcpListener, TcpStream},
-    path::Path,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
+
+/// The running testenv's admin kubeconfig. Panics (never skips) when
+/// testenv is not up.
+pub fn testenv_kubeconfig() -> PathBuf {
+    let path = eventflow_testenv::kubeconfig_path();
+    assert!(
+        path.exists(),
+        "testenv is not running ({} missing): start it with testenv/up",
+        path.display()
+    );
+    path
+}
+
+/// `kubectl --kubeconfig KUBECONFIG ARGS…`, with `stdin` fed to it: its
+/// stdout when it succeeds.
+pub fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Option<String> {
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl is installed");
+    let mut input = child.stdin.take().expect("piped stdin");
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).expect("write kubectl stdin");
+    }
+    drop(input);
+    let out = child.wait_with_output().expect("kubectl ran");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
