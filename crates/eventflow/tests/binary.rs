@@ -7,20 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{testenv_kubeconfig, Server};
-
-fn bash(script: &str) -> String {
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "script failed: {}\n{script}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{bash, testenv_kubeconfig, Server};
 
 /// The seed README's "Test Multi-Tenancy" commands, verbatim but for the port.
 const SEED_FLOW: &str = r#"

@@ -1,12 +1,15 @@
 //! 50 MB through the real gateway binary in both directions, with the
 //! server's peak memory (VmHWM) checked to stay far below the body size.
 
+mod common;
+
 use std::{
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use axum::{body::Body, routing::any, Router};
+use common::bash;
 use futures::StreamExt;
 
 const SIZE: u64 = 50 * 1024 * 1024;
@@ -50,17 +53,9 @@ async fn upstream() -> std::net::SocketAddr {
     addr
 }
 
+/// [`bash`], without the trailing newline.
 fn sh(script: &str) -> String {
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{script}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    bash(script).trim().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -46,6 +46,21 @@ pub fn kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Option<
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs `script` with `bash -euo pipefail`; its stdout. Panics, with its
+/// stderr, when it fails.
+pub fn bash(script: &str) -> String {
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "script failed: {}\n{script}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
