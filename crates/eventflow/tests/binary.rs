@@ -122,10 +122,9 @@ fn sigkill_between_commit_and_apply_loses_nothing() {
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let out = Command::new("kubectl")
-            .args([
-                "--kubeconfig",
-                &kc,
+        let image = common::kubectl(
+            &kubeconfig,
+            &[
                 "-n",
                 &format!("tenant-{tenant}"),
                 "get",
@@ -133,10 +132,10 @@ fn sigkill_between_commit_and_apply_loses_nothing() {
                 "durable",
                 "-o",
                 "jsonpath={.spec.image}",
-            ])
-            .output()
-            .unwrap();
-        if out.status.success() && String::from_utf8_lossy(&out.stdout) == "nginx" {
+            ],
+            None,
+        );
+        if image.as_deref() == Some("nginx") {
             break;
         }
         assert!(Instant::now() < deadline, "the Function CR never appeared");
