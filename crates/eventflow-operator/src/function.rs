@@ -10,12 +10,15 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Event, Pod, Service, ServiceAccount};
 use k8s_openapi::chrono::{Duration as ChronoDuration, Utc};
 use kube::api::{ListParams, Patch, PatchParams};
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
 use crate::status::{self, Observed};
-use crate::{apply, build, delete_if_exists, now, validate, Context, Error, Result, StopSignal};
+use crate::{
+    apply, build, controller_config, delete_if_exists, log_failure, now, trigger_watch, validate,
+    Context, Error, Result, StopSignal,
+};
 
 /// Metric label of this controller.
 pub const CONTROLLER: &str = "function";
@@ -34,34 +37,25 @@ const EVENT_WINDOW_MINUTES: i64 = 10;
 /// Runs the Function controller until `stop`.
 pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, stop: StopSignal) {
     let client = ctx.client.clone();
-    let mut wc = watcher::Config::default();
-    if let Some(s) = &selector {
-        wc = wc.labels(s);
-    }
     let owned =
         watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
-    Controller::new(Api::<Function>::all(client.clone()), wc)
-        .owns(Api::<Deployment>::all(client.clone()), owned.clone())
-        .owns(Api::<Service>::all(client.clone()), owned.clone())
-        .owns(Api::<ServiceAccount>::all(client.clone()), owned.clone())
-        .owns(Api::<HorizontalPodAutoscaler>::all(client.clone()), owned)
-        .with_config(
-            controller::Config::default()
-                .debounce(Duration::from_millis(200))
-                .concurrency(concurrency),
-        )
-        .graceful_shutdown_on(stop)
-        .run(
-            reconcile,
-            |f, e, ctx| ctx.error_policy(CONTROLLER, f.as_ref(), e),
-            ctx,
-        )
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "function controller event");
-            }
-        })
-        .await;
+    Controller::new(
+        Api::<Function>::all(client.clone()),
+        trigger_watch(selector.as_deref()),
+    )
+    .owns(Api::<Deployment>::all(client.clone()), owned.clone())
+    .owns(Api::<Service>::all(client.clone()), owned.clone())
+    .owns(Api::<ServiceAccount>::all(client.clone()), owned.clone())
+    .owns(Api::<HorizontalPodAutoscaler>::all(client.clone()), owned)
+    .with_config(controller_config(concurrency))
+    .graceful_shutdown_on(stop)
+    .run(
+        reconcile,
+        |f, e, ctx| ctx.error_policy(CONTROLLER, f.as_ref(), e),
+        ctx,
+    )
+    .for_each(|r| log_failure(CONTROLLER, r))
+    .await;
 }
 
 /// Reconciles one Function, as a pipeline:

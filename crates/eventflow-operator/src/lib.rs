@@ -144,6 +144,35 @@ impl Context {
     }
 }
 
+/// The watch on a controller's own kind: every object, or only those
+/// matching `selector` (`--label-selector`).
+pub(crate) fn trigger_watch(selector: Option<&str>) -> kube::runtime::watcher::Config {
+    let wc = kube::runtime::watcher::Config::default();
+    match selector {
+        Some(s) => wc.labels(s),
+        None => wc,
+    }
+}
+
+/// The settings both controllers run with: a 200 ms debounce (a burst of
+/// child events is one reconcile) and `concurrency` reconciles at once.
+pub(crate) fn controller_config(concurrency: u16) -> kube::runtime::controller::Config {
+    kube::runtime::controller::Config::default()
+        .debounce(Duration::from_millis(200))
+        .concurrency(concurrency)
+}
+
+/// Logs what a controller's result stream reports as failed (the error
+/// policy has already counted and scheduled the retry).
+pub(crate) async fn log_failure<T, E: std::fmt::Display>(
+    controller: &'static str,
+    r: std::result::Result<T, E>,
+) {
+    if let Err(e) = r {
+        tracing::debug!(controller, error = %e, "controller event");
+    }
+}
+
 /// A future that resolves when the controllers should stop.
 pub type StopSignal =
     Shared<futures::future::Map<oneshot::Receiver<()>, fn(Result<(), oneshot::error::RecvError>)>>;

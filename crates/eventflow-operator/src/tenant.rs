@@ -16,14 +16,17 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{ListParams, Patch, PatchParams};
-use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{finalizer, Event};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use crate::{apply, build, delete_if_exists, now, validate, Context, Error, Result, StopSignal};
+use crate::{
+    apply, build, controller_config, delete_if_exists, log_failure, now, trigger_watch, validate,
+    Context, Error, Result, StopSignal,
+};
 
 /// Metric label of this controller.
 pub const CONTROLLER: &str = "tenant";
@@ -43,48 +46,39 @@ fn owner_of<K: Resource>(obj: K) -> Option<ObjectRef<Tenant>> {
 /// Runs the Tenant controller until `stop`.
 pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, stop: StopSignal) {
     let client = ctx.client.clone();
-    let mut wc = watcher::Config::default();
-    if let Some(s) = &selector {
-        wc = wc.labels(s);
-    }
     // Tenant-level children only: function children carry the function label.
     let owned = watcher::Config::default().labels(&format!(
         "{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{TENANT_LABEL},!{FUNCTION_LABEL}"
     ));
-    Controller::new(Api::<Tenant>::all(client.clone()), wc)
-        .watches(
-            Api::<Namespace>::all(client.clone()),
-            owned.clone(),
-            owner_of,
-        )
-        .watches(
-            Api::<ResourceQuota>::all(client.clone()),
-            owned.clone(),
-            owner_of,
-        )
-        .watches(
-            Api::<LimitRange>::all(client.clone()),
-            owned.clone(),
-            owner_of,
-        )
-        .watches(Api::<NetworkPolicy>::all(client.clone()), owned, owner_of)
-        .with_config(
-            controller::Config::default()
-                .debounce(Duration::from_millis(200))
-                .concurrency(concurrency),
-        )
-        .graceful_shutdown_on(stop)
-        .run(
-            reconcile,
-            |t, e, ctx| ctx.error_policy(CONTROLLER, t.as_ref(), e),
-            ctx,
-        )
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "tenant controller event");
-            }
-        })
-        .await;
+    Controller::new(
+        Api::<Tenant>::all(client.clone()),
+        trigger_watch(selector.as_deref()),
+    )
+    .watches(
+        Api::<Namespace>::all(client.clone()),
+        owned.clone(),
+        owner_of,
+    )
+    .watches(
+        Api::<ResourceQuota>::all(client.clone()),
+        owned.clone(),
+        owner_of,
+    )
+    .watches(
+        Api::<LimitRange>::all(client.clone()),
+        owned.clone(),
+        owner_of,
+    )
+    .watches(Api::<NetworkPolicy>::all(client.clone()), owned, owner_of)
+    .with_config(controller_config(concurrency))
+    .graceful_shutdown_on(stop)
+    .run(
+        reconcile,
+        |t, e, ctx| ctx.error_policy(CONTROLLER, t.as_ref(), e),
+        ctx,
+    )
+    .for_each(|r| log_failure(CONTROLLER, r))
+    .await;
 }
 
 /// Reconciles one Tenant, as a pipeline:
