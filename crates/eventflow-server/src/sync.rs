@@ -470,11 +470,6 @@ impl Sync {
                 return Ok(());
             }
             for entry in entries {
-                // A long drain must not outlive the lease: stop as soon as
-                // another replica has it (the next round stands by).
-                if !self.hold_lease().await {
-                    return Ok(());
-                }
                 let kind = if entry.kind == OutboxKind::Tenant {
                     "tenant"
                 } else {
@@ -488,6 +483,10 @@ impl Sync {
                             .inc();
                         self.store.complete_outbox(entry.id).await?;
                     }
+                    // A long drain must not outlive the lease: `sync_tenant`
+                    // and `sync_function` check it before writing; stop as
+                    // soon as another replica has it (the next round stands
+                    // by), recording nothing on the entry.
                     Err(SyncError::LeaseLost) => return Ok(()),
                     Err(e) => {
                         self.metrics

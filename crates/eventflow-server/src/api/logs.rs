@@ -257,12 +257,11 @@ pub async fn logs(
     for pod in list.items {
         // Following, a pod that is not running yet is left to the watcher,
         // which adds it when it runs (its log cannot be read before).
-        if params.follow && running_container(&pod).is_none() {
+        let key = running_container(&pod);
+        if params.follow && key.is_none() {
             continue;
         }
-        if let Some(key) = running_container(&pod) {
-            known.insert(key);
-        }
+        known.extend(key);
         let pod_name = pod.name_any();
         let lines = open_log(&pods, &pod_name, &params).await;
         streams.push((pod_name, lines));
