@@ -180,18 +180,7 @@ fn print(
     value: &Value,
     table: fn(&[&Value], DateTime<Utc>) -> String,
 ) -> Result<(), CliError> {
-    let text = match format {
-        Format::Table => {
-            let items: Vec<&Value> = match value {
-                Value::Array(items) => items.iter().collect(),
-                v => vec![v],
-            };
-            table(&items, Utc::now())
-        }
-        other => return output::render(&mut std::io::stdout().lock(), other, value),
-    };
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).map_err(output::write_error)
+    output::render_with(&mut std::io::stdout().lock(), format, value, table)
 }
 
 fn say(line: &str) -> Result<(), CliError> {
@@ -305,37 +294,9 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-fn columns(header: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let mut s = String::new();
-        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<w$}   "));
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
-    let mut out = line(header.iter().map(|h| h.to_string()).collect());
-    for r in rows {
-        out.push_str(&line(r));
-    }
-    out
-}
-
+/// A top-level field, `-` when absent or empty.
 fn field(v: &Value, key: &str) -> String {
-    match &v[key] {
-        Value::String(s) if !s.is_empty() => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => "-".into(),
-    }
+    output::or_dash(output::text(v, &[key]))
 }
 
 fn tenant_table(items: &[&Value], now: DateTime<Utc>) -> String {
@@ -363,7 +324,7 @@ fn tenant_table(items: &[&Value], now: DateTime<Utc>) -> String {
             ]
         })
         .collect();
-    columns(&["ID", "NAMESPACE", "MAX-REPLICAS", "QUOTA", "AGE"], rows)
+    output::columns(&["ID", "NAMESPACE", "MAX-REPLICAS", "QUOTA", "AGE"], rows)
 }
 
 fn key_table(items: &[&Value], now: DateTime<Utc>) -> String {
@@ -386,7 +347,7 @@ fn key_table(items: &[&Value], now: DateTime<Utc>) -> String {
             ]
         })
         .collect();
-    columns(
+    output::columns(
         &["ID", "PREFIX", "ROLE", "TENANT", "NAME", "STATE", "AGE"],
         rows,
     )

@@ -19,6 +19,16 @@ pub enum Format {
 
 /// Writes one function or a list of them (`value` is an array then).
 pub fn render(out: &mut dyn Write, format: Format, value: &Value) -> Result<(), CliError> {
+    render_with(out, format, value, table)
+}
+
+/// [`render`] with another `table` for `-o table` (tenants, API keys).
+pub fn render_with(
+    out: &mut dyn Write,
+    format: Format,
+    value: &Value,
+    table: fn(&[&Value], DateTime<Utc>) -> String,
+) -> Result<(), CliError> {
     let text = match format {
         Format::Json => {
             let mut s = serde_json::to_string_pretty(value).map_err(CliError::other)?;
@@ -45,7 +55,7 @@ pub fn write_error(e: std::io::Error) -> CliError {
     CliError::other(format!("cannot write output: {e}"))
 }
 
-fn text(v: &Value, path: &[&str]) -> String {
+pub fn text(v: &Value, path: &[&str]) -> String {
     let mut cur = v;
     for p in path {
         cur = &cur[*p];
@@ -71,7 +81,7 @@ pub fn age(created: &str, now: DateTime<Utc>) -> String {
     }
 }
 
-fn or_dash(s: String) -> String {
+pub fn or_dash(s: String) -> String {
     if s.is_empty() {
         "-".into()
     } else {
@@ -80,8 +90,7 @@ fn or_dash(s: String) -> String {
 }
 
 pub fn table(items: &[&Value], now: DateTime<Utc>) -> String {
-    let header = ["NAME", "IMAGE", "READY", "PHASE", "REASON", "AGE"].map(String::from);
-    let mut rows = vec![header.to_vec()];
+    let mut rows = Vec::new();
     for f in items {
         let ready = text(f, &["status", "readyReplicas"]);
         let ready = if ready.is_empty() { "0".into() } else { ready };
@@ -100,6 +109,15 @@ pub fn table(items: &[&Value], now: DateTime<Utc>) -> String {
             age(&text(f, &["createdAt"]), now),
         ]);
     }
+    columns(&["NAME", "IMAGE", "READY", "PHASE", "REASON", "AGE"], rows)
+}
+
+/// `header` and `rows` as aligned columns, three spaces apart, the last
+/// column unpadded.
+pub fn columns(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let rows: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| h.to_string()).collect())
+        .chain(rows)
+        .collect();
     let widths: Vec<usize> = (0..header.len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
