@@ -9,15 +9,13 @@ PG_URL = $(shell scripts/pg up)
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-run: web ## Run the platform on embedded defaults (dev mode, SQLite, dashboard at http://127.0.0.1:8080)
-	$(CARGO) run --release -p eventflow -- server --dev --web-dir web/dist
-
-run-k8s: web ## Run server + operator against the local control plane (testenv), dev mode
+run: web ## Run the whole local platform: Kubernetes + real node + samples + operator + server (dev mode, SQLite, http://127.0.0.1:8080)
 	$(CARGO) build --release -p eventflow
-	KC="$$(testenv/up | tail -1)"; \
-	target/release/eventflow operator --kubeconfig "$$KC" --no-leader-election --log-format text & OP=$$!; \
-	trap 'kill $$OP 2>/dev/null || true' EXIT; \
-	target/release/eventflow server --dev --kubeconfig "$$KC" --install-crds --web-dir web/dist
+	scripts/run-platform
+
+run-k8s: web ## Like run, but fail instead of falling back to API-only when the local node cannot run
+	$(CARGO) build --release -p eventflow
+	EVENTFLOW_RUN_MODE=platform scripts/run-platform
 
 web: web/node_modules ## Build the dashboard into web/dist
 	cd web && npm run build
@@ -29,9 +27,13 @@ web/node_modules: web/package-lock.json
 deps: ## Install the Debian packages the tests need (postgresql, chromium, curl, jq, openssl, kubectl)
 	scripts/install-deps
 
-services: deps ## Start PostgreSQL and the testenv Kubernetes control plane (idempotent)
+services: deps ## Start PostgreSQL, the testenv Kubernetes control plane and node, and push the sample images (idempotent)
 	scripts/pg up
 	testenv/up
+	examples/functions/build
+
+images: ## Build the sample function images and push them to testenv's registry (needs testenv/up)
+	examples/functions/build
 
 services-down: ## Stop PostgreSQL and testenv
 	scripts/pg down
@@ -53,7 +55,7 @@ test: services lint ## Run every test suite (starts PostgreSQL and testenv first
 	$(MAKE) web
 	cd web && EVENTFLOW_BIN=../target/debug/eventflow npm run e2e
 
-.PHONY: help run run-k8s deps web services services-down lint crds test
+.PHONY: help run run-k8s deps web services services-down images lint crds test
 
 KUBECTL ?= kubectl
 IMAGE ?= ghcr.io/eventflow/eventflow:0.1.0

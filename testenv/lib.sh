@@ -26,7 +26,9 @@ testenv_bin_dir() { echo "$TESTENV_CACHE/$K8S_VERSION/bin"; }
 # Changes whenever anything that decides the binaries' content changes.
 testenv_stamp() {
   {
-    cat "$TESTENV_SRC/go.mod" "$TESTENV_SRC/go.sum" "$TESTENV_SRC/kwok/go.mod" "$TESTENV_SRC/kwok/go.sum" "$TESTENV_SRC/build"
+    local m
+    for m in . kwok containerd coredns kube-router; do cat "$TESTENV_SRC/$m/go.mod" "$TESTENV_SRC/$m/go.sum"; done
+    cat "$TESTENV_SRC/build"
     go version
   } | sha256sum | cut -d' ' -f1
 }
