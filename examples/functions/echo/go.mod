@@ -1,0 +1,3 @@
+module eventflow.dev/examples/echo
+
+go 1.26.0
