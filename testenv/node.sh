@@ -182,12 +182,18 @@ pause_image_up() {
 # --- containerd -------------------------------------------------------------
 containerd_up() {
   local c="$state/containerd"
-  mkdir -p "$c/root" "$c/run" "$c/certs.d/$REGISTRY" "$state/cni/net.d" "$state/cni/ipam"
-  cat > "$c/certs.d/$REGISTRY/hosts.toml" <<EOF
+  mkdir -p "$c/root" "$c/run" "$c/certs.d/$REGISTRY" "$c/certs.d/_default" "$state/cni/net.d" "$state/cni/ipam"
+  # The loopback registry, and for every other registry (docker.io, ghcr.io,
+  # ...) the loopback registry too: the node never pulls from outside this
+  # machine; an image that was not pushed there fails with "not found".
+  local h
+  for h in "$REGISTRY" _default; do
+    cat > "$c/certs.d/$h/hosts.toml" <<EOF
 server = "http://$REGISTRY"
 [host."http://$REGISTRY"]
   capabilities = ["pull", "resolve"]
 EOF
+  done
   cat > "$state/cni/net.d/10-eventflow-testenv.conflist" <<EOF
 {
   "cniVersion": "1.0.0",

@@ -36,6 +36,17 @@ import (
 // An image name is required, but kwok never pulls it.
 const testImage = "registry.invalid/eventflow/testenv-pause:1"
 
+// simulated puts a pod on kwok's simulated node: it is tainted so that only
+// pods that tolerate it land there (real workloads go to the real node).
+func simulated(spec corev1.PodSpec) corev1.PodSpec {
+	spec.NodeSelector = map[string]string{"type": "kwok"}
+	spec.Tolerations = append(spec.Tolerations, corev1.Toleration{
+		Key: "kwok.x-k8s.io/node", Operator: corev1.TolerationOpEqual, Value: "fake",
+		Effect: corev1.TaintEffectNoSchedule,
+	})
+	return spec
+}
+
 var (
 	kubeconfigPath string
 	adminConfig    *rest.Config
@@ -148,14 +159,14 @@ func deployment(name string, replicas int32) *appsv1.Deployment {
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Spec: simulated(corev1.PodSpec{Containers: []corev1.Container{{
 					Name:  "app",
 					Image: testImage,
 					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 						corev1.ResourceCPU:    resource.MustParse("10m"),
 						corev1.ResourceMemory: resource.MustParse("16Mi"),
 					}},
-				}}},
+				}}}),
 			},
 		},
 	}
@@ -314,11 +325,11 @@ func TestPodSecurityRejectsPrivilegedPod(t *testing.T) {
 	pod := func(ns string) *corev1.Pod {
 		return &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "privileged", Namespace: ns},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Spec: simulated(corev1.PodSpec{Containers: []corev1.Container{{
 				Name:            "app",
 				Image:           testImage,
 				SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)},
-			}}},
+			}}}),
 		}
 	}
 	_, err := admin.CoreV1().Pods(restricted).Create(c, pod(restricted), metav1.CreateOptions{})
@@ -384,7 +395,7 @@ func TestRBACRefusesCreateForGetOnlyServiceAccount(t *testing.T) {
 
 	_, err = sa.CoreV1().Pods(ns).Create(c, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "forbidden"},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: testImage}}},
+		Spec:       simulated(corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: testImage}}}),
 	}, metav1.CreateOptions{})
 	if !apierrors.IsForbidden(err) {
 		t.Fatalf("want Forbidden creating a pod as system:serviceaccount:%s:reader, got: %v", ns, err)
