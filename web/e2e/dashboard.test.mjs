@@ -13,6 +13,9 @@ import {
 
 const FN = "hello-e2e";
 const PHASE = /^(Pending|Deploying|Running|Failed)$/;
+// The sample the server offers (`--sample-image`). The e2e server has no node that runs
+// containers, so the image need not exist: the step checks the function is created with it.
+const ECHO_IMAGE = "127.0.0.1:26450/samples/echo:v1";
 
 describe("dashboard end to end", { timeout: 240_000 }, () => {
   let server;
@@ -46,7 +49,7 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
 
   before(async () => {
     const { bin, browser: chromiumPath } = requirePrerequisites();
-    server = await startServer(bin);
+    server = await startServer(bin, ["--sample-image", `echo=${ECHO_IMAGE}`]);
     browser = await startBrowser(chromiumPath);
     page = browser.page;
     page.setDefaultTimeout(15_000);
@@ -235,6 +238,73 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
       FN,
     );
     assert.equal(res, 404);
+  });
+
+  it("deploys the echo sample from the create page in one step", async () => {
+    const api = async (path, init = {}) =>
+      page.evaluate(
+        async ({ path, init }) => {
+          const token = JSON.parse(sessionStorage.getItem("eventflow.session")).token;
+          const r = await fetch(path, {
+            ...init,
+            headers: { ...init.headers, authorization: `Bearer ${token}` },
+          });
+          return { status: r.status, body: r.status === 204 ? null : await r.json() };
+        },
+        { path, init },
+      );
+    const samples = await api("/v1/samples");
+    assert.equal(samples.status, 200);
+    assert.deepEqual(
+      samples.body.items.map((s) => [s.name, s.image]),
+      [["echo", ECHO_IMAGE]],
+    );
+
+    await page.getByRole("link", { name: /New function/ }).click();
+    await page.getByRole("heading", { level: 2, name: "Start from a sample" }).waitFor();
+    await page.getByText(/prints one log line per request/).waitFor();
+    await shot("11-create-samples");
+    await checkA11y("create (samples)");
+    await narrow("11-create-samples-360px");
+    await page.getByRole("button", { name: "Deploy echo" }).click();
+    await page.getByRole("heading", { level: 1, name: "echo" }).waitFor();
+    assert.match(page.url(), /\/functions\/echo$/);
+    assert.match(
+      await page.getByTestId("detail-phase").locator("[data-phase]").textContent(),
+      PHASE,
+    );
+    // the page to call it and read its logs
+    await page.getByRole("heading", { level: 2, name: "Invoke" }).waitFor();
+    await page.getByRole("heading", { level: 2, name: "Logs" }).waitFor();
+    await page.getByText(ECHO_IMAGE).first().waitFor();
+    const fn = await api("/v1/functions/echo");
+    assert.equal(fn.status, 200);
+    assert.equal(fn.body.spec.image, ECHO_IMAGE);
+    await shot("12-echo-detail");
+
+    // Deployed again, the taken name gets a short suffix (the server answered 409 first).
+    await page.getByRole("link", { name: "All functions" }).click();
+    await page.getByRole("link", { name: /New function/ }).click();
+    await page.getByRole("button", { name: "Deploy echo" }).click();
+    await page.waitForURL(/\/functions\/echo-[a-z0-9]{4}$/);
+    const second = decodeURIComponent(page.url().split("/").at(-1));
+    await page.getByRole("heading", { level: 1, name: second }).waitFor();
+    const list = await api("/v1/functions");
+    const echoes = list.body.items.filter((f) => f.name.startsWith("echo"));
+    assert.deepEqual(echoes.map((f) => f.name).sort(), ["echo", second].sort());
+    assert.ok(echoes.every((f) => f.spec.image === ECHO_IMAGE));
+
+    // "Use as template" only fills the form
+    await page.getByRole("link", { name: "All functions" }).click();
+    await page.getByRole("link", { name: /New function/ }).click();
+    await page.getByRole("button", { name: "Use as template for echo" }).click();
+    assert.equal(await page.getByLabel("Name", { exact: true }).inputValue(), "echo");
+    assert.equal(await page.getByLabel("Image", { exact: true }).inputValue(), ECHO_IMAGE);
+    assert.equal((await api("/v1/functions")).body.items.length, 2);
+
+    for (const name of ["echo", second]) {
+      assert.equal((await api(`/v1/functions/${name}`, { method: "DELETE" })).status, 204);
+    }
   });
 
   it("sends an expired session back to sign-in with a message", async () => {

@@ -72,8 +72,11 @@ export function requirePrerequisites() {
   return { bin, browser };
 }
 
-/** Starts `eventflow server --dev` on a free port with a fresh data dir; resolves when /readyz answers 200. */
-export async function startServer(bin) {
+/**
+ * Starts `eventflow server --dev` (plus `extraArgs`) on a free port with a fresh data dir;
+ * resolves when /readyz answers 200.
+ */
+export async function startServer(bin, extraArgs = []) {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), "eventflow-e2e-data-"));
   mkdirSync(RESULTS_DIR, { recursive: true });
@@ -88,6 +91,7 @@ export async function startServer(bin) {
     dataDir,
     "--web-dir",
     "dist",
+    ...extraArgs,
   ];
   const child = spawn(bin, args, {
     cwd: WEB_DIR,

@@ -113,6 +113,7 @@ async fn main() {
             rate_per_tenant: 1_000_000,
         },
         shutdown_delay: Duration::ZERO,
+        samples: Vec::new(),
     };
     let jwt = JwtKeys::new(&[7u8; 32], 3600).unwrap();
     let state = AppState::new(config, store.clone(), jwt.clone());

@@ -51,6 +51,8 @@ pub struct Config {
     /// How long readiness fails before the listener stops on SIGTERM, so
     /// load balancers stop sending new requests first.
     pub shutdown_delay: Duration,
+    /// Sample function images offered on `GET /v1/samples` (`--sample-image`).
+    pub samples: Vec<api::samples::SampleImage>,
 }
 
 pub struct AppState {
@@ -135,11 +137,12 @@ async fn openapi_json() -> impl axum::response::IntoResponse {
 
 /// The whole HTTP application.
 pub fn app(state: Arc<AppState>) -> Router {
-    use api::{admin, auth, functions, health, me};
+    use api::{admin, auth, functions, health, me, samples};
     let api = Router::new()
         .route("/auth/config", get(auth::config))
         .route("/auth/token", post(auth::token))
         .route("/v1/me", get(me::me))
+        .route("/v1/samples", get(samples::list))
         .route(
             "/v1/functions",
             get(functions::list).post(functions::create),

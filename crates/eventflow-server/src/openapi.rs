@@ -7,7 +7,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use crate::api::{admin, auth, functions, health, logs, me};
+use crate::api::{admin, auth, functions, health, logs, me, samples};
 
 struct BearerAuth;
 
@@ -32,6 +32,7 @@ impl Modify for BearerAuth {
     paths(
         auth::config, auth::token,
         me::me,
+        samples::list,
         functions::list, functions::create, functions::get, functions::replace, functions::patch, functions::delete, logs::logs,
         admin::create_tenant, admin::list_tenants, admin::update_tenant, admin::delete_tenant,
         admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
@@ -45,6 +46,7 @@ impl Modify for BearerAuth {
         (name = "functions", description = "The caller's functions"),
         (name = "invoke", description = "Calling functions through the gateway (any HTTP method)"),
         (name = "tenant", description = "The caller's tenant"),
+        (name = "samples", description = "Sample function images the platform offers"),
         (name = "admin", description = "Tenants and API keys (admin role)"),
         (name = "health", description = "Probes"),
     )

@@ -10,6 +10,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use eventflow_server::{
+    api::samples::{check_unique, SampleImage},
     auth::{ensure_admin_key, AuthMode, JwtKeys, MIN_SECRET_BYTES},
     gateway::{GatewayConfig, Resolver},
     store::{redact_url, Store},
@@ -170,6 +171,16 @@ struct ServerArgs {
     /// Log format; default: text in dev mode, JSON otherwise.
     #[arg(long, env = "EVENTFLOW_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
+    /// A sample function image offered to users (`GET /v1/samples`, the
+    /// dashboard's "Start from a sample"), as NAME=IMAGE; repeatable, or
+    /// comma-separated in the environment variable.
+    #[arg(
+        long = "sample-image",
+        env = "EVENTFLOW_SAMPLE_IMAGES",
+        value_name = "NAME=IMAGE",
+        value_delimiter = ','
+    )]
+    sample_images: Vec<SampleImage>,
 }
 
 fn init_logging(format: LogFormat) {
@@ -240,12 +251,14 @@ async fn run_server(args: ServerArgs) -> Result<()> {
         invoke_concurrency,
         invoke_rate,
         log_format,
+        sample_images,
     } = args;
     let mode = match (dev, auth_mode) {
         (true, Some(AuthModeArg::Production)) => bail!("--dev contradicts --auth-mode production"),
         (true, _) | (false, Some(AuthModeArg::Dev)) => AuthMode::Dev,
         (false, _) => AuthMode::Production,
     };
+    check_unique(&sample_images).map_err(|e| anyhow::anyhow!("--sample-image: {e}"))?;
     init_logging(log_format.unwrap_or(if mode == AuthMode::Dev {
         LogFormat::Text
     } else {
@@ -333,6 +346,9 @@ async fn run_server(args: ServerArgs) -> Result<()> {
             InvokeResolver::Auto | InvokeResolver::Static => Resolver::KubeProxy,
         }
     };
+    for s in &sample_images {
+        tracing::info!(name = %s.name, image = %s.image, "offering sample image");
+    }
     let config = Config {
         gateway: GatewayConfig {
             resolver,
@@ -348,6 +364,7 @@ async fn run_server(args: ServerArgs) -> Result<()> {
             resync_interval: Duration::from_secs(resync_seconds.max(1)),
         },
         shutdown_delay: Duration::from_secs(shutdown_delay_seconds),
+        samples: sample_images,
     };
     let state = AppState::new(config, store, jwt);
     let listener = tokio::net::TcpListener::bind(listen)

@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{bash, testenv_kubeconfig, Server};
+use common::{bash, free_port, http, testenv_kubeconfig, Server};
 
 /// The seed README's "Test Multi-Tenancy" commands, verbatim but for the port.
 const SEED_FLOW: &str = r#"
@@ -146,4 +146,109 @@ fn sigkill_between_commit_and_apply_loses_nothing() {
     kubectl(&format!(
         "delete tenants.eventflow.io {tenant} --wait=false"
     ));
+}
+
+/// `--sample-image` (repeatable) and `EVENTFLOW_SAMPLE_IMAGES`
+/// (comma-separated) reach `GET /v1/samples`; bad entries stop the start.
+#[test]
+fn sample_images_from_flags_and_environment() {
+    let token = |port: u16| {
+        let (s, body) = http(port, "POST", "/auth/token", None, r#"{"user_id":"alice"}"#);
+        assert_eq!(s, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["token"].as_str().unwrap().to_string()
+    };
+    let names = |port: u16| {
+        let (s, body) = http(port, "GET", "/v1/samples", Some(&token(port)), "");
+        assert_eq!(s, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}={}",
+                    i["name"].as_str().unwrap(),
+                    i["image"].as_str().unwrap()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--kubernetes",
+            "off",
+            "--sample-image",
+            "echo=127.0.0.1:26450/samples/echo:v1",
+            "--sample-image",
+            "hello-rust=127.0.0.1:26450/samples/hello-rust:v1",
+        ],
+    );
+    assert_eq!(
+        names(server.port),
+        [
+            "echo=127.0.0.1:26450/samples/echo:v1",
+            "hello-rust=127.0.0.1:26450/samples/hello-rust:v1"
+        ]
+    );
+    drop(server);
+
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_eventflow"))
+        .args(["server", "--dev", "--kubernetes", "off"])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env(
+            "EVENTFLOW_SAMPLE_IMAGES",
+            "echo=nginx:alpine, other=ghcr.io/acme/other:1",
+        )
+        .env_remove("EVENTFLOW_DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http(port, "GET", "/readyz", None, "").0 != 200 {
+        assert!(Instant::now() < deadline, "server did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let got = names(port);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(got, ["echo=nginx:alpine", "other=ghcr.io/acme/other:1"]);
+
+    let refused = |env: Option<&str>, args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_eventflow"));
+        cmd.args([
+            "server",
+            "--dev",
+            "--kubernetes",
+            "off",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(args)
+        .env_remove("EVENTFLOW_SAMPLE_IMAGES");
+        if let Some(v) = env {
+            cmd.env("EVENTFLOW_SAMPLE_IMAGES", v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = refused(None, &["--sample-image", "Echo=nginx"]);
+    assert!(e.contains("\"Echo\" is not a valid function name"), "{e}");
+    let e = refused(None, &["--sample-image", "echo=Registry/UPPER:v1"]);
+    assert!(e.contains("is not a valid image reference"), "{e}");
+    let e = refused(None, &["--sample-image", "echo"]);
+    assert!(e.contains("is not NAME=IMAGE"), "{e}");
+    let e = refused(Some("echo=nginx,echo=busybox"), &[]);
+    assert!(e.contains("sample echo is configured twice"), "{e}");
 }

@@ -7,6 +7,7 @@ import type {
   Me,
   PatchFunctionRequest,
   ReplaceFunctionRequest,
+  SampleList,
   TokenRequest,
   TokenResponse,
 } from "./types";
@@ -209,6 +210,7 @@ export function createApiClient(options: ClientOptions) {
     patchFunction: (name: string, req: PatchFunctionRequest) =>
       json<FunctionObject>("PATCH", fn(name), req),
     deleteFunction: (name: string) => json<undefined>("DELETE", fn(name)),
+    listSamples: () => json<SampleList>("GET", "/v1/samples"),
 
     /** Sends a raw request through the invoke gateway and reports the raw response. */
     async invoke(name: string, req: InvokeRequest): Promise<InvokeResult> {

@@ -277,6 +277,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/samples": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The sample images this platform offers (tenant or admin token). */
+        get: operations["list_samples"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -537,6 +554,22 @@ export interface components {
         };
         /** @enum {string} */
         Role: "admin" | "tenant";
+        /** @description A sample function image offered by this platform. */
+        Sample: {
+            /** @description What the sample does, for the samples EventFlow knows; null otherwise. */
+            description?: string | null;
+            /** @example 127.0.0.1:26450/samples/echo:v1 */
+            image: string;
+            /**
+             * @description The function name the sample is deployed under by default.
+             * @example echo
+             */
+            name: string;
+        };
+        SampleList: {
+            /** @description In the order the server was configured with; empty when none are. */
+            items: components["schemas"]["Sample"][];
+        };
         TenantDto: {
             createdAt: string;
             email?: string | null;
@@ -1439,6 +1472,33 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Me"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_samples: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SampleList"];
                 };
             };
             401: {

@@ -36,6 +36,10 @@ export type PatchFunctionRequest = Schemas["FunctionPatch"];
 
 export type ErrorBody = Schemas["ErrorBody"];
 
+/** A sample function image the server offers (GET /v1/samples). */
+export type Sample = Schemas["Sample"];
+export type SampleList = Schemas["SampleList"];
+
 /** `status.phase`: Pending, Deploying, Running or Failed (an enum in the OpenAPI document). */
 export type Phase = Schemas["Phase"];
 

@@ -4,9 +4,21 @@ import userEvent from "@testing-library/user-event";
 import { expectAccessible, mockFetch, renderApp, sampleFunction, signedIn } from "../test/utils";
 import { CreateFunctionPage } from "./CreateFunctionPage";
 
+const SAMPLES = {
+  items: [
+    {
+      name: "echo",
+      image: "127.0.0.1:26450/samples/echo:v1",
+      description: "Answers the request body back; prints one log line per request",
+    },
+    { name: "hello-rust", image: "127.0.0.1:26450/samples/hello-rust:v1", description: null },
+  ],
+};
+
 function setup(routes: Parameters<typeof mockFetch>[0] = {}) {
   signedIn();
-  const m = mockFetch(routes);
+  // a server without samples unless a test says otherwise
+  const m = mockFetch({ "GET /v1/samples": { body: { items: [] } }, ...routes });
   const r = renderApp(<CreateFunctionPage />, {
     fetch: m.fetch,
     path: "/functions/new",
@@ -28,7 +40,7 @@ describe("CreateFunctionPage", () => {
     expect(screen.getByLabelText("Replicas")).toHaveAccessibleDescription(/between 0 and 20/);
     expect(screen.getByRole("alert")).toHaveTextContent("Please fix the 3 highlighted fields.");
     await waitFor(() => expect(name).toHaveFocus());
-    expect(calls).toHaveLength(0);
+    expect(calls.filter((c) => c.method === "POST")).toHaveLength(0);
     await expectAccessible(container);
   });
 
@@ -111,7 +123,151 @@ describe("CreateFunctionPage", () => {
     await userEvent.type(screen.getByLabelText("Replicas"), "2");
     await userEvent.click(screen.getByRole("button", { name: "Create function" }));
     expect(await screen.findByText("detail page")).toBeInTheDocument();
-    expect(await calls[0]!.json()).toEqual({ name: "hello", image: "nginx:alpine", replicas: 2 });
-    expect(calls[0]!.headers.get("authorization")).toBe("Bearer token-alice");
+    const post = calls.find((c) => c.method === "POST")!;
+    expect(await post.json()).toEqual({ name: "hello", image: "nginx:alpine", replicas: 2 });
+    expect(post.headers.get("authorization")).toBe("Bearer token-alice");
+  });
+});
+
+describe("CreateFunctionPage samples", () => {
+  const posts = (calls: Request[]) => calls.filter((c) => c.method === "POST");
+
+  it("shows nothing new when the server offers no samples", async () => {
+    const { calls } = setup();
+    await waitFor(() => expect(calls.some((c) => c.url.endsWith("/v1/samples"))).toBe(true));
+    await waitFor(() => expect(screen.queryByText("Loading samples…")).not.toBeInTheDocument());
+    expect(screen.queryByRole("heading", { name: "Start from a sample" })).not.toBeInTheDocument();
+    expect(screen.queryByRole("alert")).not.toBeInTheDocument();
+    expect(screen.queryByRole("button", { name: /^Deploy / })).not.toBeInTheDocument();
+  });
+
+  it("shows nothing new on a server without the samples endpoint", async () => {
+    const { calls } = setup({
+      "GET /v1/samples": {
+        status: 404,
+        body: { error: { code: "not_found", message: "no such endpoint" } },
+      },
+    });
+    await waitFor(() => expect(calls.some((c) => c.url.endsWith("/v1/samples"))).toBe(true));
+    await waitFor(() => expect(screen.queryByText("Loading samples…")).not.toBeInTheDocument());
+    expect(screen.queryByRole("heading", { name: "Start from a sample" })).not.toBeInTheDocument();
+    expect(screen.queryByRole("alert")).not.toBeInTheDocument();
+  });
+
+  it("shows loading, then the samples with their descriptions and images", async () => {
+    let release: () => void = () => {};
+    const answered = new Promise<void>((r) => (release = r));
+    const { container } = setup({
+      "GET /v1/samples": async () => {
+        await answered;
+        return { body: SAMPLES };
+      },
+    });
+    expect(await screen.findByText("Loading samples…")).toBeInTheDocument();
+    release();
+    expect(await screen.findByRole("heading", { name: "Start from a sample" })).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Deploy echo" })).toBeEnabled();
+    expect(screen.getByRole("button", { name: "Deploy hello-rust" })).toBeEnabled();
+    expect(screen.getByTestId("sample-echo")).toHaveTextContent(/prints one log line per request/);
+    expect(screen.getByTestId("sample-echo")).toHaveTextContent("127.0.0.1:26450/samples/echo:v1");
+    expect(screen.getByRole("button", { name: "Use as template for hello-rust" })).toBeEnabled();
+    await expectAccessible(container);
+  });
+
+  it("deploys a sample in one step and opens its page", async () => {
+    const { calls } = setup({
+      "GET /v1/samples": { body: SAMPLES },
+      "POST /v1/functions": {
+        status: 201,
+        body: { ...sampleFunction, name: "echo", spec: { ...sampleFunction.spec } },
+      },
+    });
+    await userEvent.click(await screen.findByRole("button", { name: "Deploy echo" }));
+    expect(await screen.findByText("detail page")).toBeInTheDocument();
+    const sent = posts(calls);
+    expect(sent).toHaveLength(1);
+    expect(await sent[0]!.json()).toEqual({
+      name: "echo",
+      image: "127.0.0.1:26450/samples/echo:v1",
+    });
+  });
+
+  it("deploys under a suffixed name when the sample's name is taken", async () => {
+    const names: string[] = [];
+    const { calls } = setup({
+      "GET /v1/samples": { body: SAMPLES },
+      "POST /v1/functions": async (req) => {
+        const { name } = (await req.json()) as { name: string };
+        names.push(name);
+        if (name === "echo")
+          return {
+            status: 409,
+            body: { error: { code: "conflict", message: "function echo already exists" } },
+          };
+        return { status: 201, body: { ...sampleFunction, name } };
+      },
+    });
+    await userEvent.click(await screen.findByRole("button", { name: "Deploy echo" }));
+    expect(await screen.findByText("detail page")).toBeInTheDocument();
+    expect(names).toHaveLength(2);
+    expect(names[0]).toBe("echo");
+    expect(names[1]).toMatch(/^echo-[a-z0-9]{4}$/);
+    expect(posts(calls)).toHaveLength(2);
+  });
+
+  it("shows why a sample could not be deployed", async () => {
+    setup({
+      "GET /v1/samples": { body: SAMPLES },
+      "POST /v1/functions": {
+        status: 403,
+        body: { error: { code: "quota_exceeded", message: "function quota (2) is used up" } },
+      },
+    });
+    await userEvent.click(await screen.findByRole("button", { name: "Deploy hello-rust" }));
+    const alert = await screen.findByRole("alert");
+    expect(alert).toHaveTextContent("Could not deploy hello-rust");
+    expect(alert).toHaveTextContent("function quota (2) is used up");
+    expect(screen.getByRole("button", { name: "Deploy hello-rust" })).toBeEnabled();
+    expect(screen.queryByText("detail page")).not.toBeInTheDocument();
+  });
+
+  it("shows a samples error with a retry", async () => {
+    let fail = true;
+    setup({
+      "GET /v1/samples": () =>
+        fail
+          ? { status: 500, body: { error: { code: "internal", message: "internal error" } } }
+          : { body: SAMPLES },
+    });
+    const alert = await screen.findByRole("alert");
+    expect(alert).toHaveTextContent("Could not load the sample functions");
+    fail = false;
+    await userEvent.click(screen.getByRole("button", { name: "Try again" }));
+    expect(await screen.findByRole("button", { name: "Deploy echo" })).toBeInTheDocument();
+    expect(screen.queryByRole("alert")).not.toBeInTheDocument();
+  });
+
+  it("uses a sample as a template: fills name and image only", async () => {
+    const { calls } = setup({
+      "GET /v1/samples": { body: SAMPLES },
+      "POST /v1/functions": { status: 201, body: { ...sampleFunction, name: "echo" } },
+    });
+    await userEvent.type(screen.getByLabelText("Replicas"), "2");
+    await userEvent.click(await screen.findByRole("button", { name: "Use as template for echo" }));
+    const name = screen.getByLabelText("Name");
+    expect(name).toHaveValue("echo");
+    expect(screen.getByLabelText("Image")).toHaveValue("127.0.0.1:26450/samples/echo:v1");
+    expect(screen.getByLabelText("Replicas")).toHaveValue("2");
+    await waitFor(() => expect(name).toHaveFocus());
+    expect(posts(calls)).toHaveLength(0);
+    await userEvent.clear(name);
+    await userEvent.type(name, "my-echo");
+    await userEvent.click(screen.getByRole("button", { name: "Create function" }));
+    expect(await screen.findByText("detail page")).toBeInTheDocument();
+    expect(await posts(calls)[0]!.json()).toEqual({
+      name: "my-echo",
+      image: "127.0.0.1:26450/samples/echo:v1",
+      replicas: 2,
+    });
   });
 });

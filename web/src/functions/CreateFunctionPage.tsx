@@ -1,15 +1,16 @@
-import { useState, type FormEvent, type ReactNode } from "react";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useId, useState, type FormEvent, type ReactNode } from "react";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate } from "react-router";
 import { ApiError } from "../api/client";
-import type { CreateFunctionRequest } from "../api/types";
+import type { CreateFunctionRequest, FunctionObject, Sample } from "../api/types";
 import { useApi } from "../auth/useAuth";
-import { Button, ErrorBanner, PageHeader, TextField } from "../components/ui";
+import { Button, ErrorBanner, PageHeader, Spinner, TextField } from "../components/ui";
 import { buttonClass, inputClass } from "../components/styles";
 import { useDocumentTitle } from "../components/useDocumentTitle";
 import { EnvEditor } from "./EnvEditor";
 import { fieldId } from "./fieldIds";
 import { displayErrors } from "./formErrors";
+import { deploySample } from "./samples";
 import {
   DEFAULTS,
   emptyForm,
@@ -63,11 +64,120 @@ function Section({
   );
 }
 
+/** Caches a function just created and opens its page. */
+function useOpenCreated() {
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  return (f: FunctionObject) => {
+    void queryClient.invalidateQueries({ queryKey: ["functions"] });
+    queryClient.setQueryData(["function", f.name], f);
+    void navigate(`/functions/${encodeURIComponent(f.name)}`);
+  };
+}
+
+/**
+ * The sample images the server offers (`--sample-image`), each deployable in
+ * one step or usable as a template for the form. Nothing when there are none.
+ */
+function SamplesSection({
+  disabled,
+  onTemplate,
+}: {
+  disabled: boolean;
+  onTemplate: (sample: Sample) => void;
+}) {
+  const api = useApi();
+  const openCreated = useOpenCreated();
+  const headingId = useId();
+  const samples = useQuery({
+    queryKey: ["samples"],
+    queryFn: () => api.listSamples(),
+    // the server's configuration: it does not change while the server runs
+    staleTime: Infinity,
+  });
+  const deploy = useMutation({
+    mutationFn: (sample: Sample) => deploySample(api, sample),
+    onSuccess: openCreated,
+  });
+
+  const box = "mb-6 max-w-3xl";
+  if (samples.isPending) {
+    return (
+      <div className={box}>
+        <Spinner label="Loading samples…" />
+      </div>
+    );
+  }
+  if (samples.isError) {
+    // a server from before samples existed: nothing to offer
+    if (samples.error instanceof ApiError && samples.error.isUnavailable) return null;
+    return (
+      <div className={box}>
+        <ErrorBanner
+          title="Could not load the sample functions"
+          error={samples.error}
+          onRetry={() => void samples.refetch()}
+        />
+      </div>
+    );
+  }
+  const items = samples.data.items;
+  if (items.length === 0) return null;
+  const busy = disabled || deploy.isPending;
+
+  return (
+    <section
+      aria-labelledby={headingId}
+      className={`${box} rounded-lg border border-slate-200 bg-white p-4 shadow-sm sm:p-6`}
+    >
+      <h2 id={headingId} className="text-base font-semibold text-slate-900">
+        Start from a sample
+      </h2>
+      <p className="mt-1 text-sm text-slate-500">
+        Deploy a ready-made function in one step, then call it and read its logs on its page. Or use
+        one as a template for the form below.
+      </p>
+      <ul className="mt-4 divide-y divide-slate-100">
+        {items.map((sample) => {
+          const deploying = deploy.isPending && deploy.variables.name === sample.name;
+          return (
+            <li
+              key={sample.name}
+              data-testid={`sample-${sample.name}`}
+              className="flex flex-wrap items-center justify-between gap-3 py-3 first:pt-0 last:pb-0"
+            >
+              <div className="min-w-0">
+                <p className="font-mono text-sm font-medium text-slate-900">{sample.name}</p>
+                {sample.description && (
+                  <p className="mt-0.5 text-sm text-slate-600">{sample.description}</p>
+                )}
+                <p className="mt-0.5 font-mono text-xs break-all text-slate-500">{sample.image}</p>
+              </div>
+              <div className="flex flex-wrap gap-2">
+                <Button variant="primary" disabled={busy} onClick={() => deploy.mutate(sample)}>
+                  {deploying ? `Deploying ${sample.name}…` : `Deploy ${sample.name}`}
+                </Button>
+                <Button disabled={busy} onClick={() => onTemplate(sample)}>
+                  Use as template<span className="sr-only"> for {sample.name}</span>
+                </Button>
+              </div>
+            </li>
+          );
+        })}
+      </ul>
+      {deploy.isError && (
+        <div className="mt-4">
+          <ErrorBanner title={`Could not deploy ${deploy.variables.name}`} error={deploy.error} />
+        </div>
+      )}
+    </section>
+  );
+}
+
 export function CreateFunctionPage() {
   useDocumentTitle("New function");
   const api = useApi();
-  const navigate = useNavigate();
-  const queryClient = useQueryClient();
+  const openCreated = useOpenCreated();
   const [values, setValues] = useState<FunctionFormValues>(emptyForm);
   const [errors, setErrors] = useState<Record<string, string>>({});
   // Whether the last server error was shown on a field rather than as a banner.
@@ -75,11 +185,7 @@ export function CreateFunctionPage() {
 
   const create = useMutation({
     mutationFn: (req: CreateFunctionRequest) => api.createFunction(req),
-    onSuccess: (f) => {
-      void queryClient.invalidateQueries({ queryKey: ["functions"] });
-      queryClient.setQueryData(["function", f.name], f);
-      void navigate(`/functions/${encodeURIComponent(f.name)}`);
-    },
+    onSuccess: openCreated,
     onError: (e) => {
       if (!(e instanceof ApiError)) return;
       let serverErrors: FieldErrors | null = null;
@@ -99,6 +205,15 @@ export function CreateFunctionPage() {
 
   const set = <K extends keyof FunctionFormValues>(key: K, value: FunctionFormValues[K]) =>
     setValues((v) => ({ ...v, [key]: value }));
+
+  /** Fills in the sample's name and image, keeps the rest, and moves to the name. */
+  function applyTemplate(sample: Sample) {
+    create.reset();
+    setOnField(false);
+    setErrors({});
+    setValues((v) => ({ ...v, name: sample.name, image: sample.image }));
+    setTimeout(() => document.getElementById(fieldId("name"))?.focus(), 0);
+  }
 
   function onSubmit(e: FormEvent) {
     e.preventDefault();
@@ -123,6 +238,7 @@ export function CreateFunctionPage() {
         title="New function"
         subtitle="Deploy a container image. Only name and image are required; everything else has sensible defaults."
       />
+      <SamplesSection disabled={busy} onTemplate={applyTemplate} />
       <form
         onSubmit={onSubmit}
         noValidate

@@ -4,3 +4,4 @@ pub mod functions;
 pub mod health;
 pub mod logs;
 pub mod me;
+pub mod samples;

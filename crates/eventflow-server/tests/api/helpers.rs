@@ -92,6 +92,7 @@ pub fn config(mode: AuthMode, source: KubeSource) -> Config {
         },
         shutdown_delay: Duration::ZERO,
         gateway: GatewayConfig::default(),
+        samples: Vec::new(),
     }
 }
 
