@@ -9,7 +9,11 @@
 //! The operator runs in a child process (this binary re-executed with
 //! `__operator`), so its VmHWM is the operator's alone. testenv's kwok node
 //! holds 250 pods; `extra-nodes` (default 2) temporary kwok nodes named
-//! `eventflow-bench-*` are added for the run and deleted afterwards.
+//! `eventflow-bench-*` are added for the run and deleted afterwards. They
+//! carry the kwok node's taint and label, and the operator puts function
+//! pods on those nodes only (`--pod-toleration`/`--pod-node-selector`, see
+//! `eventflow_testenv::SIMULATED_NODE_OPERATOR_ARGS`): the bench's made-up
+//! image never runs on testenv's real node.
 
 #![allow(clippy::print_stdout)]
 
@@ -18,7 +22,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use eventflow_crd::{Function, FunctionSpec, Phase, Tenant, TenantSpec};
-use eventflow_operator::Config;
+use eventflow_operator::{Config, FunctionSettings};
 use futures::{stream, StreamExt};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
@@ -47,6 +51,11 @@ async fn run_operator(scope: String) {
     let mut cfg = Config::new(client);
     cfg.metrics_listen = Some("127.0.0.1:19391".parse().unwrap());
     cfg.label_selector = Some(format!("{SCOPE_LABEL}={scope}"));
+    cfg.functions = FunctionSettings::parse(
+        &[eventflow_testenv::SIMULATED_NODE_TOLERATION],
+        &[eventflow_testenv::SIMULATED_NODE_SELECTOR],
+    )
+    .unwrap();
     cfg.concurrency = std::env::var("BENCH_CONCURRENCY")
         .ok()
         .and_then(|c| c.parse().ok())
@@ -105,7 +114,10 @@ async fn add_nodes(client: &Client, n: usize) -> Vec<String> {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": name,
                 "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-                "labels": {"type": "kwok", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
+                "labels": {
+                    eventflow_testenv::SIMULATED_NODE_LABEL_KEY: eventflow_testenv::SIMULATED_NODE_LABEL_VALUE,
+                    "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}},
+            "spec": {"taints": [eventflow_testenv::simulated_node_taint()]},
             "status": {"allocatable": {"cpu": "32", "memory": "128Gi", "pods": "250"},
                        "capacity": {"cpu": "32", "memory": "128Gi", "pods": "250"}}
         }))

@@ -3,9 +3,11 @@
 //! Every function here takes validated domain values (see [`crate::validate`])
 //! and returns the complete object the operator server-side-applies. Nothing
 //! a user controls can reach a namespace, a security context, a service
-//! account name, volumes or tolerations: user input only lands in the image,
-//! env, command, args, port, replica counts and resource quantities, all of
-//! which were validated by `eventflow-core` first.
+//! account name, volumes, tolerations or a node selector: user input only
+//! lands in the image, env, command, args, port, replica counts and resource
+//! quantities, all of which were validated by `eventflow-core` first.
+//! Tolerations and a node selector come only from the operator's own
+//! settings ([`FunctionSettings`]).
 
 use std::collections::BTreeMap;
 
@@ -29,6 +31,8 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::placement::{NodeSelectorLabel, PlacementError, PodToleration};
 
 /// Pod Security Standards level every tenant namespace enforces.
 pub const PSA_LEVEL: &str = "restricted";
@@ -85,6 +89,48 @@ impl Default for NetworkSettings {
                 .map(|s| s.to_string())
                 .collect(),
         }
+    }
+}
+
+/// Cluster-level settings the function builders need: where function pods
+/// may be scheduled (`--pod-toleration`, `--pod-node-selector`), e.g. on a
+/// dedicated, tainted node pool. Default: nothing added, pods go wherever
+/// the scheduler puts them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FunctionSettings {
+    /// Added to every function pod's tolerations.
+    pub tolerations: Vec<PodToleration>,
+    /// Every function pod's `nodeSelector`.
+    pub node_selector: BTreeMap<String, String>,
+}
+
+impl FunctionSettings {
+    /// From the parsed flags; a node label key given twice must have the
+    /// same value both times.
+    pub fn new(
+        tolerations: Vec<PodToleration>,
+        node_selector: &[NodeSelectorLabel],
+    ) -> Result<Self, PlacementError> {
+        Ok(Self {
+            tolerations,
+            node_selector: crate::placement::node_selector(node_selector)?,
+        })
+    }
+
+    /// From flag values as text (`KEY[=VALUE]:EFFECT`, `KEY=VALUE`).
+    pub fn parse<T: AsRef<str>, S: AsRef<str>>(
+        tolerations: &[T],
+        node_selector: &[S],
+    ) -> Result<Self, PlacementError> {
+        let tolerations = tolerations
+            .iter()
+            .map(|t| t.as_ref().parse())
+            .collect::<Result<Vec<PodToleration>, _>>()?;
+        let labels = node_selector
+            .iter()
+            .map(|l| l.as_ref().parse())
+            .collect::<Result<Vec<NodeSelectorLabel>, _>>()?;
+        Self::new(tolerations, &labels)
     }
 }
 
@@ -377,11 +423,13 @@ fn resource_map(cpu: &str, memory: &str) -> BTreeMap<String, Quantity> {
     ])
 }
 
-/// The restricted-profile pod template of a function.
+/// The restricted-profile pod template of a function, with the operator's
+/// tolerations and node selector (`settings`) if any.
 pub fn pod_template(
     tenant: &TenantId,
     function: &FunctionName,
     spec: &FunctionSpec,
+    settings: &FunctionSettings,
 ) -> PodTemplateSpec {
     let port = i32::from(spec.port);
     let probe = |initial: i32, period: i32| Probe {
@@ -453,6 +501,11 @@ pub fn pod_template(
         }]),
         ..Container::default()
     };
+    let tolerations: Vec<_> = settings
+        .tolerations
+        .iter()
+        .map(PodToleration::to_k8s)
+        .collect();
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(function_labels(tenant, function)),
@@ -483,17 +536,21 @@ pub fn pod_template(
                 }),
                 ..Volume::default()
             }]),
+            tolerations: Some(tolerations).filter(|t| !t.is_empty()),
+            node_selector: Some(settings.node_selector.clone()).filter(|n| !n.is_empty()),
             ..PodSpec::default()
         }),
     }
 }
 
 /// Deployment `fn-{name}` in `tenant-{id}`. With autoscaling the replica
-/// count is left to the HPA (the field is not applied).
+/// count is left to the HPA (the field is not applied). `settings` place
+/// the pods ([`pod_template`]).
 pub fn deployment(
     tenant: &TenantId,
     function: &FunctionName,
     spec: &FunctionSpec,
+    settings: &FunctionSettings,
     owner: &OwnerReference,
 ) -> Deployment {
     let replicas = match &spec.autoscaling {
@@ -513,7 +570,7 @@ pub fn deployment(
                 match_labels: Some(function_selector(function)),
                 ..LabelSelector::default()
             },
-            template: pod_template(tenant, function, spec),
+            template: pod_template(tenant, function, spec, settings),
             progress_deadline_seconds: Some(PROGRESS_DEADLINE_SECONDS),
             revision_history_limit: Some(3),
             strategy: Some(DeploymentStrategy {

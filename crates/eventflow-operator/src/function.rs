@@ -66,7 +66,8 @@ pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, 
 /// 2. **validate** (pure, [`validate::function`]): namespace `tenant-{id}`,
 ///    name and spec by `eventflow-core`'s rules; an invalid spec sets phase
 ///    `Failed` / reason `InvalidSpec` and waits for a change;
-/// 3. **build** (pure, cannot fail, [`build`]): ServiceAccount, Deployment,
+/// 3. **build** (pure, cannot fail, [`build`]): ServiceAccount, Deployment
+///    (its pods with the operator's tolerations and node selector, if set),
 ///    Service and, with autoscaling, the HPA, all owned by the Function;
 /// 4. **apply**: server-side apply with field manager
 ///    [`crate::FIELD_MANAGER`] and `force`, the four objects concurrently;
@@ -125,7 +126,7 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
         .expect("a Function read from the API has a name and uid");
     // 3. build
     let sa = build::service_account(tenant, name, &owner);
-    let deployment = build::deployment(tenant, name, spec, &owner);
+    let deployment = build::deployment(tenant, name, spec, &ctx.functions, &owner);
     let service = build::service(tenant, name, &owner);
     let hpa = build::hpa(tenant, name, spec, &owner);
     // 4. apply (independent objects, applied concurrently). The HPA is

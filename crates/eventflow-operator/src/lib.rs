@@ -7,6 +7,8 @@
 //! * [`function`]: `Function` (namespaced) → ServiceAccount, Deployment,
 //!   Service and optional HPA `fn-{name}`, and the Function's status.
 //! * [`build`]: the desired objects, built by pure functions.
+//! * [`placement`]: the tolerations and node selector the operator may add
+//!   to function pods (`--pod-toleration`, `--pod-node-selector`).
 //! * [`leader`]: leader election on a Lease; only the holder runs controllers.
 //! * [`metrics`]: Prometheus metrics, `/metrics` and `/healthz`.
 //!
@@ -19,6 +21,7 @@ mod error;
 pub mod function;
 pub mod leader;
 pub mod metrics;
+pub mod placement;
 pub mod status;
 pub mod tenant;
 pub mod validate;
@@ -38,10 +41,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-pub use build::NetworkSettings;
+pub use build::{FunctionSettings, NetworkSettings};
 pub use error::{Error, Result};
 pub use leader::{default_identity, LeaseConfig};
 pub use metrics::Metrics;
+pub use placement::{NodeSelectorLabel, PlacementError, PodToleration, TaintEffect};
 
 /// The one server-side-apply field manager of every object the operator writes.
 pub const FIELD_MANAGER: &str = "eventflow-operator";
@@ -55,6 +59,8 @@ pub struct Config {
     /// Leader election; `None`: run the controllers unconditionally.
     pub lease: Option<LeaseConfig>,
     pub network: NetworkSettings,
+    /// Tolerations and node selector of function pods (default: none).
+    pub functions: FunctionSettings,
     /// Only reconcile Tenants and Functions matching this label selector
     /// (default: all). Lets several operators share a cluster, as the tests do.
     pub label_selector: Option<String>,
@@ -68,6 +74,7 @@ impl Debug for Config {
             .field("metrics_listen", &self.metrics_listen)
             .field("lease", &self.lease)
             .field("network", &self.network)
+            .field("functions", &self.functions)
             .field("label_selector", &self.label_selector)
             .finish_non_exhaustive()
     }
@@ -75,13 +82,15 @@ impl Debug for Config {
 
 impl Config {
     /// Defaults: metrics on 127.0.0.1:9090, no leader election, platform
-    /// namespace `eventflow-system`, all objects, 8 concurrent reconciles.
+    /// namespace `eventflow-system`, no tolerations or node selector on
+    /// function pods, all objects, 8 concurrent reconciles.
     pub fn new(client: Client) -> Self {
         Self {
             client,
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9090))),
             lease: None,
             network: NetworkSettings::default(),
+            functions: FunctionSettings::default(),
             label_selector: None,
             concurrency: 8,
         }
@@ -92,16 +101,23 @@ impl Config {
 pub struct Context {
     pub client: Client,
     pub network: NetworkSettings,
+    pub functions: FunctionSettings,
     pub metrics: Arc<Metrics>,
     /// Consecutive failures per object, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
-    pub fn new(client: Client, network: NetworkSettings, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        client: Client,
+        network: NetworkSettings,
+        functions: FunctionSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             client,
             network,
+            functions,
             metrics,
             failures: Mutex::new(HashMap::new()),
         }
@@ -259,6 +275,7 @@ impl Operator {
         let ctx = Arc::new(Context::new(
             config.client.clone(),
             config.network.clone(),
+            config.functions.clone(),
             metrics.clone(),
         ));
         let mut elector = config

@@ -5,7 +5,7 @@ use eventflow_core::{
     FunctionName, FunctionSpec, QuotaSpec, RawFunctionSpec, SpecLimits, TenantId,
 };
 use eventflow_crd::{Function, FunctionStatus, Phase, QuotaOverrides, Tenant, TenantSpec};
-use eventflow_operator::build::{self, LimitDefaults, NetworkSettings};
+use eventflow_operator::build::{self, FunctionSettings, LimitDefaults, NetworkSettings};
 use eventflow_operator::{status, validate};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus};
 use k8s_openapi::api::core::v1::{
@@ -66,10 +66,49 @@ fn representative() -> (TenantId, FunctionName, FunctionSpec) {
 fn function_objects_snapshot() {
     let (t, n, spec) = representative();
     let o = owner("Function", "hello");
-    insta::assert_yaml_snapshot!("deployment", build::deployment(&t, &n, &spec, &o));
+    insta::assert_yaml_snapshot!(
+        "deployment",
+        build::deployment(&t, &n, &spec, &FunctionSettings::default(), &o)
+    );
     insta::assert_yaml_snapshot!("service", build::service(&t, &n, &o));
     insta::assert_yaml_snapshot!("serviceaccount", build::service_account(&t, &n, &o));
     insta::assert_yaml_snapshot!("hpa", build::hpa(&t, &n, &spec, &o));
+}
+
+/// The operator's tolerations and node selector (`--pod-toleration`,
+/// `--pod-node-selector`) land in the pod template, and only there.
+#[test]
+fn function_pods_get_the_operator_tolerations_and_node_selector() {
+    let (t, n, spec) = representative();
+    let o = owner("Function", "hello");
+    let settings = FunctionSettings::parse(
+        &["kwok.x-k8s.io/node=fake:NoSchedule", "dedicated:NoExecute"],
+        &["type=kwok", "example.com/pool=functions"],
+    )
+    .unwrap();
+    let placed = build::deployment(&t, &n, &spec, &settings, &o);
+    let pod = placed
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    insta::assert_yaml_snapshot!(
+        "deployment_pod_placement",
+        serde_json::json!({
+            "tolerations": pod.tolerations,
+            "nodeSelector": pod.node_selector,
+        })
+    );
+    // Everything else is the default Deployment.
+    let mut plain = build::deployment(&t, &n, &spec, &FunctionSettings::default(), &o);
+    let plain_pod = plain.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
+    assert!(plain_pod.tolerations.is_none() && plain_pod.node_selector.is_none());
+    plain_pod.tolerations = pod.tolerations.clone();
+    plain_pod.node_selector = pod.node_selector.clone();
+    assert_eq!(plain, placed);
 }
 
 #[test]
@@ -97,7 +136,7 @@ fn without_autoscaling_there_is_no_hpa_and_replicas_are_set() {
     spec.autoscaling = None;
     let o = owner("Function", "hello");
     assert!(build::hpa(&t, &n, &spec, &o).is_none());
-    let d = build::deployment(&t, &n, &spec, &o);
+    let d = build::deployment(&t, &n, &spec, &FunctionSettings::default(), &o);
     assert_eq!(d.spec.unwrap().replicas, Some(2));
 }
 
@@ -238,13 +277,24 @@ proptest! {
             return Ok(());
         };
         let o = owner("Function", &name);
-        let d = build::deployment(&t, &n, &spec, &o);
+        let d = build::deployment(&t, &n, &spec, &FunctionSettings::default(), &o);
         let expected_ns = format!("tenant-{tenant}");
         prop_assert_eq!(d.metadata.namespace.as_deref(), Some(expected_ns.as_str()));
         let expected_name = format!("fn-{name}");
         prop_assert_eq!(d.metadata.name.as_deref(), Some(expected_name.as_str()));
         let pod = d.spec.unwrap().template.spec.unwrap();
         assert_restricted(&pod);
+        // The operator's placement settings change nothing else in the pod.
+        let settings = FunctionSettings::parse(&["dedicated=functions:NoSchedule"], &["pool=fn"]).unwrap();
+        let mut placed = build::deployment(&t, &n, &spec, &settings, &o)
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        prop_assert_eq!(placed.tolerations.take().map(|t| t.len()), Some(1));
+        prop_assert!(placed.node_selector.take().is_some());
+        prop_assert_eq!(&placed, &pod);
         prop_assert_eq!(pod.service_account_name, Some(format!("fn-{name}")));
         prop_assert_eq!(pod.containers[0].image.as_deref(), Some(spec.image.as_str()));
         let s = build::service(&t, &n, &o);

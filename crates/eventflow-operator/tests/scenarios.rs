@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Body as AxumBody;
 use axum::http::{Method, Request, Response, StatusCode};
 use eventflow_crd::{Function, FunctionStatus, Phase};
-use eventflow_operator::{function, status, Context, Metrics, NetworkSettings};
+use eventflow_operator::{function, status, Context, FunctionSettings, Metrics, NetworkSettings};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::client::Body as KubeBody;
@@ -121,6 +121,7 @@ async fn run(f: Function, script: Script) -> BTreeSet<(Method, String)> {
     let ctx = Arc::new(Context::new(
         client,
         NetworkSettings::default(),
+        FunctionSettings::default(),
         Arc::new(Metrics::new()),
     ));
     function::reconcile(Arc::new(f), ctx)

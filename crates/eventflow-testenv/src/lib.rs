@@ -19,18 +19,101 @@
 //! When testenv is not running, [`client`] panics with a message saying how to
 //! start it. It never skips: a test that needs a cluster and silently passes
 //! without one proves nothing (with or without `CI` set).
+//!
+//! ## The simulated node
+//!
+//! Beside a real kubelet node, testenv has a kwok node (`testenv-node-0`)
+//! on which any image "runs" without a container. It carries the taint
+//! `kwok.x-k8s.io/node=fake:NoSchedule` ([`SIMULATED_NODE_TAINT_KEY`] and
+//! the next constants) and the label `type=kwok` ([`SIMULATED_NODE_LABEL_KEY`],
+//! [`SIMULATED_NODE_LABEL_VALUE`]), so real workloads land on the real node.
+//! A test whose pods use made-up images (`registry.example/hello:1`,
+//! `nginx`, ...) and must reach Running opts in to it:
+//!
+//! * an operator: [`SIMULATED_NODE_OPERATOR_ARGS`] for `eventflow operator`,
+//!   or [`SIMULATED_NODE_TOLERATION`] and [`SIMULATED_NODE_SELECTOR`] (the
+//!   same flag values) parsed into the operator's settings;
+//! * a pod the test creates itself: [`simulated_node_toleration`] and
+//!   [`simulated_node_selector`] in its spec, or [`place_on_simulated_node`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, PodSpec, ServiceAccount, Taint, Toleration};
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
 /// Environment variable naming the testenv kubeconfig explicitly.
 pub const KUBECONFIG_ENV: &str = "EVENTFLOW_TESTENV_KUBECONFIG";
+
+/// Key of the taint on testenv's simulated (kwok) node.
+pub const SIMULATED_NODE_TAINT_KEY: &str = "kwok.x-k8s.io/node";
+/// Value of the taint on testenv's simulated node.
+pub const SIMULATED_NODE_TAINT_VALUE: &str = "fake";
+/// Effect of the taint on testenv's simulated node.
+pub const SIMULATED_NODE_TAINT_EFFECT: &str = "NoSchedule";
+/// Label key only testenv's simulated nodes carry (with
+/// [`SIMULATED_NODE_LABEL_VALUE`]).
+pub const SIMULATED_NODE_LABEL_KEY: &str = "type";
+/// Value of [`SIMULATED_NODE_LABEL_KEY`] on testenv's simulated nodes.
+pub const SIMULATED_NODE_LABEL_VALUE: &str = "kwok";
+/// The toleration of the simulated node's taint, as an
+/// `eventflow operator --pod-toleration` value (`KEY=VALUE:EFFECT`).
+pub const SIMULATED_NODE_TOLERATION: &str = "kwok.x-k8s.io/node=fake:NoSchedule";
+/// The simulated node's label, as an `eventflow operator
+/// --pod-node-selector` value (`KEY=VALUE`).
+pub const SIMULATED_NODE_SELECTOR: &str = "type=kwok";
+/// `eventflow operator` flags that put every function pod on the simulated
+/// node: tolerate its taint, and require its label (so pods never land on
+/// the real node, where made-up images cannot be pulled).
+pub const SIMULATED_NODE_OPERATOR_ARGS: [&str; 4] = [
+    "--pod-toleration",
+    SIMULATED_NODE_TOLERATION,
+    "--pod-node-selector",
+    SIMULATED_NODE_SELECTOR,
+];
+
+/// The toleration of the simulated node's taint, for a pod spec.
+pub fn simulated_node_toleration() -> Toleration {
+    Toleration {
+        key: Some(SIMULATED_NODE_TAINT_KEY.into()),
+        operator: Some("Equal".into()),
+        value: Some(SIMULATED_NODE_TAINT_VALUE.into()),
+        effect: Some(SIMULATED_NODE_TAINT_EFFECT.into()),
+        toleration_seconds: None,
+    }
+}
+
+/// The node selector that only matches simulated nodes, for a pod spec.
+pub fn simulated_node_selector() -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        SIMULATED_NODE_LABEL_KEY.to_string(),
+        SIMULATED_NODE_LABEL_VALUE.to_string(),
+    )])
+}
+
+/// The simulated node's taint, for extra simulated nodes a test adds.
+pub fn simulated_node_taint() -> Taint {
+    Taint {
+        key: SIMULATED_NODE_TAINT_KEY.into(),
+        value: Some(SIMULATED_NODE_TAINT_VALUE.into()),
+        effect: SIMULATED_NODE_TAINT_EFFECT.into(),
+        time_added: None,
+    }
+}
+
+/// Puts a pod on the simulated node: adds [`simulated_node_toleration`] and
+/// [`simulated_node_selector`] to `spec`.
+pub fn place_on_simulated_node(spec: &mut PodSpec) {
+    spec.tolerations
+        .get_or_insert_with(Vec::new)
+        .push(simulated_node_toleration());
+    spec.node_selector
+        .get_or_insert_with(BTreeMap::new)
+        .extend(simulated_node_selector());
+}
 
 /// How long [`try_client`] waits for the API server to answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -372,5 +455,40 @@ pub async fn wait_until_quota_counts(client: &Client, resource: &str) {
             tokio::time::Instant::now() < deadline,
             "kube-controller-manager did not compute quota usage for {resource} within {QUOTA_COUNT_TIMEOUT:?} (is it running?)"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_forms_spell_the_same_taint_and_label() {
+        assert_eq!(
+            SIMULATED_NODE_TOLERATION,
+            format!(
+                "{SIMULATED_NODE_TAINT_KEY}={SIMULATED_NODE_TAINT_VALUE}:{SIMULATED_NODE_TAINT_EFFECT}"
+            )
+        );
+        assert_eq!(
+            SIMULATED_NODE_SELECTOR,
+            format!("{SIMULATED_NODE_LABEL_KEY}={SIMULATED_NODE_LABEL_VALUE}")
+        );
+        let taint = simulated_node_taint();
+        let t = simulated_node_toleration();
+        assert_eq!(t.key.as_deref(), Some(taint.key.as_str()));
+        assert_eq!(t.value, taint.value);
+        assert_eq!(t.effect.as_deref(), Some(taint.effect.as_str()));
+    }
+
+    #[test]
+    fn placing_a_pod_keeps_what_it_had() {
+        let mut spec = PodSpec {
+            node_selector: Some(BTreeMap::from([("disk".into(), "ssd".into())])),
+            ..PodSpec::default()
+        };
+        place_on_simulated_node(&mut spec);
+        assert_eq!(spec.tolerations, Some(vec![simulated_node_toleration()]));
+        assert_eq!(spec.node_selector.unwrap().len(), 2);
     }
 }

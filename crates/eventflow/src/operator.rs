@@ -4,6 +4,7 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::{Context, Result};
+use eventflow_operator::{FunctionSettings, NodeSelectorLabel, PodToleration};
 
 #[derive(clap::Args)]
 pub struct OperatorArgs {
@@ -48,6 +49,26 @@ pub struct OperatorArgs {
     /// shared, loopback and link-local ranges (see docs/OPERATOR.md).
     #[arg(long, env = "EVENTFLOW_OPERATOR_EGRESS_EXCEPT", value_delimiter = ',')]
     egress_except: Vec<String>,
+    /// Toleration added to every function pod, e.g. for a dedicated, tainted
+    /// node pool: KEY=VALUE:EFFECT (operator Equal) or KEY:EFFECT (Exists);
+    /// EFFECT is NoSchedule, PreferNoSchedule or NoExecute. Repeatable; the
+    /// variable takes a comma-separated list.
+    #[arg(
+        long = "pod-toleration",
+        env = "EVENTFLOW_POD_TOLERATIONS",
+        value_name = "KEY[=VALUE]:EFFECT",
+        value_delimiter = ','
+    )]
+    pod_tolerations: Vec<PodToleration>,
+    /// Node label every function pod requires (nodeSelector): KEY=VALUE.
+    /// Repeatable; the variable takes a comma-separated list.
+    #[arg(
+        long = "pod-node-selector",
+        env = "EVENTFLOW_POD_NODE_SELECTOR",
+        value_name = "KEY=VALUE",
+        value_delimiter = ','
+    )]
+    pod_node_selector: Vec<NodeSelectorLabel>,
     /// Only reconcile Tenants and Functions matching this label selector.
     #[arg(long, env = "EVENTFLOW_OPERATOR_LABEL_SELECTOR")]
     label_selector: Option<String>,
@@ -59,8 +80,17 @@ pub struct OperatorArgs {
     log_format: super::LogFormat,
 }
 
+impl OperatorArgs {
+    /// The function pod settings of `--pod-toleration` and `--pod-node-selector`.
+    fn function_settings(&self) -> Result<FunctionSettings> {
+        FunctionSettings::new(self.pod_tolerations.clone(), &self.pod_node_selector)
+            .context("invalid --pod-node-selector")
+    }
+}
+
 pub async fn run(args: OperatorArgs) -> Result<()> {
     super::init_logging(args.log_format);
+    let functions = args.function_settings()?;
     let client = eventflow_operator::client(args.kubeconfig.as_deref())
         .await
         .context("cannot configure the Kubernetes client")?;
@@ -70,6 +100,7 @@ pub async fn run(args: OperatorArgs) -> Result<()> {
     if !args.egress_except.is_empty() {
         config.network.egress_except = args.egress_except;
     }
+    config.functions = functions;
     config.label_selector = args.label_selector;
     config.concurrency = args.concurrency.max(1);
     if args.no_leader_election {
@@ -87,4 +118,92 @@ pub async fn run(args: OperatorArgs) -> Result<()> {
     tracing::info!(config = ?config, "starting the EventFlow operator");
     eventflow_operator::run(config).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: OperatorArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<OperatorArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("operator").chain(args.iter().copied())).map(|c| c.args)
+    }
+
+    #[test]
+    fn pod_placement_flags_default_to_nothing() {
+        let s = parse(&[]).unwrap().function_settings().unwrap();
+        assert_eq!(s, FunctionSettings::default());
+    }
+
+    #[test]
+    fn pod_placement_flags_repeat_and_split_on_commas() {
+        let a = parse(&[
+            "--pod-toleration",
+            "kwok.x-k8s.io/node=fake:NoSchedule",
+            "--pod-toleration",
+            "dedicated:NoExecute,spot=yes:PreferNoSchedule",
+            "--pod-node-selector",
+            "type=kwok",
+            "--pod-node-selector",
+            "example.com/pool=functions,type=kwok",
+        ])
+        .unwrap();
+        let s = a.function_settings().unwrap();
+        let tolerations: Vec<String> = s.tolerations.iter().map(|t| t.to_string()).collect();
+        assert_eq!(
+            tolerations,
+            [
+                "kwok.x-k8s.io/node=fake:NoSchedule",
+                "dedicated:NoExecute",
+                "spot=yes:PreferNoSchedule"
+            ]
+        );
+        assert_eq!(
+            s.node_selector,
+            std::collections::BTreeMap::from([
+                ("example.com/pool".to_string(), "functions".to_string()),
+                ("type".to_string(), "kwok".to_string()),
+            ])
+        );
+    }
+
+    #[test]
+    fn bad_pod_placement_flags_are_refused_with_the_reason() {
+        let e = parse(&["--pod-toleration", "dedicated=functions"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("--pod-toleration") && e.contains("expected KEY[=VALUE]:EFFECT"),
+            "{e}"
+        );
+        let e = parse(&["--pod-toleration", "a=b:Sometimes"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("effect \"Sometimes\" is not one of"), "{e}");
+        let e = parse(&["--pod-node-selector", "type"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("--pod-node-selector") && e.contains("expected KEY=VALUE"),
+            "{e}"
+        );
+        let e = parse(&["--pod-node-selector", "type=kwok,type=real"])
+            .unwrap()
+            .function_settings()
+            .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("already required to be \"kwok\""),
+            "{e:#}"
+        );
+    }
 }

@@ -890,7 +890,8 @@ fn logs_errors_from_a_real_server() {
 /// `fn logs` end to end against the testenv control plane: the server lists
 /// the function's pods and streams their logs, the CLI prints them. The
 /// operator is not running, so the test creates the namespace and pods
-/// itself; kwok's pods have no container runtime, so each pod contributes
+/// itself, on testenv's simulated node (the real node could not pull the
+/// image); kwok's pods have no container runtime, so each pod contributes
 /// the server's per-pod error line — enough to show the pod discovery, the
 /// `[pod]` framing and the stream reaching stdout.
 #[test]
@@ -936,7 +937,9 @@ fn logs_through_the_cli_from_testenv() {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": pod, "namespace": ns, "labels": {"eventflow.io/function": function}},
             "spec": {"automountServiceAccountToken": false,
-                     "containers": [{"name": "function", "image": "nginx"}]}
+                     "containers": [{"name": "function", "image": "nginx"}],
+                     "tolerations": [eventflow_testenv::simulated_node_toleration()],
+                     "nodeSelector": eventflow_testenv::simulated_node_selector()}
         });
         // The default ServiceAccount appears shortly after the namespace.
         while !kubectl(&["apply", "-f", "-"], Some(&manifest.to_string())) {

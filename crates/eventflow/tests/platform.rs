@@ -58,6 +58,8 @@ fn a_function_created_through_the_api_runs_and_the_api_shows_it() {
     let _operator = Operator(
         Command::new(env!("CARGO_BIN_EXE_eventflow"))
             .args(["operator", "--kubeconfig", &kc, "--no-leader-election"])
+            // nginx:alpine only "runs" on testenv's simulated node.
+            .args(eventflow_testenv::SIMULATED_NODE_OPERATOR_ARGS)
             .args(["--metrics-listen", &format!("127.0.0.1:{}", free_port())])
             .args(["--label-selector", &format!("eventflow.io/tenant={tenant}")])
             .stdout(Stdio::null())

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventflow_crd::{Function, FunctionSpec, QuotaOverrides, Tenant, TenantSpec};
-use eventflow_operator::{Config, LeaseConfig, Metrics, Operator};
+use eventflow_operator::{Config, FunctionSettings, LeaseConfig, Metrics, Operator};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -185,6 +185,18 @@ pub async fn operator_client(admin: &Client) -> Client {
     .await
 }
 
+/// Function pods on testenv's simulated (kwok) node: the tests' functions
+/// use made-up images (`registry.example/hello:1`) that only "run" there;
+/// on the real node they would never pull. The same values as
+/// `eventflow operator --pod-toleration … --pod-node-selector …`.
+pub fn simulated_node_settings() -> FunctionSettings {
+    FunctionSettings::parse(
+        &[eventflow_testenv::SIMULATED_NODE_TOLERATION],
+        &[eventflow_testenv::SIMULATED_NODE_SELECTOR],
+    )
+    .expect("testenv's simulated node flags parse")
+}
+
 impl TestOperator {
     /// Config for an operator scoped to `scope`, running as the operator
     /// ServiceAccount (see [`operator_client`]).
@@ -192,9 +204,14 @@ impl TestOperator {
         Self::config_with_client(operator_client(admin).await, scope)
     }
 
+    /// Every test operator puts function pods on the simulated node
+    /// ([`simulated_node_settings`]): the tests wait for made-up images to
+    /// run. A test meant for the real node sets `functions` back to the
+    /// default.
     pub fn config_with_client(client: Client, scope: &str) -> Config {
         let mut cfg = Config::new(client);
         cfg.metrics_listen = None;
+        cfg.functions = simulated_node_settings();
         cfg.label_selector = Some(format!("{SCOPE_LABEL}={scope}"));
         cfg.concurrency = 4;
         cfg

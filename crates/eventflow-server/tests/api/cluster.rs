@@ -415,14 +415,16 @@ async fn unreachable_cluster_keeps_the_api_working() {
     assert_eq!(r["checks"]["kubernetes"]["status"], "error");
 }
 
-/// Creates a pod labelled as `function`'s (kwok runs it).
+/// Creates a pod labelled as `function`'s on testenv's simulated node
+/// (kwok runs it; the real node could not pull the image).
 async fn create_pod(pods: &Api<k8s_openapi::api::core::v1::Pod>, name: &str, function: &str) {
-    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+    let mut pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
         "metadata": {"name": name, "labels": {"eventflow.io/function": function}},
         "spec": {"automountServiceAccountToken": false,
                  "containers": [{"name": "function", "image": "nginx"}]}
     }))
     .unwrap();
+    eventflow_testenv::place_on_simulated_node(pod.spec.as_mut().unwrap());
     eventually("pod creation (default ServiceAccount)", || {
         let pods = pods.clone();
         let pod = pod.clone();
