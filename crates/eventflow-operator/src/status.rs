@@ -7,11 +7,12 @@
 
 use eventflow_crd::{Condition, FunctionStatus, Phase};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
 
 pub const READY: &str = "Ready";
 pub const REASON_IMAGE_PULL: &str = "ImagePullBackOff";
 pub const REASON_CRASH_LOOP: &str = "CrashLoopBackOff";
+pub const REASON_OOM_KILLED: &str = "OOMKilled";
 pub const REASON_QUOTA: &str = "QuotaExceeded";
 pub const REASON_DEADLINE: &str = "ProgressDeadlineExceeded";
 pub const REASON_INVALID: &str = "InvalidSpec";
@@ -29,16 +30,60 @@ pub struct Observed<'a> {
     pub failed_create_events: &'a [Event],
 }
 
-/// A failure the user has to act on, found in pods, events or the Deployment.
-pub fn failure(o: &Observed<'_>) -> Option<(&'static str, String)> {
-    let waiting = o
+/// How a container last ended, from its `lastState.terminated`: e.g.
+/// "last exit: code 1 (Error)", with the termination message if any.
+fn last_exit(c: &ContainerStatus) -> Option<(String, String)> {
+    let t = c.last_state.as_ref()?.terminated.as_ref()?;
+    let reason = t.reason.clone().unwrap_or_else(|| "Terminated".into());
+    let mut s = format!("last exit: code {} ({reason})", t.exit_code);
+    if let Some(m) = t
+        .message
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+    {
+        s.push_str(&format!(": {m}"));
+    }
+    Some((reason, s))
+}
+
+/// "; 2 restarts, last exit: code 137 (OOMKilled)" when containers restarted,
+/// so a Running function still says why it restarted.
+fn restarts(o: &Observed<'_>) -> String {
+    let containers: Vec<&ContainerStatus> = o
         .pods
         .iter()
         .filter_map(|p| p.status.as_ref())
         .flat_map(|s| s.container_statuses.iter().flatten())
-        .filter_map(|c| c.state.as_ref()?.waiting.as_ref());
+        .collect();
+    let total: i32 = containers.iter().map(|c| c.restart_count).sum();
+    let last = containers
+        .iter()
+        .filter_map(|c| {
+            let t = c.last_state.as_ref()?.terminated.as_ref()?;
+            Some((t.finished_at.clone(), c))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .and_then(|(_, c)| last_exit(c));
+    match (total, last) {
+        (0, _) => String::new(),
+        (n, Some((_, e))) => format!("; {n} restart{}, {e}", if n == 1 { "" } else { "s" }),
+        (n, None) => format!("; {n} restart{}", if n == 1 { "" } else { "s" }),
+    }
+}
+
+/// A failure the user has to act on, found in pods, events or the Deployment.
+pub fn failure(o: &Observed<'_>) -> Option<(&'static str, String)> {
+    let containers = o
+        .pods
+        .iter()
+        .filter_map(|p| p.status.as_ref())
+        .flat_map(|s| s.container_statuses.iter().flatten());
     let mut crash = None;
-    for w in waiting {
+    for c in containers {
+        let Some(w) = c.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
+            continue;
+        };
         let reason = w.reason.as_deref().unwrap_or_default();
         let message = w.message.clone().unwrap_or_default();
         match reason {
@@ -51,14 +96,29 @@ pub fn failure(o: &Observed<'_>) -> Option<(&'static str, String)> {
                 return Some((REASON_IMAGE_PULL, m));
             }
             "CrashLoopBackOff" | "CreateContainerError" | "RunContainerError" => {
-                crash.get_or_insert((
-                    REASON_CRASH_LOOP,
-                    if message.is_empty() {
-                        format!("the container keeps failing ({reason})")
-                    } else {
-                        message
-                    },
-                ));
+                let restarts = c.restart_count;
+                match last_exit(c) {
+                    Some((last, _)) if last == "OOMKilled" => {
+                        return Some((
+                            REASON_OOM_KILLED,
+                            format!(
+                                "the container used more memory than its limit and was killed \
+                                 (OOMKilled); restarted {restarts} times"
+                            ),
+                        ));
+                    }
+                    exit => {
+                        let mut m = if message.is_empty() {
+                            format!("the container keeps failing ({reason})")
+                        } else {
+                            message
+                        };
+                        if let Some((_, e)) = exit {
+                            m.push_str(&format!("; {e}"));
+                        }
+                        crash.get_or_insert((REASON_CRASH_LOOP, m));
+                    }
+                }
             }
             _ => {}
         }
@@ -190,7 +250,7 @@ pub fn derive(
                 Phase::Running,
                 "True",
                 REASON_READY,
-                format!("{ready}/{desired} replicas ready"),
+                format!("{ready}/{desired} replicas ready{}", restarts(o)),
             )
         }
     } else {
@@ -220,5 +280,87 @@ pub fn derive(
         )],
         observed_generation: generation,
         url: Some(url),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{
+        ContainerState, ContainerStateTerminated, ContainerStateWaiting, PodStatus,
+    };
+
+    fn pod(waiting: Option<&str>, last: Option<(i32, &str)>, restarts: i32) -> Pod {
+        Pod {
+            status: Some(PodStatus {
+                container_statuses: Some(vec![ContainerStatus {
+                    name: "function".into(),
+                    restart_count: restarts,
+                    state: waiting.map(|r| ContainerState {
+                        waiting: Some(ContainerStateWaiting {
+                            reason: Some(r.into()),
+                            message: Some("back-off 10s restarting failed container".into()),
+                        }),
+                        ..ContainerState::default()
+                    }),
+                    last_state: last.map(|(code, reason)| ContainerState {
+                        terminated: Some(ContainerStateTerminated {
+                            exit_code: code,
+                            reason: Some(reason.into()),
+                            ..ContainerStateTerminated::default()
+                        }),
+                        ..ContainerState::default()
+                    }),
+                    ..ContainerStatus::default()
+                }]),
+                ..PodStatus::default()
+            }),
+            ..Pod::default()
+        }
+    }
+
+    fn failure_of(p: Pod) -> Option<(&'static str, String)> {
+        failure(&Observed {
+            pods: &[p],
+            ..Observed::default()
+        })
+    }
+
+    #[test]
+    fn a_crash_loop_says_how_the_container_last_ended() {
+        let (reason, message) =
+            failure_of(pod(Some("CrashLoopBackOff"), Some((1, "Error")), 3)).unwrap();
+        assert_eq!(reason, REASON_CRASH_LOOP);
+        assert!(
+            message.ends_with("; last exit: code 1 (Error)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_oom_kill_is_its_own_reason() {
+        let (reason, message) =
+            failure_of(pod(Some("CrashLoopBackOff"), Some((137, "OOMKilled")), 1)).unwrap();
+        assert_eq!(reason, REASON_OOM_KILLED);
+        assert!(message.contains("memory"), "{message}");
+    }
+
+    #[test]
+    fn restarts_of_running_pods_are_reported() {
+        let p = [pod(None, Some((137, "OOMKilled")), 2)];
+        let o = Observed {
+            pods: &p,
+            ..Observed::default()
+        };
+        assert_eq!(
+            restarts(&o),
+            "; 2 restarts, last exit: code 137 (OOMKilled)"
+        );
+        let p = [pod(None, None, 0)];
+        let o = Observed {
+            pods: &p,
+            ..Observed::default()
+        };
+        assert_eq!(restarts(&o), "");
     }
 }

@@ -1,0 +1,514 @@
+//! Functions really run: the `eventflow server` and `eventflow operator`
+//! binaries against testenv's real node (kubelet, containerd, CNI,
+//! kube-proxy, kube-router, CoreDNS), with the sample image `echo` from the
+//! loopback registry (`examples/functions/build`). Everything goes through the
+//! public API and the gateway; kubectl only looks.
+//!
+//! One test, in steps, so that the two processes and the tenants are set up
+//! once and the steps run one after another (they load a 2-core machine).
+//! Missing parts fail loudly: no testenv, no real node, no sample image.
+
+mod common;
+
+use std::{
+    collections::HashSet,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::{free_port, kubectl, testenv_kubeconfig, Server};
+use serde_json::{json, Value};
+
+const REAL_NODE: &str = "testenv-node-1";
+const REGISTRY: &str = "127.0.0.1:26450";
+
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn step(what: &str) {
+    eprintln!("[realnode {:?}] {what}", std::time::SystemTime::now());
+}
+
+/// The API as one tenant sees it.
+#[derive(Clone)]
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn login(http: &reqwest::Client, base: &str, user: &str) -> Self {
+        let r: Value = http
+            .post(format!("{base}/auth/token"))
+            .json(
+                &json!({"user_id": user, "username": user, "email": format!("{user}@example.com")}),
+            )
+            .send()
+            .await
+            .expect("token request")
+            .json()
+            .await
+            .expect("token json");
+        Self {
+            http: http.clone(),
+            base: base.to_string(),
+            token: r["token"].as_str().expect("a token").to_string(),
+        }
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    async fn json(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut r = self.req(method, path);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let resp = r.send().await.expect("API request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn function(&self, name: &str) -> Value {
+        let (s, f) = self
+            .json(reqwest::Method::GET, &format!("/v1/functions/{name}"), None)
+            .await;
+        assert_eq!(s, 200, "GET {name}: {f}");
+        f
+    }
+
+    /// Polls the function until `pred` holds; the last state in the panic.
+    async fn wait_for(
+        &self,
+        name: &str,
+        what: &str,
+        secs: u64,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let f = self.function(name).await;
+            if pred(&f) {
+                return f;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {secs}s waiting for {name} to be {what}; last: {}",
+                f["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn wait_running(&self, name: &str, replicas: i64) -> Value {
+        self.wait_for(name, &format!("Running with {replicas} ready"), 180, |f| {
+            f["status"]["phase"] == "Running"
+                && f["status"]["readyReplicas"].as_i64() == Some(replicas)
+                && f["status"]["synced"] == true
+        })
+        .await
+    }
+
+    /// `POST …/invoke{path}`: status, `X-Pod-Name`, body.
+    async fn invoke(&self, name: &str, path: &str, body: &str) -> (u16, String, String) {
+        let resp = self
+            .req(
+                reqwest::Method::POST,
+                &format!("/v1/functions/{name}/invoke{path}"),
+            )
+            .header("content-type", "text/plain")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("invoke request");
+        let status = resp.status().as_u16();
+        let pod = resp
+            .headers()
+            .get("x-pod-name")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (status, pod, resp.text().await.unwrap_or_default())
+    }
+
+    async fn get_invoke(&self, name: &str, path_and_query: &str) -> (u16, String) {
+        let resp = self
+            .req(
+                reqwest::Method::GET,
+                &format!("/v1/functions/{name}/invoke{path_and_query}"),
+            )
+            .send()
+            .await
+            .expect("invoke request");
+        (
+            resp.status().as_u16(),
+            resp.text().await.unwrap_or_default(),
+        )
+    }
+
+    /// `/fetch?url=U` from inside the function's pod: Ok(status) or Err(network error).
+    async fn fetch_from(&self, name: &str, url: &str) -> Result<u16, String> {
+        let q = format!("/fetch?url={}", urlencode(url));
+        let (s, body) = self.get_invoke(name, &q).await;
+        assert_eq!(s, 200, "fetch through {name}: {body}");
+        let v: Value = serde_json::from_str(&body).expect("fetch answers JSON");
+        match v["status"].as_u64() {
+            Some(code) => Ok(code as u16),
+            None => Err(v["error"].as_str().unwrap_or("?").to_string()),
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn echo_image() -> String {
+    format!("{REGISTRY}/samples/echo:v1")
+}
+
+/// The real node is there and Ready, and the sample image is in the registry.
+fn require_real_node_and_samples(kubeconfig: &std::path::Path) {
+    let ready = kubectl(
+        kubeconfig,
+        &[
+            "get",
+            "node",
+            REAL_NODE,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ],
+        None,
+    );
+    assert_eq!(
+        ready.as_deref(),
+        Some("True"),
+        "testenv's real node {REAL_NODE} is not Ready: start testenv with its node (testenv/up; see docs/DEVELOPMENT.md)"
+    );
+    let tags = common::bash(&format!(
+        "curl -sS --max-time 5 http://{REGISTRY}/v2/samples/echo/tags/list || true"
+    ));
+    assert!(
+        tags.contains("\"v1\""),
+        "the sample image {} is not in the registry ({tags}): run examples/functions/build",
+        echo_image()
+    );
+}
+
+fn pods_of(kubeconfig: &std::path::Path, ns: &str, name: &str) -> Vec<Value> {
+    let out = kubectl(
+        kubeconfig,
+        &[
+            "-n",
+            ns,
+            "get",
+            "pods",
+            "-l",
+            &format!("eventflow.io/function={name}"),
+            "-o",
+            "json",
+        ],
+        None,
+    )
+    .unwrap_or_default();
+    serde_json::from_str::<Value>(&out)
+        .ok()
+        .and_then(|v| v["items"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn functions_really_run_on_the_real_node() {
+    let kubeconfig = testenv_kubeconfig();
+    require_real_node_and_samples(&kubeconfig);
+    let kc = kubeconfig.to_string_lossy().into_owned();
+    let id = std::process::id();
+    let (alice, bob) = (format!("rn{id}a"), format!("rn{id}b"));
+    let dir = tempfile::tempdir().unwrap();
+
+    step("starting the operator and the server");
+    let crds = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/crds/eventflow.io.yaml"
+    );
+    kubectl(
+        &kubeconfig,
+        &["apply", "--server-side", "--force-conflicts", "-f", crds],
+        None,
+    )
+    .expect("apply the CRDs");
+    let log = std::fs::File::create(dir.path().join("operator.log")).unwrap();
+    let _operator = Operator(
+        Command::new(env!("CARGO_BIN_EXE_eventflow"))
+            .args(["operator", "--kubeconfig", &kc, "--no-leader-election"])
+            .args(["--metrics-listen", &format!("127.0.0.1:{}", free_port())])
+            .args([
+                "--label-selector",
+                &format!("eventflow.io/tenant in ({alice},{bob})"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start eventflow operator"),
+    );
+    let server = Server::start(
+        &dir.path().join("server"),
+        &[
+            "--kubeconfig",
+            &kc,
+            "--install-crds",
+            "--resync-seconds",
+            "2",
+        ],
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let a = Api::login(&http, &server.url(), &alice).await;
+    let b = Api::login(&http, &server.url(), &bob).await;
+    let (ns_a, ns_b) = (format!("tenant-{alice}"), format!("tenant-{bob}"));
+
+    step("deploy echo → Running with a real container");
+    let (s, f) = a
+        .json(
+            reqwest::Method::POST,
+            "/v1/functions",
+            Some(json!({"name": "echo", "image": echo_image(), "replicas": 1})),
+        )
+        .await;
+    assert_eq!(s, 201, "create: {f}");
+    a.wait_running("echo", 1).await;
+    let pods = pods_of(&kubeconfig, &ns_a, "echo");
+    assert_eq!(pods.len(), 1, "one pod: {pods:?}");
+    assert_eq!(
+        pods[0]["spec"]["nodeName"], REAL_NODE,
+        "the pod runs on the real node"
+    );
+    let cid = pods[0]["status"]["containerStatuses"][0]["containerID"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        cid.starts_with("containerd://"),
+        "a real container: {cid:?}"
+    );
+
+    step("invoke through the gateway");
+    let (s, pod, body) = a.invoke("echo", "/hello", "ping from the test").await;
+    assert_eq!(s, 200, "invoke: {body}");
+    assert_eq!(body, "ping from the test");
+    assert_eq!(
+        pod,
+        pods[0]["metadata"]["name"].as_str().unwrap(),
+        "X-Pod-Name is the pod's name"
+    );
+
+    step("logs show the line the invocation printed");
+    let (s, logs) = a
+        .json(
+            reqwest::Method::GET,
+            "/v1/functions/echo/logs?tailLines=100",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let logs = logs.as_str().unwrap_or_default().to_string();
+    assert!(logs.contains("echo: POST /hello"), "logs: {logs}");
+
+    step("logs?follow=true streams a line printed after it began");
+    let mut follow = a
+        .req(
+            reqwest::Method::GET,
+            "/v1/functions/echo/logs?follow=true&tailLines=0",
+        )
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("follow logs");
+    assert_eq!(follow.status().as_u16(), 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (s, _, _) = a.invoke("echo", "/followed", "x").await;
+    assert_eq!(s, 200);
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.contains("echo: POST /followed") {
+        assert!(
+            Instant::now() < deadline,
+            "follow did not show the line; got: {seen}"
+        );
+        match tokio::time::timeout(Duration::from_secs(5), follow.chunk()).await {
+            Ok(Ok(Some(c))) => seen.push_str(&String::from_utf8_lossy(&c)),
+            Ok(Ok(None)) => panic!("follow stream ended; got: {seen}"),
+            Ok(Err(e)) => panic!("follow stream failed: {e}; got: {seen}"),
+            Err(_) => {}
+        }
+    }
+    drop(follow);
+
+    step("scale to 3 → invocations reach several pods");
+    let (s, f) = a
+        .json(
+            reqwest::Method::PATCH,
+            "/v1/functions/echo",
+            Some(json!({"replicas": 3})),
+        )
+        .await;
+    assert_eq!(s, 200, "scale: {f}");
+    a.wait_running("echo", 3).await;
+    let mut pods_seen = HashSet::new();
+    for i in 0..30 {
+        let (s, pod, body) = a.invoke("echo", "", &format!("call {i}")).await;
+        assert_eq!((s, body.as_str()), (200, format!("call {i}").as_str()));
+        pods_seen.insert(pod);
+    }
+    assert!(pods_seen.len() >= 2, "30 calls reached only {pods_seen:?}");
+    let (s, f) = a
+        .json(
+            reqwest::Method::PATCH,
+            "/v1/functions/echo",
+            Some(json!({"replicas": 1})),
+        )
+        .await;
+    assert_eq!(s, 200, "scale down: {f}");
+
+    step("isolation: a second function of alice's, and bob's echo");
+    for (api, name) in [(&a, "echo2"), (&b, "echo")] {
+        let (s, f) = api
+            .json(
+                reqwest::Method::POST,
+                "/v1/functions",
+                Some(json!({"name": name, "image": echo_image()})),
+            )
+            .await;
+        assert_eq!(s, 201, "create {name}: {f}");
+    }
+    a.wait_running("echo2", 1).await;
+    b.wait_running("echo", 1).await;
+    a.wait_running("echo", 1).await;
+    let bob_pod_ip = pods_of(&kubeconfig, &ns_b, "echo")[0]["status"]["podIP"]
+        .as_str()
+        .expect("bob's pod has an IP")
+        .to_string();
+    // Own function by Service DNS name: DNS and the same-tenant rule work.
+    let own = format!("http://fn-echo2.{ns_a}.svc.cluster.local/healthz");
+    let mut last = Err(String::new());
+    for _ in 0..20 {
+        // A new pod's allow rules take a moment (kube-router's ipset sync).
+        last = a.fetch_from("echo", &own).await;
+        if last == Ok(200) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        last,
+        Ok(200),
+        "alice's echo reaches alice's echo2 by DNS name"
+    );
+    for url in [
+        format!("http://fn-echo.{ns_b}.svc.cluster.local/healthz"),
+        format!("http://{bob_pod_ip}:8080/healthz"),
+        "https://kubernetes.default.svc.cluster.local/version".to_string(),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+    ] {
+        let r = a.fetch_from("echo", &url).await;
+        assert!(r.is_err(), "alice's echo must not reach {url}: {r:?}");
+    }
+    // The gateway reaches every tenant's functions.
+    let (s, _, body) = b.invoke("echo", "", "bob here").await;
+    assert_eq!((s, body.as_str()), (200, "bob here"));
+
+    step("rolling update under load: no failed invocation");
+    let (s, f) = a
+        .json(
+            reqwest::Method::PATCH,
+            "/v1/functions/echo",
+            Some(json!({"env": [{"name": "GREETING", "value": "v2"}]})),
+        )
+        .await;
+    assert_eq!(s, 200, "update: {f}");
+    let load = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            let mut results = Vec::new();
+            let start = Instant::now();
+            let mut tick = tokio::time::interval(Duration::from_millis(40)); // 25 req/s
+            loop {
+                tick.tick().await;
+                let (s, _, body) = a.invoke("echo", "/rollout", "r").await;
+                results.push((s, body));
+                let (_, v) = a.get_invoke("echo", "/env?name=GREETING").await;
+                let done = v == "v2";
+                if done && start.elapsed() > Duration::from_secs(3)
+                    || start.elapsed() > Duration::from_secs(150)
+                {
+                    return (results, done);
+                }
+            }
+        })
+    };
+    let (results, rolled) = load.await.unwrap();
+    assert!(rolled, "the new env never answered within 150 s");
+    a.wait_running("echo", 1).await;
+    let failed: Vec<_> = results.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} invocations failed during the rollout: {failed:?}",
+        failed.len(),
+        results.len()
+    );
+
+    step("delete → pods gone");
+    for (api, name) in [(&a, "echo"), (&a, "echo2"), (&b, "echo")] {
+        let (s, f) = api
+            .json(
+                reqwest::Method::DELETE,
+                &format!("/v1/functions/{name}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 204, "delete {name}: {f}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let left = pods_of(&kubeconfig, &ns_a, "echo").len()
+            + pods_of(&kubeconfig, &ns_a, "echo2").len()
+            + pods_of(&kubeconfig, &ns_b, "echo").len();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} pods still there after delete"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for ns in [&ns_a, &ns_b] {
+        let _ = kubectl(
+            &kubeconfig,
+            &["delete", "namespace", ns, "--wait=false"],
+            None,
+        );
+    }
+}
