@@ -78,6 +78,10 @@ pub struct NetworkSettings {
     pub platform_namespace: String,
     /// CIDRs functions may not reach through the internet rule.
     pub egress_except: Vec<String>,
+    /// Where cluster DNS answers besides kube-system's pods (e.g. a
+    /// node-local DNS cache, or a DNS server on the node): functions may send
+    /// DNS (port 53) there.
+    pub dns_cidrs: Vec<String>,
 }
 
 impl Default for NetworkSettings {
@@ -88,6 +92,7 @@ impl Default for NetworkSettings {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            dns_cidrs: Vec::new(),
         }
     }
 }
@@ -319,7 +324,8 @@ fn same_namespace_peer() -> NetworkPolicyPeer {
 ///   another policy allows it;
 /// * `eventflow-allow-ingress`: from pods of the same namespace (tenant) and
 ///   from the platform namespace;
-/// * `eventflow-allow-egress`: DNS to kube-system (UDP/TCP 53), pods of the
+/// * `eventflow-allow-egress`: DNS (UDP/TCP 53) to kube-system and to the
+///   `dns_cidrs`, pods of the
 ///   same namespace, and `0.0.0.0/0` except `egress_except` (private ranges,
 ///   link-local incl. 169.254.169.254), so other tenants' pods and the cloud
 ///   metadata endpoint are unreachable.
@@ -372,7 +378,17 @@ pub fn network_policies(
                 policy_types: Some(vec!["Egress".into()]),
                 egress: Some(vec![
                     NetworkPolicyEgressRule {
-                        to: Some(vec![namespace_peer("kube-system")]),
+                        to: Some(
+                            std::iter::once(namespace_peer("kube-system"))
+                                .chain(net.dns_cidrs.iter().map(|cidr| NetworkPolicyPeer {
+                                    ip_block: Some(IPBlock {
+                                        cidr: cidr.clone(),
+                                        except: None,
+                                    }),
+                                    ..NetworkPolicyPeer::default()
+                                }))
+                                .collect(),
+                        ),
                         ports: Some(dns_ports),
                     },
                     NetworkPolicyEgressRule {

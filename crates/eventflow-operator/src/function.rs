@@ -22,8 +22,8 @@ use crate::{
 
 /// Metric label of this controller.
 pub const CONTROLLER: &str = "function";
-/// How often a function that is not Running is looked at again (pod states
-/// and events do not trigger a reconcile by themselves).
+/// How often a function that is not Running is looked at again (pod changes
+/// trigger a reconcile; `FailedCreate` events do not).
 pub const PROGRESS_REQUEUE: Duration = Duration::from_secs(10);
 /// How often a Failed function (quota, image, crash loop) is looked at again.
 pub const FAILED_REQUEUE: Duration = Duration::from_secs(30);
@@ -46,7 +46,19 @@ pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, 
     .owns(Api::<Deployment>::all(client.clone()), owned.clone())
     .owns(Api::<Service>::all(client.clone()), owned.clone())
     .owns(Api::<ServiceAccount>::all(client.clone()), owned.clone())
-    .owns(Api::<HorizontalPodAutoscaler>::all(client.clone()), owned)
+    .owns(
+        Api::<HorizontalPodAutoscaler>::all(client.clone()),
+        owned.clone(),
+    )
+    // Pods belong to ReplicaSets, not to the Function: map them by label, so
+    // a crash, an OOM kill or a failed pull shows in the status at once.
+    .watches(Api::<Pod>::all(client.clone()), owned, |pod| {
+        let function = pod.labels().get(eventflow_crd::FUNCTION_LABEL).cloned();
+        let ns = pod.namespace();
+        function.zip(ns).map(|(name, ns)| {
+            kube::runtime::reflector::ObjectRef::<Function>::new(&name).within(&ns)
+        })
+    })
     .with_config(controller_config(concurrency))
     .graceful_shutdown_on(stop)
     .run(
@@ -164,26 +176,33 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
         .as_ref()
         .and_then(|s| s.ready_replicas)
         .unwrap_or(0);
-    // Failures need pods/events; none can exist for a Deployment this young.
+    // Failures need pods and events; none can exist for a Deployment this young.
     let young = deployment
         .metadata
         .creation_timestamp
         .as_ref()
         .is_some_and(|t| Utc::now() - t.0 < ChronoDuration::seconds(YOUNG_SECONDS));
-    let (pods, events) = if ready >= desired || young {
-        (Vec::new(), Vec::new())
+    // Pods unless the Deployment is brand new (a Running function reports
+    // its restarts), events only when replicas are missing.
+    let pods = if young {
+        Vec::new()
     } else {
         let pods_api = Api::<Pod>::namespaced(client.clone(), &ns);
-        let events_api = Api::<Event>::namespaced(client.clone(), &ns);
         let pod_lp =
             ListParams::default().labels(&format!("{}={}", eventflow_crd::FUNCTION_LABEL, name));
+        pods_api.list(&pod_lp).await?.items
+    };
+    let events = if ready >= desired || young {
+        Vec::new()
+    } else {
+        let events_api = Api::<Event>::namespaced(client.clone(), &ns);
         let event_lp =
             ListParams::default().fields("involvedObject.kind=ReplicaSet,reason=FailedCreate");
-        let (pods, events) =
-            futures::try_join!(pods_api.list(&pod_lp), events_api.list(&event_lp))?;
         let prefix = format!("{}-", name.k8s_name());
         let cutoff = Utc::now() - ChronoDuration::minutes(EVENT_WINDOW_MINUTES);
-        let events = events
+        events_api
+            .list(&event_lp)
+            .await?
             .items
             .into_iter()
             .filter(|e| {
@@ -193,8 +212,7 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
                     .is_some_and(|n| n.starts_with(&prefix))
             })
             .filter(|e| event_time(e).is_some_and(|t| t >= cutoff))
-            .collect();
-        (pods.items, events)
+            .collect()
     };
     // 6. status
     let st = status::derive(

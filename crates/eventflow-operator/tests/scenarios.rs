@@ -178,7 +178,7 @@ async fn unready_older_deployment_reads_pods_and_events() {
 }
 
 #[tokio::test]
-async fn unchanged_running_function_writes_no_status_and_reads_nothing_else() {
+async fn unchanged_running_function_writes_no_status_and_reads_only_its_pods() {
     let d = deployment(2, 600);
     let previous = status::derive(
         None,
@@ -198,12 +198,14 @@ async fn unchanged_running_function_writes_no_status_and_reads_nothing_else() {
         status_patches: Arc::default(),
     };
     let calls = run(function_cr(2, Some(previous)), script.clone()).await;
-    // The three applies (no-ops on a real API server) and nothing else: no
-    // HPA delete (spec unchanged), no pods/events, no status write.
+    // The three applies (no-ops on a real API server), the pods (for their
+    // restarts) and nothing else: no HPA delete (spec unchanged), no events,
+    // no status write.
     let expected: BTreeSet<_> = [
         call(Method::PATCH, &format!("{NS}/serviceaccounts/fn-hello")),
         call(Method::PATCH, &format!("{APPS}/deployments/fn-hello")),
         call(Method::PATCH, &format!("{NS}/services/fn-hello")),
+        call(Method::GET, &format!("{NS}/pods")),
     ]
     .into();
     assert_eq!(calls, expected);

@@ -49,6 +49,17 @@ pub struct OperatorArgs {
     /// shared, loopback and link-local ranges (see docs/OPERATOR.md).
     #[arg(long, env = "EVENTFLOW_OPERATOR_EGRESS_EXCEPT", value_delimiter = ',')]
     egress_except: Vec<String>,
+    /// CIDRs where cluster DNS also answers, besides kube-system's pods (a
+    /// node-local DNS cache, or testenv's CoreDNS on its node: 10.246.0.1/32);
+    /// functions may send DNS there. Comma-separated.
+    #[arg(
+        long = "dns-cidr",
+        env = "EVENTFLOW_OPERATOR_DNS_CIDRS",
+        value_name = "CIDR",
+        value_delimiter = ',',
+        value_parser = parse_cidr
+    )]
+    dns_cidrs: Vec<String>,
     /// Toleration added to every function pod, e.g. for a dedicated, tainted
     /// node pool: KEY=VALUE:EFFECT (operator Equal) or KEY:EFFECT (Exists);
     /// EFFECT is NoSchedule, PreferNoSchedule or NoExecute. Repeatable; the
@@ -80,6 +91,21 @@ pub struct OperatorArgs {
     log_format: super::LogFormat,
 }
 
+/// An IPv4 or IPv6 CIDR such as `10.246.0.1/32`, as Kubernetes accepts it.
+fn parse_cidr(s: &str) -> Result<String, String> {
+    let (ip, prefix) = s
+        .split_once('/')
+        .ok_or_else(|| format!("'{s}' is not a CIDR (ADDRESS/PREFIX, e.g. 10.246.0.1/32)"))?;
+    let ip: std::net::IpAddr = ip
+        .parse()
+        .map_err(|_| format!("'{ip}' in '{s}' is not an IP address"))?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    match prefix.parse::<u8>() {
+        Ok(p) if p <= max => Ok(s.to_string()),
+        _ => Err(format!("the prefix of '{s}' must be 0 to {max}")),
+    }
+}
+
 impl OperatorArgs {
     /// The function pod settings of `--pod-toleration` and `--pod-node-selector`.
     fn function_settings(&self) -> Result<FunctionSettings> {
@@ -100,6 +126,7 @@ pub async fn run(args: OperatorArgs) -> Result<()> {
     if !args.egress_except.is_empty() {
         config.network.egress_except = args.egress_except;
     }
+    config.network.dns_cidrs = args.dns_cidrs;
     config.functions = functions;
     config.label_selector = args.label_selector;
     config.concurrency = args.concurrency.max(1);
@@ -205,5 +232,30 @@ mod tests {
             format!("{e:#}").contains("already required to be \"kwok\""),
             "{e:#}"
         );
+    }
+
+    #[test]
+    fn dns_cidrs_are_checked_and_split_on_commas() {
+        let a = parse(&[
+            "--dns-cidr",
+            "10.246.0.1/32,fd00::53/128",
+            "--dns-cidr",
+            "169.254.20.10/32",
+        ])
+        .unwrap();
+        assert_eq!(
+            a.dns_cidrs,
+            ["10.246.0.1/32", "fd00::53/128", "169.254.20.10/32"]
+        );
+        for bad in [
+            "10.246.0.1",
+            "10.246.0.300/32",
+            "10.0.0.0/33",
+            "::1/129",
+            "x/8",
+        ] {
+            let e = parse(&["--dns-cidr", bad]).err().expect(bad).to_string();
+            assert!(e.contains(bad) || e.contains("prefix"), "{bad}: {e}");
+        }
     }
 }

@@ -21,6 +21,21 @@ use serde_json::{json, Value};
 
 const REAL_NODE: &str = "testenv-node-1";
 const REGISTRY: &str = "127.0.0.1:26450";
+/// CoreDNS of testenv's node answers on the node's bridge address.
+const NODE_DNS_CIDR: &str = "10.246.0.1/32";
+/// testenv's last-resort chain: drops pod traffic that would leave the
+/// machine (testenv/node.sh). Its DROP counter shows what got past policies.
+const SAFETY_CHAIN: &str = "EVENTFLOW-TESTENV-EGRESS";
+
+/// Packets testenv's safety chain dropped so far.
+fn safety_drops() -> u64 {
+    let out = common::bash(&format!("iptables -t mangle -L {SAFETY_CHAIN} -v -x -n"));
+    out.lines()
+        .find(|l| l.contains("DROP"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no DROP rule in {SAFETY_CHAIN}: {out}"))
+}
 
 struct Operator(Child);
 
@@ -267,6 +282,7 @@ async fn functions_really_run_on_the_real_node() {
                 "--label-selector",
                 &format!("eventflow.io/tenant in ({alice},{bob})"),
             ])
+            .args(["--dns-cidr", NODE_DNS_CIDR])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -426,6 +442,7 @@ async fn functions_really_run_on_the_real_node() {
         Ok(200),
         "alice's echo reaches alice's echo2 by DNS name"
     );
+    let drops_before = safety_drops();
     for url in [
         format!("http://fn-echo.{ns_b}.svc.cluster.local/healthz"),
         format!("http://{bob_pod_ip}:8080/healthz"),
@@ -435,9 +452,94 @@ async fn functions_really_run_on_the_real_node() {
         let r = a.fetch_from("echo", &url).await;
         assert!(r.is_err(), "alice's echo must not reach {url}: {r:?}");
     }
+    // The tenant's NetworkPolicy refused these, not testenv's safety chain.
+    assert_eq!(
+        safety_drops(),
+        drops_before,
+        "a packet got past the NetworkPolicies to testenv's last-resort chain"
+    );
     // The gateway reaches every tenant's functions.
     let (s, _, body) = b.invoke("echo", "", "bob here").await;
     assert_eq!((s, body.as_str()), (200, "bob here"));
+
+    step("failures say why: crash loop, missing image, OOM kill");
+    for (name, body) in [
+        ("crashy", json!({"name": "crashy", "image": echo_image()})),
+        (
+            "ghost",
+            json!({"name": "ghost", "image": format!("{REGISTRY}/samples/does-not-exist:v1")}),
+        ),
+        (
+            "hungry",
+            json!({"name": "hungry", "image": echo_image(),
+                   "resources": {"requests": {"memory": "32Mi"}, "limits": {"memory": "64Mi"}}}),
+        ),
+    ] {
+        let (s, f) = a
+            .json(reqwest::Method::POST, "/v1/functions", Some(body))
+            .await;
+        assert_eq!(s, 201, "create {name}: {f}");
+    }
+    let f = a
+        .wait_for("ghost", "ImagePullBackOff", 120, |f| {
+            f["status"]["reason"] == "ImagePullBackOff"
+        })
+        .await;
+    let m = f["status"]["message"].as_str().unwrap_or_default();
+    assert!(m.contains("not found"), "the registry's answer: {m}");
+    a.wait_running("crashy", 1).await;
+    a.wait_running("hungry", 1).await;
+    // Each /crash ends the container (the call itself fails: 502).
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let crashed = loop {
+        let _ = a.get_invoke("crashy", "/crash").await;
+        let f = a.function("crashy").await;
+        if f["status"]["reason"] == "CrashLoopBackOff" {
+            break f;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "crashy never showed CrashLoopBackOff: {}",
+            f["status"]
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let m = crashed["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        m.contains("last exit: code 1 (Error)"),
+        "the container's last exit: {m}"
+    );
+    let cli = Command::new(env!("CARGO_BIN_EXE_eventflow"))
+        .args(["fn", "get", "crashy"])
+        .env("EVENTFLOW_URL", server.url())
+        .env("EVENTFLOW_TOKEN", &a.token)
+        .env("HOME", dir.path())
+        .output()
+        .expect("run the CLI");
+    let out = String::from_utf8_lossy(&cli.stdout);
+    assert!(out.contains("CrashLoopBackOff"), "the CLI shows it: {out}");
+    let (s, body) = a.get_invoke("hungry", "/alloc?mb=256").await;
+    assert_ne!(s, 200, "allocating 256 MiB under a 64 MiB limit: {body}");
+    let f = a
+        .wait_for("hungry", "shown as OOMKilled", 90, |f| {
+            f["status"]["reason"] == "OOMKilled"
+                || f["status"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("(OOMKilled)")
+        })
+        .await;
+    eprintln!("hungry: {}", f["status"]);
+    for name in ["crashy", "ghost", "hungry"] {
+        let (s, f) = a
+            .json(
+                reqwest::Method::DELETE,
+                &format!("/v1/functions/{name}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 204, "delete {name}: {f}");
+    }
 
     step("rolling update under load: no failed invocation");
     let (s, f) = a
