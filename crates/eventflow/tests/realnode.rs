@@ -255,6 +255,7 @@ fn pods_of(kubeconfig: &std::path::Path, ns: &str, name: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn functions_really_run_on_the_real_node() {
+    let _serial = SERIAL.lock().await;
     let kubeconfig = testenv_kubeconfig();
     require_real_node_and_samples(&kubeconfig);
     let kc = kubeconfig.to_string_lossy().into_owned();
@@ -522,8 +523,10 @@ async fn functions_really_run_on_the_real_node() {
     assert_ne!(s, 200, "allocating 256 MiB under a 64 MiB limit: {body}");
     let f = a
         .wait_for("hungry", "shown as OOMKilled", 90, |f| {
+            // Failed while it waits to restart; Running afterwards, with the
+            // restart in the Ready condition's message.
             f["status"]["reason"] == "OOMKilled"
-                || f["status"]["message"]
+                || f["status"]["conditions"][0]["message"]
                     .as_str()
                     .unwrap_or_default()
                     .contains("(OOMKilled)")
@@ -612,5 +615,87 @@ async fn functions_really_run_on_the_real_node() {
             &["delete", "namespace", ns, "--wait=false"],
             None,
         );
+    }
+}
+
+/// One real-node test at a time: each starts its own operator and loads the
+/// 2-core machine.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The README's quick start, verbatim but for the port, against a server and
+/// an operator on the real node: alice's call comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_quick_start_runs_verbatim_on_the_real_node() {
+    let _serial = SERIAL.lock().await;
+    let kubeconfig = testenv_kubeconfig();
+    require_real_node_and_samples(&kubeconfig);
+    let kc = kubeconfig.to_string_lossy().into_owned();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("## Quick start")
+        .nth(1)
+        .expect("README has a Quick start section");
+    let block = section
+        .split("```bash\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the Quick start has a bash block");
+    assert!(
+        block.contains("samples/echo:v1"),
+        "the quick start uses the sample image"
+    );
+    // The tenants are the README's own (alice, bob): start from nothing.
+    for ns in ["tenant-alice", "tenant-bob"] {
+        let _ = kubectl(
+            &kubeconfig,
+            &["delete", "functions.eventflow.io", "--all", "-n", ns],
+            None,
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(dir.path().join("operator.log")).unwrap();
+    let _operator = Operator(
+        Command::new(env!("CARGO_BIN_EXE_eventflow"))
+            .args(["operator", "--kubeconfig", &kc, "--no-leader-election"])
+            .args(["--metrics-listen", &format!("127.0.0.1:{}", free_port())])
+            .args(["--label-selector", "eventflow.io/tenant in (alice,bob)"])
+            .args(["--dns-cidr", NODE_DNS_CIDR])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start eventflow operator"),
+    );
+    let server = Server::start(
+        &dir.path().join("server"),
+        &[
+            "--kubeconfig",
+            &kc,
+            "--install-crds",
+            "--resync-seconds",
+            "2",
+        ],
+    );
+    let script = block.replace("localhost:8080", &format!("127.0.0.1:{}", server.port));
+    let out = common::bash(&format!(
+        "timeout 180 bash -euo pipefail <<'QUICKSTART'\n{script}\nQUICKSTART"
+    ));
+    assert!(
+        out.contains("hello from alice"),
+        "alice's call did not come back:\n{out}"
+    );
+    assert!(out.contains("echo: POST"), "the logs show the call:\n{out}");
+    let http = reqwest::Client::new();
+    for user in ["alice", "bob"] {
+        let api = Api::login(&http, &server.url(), user).await;
+        let name = format!("{user}-app");
+        let (s, f) = api
+            .json(
+                reqwest::Method::DELETE,
+                &format!("/v1/functions/{name}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, 204, "delete {name}: {f}");
     }
 }
