@@ -576,6 +576,7 @@ async fn functions_really_run_on_the_real_node() {
     let (results, rolled) = load.await.unwrap();
     assert!(rolled, "the new env never answered within 150 s");
     a.wait_running("echo", 1).await;
+    eprintln!("{} invocations during the rollout", results.len());
     let failed: Vec<_> = results.iter().filter(|(s, _)| *s != 200).collect();
     assert!(
         failed.is_empty(),
