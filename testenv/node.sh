@@ -37,6 +37,8 @@ NODE_HOST_DIRS=(/run/containerd /var/lib/kubelet /var/log/pods /var/log/containe
 # kernel tunables unless protectKernelDefaults): saved and restored by down.
 NODE_SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables vm.overcommit_memory vm.panic_on_oom
               kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
+# Packet counters kube-proxy creates (nfacct objects); --cleanup leaves them.
+KUBE_PROXY_NFACCT=(ct_state_invalid_dropped_pkts localhost_nps_accepted_pkts)
 NODE_COMPONENTS=(registry containerd kubelet kube-proxy kube-router coredns)
 
 # Why this machine cannot host the real node, or nothing.
@@ -46,7 +48,7 @@ node_unsupported_reason() {
   [[ -d /sys/fs/cgroup && -w /sys/fs/cgroup ]] || [[ -w /sys/fs/cgroup/memory ]] \
     || { echo "the real node needs writable cgroups (/sys/fs/cgroup)"; return; }
   local t
-  for t in runc iptables ip6tables ipset conntrack ip buildah docker-registry; do
+  for t in runc iptables ip6tables ipset conntrack nfacct ip buildah docker-registry; do
     command -v "$t" >/dev/null || { echo "'$t' is missing (run scripts/install-deps)"; return; }
   done
   [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] \
@@ -161,7 +163,7 @@ EOF
 # The sandbox image: the pause binary testenv/build compiled, on scratch.
 # Pushed once; the registry's storage outlives down/up.
 pause_image_up() {
-  if curl -fsS --max-time 5 -o /dev/null \
+  if curl -fs --max-time 5 -o /dev/null \
        -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
        "http://$REGISTRY/v2/testenv/pause/manifests/$K8S_VERSION"; then
     log "sandbox image $PAUSE_IMAGE is in the registry"
@@ -445,6 +447,13 @@ node_down() { # stop_pid function
   node_iptables_cleanup
   { ipset list -n 2>/dev/null || true; } | { grep -E '^(KUBE-|kube-router|inet6:)' || true; } \
     | while read -r n; do ipset destroy "$n" 2>/dev/null || true; done
+  # kube-proxy's packet counters (nfacct objects), once no rule uses them.
+  local acct
+  for acct in "${KUBE_PROXY_NFACCT[@]}"; do
+    if nfacct get "$acct" >/dev/null 2>&1; then
+      nfacct delete "$acct" >/dev/null 2>&1 || log "could not delete nfacct counter $acct"
+    fi
+  done
   conntrack -D -s "$POD_CIDR" >/dev/null 2>&1 || true
   conntrack -D -d "$POD_CIDR" >/dev/null 2>&1 || true
   # Host-wide settings and directories back as they were.
