@@ -53,6 +53,18 @@ node_unsupported_reason() {
   done
   [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] \
     || { echo "the CNI plugins are missing (apt-get install containernetworking-plugins)"; return; }
+  [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] \
+    || { echo "the kernel's br_netfilter is not loaded (/proc/sys/net/bridge missing)"; return; }
+  # testenv's down removes kubepods cgroups, KUBE-/CNI- iptables chains and
+  # kube-router ipsets by name: it must not share the machine with another
+  # kubelet, kube-proxy or CNI whose objects it would take for its own.
+  local d ours="${state:-$TESTENV_STATE}/node"
+  for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
+    if [[ -d "$d" && ! -d "$ours" ]]; then echo "another kubelet's cgroup $d exists"; return; fi
+  done
+  if [[ ! -d "$ours" ]] && iptables -S 2>/dev/null | grep -qE -- '^-N (KUBE-|CNI-)'; then
+    echo "another Kubernetes node's iptables chains (KUBE-*/CNI-*) exist"; return
+  fi
 }
 
 # --- host state: recorded before the first change, undone by node_down ----
@@ -63,7 +75,7 @@ node_record_host() {
   for d in "${NODE_HOST_DIRS[@]}"; do [[ -e "$d" ]] || echo "$d" >> "$state/node/created-dirs"; done
   : > "$state/node/sysctl.orig"
   for s in "${NODE_SYSCTLS[@]}"; do
-    [[ -e "/proc/sys/${s//.//}" ]] && echo "$s=$(cat "/proc/sys/${s//.//}")" >> "$state/node/sysctl.orig"
+    if [[ -e "/proc/sys/${s//.//}" ]]; then echo "$s=$(cat "/proc/sys/${s//.//}")" >> "$state/node/sysctl.orig"; fi
   done
 }
 
@@ -388,6 +400,19 @@ node_up() {
 }
 
 # --- teardown ---------------------------------------------------------------
+# Mount points under the state or under a host directory the node created.
+node_mounts() {
+  local roots=("$state") d
+  if [[ -f "$state/node/created-dirs" ]]; then
+    while IFS= read -r d; do roots+=("$d"); done < "$state/node/created-dirs"
+  fi
+  awk '{print $5}' /proc/self/mountinfo | while IFS= read -r m; do
+    for d in "${roots[@]}"; do
+      if [[ "$m" == "$d" || "$m" == "$d"/* ]]; then echo "$m"; break; fi
+    done
+  done
+}
+
 # Every pid in the node's cgroups (containers, pause processes).
 kubepods_pids() {
   local d
@@ -424,6 +449,7 @@ node_down() { # stop_pid function
   local p exe
   for p in /proc/[0-9]*; do
     exe="$(readlink "$p/exe" 2>/dev/null)" || continue
+    exe="${exe% (deleted)}"
     if [[ "$exe" == "$TESTENV_CACHE"/*/bin/containerd-shim-runc-v2 ]]; then kill -KILL "${p#/proc/}" 2>/dev/null || true; fi
   done
   "$stop" registry
@@ -431,7 +457,7 @@ node_down() { # stop_pid function
   local m
   while read -r m; do
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "could not unmount $m"
-  done < <(awk '{print $5}' /proc/self/mountinfo | { grep -E "^($state|/run/containerd|/var/lib/kubelet|/run/netns)(/|$)" || true; } | sort -r)
+  done < <(node_mounts | sort -r)
   # The node's cgroups, children before parents.
   local d
   for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
@@ -442,8 +468,9 @@ node_down() { # stop_pid function
   # Network: the pods' veths went with their namespaces; the bridge, the
   # rules of kube-proxy, kube-router and CNI, and our safety chain.
   ip link del "$NODE_BRIDGE" 2>/dev/null || true
-  if [[ -x "$bin/kube-proxy" ]]; then "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true; fi
-  if [[ -x "$bin/kube-router" ]]; then "$bin/kube-router" --cleanup-config >/dev/null 2>&1 || true; fi
+  # (Not kube-proxy --cleanup or kube-router --cleanup-config: they also
+  # flush the host's IPVS tables and load modules. What they made is removed
+  # by name below.)
   node_iptables_cleanup
   { ipset list -n 2>/dev/null || true; } | { grep -E '^(KUBE-|kube-router|inet6:)' || true; } \
     | while read -r n; do ipset destroy "$n" 2>/dev/null || true; done
@@ -459,7 +486,7 @@ node_down() { # stop_pid function
   # Host-wide settings and directories back as they were.
   local kv
   while IFS= read -r kv; do sysctl -qw "$kv" 2>/dev/null || log "could not restore $kv"; done < "$state/node/sysctl.orig"
-  while IFS= read -r d; do rm -rf "$d"; done < "$state/node/created-dirs"
+  while IFS= read -r d; do rm -rf "$d" 2>/dev/null || log "could not remove $d"; done < "$state/node/created-dirs"
   rm -rf "$state/node"
 }
 

@@ -79,7 +79,8 @@ pub fn failure(o: &Observed<'_>) -> Option<(&'static str, String)> {
         .iter()
         .filter_map(|p| p.status.as_ref())
         .flat_map(|s| s.container_statuses.iter().flatten());
-    let mut crash = None;
+    // Image pulls first (returned at once), then OOM kills, then crashes.
+    let (mut oom, mut crash) = (None, None);
     for c in containers {
         let Some(w) = c.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
             continue;
@@ -99,7 +100,7 @@ pub fn failure(o: &Observed<'_>) -> Option<(&'static str, String)> {
                 let restarts = c.restart_count;
                 match last_exit(c) {
                     Some((last, _)) if last == "OOMKilled" => {
-                        return Some((
+                        oom.get_or_insert((
                             REASON_OOM_KILLED,
                             format!(
                                 "the container used more memory than its limit and was killed \
@@ -123,8 +124,8 @@ pub fn failure(o: &Observed<'_>) -> Option<(&'static str, String)> {
             _ => {}
         }
     }
-    if crash.is_some() {
-        return crash;
+    if let Some(f) = oom.or(crash) {
+        return Some(f);
     }
     let conditions = o
         .deployment
@@ -343,6 +344,25 @@ mod tests {
             failure_of(pod(Some("CrashLoopBackOff"), Some((137, "OOMKilled")), 1)).unwrap();
         assert_eq!(reason, REASON_OOM_KILLED);
         assert!(message.contains("memory"), "{message}");
+    }
+
+    #[test]
+    fn reasons_follow_their_rank_whatever_the_pod_order() {
+        let pods = [
+            pod(Some("CrashLoopBackOff"), Some((1, "Error")), 2),
+            pod(Some("CrashLoopBackOff"), Some((137, "OOMKilled")), 1),
+            pod(Some("ImagePullBackOff"), None, 0),
+        ];
+        let rank = |p: &[Pod]| {
+            failure(&Observed {
+                pods: p,
+                ..Observed::default()
+            })
+            .map(|f| f.0)
+        };
+        assert_eq!(rank(&pods), Some(REASON_IMAGE_PULL));
+        assert_eq!(rank(&pods[..2]), Some(REASON_OOM_KILLED));
+        assert_eq!(rank(&pods[..1]), Some(REASON_CRASH_LOOP));
     }
 
     #[test]

@@ -100,8 +100,11 @@ fn parse_cidr(s: &str) -> Result<String, String> {
         .parse()
         .map_err(|_| format!("'{ip}' in '{s}' is not an IP address"))?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
+    let plain = !prefix.is_empty()
+        && prefix.bytes().all(|b| b.is_ascii_digit())
+        && (prefix == "0" || !prefix.starts_with('0'));
     match prefix.parse::<u8>() {
-        Ok(p) if p <= max => Ok(s.to_string()),
+        Ok(p) if plain && p <= max => Ok(s.to_string()),
         _ => Err(format!("the prefix of '{s}' must be 0 to {max}")),
     }
 }
@@ -250,6 +253,8 @@ mod tests {
         for bad in [
             "10.246.0.1",
             "10.246.0.300/32",
+            "10.0.0.0/+8",
+            "10.0.0.0/08",
             "10.0.0.0/33",
             "::1/129",
             "x/8",
