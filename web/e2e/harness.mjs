@@ -32,7 +32,7 @@ const CHROMIUM_ARGS = [
   "--disable-dev-shm-usage",
 ];
 
-function freePort() {
+export function freePort() {
   return new Promise((res, rej) => {
     const srv = createServer();
     srv.unref();
@@ -73,14 +73,14 @@ export function requirePrerequisites() {
 }
 
 /**
- * Starts `eventflow server --dev` (plus `extraArgs`) on a free port with a fresh data dir;
- * resolves when /readyz answers 200.
+ * Starts `eventflow server --dev` (plus `extraArgs`, e.g. `--kubeconfig`) on a free port with a
+ * fresh data dir, logging to `logName` in the results dir; resolves when /readyz answers 200.
  */
-export async function startServer(bin, extraArgs = []) {
+export async function startServer(bin, extraArgs = [], { logName = "server.log" } = {}) {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), "eventflow-e2e-data-"));
   mkdirSync(RESULTS_DIR, { recursive: true });
-  const logPath = join(RESULTS_DIR, "server.log");
+  const logPath = join(RESULTS_DIR, logName);
   const log = createWriteStream(logPath);
   const args = [
     "server",
