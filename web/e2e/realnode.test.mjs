@@ -287,6 +287,17 @@ describe("dashboard on testenv's real node", { timeout: 900_000 }, () => {
         if (r?.status === 204) await waitGoneFromCluster(90).catch((e) => console.log(e.message));
       }
     } finally {
+      // The run's Tenant goes too, while its operator still runs the
+      // finalizer that removes the namespace.
+      if (operator) {
+        await kubectl(
+          testenvKubeconfig(),
+          "delete",
+          "tenants.eventflow.io",
+          TENANT,
+          "--timeout=90s",
+        ).catch((e) => console.log(`could not delete tenant ${TENANT}: ${e.message}`));
+      }
       await browser?.stop();
       await operator?.stop();
       await server?.stop();
