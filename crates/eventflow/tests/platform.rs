@@ -4,22 +4,10 @@
 
 mod common;
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use common::{free_port, http, testenv_kubeconfig, Server};
+use common::{http, testenv_kubeconfig, Operator, Server};
 use serde_json::Value;
-
-struct Operator(Child);
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn poll<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -54,18 +42,12 @@ fn a_function_created_through_the_api_runs_and_the_api_shows_it() {
             "--timeout=5s",
         ])
     });
-    let log = std::fs::File::create(dir.path().join("operator.log")).unwrap();
-    let _operator = Operator(
-        Command::new(env!("CARGO_BIN_EXE_eventflow"))
-            .args(["operator", "--kubeconfig", &kc, "--no-leader-election"])
-            // nginx:alpine only "runs" on testenv's simulated node.
-            .args(eventflow_testenv::SIMULATED_NODE_OPERATOR_ARGS)
-            .args(["--metrics-listen", &format!("127.0.0.1:{}", free_port())])
-            .args(["--label-selector", &format!("eventflow.io/tenant={tenant}")])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start eventflow operator"),
+    // nginx:alpine only "runs" on testenv's simulated node.
+    let _operator = Operator::start(
+        &kubeconfig,
+        &format!("eventflow.io/tenant={tenant}"),
+        &eventflow_testenv::SIMULATED_NODE_OPERATOR_ARGS,
+        &dir.path().join("operator.log"),
     );
     let data = dir.path().join("server");
     let server = Server::start(

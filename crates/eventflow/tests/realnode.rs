@@ -12,11 +12,11 @@ mod common;
 
 use std::{
     collections::HashSet,
-    process::{Child, Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
-use common::{free_port, kubectl, testenv_kubeconfig, Server};
+use common::{kubectl, testenv_kubeconfig, Operator, Server};
 use serde_json::{json, Value};
 
 const REAL_NODE: &str = "testenv-node-1";
@@ -44,13 +44,31 @@ fn safety_drops() -> u64 {
         .unwrap_or_else(|| panic!("no DROP rule in {SAFETY_CHAIN}: {out}"))
 }
 
-struct Operator(Child);
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// The operator (only `tenants`' objects, DNS to the node's CoreDNS) and a
+/// dev-mode server, both against testenv, with state and logs in `dir`.
+fn platform(
+    kubeconfig: &std::path::Path,
+    tenants: &[&str],
+    dir: &std::path::Path,
+) -> (Operator, Server) {
+    let operator = Operator::start(
+        kubeconfig,
+        &format!("eventflow.io/tenant in ({})", tenants.join(",")),
+        &["--dns-cidr", NODE_DNS_CIDR],
+        &dir.join("operator.log"),
+    );
+    let kc = kubeconfig.to_string_lossy();
+    let server = Server::start(
+        &dir.join("server"),
+        &[
+            "--kubeconfig",
+            &kc,
+            "--install-crds",
+            "--resync-seconds",
+            "2",
+        ],
+    );
+    (operator, server)
 }
 
 fn step(what: &str) {
@@ -265,7 +283,6 @@ async fn functions_really_run_on_the_real_node() {
     let _serial = SERIAL.lock().await;
     let kubeconfig = testenv_kubeconfig();
     require_real_node_and_samples(&kubeconfig);
-    let kc = kubeconfig.to_string_lossy().into_owned();
     let id = std::process::id();
     let (alice, bob) = (format!("rn{id}a"), format!("rn{id}b"));
     let dir = tempfile::tempdir().unwrap();
@@ -281,31 +298,7 @@ async fn functions_really_run_on_the_real_node() {
         None,
     )
     .expect("apply the CRDs");
-    let log = std::fs::File::create(dir.path().join("operator.log")).unwrap();
-    let _operator = Operator(
-        Command::new(env!("CARGO_BIN_EXE_eventflow"))
-            .args(["operator", "--kubeconfig", &kc, "--no-leader-election"])
-            .args(["--metrics-listen", &format!("127.0.0.1:{}", free_port())])
-            .args([
-                "--label-selector",
-                &format!("eventflow.io/tenant in ({alice},{bob})"),
-            ])
-            .args(["--dns-cidr", NODE_DNS_CIDR])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start eventflow operator"),
-    );
-    let server = Server::start(
-        &dir.path().join("server"),
-        &[
-            "--kubeconfig",
-            &kc,
-            "--install-crds",
-            "--resync-seconds",
-            "2",
-        ],
-    );
+    let (_operator, server) = platform(&kubeconfig, &[&alice, &bob], dir.path());
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -646,7 +639,6 @@ async fn readme_quick_start_runs_verbatim_on_the_real_node() {
     let _serial = SERIAL.lock().await;
     let kubeconfig = testenv_kubeconfig();
     require_real_node_and_samples(&kubeconfig);
-    let kc = kubeconfig.to_string_lossy().into_owned();
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
         .expect("README.md");
     let section = readme
@@ -671,28 +663,7 @@ async fn readme_quick_start_runs_verbatim_on_the_real_node() {
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    let log = std::fs::File::create(dir.path().join("operator.log")).unwrap();
-    let _operator = Operator(
-        Command::new(env!("CARGO_BIN_EXE_eventflow"))
-            .args(["operator", "--kubeconfig", &kc, "--no-leader-election"])
-            .args(["--metrics-listen", &format!("127.0.0.1:{}", free_port())])
-            .args(["--label-selector", "eventflow.io/tenant in (alice,bob)"])
-            .args(["--dns-cidr", NODE_DNS_CIDR])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start eventflow operator"),
-    );
-    let server = Server::start(
-        &dir.path().join("server"),
-        &[
-            "--kubeconfig",
-            &kc,
-            "--install-crds",
-            "--resync-seconds",
-            "2",
-        ],
-    );
+    let (_operator, server) = platform(&kubeconfig, &["alice", "bob"], dir.path());
     let script = block.replace("localhost:8080", &format!("127.0.0.1:{}", server.port));
     let out = common::bash(&format!(
         "timeout 180 bash -euo pipefail <<'QUICKSTART'\n{script}\nQUICKSTART"

@@ -160,3 +160,34 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A real `eventflow operator` against testenv (`--no-leader-election`, a
+/// free metrics port, only the Tenants and Functions `label_selector`
+/// matches), plus `extra` flags; its log goes to `log`. Killed on drop.
+pub struct Operator(Child);
+
+impl Operator {
+    pub fn start(kubeconfig: &Path, label_selector: &str, extra: &[&str], log: &Path) -> Self {
+        let log = std::fs::File::create(log).expect("create the operator log");
+        let child = Command::new(env!("CARGO_BIN_EXE_eventflow"))
+            .arg("operator")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .arg("--no-leader-election")
+            .args(["--metrics-listen", &format!("127.0.0.1:{}", free_port())])
+            .args(["--label-selector", label_selector])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start eventflow operator");
+        Self(child)
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
