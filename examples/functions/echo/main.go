@@ -297,13 +297,14 @@ func main() {
 	case <-ctx.Done():
 	}
 	// Kubernetes sends SIGTERM while the pod is being removed from the
-	// Service's endpoints; for a moment new connections may still arrive.
-	// Keep accepting for the delay, with keep-alive off so clients move
-	// their connections elsewhere. Then stop accepting, answer what is in
-	// flight, close idle connections; give up after shutdownTimeout.
+	// Service's endpoints; for a moment new requests may still arrive, also
+	// on idle keep-alive connections a proxy holds. Keep serving for the
+	// delay: closing idle connections now (as turning keep-alive
+	// off does) races a request just sent on one, which then fails. Then stop
+	// accepting, answer what is in flight, close idle connections; give up
+	// after shutdownTimeout.
 	delay := shutdownDelay()
 	stderr.Printf("echo: SIGTERM, draining for %s, then shutting down (at most %s)", delay, shutdownTimeout)
-	srv.SetKeepAlivesEnabled(false)
 	time.Sleep(delay)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
