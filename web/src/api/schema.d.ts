@@ -404,6 +404,17 @@ export interface components {
             tenant: string;
             updatedAt: string;
         };
+        /**
+         * @description Limits a single function spec must stay within (the dashboard's forms
+         *     read them instead of repeating the server's rules).
+         */
+        FunctionLimits: {
+            /**
+             * Format: int32
+             * @description Upper bound of `replicas` and `autoscaling.maxReplicas`.
+             */
+            maxReplicas: number;
+        };
         FunctionList: {
             items: components["schemas"]["FunctionDto"][];
             /** @description Pass as `cursor` to get the next page; null on the last page. */
@@ -470,6 +481,8 @@ export interface components {
         };
         Me: {
             email?: string | null;
+            /** @description Per-function limits this tenant's specs are checked against. */
+            limits: components["schemas"]["FunctionLimits"];
             namespace: string;
             quota: components["schemas"]["QuotaUsage"];
             role: components["schemas"]["Role"];

@@ -247,7 +247,7 @@ fn split_request(
     Ok((name, raw))
 }
 
-async fn spec_limits(state: &AppState, auth: &TenantAuth) -> ApiResult<eventflow_core::SpecLimits> {
+pub(crate) async fn spec_limits(state: &AppState, auth: &TenantAuth) -> ApiResult<eventflow_core::SpecLimits> {
     let tenant = state.store.get_tenant(&auth.tenant).await?;
     Ok(eventflow_core::SpecLimits {
         max_replicas: tenant

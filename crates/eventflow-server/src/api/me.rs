@@ -22,6 +22,17 @@ pub struct Me {
     pub email: Option<String>,
     pub role: crate::store::Role,
     pub quota: QuotaUsage,
+    /// Per-function limits this tenant's specs are checked against.
+    pub limits: FunctionLimits,
+}
+
+/// Limits a single function spec must stay within (the dashboard's forms
+/// read them instead of repeating the server's rules).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionLimits {
+    /// Upper bound of `replicas` and `autoscaling.maxReplicas`.
+    pub max_replicas: u32,
 }
 
 /// Used and hard values of the tenant's quota. Usage is what the catalog's
@@ -128,6 +139,11 @@ pub async fn me(State(state): State<Arc<AppState>>, auth: TenantAuth) -> ApiResu
         email: auth.principal.claims.email.clone(),
         role: auth.principal.claims.role,
         quota: compute_usage(&quota, &specs),
+        limits: FunctionLimits {
+            max_replicas: crate::api::functions::spec_limits(&state, &auth)
+                .await?
+                .max_replicas,
+        },
     }))
 }
 

@@ -218,12 +218,14 @@ both_databases! {
         let (_, me) = app.call(Method::GET, "/v1/me", Some(&acme), None).await;
         assert_eq!(me["quota"]["pods"]["hard"], "7", "{me}");
         assert_eq!(me["quota"]["functions"]["hard"], "3", "{me}");
+        assert_eq!(me["limits"]["maxReplicas"], 5, "{me}");
         // PUT replaces: what is left out goes back to the defaults.
         let (s, v) = app.call(Method::PUT, "/v1/admin/tenants/acme", Some(&admin), Some(json!({}))).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         assert!(v["maxReplicas"].is_null(), "{v}");
         let (_, me) = app.call(Method::GET, "/v1/me", Some(&acme), None).await;
         assert_eq!(me["quota"]["pods"]["hard"], "50", "{me}");
+        assert_eq!(me["limits"]["maxReplicas"], 20, "{me}");
         // Errors.
         let r = app.call(Method::PUT, "/v1/admin/tenants/nobody", Some(&admin), Some(json!({}))).await;
         assert_error(&r, StatusCode::NOT_FOUND, "not_found", None);
