@@ -462,7 +462,6 @@ async fn invoke(
             let client = state
                 .sync
                 .client()
-                .await
                 .ok_or_else(|| ApiError::BadGateway("Kubernetes is not reachable".into()))?;
             let base = format!(
                 "/api/v1/namespaces/{}/services/{}:http/proxy",

@@ -37,7 +37,7 @@ use crate::{
     error::ApiError,
     metrics::Metrics,
     store::Store,
-    sync::{Sync, SyncConfig},
+    sync::{CatalogSync, SyncConfig},
 };
 
 /// Everything the server is configured with (built by the binary from flags).
@@ -61,7 +61,7 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub key_check: crate::auth::KeyCheck,
     pub metrics: Metrics,
-    pub sync: Arc<Sync>,
+    pub sync: Arc<CatalogSync>,
     pub gateway: gateway::Gateway,
     pub shutting_down: AtomicBool,
     /// Turns true when shutdown begins; endless responses (followed logs)
@@ -72,7 +72,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, store: Store, jwt: JwtKeys) -> Arc<Self> {
         let metrics = Metrics::new();
-        let sync = Arc::new(Sync::new(
+        let sync = Arc::new(CatalogSync::new(
             store.clone(),
             config.sync.clone(),
             metrics.clone(),

@@ -12,6 +12,7 @@
 
 use std::{str::FromStr, time::Duration};
 
+use crate::sync::{SyncFailure, SyncReason};
 use chrono::Utc;
 use eventflow_core::{FunctionName, FunctionSpec, TenantId};
 use eventflow_crd::{FunctionStatus, TenantSpec};
@@ -110,7 +111,7 @@ pub struct FunctionRow {
     /// Status copied back from the Function CR.
     pub status: FunctionStatus,
     /// Why the last attempt to apply the CR failed, if it did.
-    pub sync_error: Option<String>,
+    pub sync_failure: Option<SyncFailure>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -152,7 +153,22 @@ fn opt_u32(v: Option<i64>) -> Option<u32> {
     v.and_then(|v| u32::try_from(v).ok())
 }
 
-const FUNCTION_COLUMNS: &str = "tenant_id, name, spec_json, generation, applied_generation, status_json, sync_error, created_at, updated_at";
+const FUNCTION_COLUMNS: &str = "tenant_id, name, spec_json, generation, applied_generation, status_json, sync_reason, sync_message, created_at, updated_at";
+
+fn sync_failure(row: &AnyRow) -> Result<Option<SyncFailure>> {
+    let reason: Option<String> = row.try_get("sync_reason")?;
+    let Some(reason) = reason else {
+        return Ok(None);
+    };
+    let reason = SyncReason::parse(&reason)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown sync reason {reason:?}")))?;
+    Ok(Some(SyncFailure {
+        reason,
+        message: row
+            .try_get::<Option<String>, _>("sync_message")?
+            .unwrap_or_default(),
+    }))
+}
 
 fn function_from_row(row: &AnyRow) -> Result<FunctionRow> {
     Ok(FunctionRow {
@@ -162,7 +178,7 @@ fn function_from_row(row: &AnyRow) -> Result<FunctionRow> {
         generation: row.try_get("generation")?,
         applied_generation: row.try_get("applied_generation")?,
         status: serde_json::from_str(&row.try_get::<String, _>("status_json")?)?,
-        sync_error: row.try_get("sync_error")?,
+        sync_failure: sync_failure(row)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -673,34 +689,46 @@ impl Store {
         rows.iter().map(function_from_row).collect()
     }
 
-    /// Records that the CR for `generation` was applied (or why it was not).
-    pub async fn record_apply(
+    /// Records that the CR for `generation` was applied: clears the last
+    /// failure and raises the applied generation (never lowers it).
+    pub async fn record_applied(
         &self,
         tenant: &TenantId,
         name: &FunctionName,
         generation: i64,
-        error: Option<&str>,
     ) -> Result<()> {
-        let query = match error {
-            None => sqlx::query(
-                "UPDATE functions SET sync_error = NULL, \
-                 applied_generation = CASE WHEN applied_generation > $1 THEN applied_generation ELSE $1 END \
-                 WHERE tenant_id = $2 AND name = $3",
-            )
-            .bind(generation),
-            Some(e) => {
-                sqlx::query(
-                    "UPDATE functions SET sync_error = $1 WHERE tenant_id = $2 AND name = $3 \
-                     AND (sync_error IS NULL OR sync_error <> $1)",
-                )
-                .bind(e)
-            }
-        };
-        query
-            .bind(tenant.as_str())
-            .bind(name.as_str())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE functions SET sync_reason = NULL, sync_message = NULL, \
+             applied_generation = CASE WHEN applied_generation > $1 THEN applied_generation ELSE $1 END \
+             WHERE tenant_id = $2 AND name = $3",
+        )
+        .bind(generation)
+        .bind(tenant.as_str())
+        .bind(name.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records why the last attempt to apply the function failed (a write
+    /// only when it differs from what is recorded).
+    pub async fn record_apply_failure(
+        &self,
+        tenant: &TenantId,
+        name: &FunctionName,
+        failure: &SyncFailure,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE functions SET sync_reason = $1, sync_message = $2 \
+             WHERE tenant_id = $3 AND name = $4 \
+             AND (sync_reason IS NULL OR sync_reason <> $1 OR sync_message <> $2)",
+        )
+        .bind(failure.reason.as_str())
+        .bind(&failure.message)
+        .bind(tenant.as_str())
+        .bind(name.as_str())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -915,5 +943,58 @@ pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
         _ => url.split('?').next().unwrap_or(url).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection, Row, SqliteConnection};
+
+    /// 0004 splits the old `Reason: message` strings into their columns;
+    /// text that does not start with a known reason becomes the message of
+    /// a `ClusterUnavailable` failure, as the API used to read it.
+    #[tokio::test]
+    async fn sqlite_migration_splits_the_old_sync_error() {
+        let mut db = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE functions (name TEXT PRIMARY KEY, sync_error TEXT);
+             INSERT INTO functions VALUES
+               ('a', 'QuotaPending: status unknown for quota: q'),
+               ('b', 'connection refused: tcp'),
+               ('c', NULL);",
+        )
+        .execute(&mut db)
+        .await
+        .unwrap();
+        sqlx::raw_sql(include_str!("../migrations/sqlite/0004_sync_failure.sql"))
+            .execute(&mut db)
+            .await
+            .unwrap();
+        let rows =
+            sqlx::query("SELECT name, sync_reason, sync_message FROM functions ORDER BY name")
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+        let got: Vec<(String, Option<String>, Option<String>)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            got,
+            [
+                (
+                    "a".into(),
+                    some("QuotaPending"),
+                    some("status unknown for quota: q")
+                ),
+                (
+                    "b".into(),
+                    some("ClusterUnavailable"),
+                    some("connection refused: tcp")
+                ),
+                ("c".into(), None, None),
+            ]
+        );
     }
 }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::json::ApiPath as Path;
+use crate::sync::SyncReason;
 use crate::{
     auth::TenantAuth,
     error::{ApiError, ApiResult, ErrorBody},
@@ -153,28 +154,18 @@ fn status_of(row: &FunctionRow) -> FunctionStatusDto {
         })
         .collect();
     let ready = s.conditions.iter().find(|c| c.type_ == "Ready");
+    let pending = |reason: SyncReason, message: String| {
+        (Phase::Pending, Some(reason.to_string()), Some(message))
+    };
     let (phase, reason, message) = if !synced {
-        match &row.sync_error {
-            Some(e) => {
-                // Stored as `Reason: message` by the sync loop.
-                let (reason, message) = match e.split_once(": ") {
-                    Some((r, m)) if !r.is_empty() && r.chars().all(|c| c.is_ascii_alphabetic()) => {
-                        (r, m)
-                    }
-                    _ => ("ClusterUnavailable", e.as_str()),
-                };
-                (
-                    Phase::Pending,
-                    Some(reason.to_string()),
-                    Some(format!(
-                        "not yet applied to Kubernetes: {message}; retrying"
-                    )),
-                )
-            }
-            None => (
-                Phase::Pending,
-                Some("Syncing".to_string()),
-                Some("waiting to be applied to Kubernetes".to_string()),
+        match &row.sync_failure {
+            Some(f) => pending(
+                f.reason,
+                format!("not yet applied to Kubernetes: {}; retrying", f.message),
+            ),
+            None => pending(
+                SyncReason::Syncing,
+                "waiting to be applied to Kubernetes".into(),
             ),
         }
     } else if let Some(phase) = s.phase {
@@ -184,10 +175,9 @@ fn status_of(row: &FunctionRow) -> FunctionStatusDto {
         };
         (phase, reason, message)
     } else {
-        (
-            Phase::Pending,
-            Some("AwaitingOperator".to_string()),
-            Some("applied to Kubernetes; waiting for the operator to report status".to_string()),
+        pending(
+            SyncReason::AwaitingOperator,
+            "applied to Kubernetes; waiting for the operator to report status".into(),
         )
     };
     FunctionStatusDto {
@@ -247,7 +237,10 @@ fn split_request(
     Ok((name, raw))
 }
 
-pub(crate) async fn spec_limits(state: &AppState, auth: &TenantAuth) -> ApiResult<eventflow_core::SpecLimits> {
+pub(crate) async fn spec_limits(
+    state: &AppState,
+    auth: &TenantAuth,
+) -> ApiResult<eventflow_core::SpecLimits> {
     let tenant = state.store.get_tenant(&auth.tenant).await?;
     Ok(eventflow_core::SpecLimits {
         max_replicas: tenant

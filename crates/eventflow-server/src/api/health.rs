@@ -55,7 +55,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Rea
             message: e.to_string(),
         },
     };
-    let kubernetes = state.sync.health().await;
+    let kubernetes = state.sync.health();
     let shutting_down = state.shutting_down.load(Ordering::SeqCst);
     let ready = database.status == "ok" && !shutting_down;
     let status = if ready {

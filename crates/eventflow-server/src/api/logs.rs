@@ -244,7 +244,7 @@ pub async fn logs(
         Some(a) if a.contains("text/event-stream") => Format::EventStream,
         _ => Format::Text,
     };
-    let client = state.sync.client().await.ok_or_else(|| {
+    let client = state.sync.client().ok_or_else(|| {
         ApiError::Unavailable("Kubernetes is not reachable; logs come from the cluster".into())
     })?;
     let pods: Api<Pod> = Api::namespaced(client, &auth.tenant.namespace());

@@ -517,3 +517,54 @@ async fn sqlite_is_created_in_a_missing_file() {
     assert!(dir.path().join("new.db").exists());
     let _ = Db::Sqlite;
 }
+
+/// PostgreSQL's 0004 splits the old `Reason: message` strings into their
+/// columns (on a temporary table, which shadows nothing else).
+#[tokio::test]
+async fn postgres_migration_splits_the_old_sync_error() {
+    use sqlx::{Connection, Row};
+    let mut db = sqlx::PgConnection::connect(&helpers::pg_admin_url())
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TEMP TABLE functions (name TEXT PRIMARY KEY, sync_error TEXT);
+         INSERT INTO functions VALUES
+           ('a', 'QuotaPending: status unknown for quota: q'),
+           ('b', 'connection refused: tcp'),
+           ('c', NULL);",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    sqlx::raw_sql(include_str!(
+        "../../migrations/postgres/0004_sync_failure.sql"
+    ))
+    .execute(&mut db)
+    .await
+    .unwrap();
+    let rows = sqlx::query("SELECT name, sync_reason, sync_message FROM functions ORDER BY name")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    let got: Vec<(String, Option<String>, Option<String>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let some = |s: &str| Some(s.to_string());
+    assert_eq!(
+        got,
+        [
+            (
+                "a".into(),
+                some("QuotaPending"),
+                some("status unknown for quota: q")
+            ),
+            (
+                "b".into(),
+                some("ClusterUnavailable"),
+                some("connection refused: tcp")
+            ),
+            ("c".into(), None, None),
+        ]
+    );
+}

@@ -1,0 +1,343 @@
+//! The worker: while this replica leads, drains the outbox and runs the
+//! periodic resync, applying Tenant and Function CRs.
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use eventflow_core::{FunctionName, TenantId};
+use eventflow_crd::{
+    build_function, build_tenant, Function, Tenant, API_FIELD_MANAGER,
+    CATALOG_GENERATION_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
+};
+use kube::{
+    api::{DeleteParams, ListParams, Patch, PatchParams},
+    Api, Client, Resource, ResourceExt,
+};
+use serde::de::DeserializeOwned;
+use tokio::{sync::watch, time::Instant};
+
+use super::{backoff, stopped, CatalogSync, SyncError, CATALOG_ID_ANNOTATION};
+use crate::store::{FunctionRow, OutboxEntry, OutboxKind};
+
+/// How often the worker looks at the outbox while nothing wakes it
+/// (entries waiting for a retry become due).
+const TICK: Duration = Duration::from_secs(1);
+
+pub(super) fn label_selector() -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(ae) if ae.code == 404)
+}
+
+/// Deletes `name`; already gone is fine.
+async fn delete_if_exists<K>(api: &Api<K>, name: &str) -> Result<(), SyncError>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn stamp(meta: &mut kube::api::ObjectMeta, catalog: &str) {
+    meta.annotations
+        .get_or_insert_with(Default::default)
+        .insert(CATALOG_ID_ANNOTATION.to_string(), catalog.to_string());
+}
+
+fn ours(meta: &kube::api::ObjectMeta, catalog: &str) -> bool {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(CATALOG_ID_ANNOTATION))
+        .is_some_and(|id| id == catalog)
+}
+
+/// The catalog generation a Function CR was applied from (0 if unknown).
+fn applied_generation(cr: &Function) -> i64 {
+    cr.annotations()
+        .get(CATALOG_GENERATION_ANNOTATION)
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0)
+}
+
+impl CatalogSync {
+    /// Waits on the published client, the leadership, catalog writes and a
+    /// tick; runs a round whenever it is connected and leads. A new client
+    /// or a newly won lease makes the resync due at once (another replica
+    /// may have changed things while this one stood by).
+    pub(super) async fn worker(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut client = self.client.subscribe();
+        let mut leader = self.lease.subscribe();
+        let mut writes = self.writes.subscribe();
+        let mut next_resync = Instant::now();
+        loop {
+            let connected = client.borrow_and_update().clone();
+            let leads = *leader.borrow_and_update();
+            if let Some(c) = connected.filter(|_| leads) {
+                self.round(&c, &mut next_resync).await;
+            }
+            tokio::select! {
+                _ = writes.changed() => {}
+                _ = leader.changed() => if *leader.borrow() { next_resync = Instant::now() },
+                _ = client.changed() => if client.borrow().is_some() { next_resync = Instant::now() },
+                () = tokio::time::sleep(TICK) => {}
+                () = stopped(&mut shutdown) => return,
+            }
+        }
+    }
+
+    /// Drains the outbox, then resyncs if that is due.
+    async fn round(&self, client: &Client, next_resync: &mut Instant) {
+        if let Err(e) = self.drain_outbox(client).await {
+            tracing::warn!(error = %e, "outbox drain failed");
+        }
+        if Instant::now() < *next_resync || !self.lease.hold().await {
+            return;
+        }
+        let retry = self.config.resync_interval.min(Duration::from_secs(5));
+        match self.resync(client).await {
+            Ok(()) => {
+                self.set_error(None);
+                *next_resync = Instant::now() + self.config.resync_interval;
+            }
+            // Another replica took over mid-round; this one stands by.
+            Err(SyncError::LeaseLost) => *next_resync = Instant::now() + retry,
+            Err(e) => {
+                *next_resync = Instant::now() + retry;
+                tracing::warn!(error = %e, "resync failed");
+                self.set_error(Some(e.to_string()));
+                if e.is_connection_error() {
+                    self.disconnect();
+                }
+            }
+        }
+    }
+
+    async fn catalog_id(&self) -> Result<&str, SyncError> {
+        Ok(self
+            .catalog_id
+            .get_or_try_init(|| self.store.catalog_id())
+            .await?
+            .as_str())
+    }
+
+    async fn drain_outbox(&self, client: &Client) -> Result<(), SyncError> {
+        loop {
+            let entries = self.store.due_outbox(100).await?;
+            if entries.is_empty() {
+                return Ok(());
+            }
+            for entry in entries {
+                if !self.apply_outbox_entry(client, &entry).await? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Applies one entry and completes it, or records the failure and
+    /// schedules a retry. `false`: stop draining (the lease is lost, or the
+    /// connection failed and is being re-established).
+    async fn apply_outbox_entry(
+        &self,
+        client: &Client,
+        entry: &OutboxEntry,
+    ) -> Result<bool, SyncError> {
+        let kind = match entry.kind {
+            OutboxKind::Tenant => "tenant",
+            OutboxKind::Function => "function",
+        };
+        let result = match (&entry.kind, &entry.name) {
+            (OutboxKind::Tenant, _) => self.sync_tenant(client, &entry.tenant).await,
+            (OutboxKind::Function, Some(name)) => {
+                self.sync_function(client, &entry.tenant, name).await
+            }
+            (OutboxKind::Function, None) => Ok(()),
+        };
+        if !matches!(result, Err(SyncError::LeaseLost)) {
+            let outcome = if result.is_ok() { "ok" } else { "error" };
+            self.metrics
+                .sync_applies
+                .with_label_values(&[kind, outcome])
+                .inc();
+        }
+        match result {
+            // A long drain must not outlive the lease: `sync_tenant` and
+            // `sync_function` check it before writing; stop as soon as
+            // another replica has it, recording nothing on the entry.
+            Err(SyncError::LeaseLost) => return Ok(false),
+            Ok(()) => self.store.complete_outbox(entry.id).await?,
+            Err(e) => {
+                tracing::warn!(tenant = %entry.tenant, name = ?entry.name, error = %e, "apply failed; will retry");
+                if let Some(name) = &entry.name {
+                    self.store
+                        .record_apply_failure(&entry.tenant, name, &e.failure())
+                        .await?;
+                }
+                let attempts = u32::try_from(entry.attempts).unwrap_or(u32::MAX);
+                self.store
+                    .retry_outbox(entry.id, &e.to_string(), backoff(attempts))
+                    .await?;
+                if e.is_connection_error() {
+                    self.disconnect();
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    async fn sync_tenant(&self, client: &Client, tenant: &TenantId) -> Result<(), SyncError> {
+        if !self.lease.hold().await {
+            return Err(SyncError::LeaseLost);
+        }
+        let api: Api<Tenant> = Api::all(client.clone());
+        let Some(row) = self.store.get_tenant(tenant).await? else {
+            return delete_if_exists(&api, tenant.as_str()).await;
+        };
+        let mut cr = build_tenant(tenant, row.spec);
+        stamp(&mut cr.metadata, self.catalog_id().await?);
+        api.patch(
+            tenant.as_str(),
+            &PatchParams::apply(API_FIELD_MANAGER).force(),
+            &Patch::Apply(&cr),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn sync_function(
+        &self,
+        client: &Client,
+        tenant: &TenantId,
+        name: &FunctionName,
+    ) -> Result<(), SyncError> {
+        if !self.lease.hold().await {
+            return Err(SyncError::LeaseLost);
+        }
+        let api: Api<Function> = Api::namespaced(client.clone(), &tenant.namespace());
+        let Some(row) = self.store.function_for_sync(tenant, name).await? else {
+            return delete_if_exists(&api, name.as_str()).await;
+        };
+        // The Tenant CR first, so the operator creates the namespace.
+        self.sync_tenant(client, tenant).await?;
+        let mut cr = build_function(tenant, name, &row.spec, row.generation);
+        stamp(&mut cr.metadata, self.catalog_id().await?);
+        let pp = PatchParams::apply(API_FIELD_MANAGER).force();
+        match api.patch(name.as_str(), &pp, &Patch::Apply(&cr)).await {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => {
+                return Err(SyncError::NamespaceMissing(tenant.namespace()))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.store
+            .record_applied(tenant, name, row.generation)
+            .await?;
+        Ok(())
+    }
+
+    /// Compares every catalog row with every managed CR and repairs the
+    /// difference in both directions.
+    async fn resync(&self, client: &Client) -> Result<(), SyncError> {
+        let catalog = self.catalog_id().await?.to_string();
+        self.resync_tenants(client, &catalog).await?;
+        self.resync_functions(client, &catalog).await
+    }
+
+    async fn resync_tenants(&self, client: &Client, catalog: &str) -> Result<(), SyncError> {
+        let lp = ListParams::default().labels(&label_selector());
+        let crs: Vec<Tenant> = Api::<Tenant>::all(client.clone()).list(&lp).await?.items;
+        let rows = self.store.list_tenants().await?;
+        let row_ids: HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let cr_ids: HashSet<String> = crs.iter().map(ResourceExt::name_any).collect();
+        for row in rows.iter().filter(|r| !cr_ids.contains(r.id.as_str())) {
+            tracing::info!(tenant = %row.id, "resync: creating missing Tenant");
+            self.sync_tenant(client, &row.id).await?;
+        }
+        for cr in &crs {
+            if row_ids.contains(cr.name_any().as_str()) || !ours(&cr.metadata, catalog) {
+                continue;
+            }
+            if let Ok(t) = TenantId::parse(&cr.name_any()) {
+                tracing::info!(tenant = %t, "resync: deleting orphaned Tenant");
+                self.sync_tenant(client, &t).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn resync_functions(&self, client: &Client, catalog: &str) -> Result<(), SyncError> {
+        let lp = ListParams::default().labels(&label_selector());
+        let crs = Api::<Function>::all(client.clone()).list(&lp).await?.items;
+        let mut by_key: HashMap<(String, String), Function> = crs
+            .into_iter()
+            .filter_map(|f| Some(((f.namespace()?, f.name_any()), f)))
+            .collect();
+        for row in self.store.all_functions().await? {
+            let key = (row.tenant.namespace(), row.name.to_string());
+            match by_key.remove(&key) {
+                None => self.create_missing_function(client, &row).await?,
+                Some(cr) => self.repair_function(client, &row, cr).await?,
+            }
+        }
+        for ((ns, name), cr) in by_key {
+            if !ours(&cr.metadata, catalog) {
+                continue;
+            }
+            if let (Some(t), Ok(n)) = (TenantId::from_namespace(&ns), FunctionName::parse(&name)) {
+                tracing::info!(tenant = %t, function = %n, "resync: deleting orphaned Function");
+                self.sync_function(client, &t, &n).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A row without a CR: apply it; a failure is recorded on the row and
+    /// the resync goes on with the others.
+    async fn create_missing_function(
+        &self,
+        client: &Client,
+        row: &FunctionRow,
+    ) -> Result<(), SyncError> {
+        tracing::info!(tenant = %row.tenant, function = %row.name, "resync: creating missing Function");
+        match self.sync_function(client, &row.tenant, &row.name).await {
+            Ok(()) => Ok(()),
+            Err(SyncError::LeaseLost) => Err(SyncError::LeaseLost),
+            Err(e) => Ok(self
+                .store
+                .record_apply_failure(&row.tenant, &row.name, &e.failure())
+                .await?),
+        }
+    }
+
+    /// A row with its CR: re-apply a stale CR, record an apply the catalog
+    /// missed, and copy the CR's status back.
+    async fn repair_function(
+        &self,
+        client: &Client,
+        row: &FunctionRow,
+        cr: Function,
+    ) -> Result<(), SyncError> {
+        let applied = applied_generation(&cr);
+        if applied < row.generation {
+            self.sync_function(client, &row.tenant, &row.name).await?;
+        } else if row.applied_generation < row.generation {
+            self.store
+                .record_applied(&row.tenant, &row.name, applied)
+                .await?;
+        }
+        if let Some(status) = cr.status.filter(|s| *s != row.status) {
+            self.store
+                .record_status(&row.tenant, &row.name, &status)
+                .await?;
+        }
+        Ok(())
+    }
+}
