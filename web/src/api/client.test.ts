@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { ApiError, createApiClient, errorFromResponse } from "./client";
-import { mockFetch, sampleFunction } from "../test/utils";
+import { mockFetch, platformError, sampleFunction, sampleMe } from "../test/utils";
 
 function client(routes: Parameters<typeof mockFetch>[0], token: string | null = "tok") {
   const m = mockFetch(routes);
@@ -32,8 +32,8 @@ describe("api client", () => {
   });
 
   it("sends the bearer token on /v1 calls", async () => {
-    const { api, calls } = client({ "GET /v1/me": { body: { tenant: "alice" } } });
-    await api.me();
+    const { api, calls } = client({ "GET /v1/me": { body: sampleMe } });
+    await expect(api.me()).resolves.toMatchObject({ limits: { maxReplicas: 20 } });
     expect(calls[0]?.headers.get("authorization")).toBe("Bearer tok");
   });
 
@@ -170,7 +170,7 @@ describe("invoke", () => {
     expect(r.body).toBe('{"ok":true}');
     expect(r.headers).toContainEqual(["x-id", "1"]);
     expect(r.durationMs).toBeGreaterThanOrEqual(0);
-    expect(r.unavailable).toBe(false);
+    expect(r.gatewayError).toBeNull();
     const req = calls[0]!;
     expect(new URL(req.url).search).toBe("?x=1");
     expect(await req.text()).toBe('{"a":1}');
@@ -182,48 +182,57 @@ describe("invoke", () => {
     expect(calls[0]!.body).toBeNull();
   });
 
-  it("flags a server without the gateway", async () => {
-    const missing = client({
-      "POST /v1/functions/hello/invoke": {
-        status: 501,
-        body: { error: { code: "not_implemented", message: "x" } },
-      },
+  it("tells EventFlow's own answers by X-EventFlow-Error", async () => {
+    const { api } = client({
+      "GET /v1/functions/hello/invoke": platformError(
+        503,
+        "no_ready_replicas",
+        'function "hello" has no ready replicas',
+      ),
     });
-    expect((await missing.api.invoke("hello", { method: "POST", path: "" })).unavailable).toBe(
-      true,
-    );
-    const empty404 = client({ "GET /v1/functions/hello/invoke": { status: 404, body: "" } });
-    expect((await empty404.api.invoke("hello", { method: "GET", path: "" })).unavailable).toBe(
-      true,
-    );
+    const r = await api.invoke("hello", { method: "GET", path: "" });
+    expect(r.status).toBe(503);
+    expect(r.gatewayError).toEqual({
+      code: "no_ready_replicas",
+      message: 'function "hello" has no ready replicas',
+    });
   });
 
-  it("recognises the gateway's own errors", async () => {
+  it("counts any platform error, not only gateway statuses", async () => {
+    const { api } = client({
+      "GET /v1/functions/ghost/invoke": platformError(404, "not_found", "function ghost not found"),
+    });
+    const r = await api.invoke("ghost", { method: "GET", path: "" });
+    expect(r.gatewayError).toEqual({ code: "not_found", message: "function ghost not found" });
+  });
+
+  it("takes the code from the header when there is no body (HEAD)", async () => {
+    const { api } = client({
+      "HEAD /v1/functions/hello/invoke": {
+        status: 429,
+        headers: { "x-eventflow-error": "too_many_requests" },
+      },
+    });
+    const r = await api.invoke("hello", { method: "HEAD", path: "" });
+    expect(r.gatewayError?.code).toBe("too_many_requests");
+    expect(r.gatewayError?.message).toMatch(/^HTTP 429/);
+  });
+
+  it("shows the function's own error responses as its response", async () => {
+    // the same envelope and status as the gateway's, but without the header: the function's own
     const { api } = client({
       "GET /v1/functions/hello/invoke": {
         status: 503,
-        body: {
-          error: { code: "no_ready_replicas", message: "function hello has no ready replicas" },
-        },
+        body: { error: { code: "no_ready_replicas", message: "the function's own words" } },
       },
-    });
-    const r = await api.invoke("hello", { method: "GET", path: "" });
-    expect(r.gatewayError).toEqual({
-      code: "no_ready_replicas",
-      message: "function hello has no ready replicas",
-    });
-    expect(r.unavailable).toBe(false);
-    const fnErr = client({ "GET /v1/functions/hello/invoke": { status: 503, body: "busy" } });
-    expect((await fnErr.api.invoke("hello", { method: "GET", path: "" })).gatewayError).toBeNull();
-  });
-
-  it("shows a function's own 404 as a response", async () => {
-    const { api } = client({
       "GET /v1/functions/hello/invoke/nope": { status: 404, body: "Not Found: /nope" },
     });
-    const r = await api.invoke("hello", { method: "GET", path: "/nope" });
-    expect(r.unavailable).toBe(false);
-    expect(r.status).toBe(404);
+    const own = await api.invoke("hello", { method: "GET", path: "" });
+    expect(own.status).toBe(503);
+    expect(own.gatewayError).toBeNull();
+    const notFound = await api.invoke("hello", { method: "GET", path: "/nope" });
+    expect(notFound.status).toBe(404);
+    expect(notFound.gatewayError).toBeNull();
   });
 });
 
@@ -250,18 +259,25 @@ describe("streamLogs", () => {
     expect(url.searchParams.get("tailLines")).toBe("100");
   });
 
-  it("rejects with an unavailable ApiError when the endpoint is missing", async () => {
-    const { api } = client({});
-    const noRoute = createApiClient({
-      getToken: () => "t",
-      fetch: () => Promise.resolve(new Response(null, { status: 404 })),
+  it("rejects with the server's error", async () => {
+    const { api } = client({
+      "GET /v1/functions/hello/logs": platformError(
+        503,
+        "unavailable",
+        "Kubernetes is not reachable; logs come from the cluster",
+      ),
     });
-    const err = await noRoute.streamLogs("hello", { onChunk: () => {} }).catch((e: unknown) => e);
+    const onOpen = vi.fn();
+    const err = await api
+      .streamLogs("hello", { onOpen, onChunk: () => {} })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
-    expect((err as ApiError).isUnavailable).toBe(true);
-    // a JSON "function not found" is not "endpoint missing"
-    const err2 = await api.streamLogs("hello", { onChunk: () => {} }).catch((e: unknown) => e);
-    expect((err2 as ApiError).isUnavailable).toBe(false);
+    expect(err).toMatchObject({
+      status: 503,
+      code: "unavailable",
+      message: "Kubernetes is not reachable; logs come from the cluster",
+    });
+    expect(onOpen).not.toHaveBeenCalled();
   });
 
   it("can be aborted", async () => {
@@ -289,5 +305,22 @@ describe("errorFromResponse", () => {
       }),
     );
     expect(e).toMatchObject({ status: 403, code: "forbidden", message: "nope", field: undefined });
+  });
+
+  it("takes the code from X-EventFlow-Error when there is no envelope", async () => {
+    const e = await errorFromResponse(
+      new Response(null, {
+        status: 503,
+        statusText: "Service Unavailable",
+        headers: { "x-eventflow-error": "unavailable" },
+      }),
+    );
+    expect(e).toMatchObject({
+      status: 503,
+      code: "unavailable",
+      message: "The server answered 503 Service Unavailable.",
+    });
+    const plain = await errorFromResponse(new Response("<html>", { status: 502 }));
+    expect(plain.code).toBe("http_502");
   });
 });

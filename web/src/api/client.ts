@@ -12,6 +12,23 @@ import type {
   TokenResponse,
 } from "./types";
 
+/**
+ * The header the server puts on every error response of its own, with the
+ * same code as the body's `error.code` (eventflow-server `ApiError::code`:
+ * `bad_request`, `validation_failed`, `unauthorized`, `forbidden`,
+ * `not_found`, `quota_exceeded`, `conflict`, `payload_too_large`,
+ * `unsupported_media_type`, `unavailable`, `no_ready_replicas`,
+ * `too_many_requests`, `bad_gateway`, `gateway_timeout`, `internal`). A
+ * function's own response passed through the invoke gateway never has it.
+ */
+export const ERROR_HEADER = "x-eventflow-error";
+
+/** EventFlow's own error on an invoke: the code (from ERROR_HEADER) and message. */
+export interface PlatformError {
+  code: string;
+  message: string;
+}
+
 /** The one error type of the API layer: every failed call rejects with it. */
 export class ApiError extends Error {
   readonly status: number;
@@ -36,13 +53,6 @@ export class ApiError extends Error {
     return prefix && this.message.startsWith(prefix)
       ? this.message.slice(prefix.length)
       : this.message;
-  }
-
-  /** The endpoint itself does not exist (yet) on this server. */
-  get isUnavailable(): boolean {
-    if (this.status === 501 || this.status === 405) return true;
-    if (this.status !== 404) return false;
-    return this.code === "http_404" || /route|endpoint/i.test(this.message);
   }
 }
 
@@ -69,13 +79,13 @@ export interface InvokeResult {
   headers: [string, string][];
   body: string;
   durationMs: number;
-  /** The server answered that it has no invoke gateway (404/405/501 from the API itself). */
-  unavailable: boolean;
   /**
-   * The EventFlow gateway answered instead of the function (no ready replicas,
-   * upstream unreachable, timeout, rate limit): its error envelope.
+   * EventFlow answered instead of the function (the response carries
+   * `X-EventFlow-Error`): no such function, no ready replicas, function
+   * unreachable, timeout, tenant rate limit, … Null for the function's own
+   * response, whatever its status and body.
    */
-  gatewayError: { code: string; message: string } | null;
+  gatewayError: PlatformError | null;
 }
 
 export interface LogStreamOptions {
@@ -98,6 +108,17 @@ function isErrorBody(v: unknown): v is ErrorBody {
   );
 }
 
+/** The `{"error":{…}}` envelope in a response body, if that is what it is. */
+function parseErrorBody(text: string): ErrorBody["error"] | null {
+  if (!text) return null;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return isErrorBody(parsed) ? parsed.error : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Builds an ApiError from a failed response, whatever its body looks like. */
 export async function errorFromResponse(res: Response): Promise<ApiError> {
   let text = "";
@@ -106,19 +127,15 @@ export async function errorFromResponse(res: Response): Promise<ApiError> {
   } catch {
     // body unreadable: fall through to the generic message
   }
-  if (text) {
-    try {
-      const parsed: unknown = JSON.parse(text);
-      if (isErrorBody(parsed)) {
-        const { code, message, field } = parsed.error;
-        return new ApiError(res.status, code, message, field ?? undefined);
-      }
-    } catch {
-      // not JSON
-    }
+  const envelope = parseErrorBody(text);
+  if (envelope) {
+    const { code, message, field } = envelope;
+    return new ApiError(res.status, code, message, field ?? undefined);
   }
   const reason = res.statusText ? `${res.status} ${res.statusText}` : String(res.status);
-  return new ApiError(res.status, `http_${res.status}`, `The server answered ${reason}.`);
+  // no envelope (e.g. the answer to a HEAD request): the header still names the code
+  const code = res.headers.get(ERROR_HEADER) ?? `http_${res.status}`;
+  return new ApiError(res.status, code, `The server answered ${reason}.`);
 }
 
 const NETWORK_MESSAGE =
@@ -236,8 +253,7 @@ export function createApiClient(options: ClientOptions) {
         headers: headerList,
         body,
         durationMs,
-        unavailable: isGatewayMissing(res, body),
-        gatewayError: gatewayErrorOf(res.status, body),
+        gatewayError: gatewayErrorOf(res, body),
       };
     },
 
@@ -279,36 +295,13 @@ export function createApiClient(options: ClientOptions) {
 }
 
 /**
- * Whether an invoke response came from the API server itself saying the
- * gateway route does not exist, rather than from the function.
+ * EventFlow's own error on an invoke, told apart from the function's response
+ * by the `X-EventFlow-Error` header alone: its code, and the message from the
+ * body's envelope (a HEAD answer has no body; then the status stands in).
  */
-export function isGatewayMissing(res: Response, body: string): boolean {
-  if (res.status === 501) return true;
-  if (res.status !== 404 && res.status !== 405) return false;
-  if (res.headers.get("x-eventflow-upstream")) return false;
-  if (body.trim() === "") return true;
-  try {
-    const parsed: unknown = JSON.parse(body);
-    return (
-      isErrorBody(parsed) &&
-      ["not_found", "not_implemented"].includes(parsed.error.code) &&
-      /route|endpoint|not (yet )?(available|implemented)/i.test(parsed.error.message)
-    );
-  } catch {
-    return false;
-  }
-}
-
-/** The gateway's own error envelope on 429/502/503/504, if that is what the body is. */
-export function gatewayErrorOf(
-  status: number,
-  body: string,
-): { code: string; message: string } | null {
-  if (![429, 502, 503, 504].includes(status)) return null;
-  try {
-    const parsed: unknown = JSON.parse(body);
-    return isErrorBody(parsed) ? { code: parsed.error.code, message: parsed.error.message } : null;
-  } catch {
-    return null;
-  }
+export function gatewayErrorOf(res: Response, body: string): PlatformError | null {
+  const code = res.headers.get(ERROR_HEADER);
+  if (code === null) return null;
+  const message = parseErrorBody(body)?.message ?? `HTTP ${res.status} ${res.statusText}`.trim();
+  return { code, message };
 }

@@ -17,6 +17,8 @@ export type Role = Schemas["Role"];
 export type QuotaItem = Schemas["Usage"];
 export type Quota = Schemas["QuotaUsage"];
 export type Me = Schemas["Me"];
+/** `Me.limits`: the bounds this tenant's function specs are checked against. */
+export type FunctionLimits = Schemas["FunctionLimits"];
 
 export type EnvVar = Schemas["EnvVar"];
 export type ResourceList = Schemas["ResourceList"];

@@ -1,7 +1,8 @@
 import { useState, type FormEvent } from "react";
-import { useMutation, useQuery } from "@tanstack/react-query";
+import { useMutation } from "@tanstack/react-query";
 import { Navigate, useLocation } from "react-router";
 import { ApiError } from "../api/client";
+import { useAuthConfig } from "../api/queries";
 import type { TokenRequest } from "../api/types";
 import { Button, ErrorBanner, Notice, PageHeader, Spinner, TextField } from "../components/ui";
 import { useDocumentTitle } from "../components/useDocumentTitle";
@@ -14,11 +15,7 @@ export function SignInPage() {
   const location = useLocation();
   const from = (location.state as { from?: string } | null)?.from ?? "/functions";
 
-  const config = useQuery({
-    queryKey: ["auth-config"],
-    queryFn: () => client.authConfig(),
-    staleTime: Infinity,
-  });
+  const config = useAuthConfig();
   const [userId, setUserId] = useState("");
   const [apiKey, setApiKey] = useState("");
   const [fieldError, setFieldError] = useState<string | null>(null);

@@ -1,7 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { expectAccessible, mockFetch, renderApp, sampleFunction, signedIn } from "../test/utils";
+import {
+  expectAccessible,
+  meWithLimits,
+  mockFetch,
+  platformError,
+  renderApp,
+  sampleFunction,
+  sampleMe,
+  signedIn,
+} from "../test/utils";
 import { CreateFunctionPage } from "./CreateFunctionPage";
 
 const SAMPLES = {
@@ -18,7 +27,11 @@ const SAMPLES = {
 function setup(routes: Parameters<typeof mockFetch>[0] = {}) {
   signedIn();
   // a server without samples unless a test says otherwise
-  const m = mockFetch({ "GET /v1/samples": { body: { items: [] } }, ...routes });
+  const m = mockFetch({
+    "GET /v1/me": { body: sampleMe },
+    "GET /v1/samples": { body: { items: [] } },
+    ...routes,
+  });
   const r = renderApp(<CreateFunctionPage />, {
     fetch: m.fetch,
     path: "/functions/new",
@@ -30,6 +43,10 @@ function setup(routes: Parameters<typeof mockFetch>[0] = {}) {
 describe("CreateFunctionPage", () => {
   it("shows client-side errors on their fields and focuses the first", async () => {
     const { calls, container } = setup();
+    // the tenant's replica limit has arrived
+    await waitFor(() =>
+      expect(screen.getByLabelText("Replicas")).toHaveAccessibleDescription("0 to 20"),
+    );
     await userEvent.type(screen.getByLabelText("Name"), "Bad_Name");
     await userEvent.type(screen.getByLabelText("Replicas"), "50");
     await userEvent.click(screen.getByRole("button", { name: "Create function" }));
@@ -42,6 +59,41 @@ describe("CreateFunctionPage", () => {
     await waitFor(() => expect(name).toHaveFocus());
     expect(calls.filter((c) => c.method === "POST")).toHaveLength(0);
     await expectAccessible(container);
+  });
+
+  it("checks replicas against the tenant's limit from /v1/me", async () => {
+    const { calls } = setup({ "GET /v1/me": { body: meWithLimits({ maxReplicas: 5 }) } });
+    const replicas = screen.getByLabelText("Replicas");
+    await waitFor(() => expect(replicas).toHaveAccessibleDescription("0 to 5"));
+    await userEvent.type(screen.getByLabelText("Name"), "hello");
+    await userEvent.type(screen.getByLabelText("Image"), "nginx:alpine");
+    await userEvent.type(replicas, "6");
+    await userEvent.click(screen.getByLabelText("Scale on CPU usage"));
+    expect(screen.getByLabelText("Maximum replicas")).toHaveAttribute("placeholder", "up to 5");
+    await userEvent.type(screen.getByLabelText("Maximum replicas"), "3");
+    await userEvent.click(screen.getByRole("button", { name: "Create function" }));
+    expect(replicas).toHaveAccessibleDescription("Replicas must be between 0 and 5.");
+    expect(calls.filter((c) => c.method === "POST")).toHaveLength(0);
+  });
+
+  it("leaves the replica limit to the server while /v1/me is loading", async () => {
+    const { calls } = setup({
+      "GET /v1/me": () => new Promise(() => {}),
+      "POST /v1/functions": platformError(
+        422,
+        "validation_failed",
+        "replicas: must be between 0 and 20",
+        "replicas",
+      ),
+    });
+    const replicas = screen.getByLabelText("Replicas");
+    expect(replicas).toHaveAccessibleDescription("0 or more");
+    await userEvent.type(screen.getByLabelText("Name"), "hello");
+    await userEvent.type(screen.getByLabelText("Image"), "nginx:alpine");
+    await userEvent.type(replicas, "50");
+    await userEvent.click(screen.getByRole("button", { name: "Create function" }));
+    await waitFor(() => expect(replicas).toHaveAccessibleDescription("must be between 0 and 20"));
+    expect(await calls.find((c) => c.method === "POST")!.json()).toMatchObject({ replicas: 50 });
   });
 
   it("puts a server field error on the field it names", async () => {
@@ -139,19 +191,6 @@ describe("CreateFunctionPage samples", () => {
     expect(screen.queryByRole("heading", { name: "Start from a sample" })).not.toBeInTheDocument();
     expect(screen.queryByRole("alert")).not.toBeInTheDocument();
     expect(screen.queryByRole("button", { name: /^Deploy / })).not.toBeInTheDocument();
-  });
-
-  it("shows nothing new on a server without the samples endpoint", async () => {
-    const { calls } = setup({
-      "GET /v1/samples": {
-        status: 404,
-        body: { error: { code: "not_found", message: "no such endpoint" } },
-      },
-    });
-    await waitFor(() => expect(calls.some((c) => c.url.endsWith("/v1/samples"))).toBe(true));
-    await waitFor(() => expect(screen.queryByText("Loading samples…")).not.toBeInTheDocument());
-    expect(screen.queryByRole("heading", { name: "Start from a sample" })).not.toBeInTheDocument();
-    expect(screen.queryByRole("alert")).not.toBeInTheDocument();
   });
 
   it("shows loading, then the samples with their descriptions and images", async () => {

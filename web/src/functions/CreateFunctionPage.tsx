@@ -1,7 +1,8 @@
 import { useId, useState, type FormEvent, type ReactNode } from "react";
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate } from "react-router";
 import { ApiError } from "../api/client";
+import { queryKeys, useMe, useSamples } from "../api/queries";
 import type { CreateFunctionRequest, FunctionObject, Sample } from "../api/types";
 import { useApi } from "../auth/useAuth";
 import { Button, ErrorBanner, PageHeader, Spinner, TextField } from "../components/ui";
@@ -14,7 +15,6 @@ import { deploySample } from "./samples";
 import {
   DEFAULTS,
   emptyForm,
-  MAX_REPLICAS,
   NAME_MAX,
   validateFunctionForm,
   type FieldErrors,
@@ -69,8 +69,8 @@ function useOpenCreated() {
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   return (f: FunctionObject) => {
-    void queryClient.invalidateQueries({ queryKey: ["functions"] });
-    queryClient.setQueryData(["function", f.name], f);
+    void queryClient.invalidateQueries({ queryKey: queryKeys.functions() });
+    queryClient.setQueryData(queryKeys.function(f.name), f);
     void navigate(`/functions/${encodeURIComponent(f.name)}`);
   };
 }
@@ -89,12 +89,7 @@ function SamplesSection({
   const api = useApi();
   const openCreated = useOpenCreated();
   const headingId = useId();
-  const samples = useQuery({
-    queryKey: ["samples"],
-    queryFn: () => api.listSamples(),
-    // the server's configuration: it does not change while the server runs
-    staleTime: Infinity,
-  });
+  const samples = useSamples();
   const deploy = useMutation({
     mutationFn: (sample: Sample) => deploySample(api, sample),
     onSuccess: openCreated,
@@ -109,8 +104,6 @@ function SamplesSection({
     );
   }
   if (samples.isError) {
-    // a server from before samples existed: nothing to offer
-    if (samples.error instanceof ApiError && samples.error.isUnavailable) return null;
     return (
       <div className={box}>
         <ErrorBanner
@@ -178,6 +171,9 @@ export function CreateFunctionPage() {
   useDocumentTitle("New function");
   const api = useApi();
   const openCreated = useOpenCreated();
+  // the tenant's limits; undefined while loading (then the server checks them alone)
+  const limits = useMe().data?.limits;
+  const maxReplicas = limits?.maxReplicas;
   const [values, setValues] = useState<FunctionFormValues>(emptyForm);
   const [errors, setErrors] = useState<Record<string, string>>({});
   // Whether the last server error was shown on a field rather than as a banner.
@@ -219,7 +215,7 @@ export function CreateFunctionPage() {
     e.preventDefault();
     create.reset();
     setOnField(false);
-    const { errors: found, request } = validateFunctionForm(values);
+    const { errors: found, request } = validateFunctionForm(values, limits);
     const shown = displayErrors(values, found);
     setErrors(shown);
     if (request) create.mutate(request);
@@ -286,7 +282,7 @@ export function CreateFunctionPage() {
               name="replicas"
               inputMode="numeric"
               placeholder={String(DEFAULTS.replicas)}
-              hint={`0 to ${MAX_REPLICAS}`}
+              hint={maxReplicas === undefined ? "0 or more" : `0 to ${maxReplicas}`}
               value={values.replicas}
               onChange={(e) => set("replicas", e.target.value)}
             />
@@ -407,7 +403,7 @@ export function CreateFunctionPage() {
                 label="Maximum replicas"
                 inputMode="numeric"
                 required
-                placeholder={`up to ${MAX_REPLICAS}`}
+                placeholder={maxReplicas === undefined ? undefined : `up to ${maxReplicas}`}
                 value={values.maxReplicas}
                 onChange={(e) => set("maxReplicas", e.target.value)}
               />

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from "react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { ApiError } from "../api/client";
+import { queryKeys } from "../api/queries";
 import type { FunctionObject } from "../api/types";
 import { useApi } from "../auth/useAuth";
 import { Button, ErrorBanner, TextField } from "../components/ui";
@@ -38,8 +39,8 @@ export function EditFunctionForm({ fn, onDone }: { fn: FunctionObject; onDone: (
     mutationFn: (body: { image: string; env: { name: string; value: string }[] }) =>
       api.patchFunction(fn.name, body),
     onSuccess: (f) => {
-      queryClient.setQueryData(["function", f.name], f);
-      void queryClient.invalidateQueries({ queryKey: ["functions"] });
+      queryClient.setQueryData(queryKeys.function(f.name), f);
+      void queryClient.invalidateQueries({ queryKey: queryKeys.functions() });
       onDone();
     },
     onError: (e) => {

@@ -1,17 +1,29 @@
 import { describe, expect, it } from "vitest";
 import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { expectAccessible, mockFetch, renderApp, sampleFunction, signedIn } from "../test/utils";
+import {
+  expectAccessible,
+  meWithLimits,
+  mockFetch,
+  platformError,
+  renderApp,
+  sampleFunction,
+  sampleMe,
+  signedIn,
+} from "../test/utils";
 import { FunctionDetailPage } from "./FunctionDetailPage";
 
 function setup(routes: Parameters<typeof mockFetch>[0] = {}) {
   signedIn();
   const m = mockFetch({
+    "GET /v1/me": { body: sampleMe },
     "GET /v1/functions/hello": { body: sampleFunction },
-    "GET /v1/functions/hello/logs": {
-      status: 501,
-      body: { error: { code: "not_implemented", message: "logs are not implemented" } },
-    },
+    // what a server without Kubernetes answers
+    "GET /v1/functions/hello/logs": platformError(
+      503,
+      "unavailable",
+      "Kubernetes is not reachable; logs come from the cluster",
+    ),
     ...routes,
   });
   const r = renderApp(<FunctionDetailPage />, {
@@ -29,9 +41,10 @@ describe("FunctionDetailPage", () => {
     expect(screen.getByText("GREETING=")).toBeInTheDocument();
     expect(screen.getByText("MinimumReplicasAvailable")).toBeInTheDocument();
     expect(screen.getByTestId("detail-ready")).toHaveTextContent("1/1");
-    expect(
-      await screen.findByText(/Log streaming is not available on this server/),
-    ).toBeInTheDocument();
+    expect(await screen.findByRole("alert")).toHaveTextContent(
+      "Could not stream logs: Kubernetes is not reachable; logs come from the cluster (unavailable)",
+    );
+    expect(screen.getByRole("button", { name: "Reconnect" })).toBeInTheDocument();
     await expectAccessible(container);
   });
 
@@ -55,11 +68,47 @@ describe("FunctionDetailPage", () => {
   it("rejects an out-of-range replica count locally", async () => {
     const { calls } = setup();
     const input = await screen.findByLabelText("Desired replicas");
+    await waitFor(() => expect(input).toHaveAccessibleDescription(/at most 20/));
     await userEvent.clear(input);
     await userEvent.type(input, "25");
     await userEvent.click(screen.getByRole("button", { name: "Scale" }));
     expect(input).toHaveAccessibleDescription(/between 0 and 20/);
     expect(calls.some((c) => c.method === "PATCH")).toBe(false);
+  });
+
+  it("takes the replica limit from the tenant", async () => {
+    const { calls } = setup({ "GET /v1/me": { body: meWithLimits({ maxReplicas: 2 }) } });
+    const input = await screen.findByLabelText("Desired replicas");
+    await waitFor(() =>
+      expect(input).toHaveAccessibleDescription("0 stops the function; at most 2."),
+    );
+    for (let i = 0; i < 3; i++)
+      await userEvent.click(screen.getByRole("button", { name: "Increase replicas" }));
+    expect(input).toHaveValue("2");
+    await userEvent.clear(input);
+    await userEvent.type(input, "3");
+    await userEvent.click(screen.getByRole("button", { name: "Scale" }));
+    expect(input).toHaveAccessibleDescription("Replicas must be between 0 and 2.");
+    expect(calls.some((c) => c.method === "PATCH")).toBe(false);
+  });
+
+  it("leaves the replica limit to the server while the tenant is loading", async () => {
+    const { calls } = setup({
+      "GET /v1/me": () => new Promise(() => {}),
+      "PATCH /v1/functions/hello": platformError(
+        422,
+        "validation_failed",
+        "replicas: must be between 0 and 20",
+        "replicas",
+      ),
+    });
+    const input = await screen.findByLabelText("Desired replicas");
+    expect(input).toHaveAccessibleDescription("0 stops the function.");
+    await userEvent.clear(input);
+    await userEvent.type(input, "25");
+    await userEvent.click(screen.getByRole("button", { name: "Scale" }));
+    await waitFor(() => expect(input).toHaveAccessibleDescription("must be between 0 and 20"));
+    expect(await calls.find((c) => c.method === "PATCH")!.json()).toEqual({ replicas: 25 });
   });
 
   it("confirms before deleting, with focus in the dialog and Escape to cancel", async () => {
@@ -115,18 +164,34 @@ describe("FunctionDetailPage", () => {
     expect(screen.getByLabelText("Response body")).toHaveTextContent('"echo": "hi"');
   });
 
-  it("says when invoking is not available", async () => {
+  it("says when EventFlow answered instead of the function", async () => {
+    setup({
+      "GET /v1/functions/hello/invoke": platformError(
+        503,
+        "no_ready_replicas",
+        'function "hello" has no ready replicas',
+      ),
+    });
+    await screen.findByRole("heading", { level: 1, name: "hello" });
+    await userEvent.click(screen.getByRole("button", { name: "Send request" }));
+    expect(await screen.findByText(/EventFlow answered instead of the function/)).toHaveTextContent(
+      'function "hello" has no ready replicas (no_ready_replicas)',
+    );
+    expect(screen.getByTestId("invoke-status")).toHaveTextContent("503");
+  });
+
+  it("shows a function's own error response as its answer", async () => {
     setup({
       "GET /v1/functions/hello/invoke": {
-        status: 501,
-        body: { error: { code: "not_implemented", message: "no" } },
+        status: 503,
+        body: { error: { code: "busy", message: "try later" } },
       },
     });
     await screen.findByRole("heading", { level: 1, name: "hello" });
     await userEvent.click(screen.getByRole("button", { name: "Send request" }));
-    expect(
-      await screen.findByText(/Invoking functions is not available on this server/),
-    ).toBeInTheDocument();
+    expect(await screen.findByTestId("invoke-status")).toHaveTextContent("503");
+    expect(screen.queryByText(/EventFlow answered instead/)).not.toBeInTheDocument();
+    expect(screen.getByLabelText("Response body")).toHaveTextContent('"message": "try later"');
   });
 
   it("streams logs", async () => {

@@ -1,7 +1,8 @@
 import { useState, type ReactNode } from "react";
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Link, useNavigate, useParams } from "react-router";
 import { ApiError } from "../api/client";
+import { queryKeys, useFunction } from "../api/queries";
 import type { FunctionObject } from "../api/types";
 import { useApi } from "../auth/useAuth";
 import { Dialog } from "../components/Dialog";
@@ -13,8 +14,6 @@ import { InvokePanel } from "./InvokePanel";
 import { LogsPanel } from "./LogsPanel";
 import { PhaseBadge } from "./PhaseBadge";
 import { ScaleControl } from "./ScaleControl";
-
-export const DETAIL_REFRESH_MS = 3000;
 
 function Row({ label, children }: { label: string; children: ReactNode }) {
   return (
@@ -148,8 +147,8 @@ function DeleteButton({ name }: { name: string }) {
   const del = useMutation({
     mutationFn: () => api.deleteFunction(name),
     onSuccess: () => {
-      queryClient.removeQueries({ queryKey: ["function", name] });
-      void queryClient.invalidateQueries({ queryKey: ["functions"] });
+      queryClient.removeQueries({ queryKey: queryKeys.function(name) });
+      void queryClient.invalidateQueries({ queryKey: queryKeys.functions() });
       void navigate("/functions", { state: { deleted: name } });
     },
   });
@@ -186,15 +185,8 @@ function DeleteButton({ name }: { name: string }) {
 export function FunctionDetailPage() {
   const { name = "" } = useParams();
   useDocumentTitle(name);
-  const api = useApi();
   const [editing, setEditing] = useState(false);
-  const query = useQuery({
-    queryKey: ["function", name],
-    queryFn: () => api.getFunction(name),
-    refetchInterval: (q) =>
-      q.state.error instanceof ApiError && q.state.error.status === 404 ? false : DETAIL_REFRESH_MS,
-    retry: (count, e) => !(e instanceof ApiError && e.status < 500 && e.status !== 0) && count < 2,
-  });
+  const query = useFunction(name);
 
   const back = (
     <Link to="/functions" className="text-sm text-indigo-700 hover:underline">

@@ -1,25 +1,14 @@
-import { useInfiniteQuery } from "@tanstack/react-query";
 import { Link, useLocation } from "react-router";
-import { useApi } from "../auth/useAuth";
+import { useFunctions } from "../api/queries";
 import { Button, ErrorBanner, PageHeader, Spinner } from "../components/ui";
 import { buttonClass } from "../components/styles";
 import { useDocumentTitle } from "../components/useDocumentTitle";
 import { formatAge } from "../lib/time";
 import { PhaseBadge } from "./PhaseBadge";
 
-export const LIST_REFRESH_MS = 3000;
-const PAGE_SIZE = 50;
-
 export function FunctionsListPage() {
   useDocumentTitle("Functions");
-  const api = useApi();
-  const query = useInfiniteQuery({
-    queryKey: ["functions"],
-    queryFn: ({ pageParam }) => api.listFunctions({ limit: PAGE_SIZE, cursor: pageParam }),
-    initialPageParam: null as string | null,
-    getNextPageParam: (last) => last.nextCursor ?? undefined,
-    refetchInterval: LIST_REFRESH_MS,
-  });
+  const query = useFunctions();
   const items = query.data?.pages.flatMap((p) => p.items) ?? [];
   const deleted = (useLocation().state as { deleted?: string } | null)?.deleted;
 

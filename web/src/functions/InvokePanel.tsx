@@ -100,19 +100,15 @@ export function InvokePanel({ name }: { name: string }) {
 
       <div aria-live="polite" className="mt-4">
         {invoke.isError && <ErrorBanner title="The request failed" error={invoke.error} />}
-        {result?.unavailable && (
-          <Notice>
-            Invoking functions is not available on this server yet (HTTP {result.status}).
-          </Notice>
-        )}
         {result?.gatewayError && (
           <div className="mb-3">
             <Notice tone="warn">
-              EventFlow answered instead of the function: {result.gatewayError.message}
+              EventFlow answered instead of the function: {result.gatewayError.message}{" "}
+              <code className="font-mono text-xs">({result.gatewayError.code})</code>
             </Notice>
           </div>
         )}
-        {result && !result.unavailable && (
+        {result && (
           <section aria-label="Response" className="space-y-3">
             <div className="flex flex-wrap items-center gap-3 text-sm">
               <span

@@ -1,20 +1,30 @@
 import { useEffect, useReducer, useRef, useState } from "react";
 import { ApiError } from "../api/client";
 import { useApi } from "../auth/useAuth";
-import { Button, Card, Notice } from "../components/ui";
+import { Button, Card } from "../components/ui";
 import { initialLogState, logReducer, splitPodPrefix } from "./logReducer";
 
-type StreamStatus = "connecting" | "streaming" | "ended" | "unavailable" | "error";
+type StreamStatus = "connecting" | "streaming" | "ended" | "error";
 
 const STATUS_TEXT: Record<StreamStatus, string> = {
   connecting: "Connecting…",
   streaming: "Live",
   ended: "Stream ended",
-  unavailable: "Not available",
   error: "Disconnected",
 };
 
-const UNAVAILABLE = "Log streaming is not available on this server yet.";
+/** Why the stream failed: the message, and the server's error code if it answered. */
+interface StreamError {
+  message: string;
+  code: string | null;
+}
+
+function streamError(e: unknown): StreamError {
+  if (e instanceof ApiError)
+    // status 0: the server was not reached, so there is no code worth showing
+    return { message: e.message, code: e.status === 0 ? null : e.code };
+  return { message: e instanceof Error ? e.message : String(e), code: null };
+}
 
 export function LogsPanel({ name }: { name: string }) {
   const api = useApi();
@@ -23,7 +33,7 @@ export function LogsPanel({ name }: { name: string }) {
     initialLogState,
   );
   const [status, setStatus] = useState<StreamStatus>("connecting");
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<StreamError | null>(null);
   const [attempt, setAttempt] = useState(0);
   const viewRef = useRef<HTMLPreElement>(null);
 
@@ -48,12 +58,8 @@ export function LogsPanel({ name }: { name: string }) {
       .catch((e: unknown) => {
         if (controller.signal.aborted) return;
         dispatch({ type: "end" });
-        if (e instanceof ApiError && e.isUnavailable) {
-          setStatus("unavailable");
-        } else {
-          setStatus("error");
-          setError(e instanceof Error ? e.message : String(e));
-        }
+        setStatus("error");
+        setError(streamError(e));
       });
     return () => controller.abort();
   }, [api, name, attempt]);
@@ -83,72 +89,70 @@ export function LogsPanel({ name }: { name: string }) {
     <Card
       title="Logs"
       actions={
-        status !== "unavailable" && (
-          <div className="flex flex-wrap items-center gap-2">
-            <span
-              className="inline-flex items-center gap-1.5 text-xs text-slate-500"
-              role="status"
-              aria-live="polite"
+        <div className="flex flex-wrap items-center gap-2">
+          <span
+            className="inline-flex items-center gap-1.5 text-xs text-slate-500"
+            role="status"
+            aria-live="polite"
+          >
+            <span className={`h-2 w-2 rounded-full ${dotClass}`} aria-hidden="true" />
+            {STATUS_TEXT[status]}
+          </span>
+          {live ? (
+            <Button
+              aria-pressed={!state.paused}
+              onClick={() => dispatch({ type: state.paused ? "resume" : "pause" })}
             >
-              <span className={`h-2 w-2 rounded-full ${dotClass}`} aria-hidden="true" />
-              {STATUS_TEXT[status]}
-            </span>
-            {live ? (
-              <Button
-                aria-pressed={!state.paused}
-                onClick={() => dispatch({ type: state.paused ? "resume" : "pause" })}
-              >
-                {state.paused
-                  ? `Follow${state.pending.length ? ` (${state.pending.length} new)` : ""}`
-                  : "Pause"}
-              </Button>
-            ) : (
-              <Button onClick={reconnect}>Reconnect</Button>
-            )}
-            <Button variant="ghost" onClick={() => dispatch({ type: "clear" })}>
-              Clear
+              {state.paused
+                ? `Follow${state.pending.length ? ` (${state.pending.length} new)` : ""}`
+                : "Pause"}
             </Button>
-          </div>
-        )
+          ) : (
+            <Button onClick={reconnect}>Reconnect</Button>
+          )}
+          <Button variant="ghost" onClick={() => dispatch({ type: "clear" })}>
+            Clear
+          </Button>
+        </div>
       }
     >
-      {status === "unavailable" ? (
-        <Notice>{UNAVAILABLE}</Notice>
-      ) : (
-        <>
-          {error && (
-            <p role="alert" className="mb-2 text-sm text-red-700">
-              Could not stream logs: {error}
-            </p>
+      {error && (
+        <p role="alert" className="mb-2 text-sm text-red-700">
+          Could not stream logs: {error.message}
+          {error.code && (
+            <>
+              {" "}
+              <code className="font-mono text-xs">({error.code})</code>
+            </>
           )}
-          {state.dropped > 0 && (
-            <p className="mb-1 text-xs text-slate-500">{state.dropped} older lines not shown.</p>
-          )}
-          {/* focusable so keyboard users can scroll the log */}
-          <pre
-            ref={viewRef}
-            tabIndex={0}
-            aria-label={`Log output of ${name}`}
-            className={`${state.lines.length === 0 ? "h-24" : "h-72"} overflow-auto rounded-md bg-slate-900 p-3 font-mono text-xs leading-5 text-slate-100`}
-          >
-            {state.lines.length === 0 ? (
-              <span className="text-slate-400">
-                {status === "connecting" ? "Waiting for log lines…" : "No log lines yet."}
-              </span>
-            ) : (
-              state.lines.map((line, i) => {
-                const { pod, text } = splitPodPrefix(line);
-                return (
-                  <div key={state.dropped + i} className="whitespace-pre-wrap break-all">
-                    {pod && <span className="mr-2 text-sky-300">{pod}</span>}
-                    {text}
-                  </div>
-                );
-              })
-            )}
-          </pre>
-        </>
+        </p>
       )}
+      {state.dropped > 0 && (
+        <p className="mb-1 text-xs text-slate-500">{state.dropped} older lines not shown.</p>
+      )}
+      {/* focusable so keyboard users can scroll the log */}
+      <pre
+        ref={viewRef}
+        tabIndex={0}
+        aria-label={`Log output of ${name}`}
+        className={`${state.lines.length === 0 ? "h-24" : "h-72"} overflow-auto rounded-md bg-slate-900 p-3 font-mono text-xs leading-5 text-slate-100`}
+      >
+        {state.lines.length === 0 ? (
+          <span className="text-slate-400">
+            {status === "connecting" ? "Waiting for log lines…" : "No log lines yet."}
+          </span>
+        ) : (
+          state.lines.map((line, i) => {
+            const { pod, text } = splitPodPrefix(line);
+            return (
+              <div key={state.dropped + i} className="whitespace-pre-wrap break-all">
+                {pod && <span className="mr-2 text-sky-300">{pod}</span>}
+                {text}
+              </div>
+            );
+          })
+        )}
+      </pre>
     </Card>
   );
 }

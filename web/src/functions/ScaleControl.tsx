@@ -1,14 +1,17 @@
 import { useId, useState, type FormEvent } from "react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { ApiError } from "../api/client";
+import { queryKeys, useMe } from "../api/queries";
 import type { FunctionObject } from "../api/types";
 import { useApi } from "../auth/useAuth";
 import { Button } from "../components/ui";
-import { MAX_REPLICAS, validateReplicas } from "./validation";
+import { validateReplicas } from "./validation";
 
 export function ScaleControl({ fn }: { fn: FunctionObject }) {
   const api = useApi();
   const queryClient = useQueryClient();
+  // the tenant's limits; undefined while loading (then the server checks them alone)
+  const limits = useMe().data?.limits;
   const id = useId();
   const current = fn.spec.replicas;
   const [text, setText] = useState(String(current));
@@ -25,8 +28,8 @@ export function ScaleControl({ fn }: { fn: FunctionObject }) {
   const scale = useMutation({
     mutationFn: (replicas: number) => api.patchFunction(fn.name, { replicas }),
     onSuccess: (f) => {
-      queryClient.setQueryData(["function", f.name], f);
-      void queryClient.invalidateQueries({ queryKey: ["functions"] });
+      queryClient.setQueryData(queryKeys.function(f.name), f);
+      void queryClient.invalidateQueries({ queryKey: queryKeys.functions() });
       setDone(`Scaled to ${f.spec.replicas} ${f.spec.replicas === 1 ? "replica" : "replicas"}.`);
     },
     onError: (e) => setError(e instanceof ApiError ? e.fieldMessage : e.message),
@@ -34,7 +37,7 @@ export function ScaleControl({ fn }: { fn: FunctionObject }) {
 
   function submit(value: string) {
     setDone(null);
-    const r = validateReplicas(value);
+    const r = validateReplicas(value, limits);
     if ("error" in r) {
       setError(r.error);
       return;
@@ -51,7 +54,10 @@ export function ScaleControl({ fn }: { fn: FunctionObject }) {
 
   const n = Number(text);
   const step = (d: number) => {
-    const next = Math.min(MAX_REPLICAS, Math.max(0, (Number.isFinite(n) ? n : current) + d));
+    const next = Math.min(
+      limits?.maxReplicas ?? Infinity,
+      Math.max(0, (Number.isFinite(n) ? n : current) + d),
+    );
     setText(String(next));
   };
 
@@ -105,7 +111,9 @@ export function ScaleControl({ fn }: { fn: FunctionObject }) {
           done ??
           (fn.spec.autoscaling
             ? "Autoscaling is on; it may change this number."
-            : `0 stops the function; at most ${MAX_REPLICAS}.`)}
+            : limits
+              ? `0 stops the function; at most ${limits.maxReplicas}.`
+              : "0 stops the function.")}
       </p>
     </form>
   );

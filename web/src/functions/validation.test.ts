@@ -12,6 +12,8 @@ import {
   type FunctionFormValues,
 } from "./validation";
 
+const LIMITS = { maxReplicas: 20 };
+
 const form = (patch: Partial<FunctionFormValues>): FunctionFormValues => ({
   ...emptyForm(),
   name: "hello",
@@ -134,7 +136,7 @@ describe("validateEnv", () => {
 
 describe("validateFunctionForm", () => {
   it("sends only name and image when the rest is empty", () => {
-    expect(validateFunctionForm(form({}))).toEqual({
+    expect(validateFunctionForm(form({}), LIMITS)).toEqual({
       errors: {},
       request: { name: "hello", image: "nginx:alpine" },
     });
@@ -156,6 +158,7 @@ describe("validateFunctionForm", () => {
         minReplicas: "2",
         maxReplicas: "5",
       }),
+      LIMITS,
     );
     expect(errors).toEqual({});
     expect(request).toEqual({
@@ -209,31 +212,82 @@ describe("validateFunctionForm", () => {
       /between 1 and 100/,
     ],
   ])("%j → error on %s", (patch, field, msg) => {
-    const { errors, request } = validateFunctionForm(form(patch));
+    const { errors, request } = validateFunctionForm(form(patch), LIMITS);
     expect(request).toBeNull();
     expect(errors[field]).toMatch(msg);
   });
 
   it("lets a request above the default limit through when no limit is given (server raises it)", () => {
-    expect(validateFunctionForm(form({ requestsCpu: "2", requestsMemory: "1Gi" })).errors).toEqual(
-      {},
+    expect(
+      validateFunctionForm(form({ requestsCpu: "2", requestsMemory: "1Gi" }), LIMITS).errors,
+    ).toEqual({});
+  });
+
+  it("checks replicas against the tenant's own limit", () => {
+    const five = { maxReplicas: 5 };
+    expect(validateFunctionForm(form({ replicas: "6" }), five).errors.replicas).toMatch(
+      /between 0 and 5/,
     );
+    expect(validateFunctionForm(form({ replicas: "21" }), { maxReplicas: 30 }).errors).toEqual({});
+    expect(
+      validateFunctionForm(form({ autoscaling: true, maxReplicas: "6" }), five).errors[
+        "autoscaling.maxReplicas"
+      ],
+    ).toMatch(/between 1 and 5/);
+    // like the server: a minimum of 1 stays allowed when the limit is 0
+    const zero = validateFunctionForm(
+      form({ autoscaling: true, minReplicas: "1", maxReplicas: "1" }),
+      {
+        maxReplicas: 0,
+      },
+    ).errors;
+    expect(zero["autoscaling.minReplicas"]).toBeUndefined();
+    expect(zero["autoscaling.maxReplicas"]).toMatch(/between 1 and 0/);
+  });
+
+  it("leaves the upper replica bounds to the server while the limits are unknown", () => {
+    const { errors, request } = validateFunctionForm(
+      form({ replicas: "50", autoscaling: true, minReplicas: "30", maxReplicas: "40" }),
+      undefined,
+    );
+    expect(errors).toEqual({});
+    expect(request).toMatchObject({
+      replicas: 50,
+      autoscaling: { minReplicas: 30, maxReplicas: 40 },
+    });
+    expect(validateFunctionForm(form({ replicas: "-1" }), undefined).errors.replicas).toMatch(
+      /at least 0/,
+    );
+    expect(
+      validateFunctionForm(
+        form({ autoscaling: true, minReplicas: "4", maxReplicas: "3" }),
+        undefined,
+      ).errors["autoscaling.maxReplicas"],
+    ).toMatch(/at least 4/);
   });
 
   it("reports several errors at once", () => {
-    const { errors } = validateFunctionForm(form({ name: "", image: "", replicas: "x" }));
+    const { errors } = validateFunctionForm(form({ name: "", image: "", replicas: "x" }), LIMITS);
     expect(Object.keys(errors).sort()).toEqual(["image", "name", "replicas"]);
   });
 });
 
 describe("validateReplicas", () => {
-  it("accepts 0..20", () => {
-    expect(validateReplicas("0")).toEqual({ value: 0 });
-    expect(validateReplicas(" 20 ")).toEqual({ value: 20 });
+  it("accepts 0 up to the tenant's limit", () => {
+    expect(validateReplicas("0", LIMITS)).toEqual({ value: 0 });
+    expect(validateReplicas(" 20 ", LIMITS)).toEqual({ value: 20 });
+    expect(validateReplicas("35", { maxReplicas: 40 })).toEqual({ value: 35 });
   });
   it("rejects others", () => {
-    expect(validateReplicas("21")).toHaveProperty("error");
-    expect(validateReplicas("two")).toHaveProperty("error");
-    expect(validateReplicas("")).toHaveProperty("error");
+    expect(validateReplicas("21", LIMITS)).toEqual({ error: "Replicas must be between 0 and 20." });
+    expect(validateReplicas("3", { maxReplicas: 2 })).toEqual({
+      error: "Replicas must be between 0 and 2.",
+    });
+    expect(validateReplicas("two", LIMITS)).toHaveProperty("error");
+    expect(validateReplicas("", LIMITS)).toHaveProperty("error");
+    expect(validateReplicas("-1", undefined)).toEqual({ error: "Replicas must be at least 0." });
+  });
+  it("has no upper bound while the limits are unknown", () => {
+    expect(validateReplicas("500", undefined)).toEqual({ value: 500 });
   });
 });

@@ -1,11 +1,13 @@
 // Client-side validation that mirrors the server's rules (eventflow-core
 // `FunctionSpec::parse`), so most mistakes are caught before a round trip.
 // The server stays the source of truth: its field errors are shown too.
-import type { CreateFunctionRequest, EnvVar } from "../api/types";
+// Rules that differ per tenant come from the server (`GET /v1/me` → `limits`)
+// and are passed in; while they are not known yet, those bounds are not
+// checked here (the server still checks them).
+import type { CreateFunctionRequest, EnvVar, FunctionLimits } from "../api/types";
 
 export const NAME_MAX = 60;
 export const IMAGE_MAX = 512;
-export const MAX_REPLICAS = 20;
 export const MAX_ENV_VARS = 100;
 export const ENV_NAME_MAX = 128;
 export const MAX_TIMEOUT_SECONDS = 900;
@@ -118,13 +120,19 @@ function parseInteger(text: string): number | null {
   return Number(t);
 }
 
+/** Checks `min <= n <= max`; an undefined `max` (not known yet) is not checked. */
+function rangeError(label: string, n: number, min: number, max: number | undefined): string | null {
+  if (max === undefined) return n < min ? `${label} must be at least ${min}.` : null;
+  return n < min || n > max ? `${label} must be between ${min} and ${max}.` : null;
+}
+
 function checkInt(
   errors: FieldErrors,
   field: string,
   label: string,
   text: string,
   min: number,
-  max: number,
+  max: number | undefined,
 ): number | undefined {
   if (text.trim() === "") return undefined;
   const n = parseInteger(text);
@@ -132,8 +140,9 @@ function checkInt(
     errors[field] = `${label} must be a whole number.`;
     return undefined;
   }
-  if (n < min || n > max) {
-    errors[field] = `${label} must be between ${min} and ${max}.`;
+  const error = rangeError(label, n, min, max);
+  if (error) {
+    errors[field] = error;
     return undefined;
   }
   return n;
@@ -230,13 +239,19 @@ function lines(text: string): string[] {
 }
 
 /**
- * Validates the create form. Returns the request to send when there are no
- * errors; empty optional fields are left out so the server applies its defaults.
+ * Validates the create form against the tenant's limits (undefined while
+ * `/v1/me` is loading: upper replica bounds are then left to the server).
+ * Returns the request to send when there are no errors; empty optional fields
+ * are left out so the server applies its defaults.
  */
-export function validateFunctionForm(v: FunctionFormValues): {
+export function validateFunctionForm(
+  v: FunctionFormValues,
+  tenantLimits: FunctionLimits | undefined,
+): {
   errors: FieldErrors;
   request: CreateFunctionRequest | null;
 } {
+  const maxReplicas = tenantLimits?.maxReplicas;
   const errors: FieldErrors = {};
   const name = v.name.trim();
   const image = v.image.trim();
@@ -245,7 +260,7 @@ export function validateFunctionForm(v: FunctionFormValues): {
   const imageErr = validateImage(image);
   if (imageErr) errors.image = imageErr;
 
-  const replicas = checkInt(errors, "replicas", "Replicas", v.replicas, 0, MAX_REPLICAS);
+  const replicas = checkInt(errors, "replicas", "Replicas", v.replicas, 0, maxReplicas);
   const port = checkInt(errors, "port", "Port", v.port, 1, 65535);
   const timeoutSeconds = checkInt(
     errors,
@@ -300,7 +315,8 @@ export function validateFunctionForm(v: FunctionFormValues): {
       "Minimum replicas",
       v.minReplicas,
       1,
-      MAX_REPLICAS,
+      // as the server: at least 1 even when a tenant may ask for 0 replicas
+      maxReplicas === undefined ? undefined : Math.max(1, maxReplicas),
     );
     const minEff = min ?? 1;
     let max: number | undefined;
@@ -313,7 +329,7 @@ export function validateFunctionForm(v: FunctionFormValues): {
         "Maximum replicas",
         v.maxReplicas,
         minEff,
-        MAX_REPLICAS,
+        maxReplicas,
       );
     }
     const target = checkInt(
@@ -360,11 +376,16 @@ export function validateFunctionForm(v: FunctionFormValues): {
   return { errors: {}, request };
 }
 
-/** Validates a replica count typed into the scale control. */
-export function validateReplicas(text: string): { value: number } | { error: string } {
+/**
+ * Validates a replica count typed into the scale control against the
+ * tenant's limits (undefined while not known: no upper bound here).
+ */
+export function validateReplicas(
+  text: string,
+  tenantLimits: FunctionLimits | undefined,
+): { value: number } | { error: string } {
   const n = parseInteger(text);
   if (n === null) return { error: "Replicas must be a whole number." };
-  if (n < 0 || n > MAX_REPLICAS)
-    return { error: `Replicas must be between 0 and ${MAX_REPLICAS}.` };
-  return { value: n };
+  const error = rangeError("Replicas", n, 0, tenantLimits?.maxReplicas);
+  return error ? { error } : { value: n };
 }

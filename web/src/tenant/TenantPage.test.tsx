@@ -10,13 +10,16 @@ describe("TenantPage", () => {
       "GET /v1/me": {
         body: {
           tenant: "alice",
+          subject: "alice",
           namespace: "tenant-alice",
           role: "tenant",
+          // a partial quota: only what the server reports is shown
           quota: {
             requestsCpu: { used: "300m", hard: "10", ratio: 0.03 },
             pods: { used: "3", hard: "50", ratio: 0.06 },
             functions: { used: "1", hard: "50", ratio: 0.02 },
           },
+          limits: { maxReplicas: 20 },
         },
       },
     });

@@ -1,5 +1,4 @@
-import { useQuery } from "@tanstack/react-query";
-import { useApi } from "../auth/useAuth";
+import { useMe } from "../api/queries";
 import { Card, ErrorBanner, PageHeader, Spinner } from "../components/ui";
 import { useDocumentTitle } from "../components/useDocumentTitle";
 import { quotaRows, type QuotaRow } from "./quota";
@@ -42,8 +41,7 @@ function QuotaBar({ row }: { row: QuotaRow }) {
 
 export function TenantPage() {
   useDocumentTitle("Tenant");
-  const api = useApi();
-  const me = useQuery({ queryKey: ["me"], queryFn: () => api.me(), refetchInterval: 10_000 });
+  const me = useMe({ live: true });
 
   return (
     <>

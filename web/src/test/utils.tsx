@@ -4,6 +4,8 @@ import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { MemoryRouter, Route, Routes } from "react-router";
 import axe from "axe-core";
 import { expect } from "vitest";
+import { ERROR_HEADER } from "../api/client";
+import type { Me } from "../api/types";
 import { AuthProvider } from "../auth/AuthContext";
 import { saveSession } from "../auth/session";
 
@@ -16,8 +18,26 @@ export interface MockResponse {
 export type Handler = MockResponse | ((req: Request) => MockResponse | Promise<MockResponse>);
 
 /**
+ * An error as the server itself answers it: the `{"error":{…}}` envelope and
+ * the `X-EventFlow-Error` header with its code.
+ */
+export function platformError(
+  status: number,
+  code: string,
+  message: string,
+  field?: string,
+): MockResponse {
+  return {
+    status,
+    body: { error: field === undefined ? { code, message } : { code, message, field } },
+    headers: { [ERROR_HEADER]: code },
+  };
+}
+
+/**
  * A fetch double for the network boundary: routes `METHOD /path` (query string
- * ignored) to canned responses and records every request.
+ * ignored) to canned responses and records every request. An unknown route
+ * answers like the server's fallback: 404 `not_found`.
  */
 export function mockFetch(routes: Record<string, Handler>) {
   const calls: Request[] = [];
@@ -29,7 +49,7 @@ export function mockFetch(routes: Record<string, Handler>) {
     if (!handler) {
       return new Response(JSON.stringify({ error: { code: "not_found", message: "no mock" } }), {
         status: 404,
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", [ERROR_HEADER]: "not_found" },
       });
     }
     const r = typeof handler === "function" ? await handler(req) : handler;
@@ -104,6 +124,29 @@ export async function expectAccessible(container: Element) {
     (v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`,
   );
   expect(problems).toEqual([]);
+}
+
+/** GET /v1/me for tenant alice, whose functions may have up to 20 replicas. */
+export const sampleMe: Me = {
+  tenant: "alice",
+  subject: "alice",
+  namespace: "tenant-alice",
+  email: "alice@example.com",
+  role: "tenant",
+  quota: {
+    functions: { used: "1", hard: "50", ratio: 0.02 },
+    pods: { used: "1", hard: "50", ratio: 0.02 },
+    requestsCpu: { used: "100m", hard: "10", ratio: 0.01 },
+    limitsCpu: { used: "500m", hard: "20", ratio: 0.025 },
+    requestsMemory: { used: "128Mi", hard: "20Gi", ratio: 0.00625 },
+    limitsMemory: { used: "512Mi", hard: "40Gi", ratio: 0.0125 },
+  },
+  limits: { maxReplicas: 20 },
+};
+
+/** sampleMe with other per-function limits. */
+export function meWithLimits(limits: Partial<Me["limits"]>): Me {
+  return { ...sampleMe, limits: { ...sampleMe.limits, ...limits } };
 }
 
 export const sampleFunction = {
