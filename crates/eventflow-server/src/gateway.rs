@@ -50,6 +50,56 @@ pub enum Resolver {
 
 pub const PROXY_BUFFER_LIMIT: usize = 16 * 1024 * 1024;
 
+/// Where an invocation of one function goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// A base URL the gateway's own HTTP client calls.
+    Http(String),
+    /// A base path on the Kubernetes API server (its service proxy), called
+    /// with the sync loop's client.
+    KubeProxy(String),
+}
+
+impl Upstream {
+    fn base(&self) -> &str {
+        match self {
+            Upstream::Http(b) | Upstream::KubeProxy(b) => b,
+        }
+    }
+}
+
+impl Resolver {
+    /// Where `tenant`'s function `name` is served.
+    pub fn upstream(&self, tenant: &TenantId, name: &FunctionName) -> Result<Upstream, ApiError> {
+        match self {
+            Resolver::ServiceDns { cluster_domain } => Ok(Upstream::Http(format!(
+                "http://{}.{}.svc.{cluster_domain}",
+                name.k8s_name(),
+                tenant.namespace()
+            ))),
+            Resolver::KubeProxy => Ok(Upstream::KubeProxy(format!(
+                "/api/v1/namespaces/{}/services/{}:http/proxy",
+                tenant.namespace(),
+                name.k8s_name()
+            ))),
+            Resolver::Static(map) => map
+                .get(&format!("{tenant}/{name}"))
+                .map(|base| Upstream::Http(base.clone()))
+                .ok_or_else(|| {
+                    ApiError::BadGateway(format!(
+                        "no static endpoint configured for {tenant}/{name}"
+                    ))
+                }),
+        }
+    }
+
+    /// Whether endpoints are known without the operator's status (static
+    /// endpoints are; a cluster's Service has none until pods are ready).
+    fn trusts_unreported(&self) -> bool {
+        matches!(self, Resolver::Static(_))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
     pub resolver: Resolver,
@@ -79,6 +129,28 @@ struct RouteInfo {
     reported: bool,
     ready_replicas: i32,
     timeout: Duration,
+}
+
+impl RouteInfo {
+    /// 503 unless the function may have a replica to answer: it is not
+    /// scaled to zero, and the operator reports a ready replica (or the
+    /// resolver knows endpoints without a report).
+    fn ready(&self, name: &FunctionName, trust_unreported: bool) -> Result<(), ApiError> {
+        let ready = self.replicas > 0
+            && if self.reported {
+                self.ready_replicas > 0
+            } else {
+                trust_unreported
+            };
+        if ready {
+            Ok(())
+        } else {
+            Err(ApiError::NoReadyReplicas(format!(
+                "function {:?} has no ready replicas",
+                name.as_str()
+            )))
+        }
+    }
 }
 
 /// How long a cached [`RouteInfo`] is trusted. Writes through the API
@@ -379,6 +451,29 @@ pub async fn invoke_path(
     invoke(state, auth, name, req).await
 }
 
+/// Counts an invocation's outcome per tenant, function and status code.
+struct Outcome<'a> {
+    gw: &'a Gateway,
+    tenant: &'a TenantId,
+    name: &'a FunctionName,
+}
+
+impl Outcome<'_> {
+    fn record(&self, code: StatusCode) {
+        self.gw
+            .invocations
+            .with_label_values(&[self.tenant.as_str(), self.name.as_str(), code.as_str()])
+            .inc();
+    }
+
+    /// Passes `r` on, counting an error under its status.
+    fn check<T>(&self, r: Result<T, ApiError>) -> Result<T, ApiError> {
+        r.inspect_err(|e| self.record(e.status()))
+    }
+}
+
+/// Route lookup (404), readiness (503), the tenant's rate and concurrency
+/// limits (429), the upstream (502 without one), then the call itself.
 async fn invoke(
     State(state): State<Arc<AppState>>,
     auth: TenantAuth,
@@ -388,30 +483,48 @@ async fn invoke(
     let gw = &state.gateway;
     let name = FunctionName::parse(&name)?;
     let route = gw.route(&state, &auth, &name).await?;
-    let tenant = auth.tenant.clone();
-    let record = |code: &str| {
-        gw.invocations
-            .with_label_values(&[tenant.as_str(), name.as_str(), code])
-            .inc();
+    let tenant = &auth.tenant;
+    let outcome = Outcome {
+        gw,
+        tenant,
+        name: &name,
     };
-    let static_base = match &gw.config.resolver {
-        Resolver::Static(map) => Some(map.get(&format!("{tenant}/{name}")).cloned()),
-        _ => None,
+    outcome.check(route.ready(&name, gw.config.resolver.trusts_unreported()))?;
+    outcome.check(gw.admit(tenant))?;
+    let permit = outcome.check(gw.slot(tenant))?;
+    let started = Instant::now();
+    let upstream = gw.config.resolver.upstream(tenant, &name);
+    let resp = match upstream {
+        Ok(upstream) => forward(&state, &upstream, req, route.timeout).await,
+        Err(e) => Err(e),
     };
-    let reported = route.reported;
-    let no_replicas = route.replicas == 0
-        || (reported && route.ready_replicas == 0)
-        || (!reported && static_base.is_none());
-    if no_replicas {
-        record("503");
-        return Err(ApiError::NoReadyReplicas(format!(
-            "function {:?} has no ready replicas",
-            name.as_str()
-        )));
-    }
-    gw.admit(&tenant).inspect_err(|_| record("429"))?;
-    let permit = gw.slot(&tenant).inspect_err(|_| record("429"))?;
+    gw.duration
+        .with_label_values(&[tenant.as_str(), name.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    let resp = outcome.check(resp)?;
+    outcome.record(resp.status());
+    Ok(hold_until_streamed(resp, permit))
+}
 
+/// The tenant's concurrency permit is held until the response body has
+/// been streamed.
+fn hold_until_streamed(resp: Response, permit: OwnedSemaphorePermit) -> Response {
+    let (parts, body) = resp.into_parts();
+    let body = http_body_util::BodyExt::map_frame(body, move |frame| {
+        let _held = &permit;
+        frame
+    });
+    Response::from_parts(parts, Body::new(body))
+}
+
+/// Sends `req` to `upstream` with the forwarded headers, at the same
+/// sub-path and query.
+async fn forward(
+    state: &AppState,
+    upstream: &Upstream,
+    req: Request,
+    timeout: Duration,
+) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let client_addr = parts
         .extensions
@@ -422,80 +535,21 @@ async fn invoke(
         .get("x-request-id")
         .and_then(|v| v.to_str().ok());
     let headers = upstream_headers(&parts.headers, client_addr, request_id);
-    let query = parts.uri.query();
-    let path = raw_suffix(parts.uri.path());
-    let timeout = route.timeout;
-    let started = Instant::now();
-
-    let upstream: Result<Response, ApiError> = match (&gw.config.resolver, static_base) {
-        (Resolver::Static(_), None | Some(None)) => Err(ApiError::BadGateway(format!(
-            "no static endpoint configured for {tenant}/{name}"
-        ))),
-        (Resolver::Static(_), Some(Some(base))) => {
-            forward_http(
-                gw,
-                &target(&base, path, query),
-                parts.method,
-                headers,
-                body,
-                timeout,
-            )
-            .await
+    let url = target(
+        upstream.base(),
+        raw_suffix(parts.uri.path()),
+        parts.uri.query(),
+    );
+    match upstream {
+        Upstream::Http(_) => {
+            forward_http(&state.gateway, &url, parts.method, headers, body, timeout).await
         }
-        (Resolver::ServiceDns { cluster_domain }, _) => {
-            let base = format!(
-                "http://{}.{}.svc.{cluster_domain}",
-                name.k8s_name(),
-                tenant.namespace()
-            );
-            forward_http(
-                gw,
-                &target(&base, path, query),
-                parts.method,
-                headers,
-                body,
-                timeout,
-            )
-            .await
-        }
-        (Resolver::KubeProxy, _) => {
+        Upstream::KubeProxy(_) => {
             let client = state
                 .sync
                 .client()
                 .ok_or_else(|| ApiError::BadGateway("Kubernetes is not reachable".into()))?;
-            let base = format!(
-                "/api/v1/namespaces/{}/services/{}:http/proxy",
-                tenant.namespace(),
-                name.k8s_name()
-            );
-            forward_kube(
-                &client,
-                &target(&base, path, query),
-                parts.method,
-                headers,
-                body,
-                timeout,
-            )
-            .await
-        }
-    };
-    gw.duration
-        .with_label_values(&[tenant.as_str(), name.as_str()])
-        .observe(started.elapsed().as_secs_f64());
-    match upstream {
-        Ok(resp) => {
-            record(resp.status().as_str());
-            // The permit is held until the response body has been streamed.
-            let (parts, body) = resp.into_parts();
-            let body = http_body_util::BodyExt::map_frame(body, move |frame| {
-                let _held = &permit;
-                frame
-            });
-            Ok(Response::from_parts(parts, Body::new(body)))
-        }
-        Err(e) => {
-            record(e.status().as_str());
-            Err(e)
+            forward_kube(&client, &url, parts.method, headers, body, timeout).await
         }
     }
 }
@@ -576,4 +630,83 @@ async fn forward_kube(
         parts.headers,
         Body::from_stream(stream),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> (TenantId, FunctionName) {
+        (
+            TenantId::parse("acme").unwrap(),
+            FunctionName::parse("hello").unwrap(),
+        )
+    }
+
+    #[test]
+    fn each_resolver_names_its_upstream() {
+        let (t, n) = ids();
+        let dns = Resolver::ServiceDns {
+            cluster_domain: "example.internal".into(),
+        };
+        assert_eq!(
+            dns.upstream(&t, &n).unwrap(),
+            Upstream::Http("http://fn-hello.tenant-acme.svc.example.internal".into())
+        );
+        assert_eq!(
+            Resolver::KubeProxy.upstream(&t, &n).unwrap(),
+            Upstream::KubeProxy(
+                "/api/v1/namespaces/tenant-acme/services/fn-hello:http/proxy".into()
+            )
+        );
+        let fixed = Resolver::Static(HashMap::from([(
+            "acme/hello".to_string(),
+            "http://127.0.0.1:9".to_string(),
+        )]));
+        assert_eq!(
+            fixed.upstream(&t, &n).unwrap(),
+            Upstream::Http("http://127.0.0.1:9".into())
+        );
+        let other = FunctionName::parse("other").unwrap();
+        let e = fixed.upstream(&t, &other).unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_GATEWAY);
+        assert!(e.to_string().contains("acme/other"), "{e}");
+    }
+
+    #[test]
+    fn a_route_is_ready_with_a_ready_replica_or_trusted_endpoints() {
+        let (_, n) = ids();
+        let route = |replicas, reported, ready_replicas| RouteInfo {
+            replicas,
+            reported,
+            ready_replicas,
+            timeout: Duration::from_secs(1),
+        };
+        assert!(route(1, true, 1).ready(&n, false).is_ok());
+        assert!(
+            route(1, true, 0).ready(&n, true).is_err(),
+            "reported: the report decides"
+        );
+        assert!(
+            route(1, false, 0).ready(&n, false).is_err(),
+            "no report, cluster resolver"
+        );
+        assert!(
+            route(1, false, 0).ready(&n, true).is_ok(),
+            "no report, static endpoints"
+        );
+        let stopped = route(0, true, 1).ready(&n, true).unwrap_err();
+        assert_eq!(stopped.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn the_target_keeps_the_sub_path_and_query() {
+        assert_eq!(
+            target("http://h/", Some("/a%20b/c"), Some("x=1")),
+            "http://h/a%20b/c?x=1"
+        );
+        assert_eq!(target("/api/proxy", None, None), "/api/proxy/");
+        assert_eq!(raw_suffix("/v1/functions/f/invoke/a%2Fb"), Some("/a%2Fb"));
+        assert_eq!(raw_suffix("/v1/functions/f/invoke"), None);
+    }
 }
