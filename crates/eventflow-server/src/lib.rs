@@ -1,6 +1,8 @@
 //! EventFlow's API server: authentication, the `/v1` API, the catalog store
-//! and the Kubernetes sync. [`app`] builds the router (tests call it
-//! in-process); [`serve`] runs it with graceful shutdown.
+//! and the Kubernetes sync. [`startup::Server`] builds a server from its
+//! [`startup::Settings`] and runs it until stopped; [`app`] builds the
+//! router (tests call it in-process); [`serve`] runs it with graceful
+//! shutdown.
 
 pub mod api;
 pub mod auth;
@@ -9,6 +11,7 @@ pub mod gateway;
 pub mod json;
 pub mod metrics;
 pub mod openapi;
+pub mod startup;
 pub mod store;
 pub mod sync;
 mod web;
@@ -40,7 +43,8 @@ use crate::{
     sync::{CatalogSync, SyncConfig},
 };
 
-/// Everything the server is configured with (built by the binary from flags).
+/// Everything the running server is configured with (built by
+/// [`startup::Server::build`], or directly by tests).
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,

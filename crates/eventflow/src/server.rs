@@ -1,0 +1,371 @@
+//! `eventflow server`: its flags, and their conversion into the server's
+//! start-up [`Settings`] (a pure function, unit-tested here); start-up
+//! itself is `eventflow_server::startup`.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use eventflow_server::{
+    api::samples::{check_unique, SampleImage},
+    auth::AuthMode,
+    gateway::{GatewayConfig, Resolver},
+    startup::{Secret, Server, Settings, WebDir},
+    sync::{KubeSource, SyncConfig},
+};
+use secrecy::SecretString;
+
+use super::LogFormat;
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+pub enum KubernetesMode {
+    /// Use --kubeconfig, else KUBECONFIG / ~/.kube/config / in-cluster; retry while unreachable.
+    Auto,
+    /// No cluster: functions are stored and stay Pending.
+    Off,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+pub enum InvokeResolver {
+    /// kube-proxy outside a cluster, dns inside (KUBERNETES_SERVICE_HOST set).
+    Auto,
+    /// In-cluster Service DNS: fn-{name}.tenant-{id}.svc.{cluster-domain}.
+    Dns,
+    /// Through the Kubernetes API server's service proxy.
+    KubeProxy,
+    /// Only the endpoints given with --invoke-static.
+    Static,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+pub enum AuthModeArg {
+    Dev,
+    Production,
+}
+
+#[derive(clap::Args)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, env = "EVENTFLOW_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Directory for embedded state (SQLite database, dev JWT secret).
+    #[arg(long, env = "EVENTFLOW_DATA_DIR", default_value = ".eventflow-data")]
+    data_dir: PathBuf,
+    /// postgres://… or sqlite:…; default: SQLite in the data dir.
+    #[arg(long, env = "EVENTFLOW_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<SecretString>,
+    /// Dev mode: anyone may mint a token for any user id. Same as --auth-mode dev.
+    #[arg(long, env = "EVENTFLOW_DEV")]
+    dev: bool,
+    /// `dev` or `production` (default).
+    #[arg(long, env = "EVENTFLOW_AUTH_MODE", value_enum)]
+    auth_mode: Option<AuthModeArg>,
+    /// HS256 secret for tokens, at least 32 bytes.
+    #[arg(
+        long,
+        env = "EVENTFLOW_JWT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "jwt_secret_file"
+    )]
+    jwt_secret: Option<SecretString>,
+    /// File holding the HS256 secret.
+    #[arg(long, env = "EVENTFLOW_JWT_SECRET_FILE")]
+    jwt_secret_file: Option<PathBuf>,
+    /// Token lifetime in seconds.
+    #[arg(long, env = "EVENTFLOW_TOKEN_TTL_SECONDS", default_value_t = 3600)]
+    token_ttl_seconds: i64,
+    /// Bootstrap admin API key (registered, hashed, at start-up).
+    #[arg(
+        long,
+        env = "EVENTFLOW_ADMIN_KEY",
+        hide_env_values = true,
+        conflicts_with = "admin_key_file"
+    )]
+    admin_key: Option<SecretString>,
+    /// File holding the bootstrap admin API key.
+    #[arg(long, env = "EVENTFLOW_ADMIN_KEY_FILE")]
+    admin_key_file: Option<PathBuf>,
+    /// Whether to talk to Kubernetes.
+    #[arg(long, env = "EVENTFLOW_KUBERNETES", value_enum, default_value = "auto")]
+    kubernetes: KubernetesMode,
+    /// Kubeconfig file to use instead of the inferred configuration.
+    #[arg(long, env = "EVENTFLOW_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// Apply the EventFlow CRDs when connecting (needs permission to).
+    #[arg(long, env = "EVENTFLOW_INSTALL_CRDS")]
+    install_crds: bool,
+    /// Seconds between full catalog/cluster comparisons.
+    #[arg(long, env = "EVENTFLOW_RESYNC_SECONDS", default_value_t = 30)]
+    resync_seconds: u64,
+    /// Serve the dashboard from this directory (default: web/dist if present).
+    #[arg(long, env = "EVENTFLOW_WEB_DIR")]
+    web_dir: Option<PathBuf>,
+    /// Seconds readiness fails before the listener closes on SIGTERM.
+    #[arg(long, env = "EVENTFLOW_SHUTDOWN_DELAY_SECONDS", default_value_t = 0)]
+    shutdown_delay_seconds: u64,
+    /// How the invoke gateway finds a function.
+    #[arg(
+        long,
+        env = "EVENTFLOW_INVOKE_RESOLVER",
+        value_enum,
+        default_value = "auto"
+    )]
+    invoke_resolver: InvokeResolver,
+    /// Static endpoints `tenant/name=http://host:port`, comma-separated (implies --invoke-resolver static).
+    #[arg(long, env = "EVENTFLOW_INVOKE_STATIC", value_delimiter = ',')]
+    invoke_static: Vec<String>,
+    /// Cluster DNS domain for the dns resolver.
+    #[arg(
+        long,
+        env = "EVENTFLOW_CLUSTER_DOMAIN",
+        default_value = "cluster.local"
+    )]
+    cluster_domain: String,
+    /// In-flight invocations allowed per tenant.
+    #[arg(long, env = "EVENTFLOW_INVOKE_CONCURRENCY", default_value_t = 64)]
+    invoke_concurrency: u32,
+    /// Invocations per second allowed per tenant (bursts of twice that).
+    #[arg(long, env = "EVENTFLOW_INVOKE_RATE", default_value_t = 200)]
+    invoke_rate: u32,
+    /// Log format; default: text in dev mode, JSON otherwise.
+    #[arg(long, env = "EVENTFLOW_LOG_FORMAT", value_enum)]
+    log_format: Option<super::LogFormat>,
+    /// A sample function image offered to users (`GET /v1/samples`, the
+    /// dashboard's "Start from a sample"), as NAME=IMAGE; repeatable, or
+    /// comma-separated in the environment variable.
+    #[arg(
+        long = "sample-image",
+        env = "EVENTFLOW_SAMPLE_IMAGES",
+        value_name = "NAME=IMAGE",
+        value_delimiter = ','
+    )]
+    sample_images: Vec<SampleImage>,
+}
+
+/// What `eventflow server` starts from, and how it logs. `in_cluster`:
+/// whether it runs in a Kubernetes pod (`KUBERNETES_SERVICE_HOST` is set),
+/// which picks the automatic invoke resolver.
+pub fn settings(args: ServerArgs, in_cluster: bool) -> Result<(Settings, LogFormat)> {
+    let auth_mode = match (args.dev, args.auth_mode) {
+        (true, Some(AuthModeArg::Production)) => bail!("--dev contradicts --auth-mode production"),
+        (true, _) | (false, Some(AuthModeArg::Dev)) => AuthMode::Dev,
+        (false, _) => AuthMode::Production,
+    };
+    check_unique(&args.sample_images).map_err(|e| anyhow::anyhow!("--sample-image: {e}"))?;
+    let log_format = args.log_format.unwrap_or(match auth_mode {
+        AuthMode::Dev => LogFormat::Text,
+        AuthMode::Production => LogFormat::Json,
+    });
+    let resolver = resolver(
+        args.invoke_resolver,
+        &args.invoke_static,
+        args.cluster_domain,
+        in_cluster,
+    )?;
+    let secret = |value: Option<SecretString>, file: Option<PathBuf>| {
+        value.map(Secret::Value).or(file.map(Secret::File))
+    };
+    let settings = Settings {
+        listen: args.listen,
+        auth_mode,
+        data_dir: args.data_dir,
+        database_url: args.database_url,
+        jwt_secret: secret(args.jwt_secret, args.jwt_secret_file),
+        token_ttl_seconds: args.token_ttl_seconds,
+        admin_key: secret(args.admin_key, args.admin_key_file),
+        web_dir: args.web_dir.map_or(WebDir::Auto, WebDir::Dir),
+        sync: SyncConfig {
+            source: match (args.kubernetes, args.kubeconfig) {
+                (KubernetesMode::Off, _) => KubeSource::Disabled,
+                (KubernetesMode::Auto, Some(p)) => KubeSource::File(p),
+                (KubernetesMode::Auto, None) => KubeSource::Infer,
+            },
+            install_crds: args.install_crds,
+            resync_interval: Duration::from_secs(args.resync_seconds.max(1)),
+        },
+        gateway: GatewayConfig {
+            resolver,
+            concurrency_per_tenant: args.invoke_concurrency.max(1),
+            rate_per_tenant: args.invoke_rate.max(1),
+        },
+        shutdown_delay: Duration::from_secs(args.shutdown_delay_seconds),
+        samples: args.sample_images,
+    };
+    Ok((settings, log_format))
+}
+
+/// `--invoke-static` entries imply the static resolver; `auto` is Service
+/// DNS inside a cluster and the API server's proxy outside.
+fn resolver(
+    mode: InvokeResolver,
+    static_entries: &[String],
+    cluster_domain: String,
+    in_cluster: bool,
+) -> Result<Resolver> {
+    if !static_entries.is_empty() || mode == InvokeResolver::Static {
+        let mut map = std::collections::HashMap::new();
+        for entry in static_entries {
+            let (key, url) = entry.split_once('=').with_context(|| {
+                format!("--invoke-static entry {entry:?} is not tenant/name=url")
+            })?;
+            map.insert(key.trim().to_string(), url.trim().to_string());
+        }
+        return Ok(Resolver::Static(map));
+    }
+    Ok(match mode {
+        InvokeResolver::Dns => Resolver::ServiceDns { cluster_domain },
+        InvokeResolver::Auto if in_cluster => Resolver::ServiceDns { cluster_domain },
+        InvokeResolver::KubeProxy | InvokeResolver::Auto | InvokeResolver::Static => {
+            Resolver::KubeProxy
+        }
+    })
+}
+
+/// `eventflow server`: flags to settings, logging, start-up, serve.
+pub async fn run(args: ServerArgs) -> Result<()> {
+    let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let (settings, log_format) = settings(args, in_cluster)?;
+    super::init_logging(log_format);
+    Server::build(settings).await?.run_until_stopped().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ServerArgs,
+    }
+
+    fn convert(flags: &[&str], in_cluster: bool) -> Result<(Settings, LogFormat)> {
+        let cli = Cli::try_parse_from(std::iter::once("eventflow").chain(flags.iter().copied()))?;
+        settings(cli.args, in_cluster)
+    }
+
+    #[test]
+    fn defaults_are_production_with_json_logs_and_the_inferred_cluster() {
+        let (s, log) = convert(&[], false).unwrap();
+        assert_eq!(s.auth_mode, AuthMode::Production);
+        assert_eq!(log, LogFormat::Json);
+        assert_eq!(s.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.data_dir, PathBuf::from(".eventflow-data"));
+        assert!(s.database_url.is_none() && s.jwt_secret.is_none() && s.admin_key.is_none());
+        assert_eq!(s.web_dir, WebDir::Auto);
+        assert_eq!(s.sync.source, KubeSource::Infer);
+        assert_eq!(s.sync.resync_interval, Duration::from_secs(30));
+        assert!(!s.sync.install_crds);
+        assert!(matches!(s.gateway.resolver, Resolver::KubeProxy));
+        assert_eq!(s.gateway.concurrency_per_tenant, 64);
+        assert_eq!(s.shutdown_delay, Duration::ZERO);
+    }
+
+    #[test]
+    fn dev_mode_logs_text_and_contradictions_are_refused() {
+        let (s, log) = convert(&["--dev"], false).unwrap();
+        assert_eq!((s.auth_mode, log), (AuthMode::Dev, LogFormat::Text));
+        let (s, log) = convert(&["--auth-mode", "dev", "--log-format", "json"], false).unwrap();
+        assert_eq!((s.auth_mode, log), (AuthMode::Dev, LogFormat::Json));
+        let e = convert(&["--dev", "--auth-mode", "production"], false).unwrap_err();
+        assert!(e.to_string().contains("contradicts"), "{e}");
+    }
+
+    #[test]
+    fn the_invoke_resolver_follows_the_flags_and_where_it_runs() {
+        let dns = |s: &Settings| match &s.gateway.resolver {
+            Resolver::ServiceDns { cluster_domain } => Some(cluster_domain.clone()),
+            _ => None,
+        };
+        let (s, _) = convert(&[], true).unwrap();
+        assert_eq!(
+            dns(&s).as_deref(),
+            Some("cluster.local"),
+            "auto in a cluster"
+        );
+        let (s, _) = convert(
+            &["--invoke-resolver", "dns", "--cluster-domain", "k.internal"],
+            false,
+        )
+        .unwrap();
+        assert_eq!(dns(&s).as_deref(), Some("k.internal"));
+        let (s, _) = convert(&["--invoke-resolver", "kube-proxy"], true).unwrap();
+        assert!(matches!(s.gateway.resolver, Resolver::KubeProxy));
+        let (s, _) = convert(
+            &["--invoke-static", "a/f=http://127.0.0.1:9, a/g = http://h"],
+            true,
+        )
+        .unwrap();
+        let Resolver::Static(map) = &s.gateway.resolver else {
+            panic!("static entries imply the static resolver");
+        };
+        assert_eq!(
+            map.get("a/f").map(String::as_str),
+            Some("http://127.0.0.1:9")
+        );
+        assert_eq!(map.get("a/g").map(String::as_str), Some("http://h"));
+        let e = convert(&["--invoke-static", "a/f"], false).unwrap_err();
+        assert!(e.to_string().contains("is not tenant/name=url"), "{e}");
+    }
+
+    #[test]
+    fn cluster_secrets_and_limits_are_carried_over() {
+        let (s, _) = convert(
+            &[
+                "--kubeconfig",
+                "/k",
+                "--install-crds",
+                "--resync-seconds",
+                "0",
+                "--invoke-concurrency",
+                "0",
+                "--invoke-rate",
+                "0",
+                "--jwt-secret-file",
+                "/s",
+                "--admin-key",
+                "k".repeat(40).as_str(),
+                "--web-dir",
+                "/w",
+                "--shutdown-delay-seconds",
+                "5",
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!(s.sync.source, KubeSource::File("/k".into()));
+        assert!(s.sync.install_crds);
+        assert_eq!(
+            s.sync.resync_interval,
+            Duration::from_secs(1),
+            "at least 1 s"
+        );
+        assert_eq!(
+            (s.gateway.concurrency_per_tenant, s.gateway.rate_per_tenant),
+            (1, 1),
+            "at least 1"
+        );
+        assert!(
+            matches!(s.jwt_secret, Some(Secret::File(p)) if p.as_path() == std::path::Path::new("/s"))
+        );
+        assert!(matches!(s.admin_key, Some(Secret::Value(_))));
+        assert_eq!(s.web_dir, WebDir::Dir("/w".into()));
+        assert_eq!(s.shutdown_delay, Duration::from_secs(5));
+        let (s, _) = convert(&["--kubernetes", "off", "--kubeconfig", "/k"], false).unwrap();
+        assert_eq!(s.sync.source, KubeSource::Disabled);
+    }
+
+    #[test]
+    fn a_sample_named_twice_is_refused() {
+        let e = convert(
+            &["--sample-image", "echo=a:1", "--sample-image", "echo=b:1"],
+            false,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("--sample-image"), "{e}");
+        let (s, _) = convert(&["--sample-image", "echo=a:1"], false).unwrap();
+        assert_eq!(s.samples.len(), 1);
+    }
+}
