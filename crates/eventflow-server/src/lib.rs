@@ -219,7 +219,7 @@ pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> s
     let sync_task = tokio::spawn(state.sync.clone().run(stop_rx));
     let shutdown_state = state.clone();
     let shutdown = async move {
-        wait_for_signal().await;
+        eventflow_kube::shutdown_signal().await;
         tracing::info!("shutdown requested: failing readiness, draining requests");
         shutdown_state.begin_shutdown();
         // The sync loop stops now and releases its lease, so that a standby
@@ -239,25 +239,4 @@ pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> s
     state.store.close().await;
     tracing::info!("server stopped");
     result
-}
-
-async fn wait_for_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
 }

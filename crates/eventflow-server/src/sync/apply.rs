@@ -11,11 +11,11 @@ use eventflow_crd::{
     build_function, build_tenant, Function, Tenant, API_FIELD_MANAGER,
     CATALOG_GENERATION_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
 };
+use eventflow_kube::{delete_if_exists, is_not_found};
 use kube::{
-    api::{DeleteParams, ListParams, Patch, PatchParams},
-    Api, Client, Resource, ResourceExt,
+    api::{ListParams, Patch, PatchParams},
+    Api, Client, ResourceExt,
 };
-use serde::de::DeserializeOwned;
 use tokio::{sync::watch, time::Instant};
 
 use super::{backoff, stopped, CatalogSync, SyncError, CATALOG_ID_ANNOTATION};
@@ -27,22 +27,6 @@ const TICK: Duration = Duration::from_secs(1);
 
 pub(super) fn label_selector() -> String {
     format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
-}
-
-fn is_not_found(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(ae) if ae.code == 404)
-}
-
-/// Deletes `name`; already gone is fine.
-async fn delete_if_exists<K>(api: &Api<K>, name: &str) -> Result<(), SyncError>
-where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
-{
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
 }
 
 fn stamp(meta: &mut kube::api::ObjectMeta, catalog: &str) {
@@ -199,7 +183,7 @@ impl CatalogSync {
         }
         let api: Api<Tenant> = Api::all(client.clone());
         let Some(row) = self.store.get_tenant(tenant).await? else {
-            return delete_if_exists(&api, tenant.as_str()).await;
+            return Ok(delete_if_exists(&api, tenant.as_str()).await?);
         };
         let mut cr = build_tenant(tenant, row.spec);
         stamp(&mut cr.metadata, self.catalog_id().await?);
@@ -223,7 +207,7 @@ impl CatalogSync {
         }
         let api: Api<Function> = Api::namespaced(client.clone(), &tenant.namespace());
         let Some(row) = self.store.function_for_sync(tenant, name).await? else {
-            return delete_if_exists(&api, name.as_str()).await;
+            return Ok(delete_if_exists(&api, name.as_str()).await?);
         };
         // The Tenant CR first, so the operator creates the namespace.
         self.sync_tenant(client, tenant).await?;

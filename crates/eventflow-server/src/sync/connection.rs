@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use eventflow_crd::{Function, Tenant, API_FIELD_MANAGER};
+use eventflow_kube::ClientError;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{
     api::{Patch, PatchParams},
-    config::{KubeConfigOptions, Kubeconfig},
     Api, Client, CustomResourceExt, ResourceExt,
 };
 use tokio::sync::watch;
@@ -83,27 +83,23 @@ impl CatalogSync {
     }
 
     async fn connect(&self) -> Result<Client, SyncError> {
-        let config = match &self.config.source {
+        let kubeconfig = match &self.config.source {
             KubeSource::Disabled => return Err(SyncError::Config("Kubernetes is disabled".into())),
-            KubeSource::Infer => kube::Config::infer().await.map_err(|e| {
-                tracing::debug!(error = %e, "kubeconfig inference failed");
-                SyncError::Config(
-                    "no Kubernetes configuration found (give --kubeconfig, set KUBECONFIG, or run in a cluster)"
-                        .into(),
-                )
-            })?,
-            KubeSource::File(path) => {
-                let kc = Kubeconfig::read_from(path).map_err(|e| {
-                    SyncError::Config(format!("cannot read kubeconfig {}: {e}", path.display()))
-                })?;
-                kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-                    .await
-                    .map_err(|e| {
-                        SyncError::Config(format!("invalid kubeconfig {}: {e}", path.display()))
-                    })?
-            }
+            KubeSource::Infer => None,
+            KubeSource::File(path) => Some(path.as_path()),
         };
-        let client = Client::try_from(config)?;
+        let client = eventflow_kube::client(kubeconfig)
+            .await
+            .map_err(|e| match e {
+                ClientError::Infer(e) => {
+                    tracing::debug!(error = %e, "kubeconfig inference failed");
+                    SyncError::Config(
+                        "no Kubernetes configuration found (give --kubeconfig, set KUBECONFIG, or run in a cluster)"
+                            .into(),
+                    )
+                }
+                other => SyncError::Config(other.to_string()),
+            })?;
         client.apiserver_version().await?;
         if self.config.install_crds {
             let crds: Api<CustomResourceDefinition> = Api::all(client.clone());

@@ -39,23 +39,15 @@ pub(super) struct SyncLease {
     leader: watch::Sender<bool>,
 }
 
-/// The pod name in Kubernetes (`HOSTNAME`), else "eventflow".
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "eventflow".into())
-}
-
 impl SyncLease {
     pub(super) fn new(store: Store, metrics: Metrics) -> Self {
         Self {
             store,
             metrics,
+            // Unique even for two stores in one process (tests).
             identity: format!(
-                "{}-{}-{}",
-                hostname(),
-                std::process::id(),
+                "{}-{}",
+                eventflow_kube::replica_identity("eventflow"),
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             ),
             renewed: Mutex::new(None),
