@@ -518,30 +518,25 @@ async fn sqlite_is_created_in_a_missing_file() {
     let _ = Db::Sqlite;
 }
 
-/// PostgreSQL's 0004 splits the old `Reason: message` strings into their
-/// columns (on a temporary table, which shadows nothing else).
-#[tokio::test]
-async fn postgres_migration_splits_the_old_sync_error() {
+/// Migration 0004 splits the old `Reason: message` strings into their
+/// columns; text that does not start with a known reason becomes the message
+/// of a `ClusterUnavailable` failure, as the API used to read it. Run on a
+/// temporary table (PostgreSQL: it shadows nothing else).
+async fn migration_splits_the_old_sync_error(url: &str, temp: &str, migration: &str) {
     use sqlx::{Connection, Row};
-    let mut db = sqlx::PgConnection::connect(&helpers::pg_admin_url())
-        .await
-        .unwrap();
-    sqlx::raw_sql(
-        "CREATE TEMP TABLE functions (name TEXT PRIMARY KEY, sync_error TEXT);
+    sqlx::any::install_default_drivers();
+    let mut db = sqlx::AnyConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(&format!(
+        "CREATE {temp} TABLE functions (name TEXT PRIMARY KEY, sync_error TEXT);
          INSERT INTO functions VALUES
            ('a', 'QuotaPending: status unknown for quota: q'),
            ('b', 'connection refused: tcp'),
-           ('c', NULL);",
-    )
-    .execute(&mut db)
-    .await
-    .unwrap();
-    sqlx::raw_sql(include_str!(
-        "../../migrations/postgres/0004_sync_failure.sql"
+           ('c', NULL);"
     ))
     .execute(&mut db)
     .await
     .unwrap();
+    sqlx::raw_sql(migration).execute(&mut db).await.unwrap();
     let rows = sqlx::query("SELECT name, sync_reason, sync_message FROM functions ORDER BY name")
         .fetch_all(&mut db)
         .await
@@ -567,4 +562,24 @@ async fn postgres_migration_splits_the_old_sync_error() {
             ("c".into(), None, None),
         ]
     );
+}
+
+#[tokio::test]
+async fn sync_failure_migration_sqlite() {
+    migration_splits_the_old_sync_error(
+        "sqlite::memory:",
+        "",
+        include_str!("../../migrations/sqlite/0004_sync_failure.sql"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sync_failure_migration_postgres() {
+    migration_splits_the_old_sync_error(
+        &helpers::pg_admin_url(),
+        "TEMP",
+        include_str!("../../migrations/postgres/0004_sync_failure.sql"),
+    )
+    .await;
 }
