@@ -139,10 +139,10 @@ async fn openapi_json() -> impl axum::response::IntoResponse {
     )
 }
 
-/// The whole HTTP application.
-pub fn app(state: Arc<AppState>) -> Router {
+/// The route table: every endpoint and its handler.
+fn routes() -> Router<Arc<AppState>> {
     use api::{admin, auth, functions, health, me, samples};
-    let api = Router::new()
+    Router::new()
         .route("/auth/config", get(auth::config))
         .route("/auth/token", post(auth::token))
         .route("/v1/me", get(me::me))
@@ -187,6 +187,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::handler))
         .route("/openapi.json", get(openapi_json))
+}
+
+/// The whole HTTP application.
+pub fn app(state: Arc<AppState>) -> Router {
+    let api = routes()
         .layer(DefaultBodyLimit::max(json::BODY_LIMIT))
         .layer(middleware::from_fn_with_state(
             state.clone(),
