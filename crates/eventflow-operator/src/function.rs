@@ -3,22 +3,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventflow_crd::{Function, FunctionStatus, Phase, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
-use futures::StreamExt;
+use eventflow_crd::{Function, Phase, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Event, Pod, Service, ServiceAccount};
 use k8s_openapi::chrono::{Duration as ChronoDuration, Utc};
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::ListParams;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
+use crate::reconcile::{run_controller, timed, trigger_watch, write_status};
 use crate::status::{self, Observed};
-use crate::{
-    apply, build, controller_config, delete_if_exists, log_failure, now, trigger_watch, validate,
-    Context, Error, Result, StopSignal,
-};
+use crate::{apply, build, delete_if_exists, now, validate, Context, Error, Result, StopSignal};
 
 /// Metric label of this controller.
 pub const CONTROLLER: &str = "function";
@@ -39,7 +36,7 @@ pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, 
     let client = ctx.client.clone();
     let owned =
         watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
-    Controller::new(
+    let controller = Controller::new(
         Api::<Function>::all(client.clone()),
         trigger_watch(selector.as_deref()),
     )
@@ -58,16 +55,8 @@ pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, 
         function.zip(ns).map(|(name, ns)| {
             kube::runtime::reflector::ObjectRef::<Function>::new(&name).within(&ns)
         })
-    })
-    .with_config(controller_config(concurrency))
-    .graceful_shutdown_on(stop)
-    .run(
-        reconcile,
-        |f, e, ctx| ctx.error_policy(CONTROLLER, f.as_ref(), e),
-        ctx,
-    )
-    .for_each(|r| log_failure(CONTROLLER, r))
-    .await;
+    });
+    run_controller(controller, CONTROLLER, reconcile, ctx, concurrency, stop).await;
 }
 
 /// Reconciles one Function, as a pipeline:
@@ -92,22 +81,7 @@ pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, 
 ///    only when it differs from the current one, so reconciling an
 ///    unchanged Function writes nothing.
 pub async fn reconcile(f: Arc<Function>, ctx: Arc<Context>) -> Result<Action> {
-    let started = std::time::Instant::now();
-    let result = reconcile_inner(&f, &ctx).await;
-    ctx.metrics.reconciled(CONTROLLER, started.elapsed());
-    tracing::debug!(
-        controller = CONTROLLER,
-        name = %f.name_any(),
-        namespace = ?f.namespace(),
-        took = ?started.elapsed(),
-        ok = result.is_ok(),
-        action = ?result.as_ref().ok(),
-        "reconciled"
-    );
-    if result.is_ok() {
-        ctx.succeeded(CONTROLLER, f.as_ref());
-    }
-    result
+    timed(CONTROLLER, f.as_ref(), &ctx, reconcile_inner(&f, &ctx)).await
 }
 
 async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
@@ -128,7 +102,7 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
                 invalid.to_string(),
                 &now(),
             );
-            write_status(&functions, f, st, ctx).await?;
+            write_status(&functions, f, st, CONTROLLER, ctx).await?;
             return Err(Error::Invalid(invalid));
         }
     };
@@ -228,7 +202,7 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
         &now(),
     );
     let phase = st.phase;
-    write_status(&functions, f, st, ctx).await?;
+    write_status(&functions, f, st, CONTROLLER, ctx).await?;
     Ok(match phase {
         Some(Phase::Running) => Action::requeue(STEADY_REQUEUE),
         Some(Phase::Failed) => Action::requeue(FAILED_REQUEUE),
@@ -244,29 +218,4 @@ fn event_time(e: &Event) -> Option<k8s_openapi::chrono::DateTime<Utc>> {
         .or_else(|| e.event_time.as_ref().map(|t| t.0))
         .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
         .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
-}
-
-/// Writes the status if it differs from the Function's current status.
-async fn write_status(
-    api: &Api<Function>,
-    f: &Function,
-    st: FunctionStatus,
-    ctx: &Context,
-) -> Result<()> {
-    if f.status.as_ref() == Some(&st) {
-        return Ok(());
-    }
-    let patch = serde_json::json!({
-        "apiVersion": Function::api_version(&()),
-        "kind": Function::kind(&()),
-        "status": st,
-    });
-    api.patch_status(
-        &f.name_any(),
-        &PatchParams::apply(crate::FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    ctx.metrics.status_written(CONTROLLER);
-    Ok(())
 }

@@ -22,8 +22,11 @@ pub mod function;
 pub mod leader;
 pub mod metrics;
 pub mod placement;
+mod reconcile;
 pub mod status;
 pub mod tenant;
+#[cfg(test)]
+mod testing;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -157,35 +160,6 @@ impl Context {
             Duration::from_secs(1u64 << n.saturating_sub(1).min(8)).min(Duration::from_secs(300));
         tracing::info!(controller, object = %Self::key(controller, obj), error = %err, retry_in = ?delay, "reconcile failed");
         Action::requeue(delay)
-    }
-}
-
-/// The watch on a controller's own kind: every object, or only those
-/// matching `selector` (`--label-selector`).
-pub(crate) fn trigger_watch(selector: Option<&str>) -> kube::runtime::watcher::Config {
-    let wc = kube::runtime::watcher::Config::default();
-    match selector {
-        Some(s) => wc.labels(s),
-        None => wc,
-    }
-}
-
-/// The settings both controllers run with: a 200 ms debounce (a burst of
-/// child events is one reconcile) and `concurrency` reconciles at once.
-pub(crate) fn controller_config(concurrency: u16) -> kube::runtime::controller::Config {
-    kube::runtime::controller::Config::default()
-        .debounce(Duration::from_millis(200))
-        .concurrency(concurrency)
-}
-
-/// Logs what a controller's result stream reports as failed (the error
-/// policy has already counted and scheduled the retry).
-pub(crate) async fn log_failure<T, E: std::fmt::Display>(
-    controller: &'static str,
-    r: std::result::Result<T, E>,
-) {
-    if let Err(e) = r {
-        tracing::debug!(controller, error = %e, "controller event");
     }
 }
 

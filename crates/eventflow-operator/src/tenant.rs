@@ -10,12 +10,12 @@ use eventflow_crd::{
     Condition, Function, Tenant, TenantStatus, FUNCTION_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
     TENANT_LABEL,
 };
-use futures::StreamExt;
+use futures::TryFutureExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::ListParams;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{finalizer, Event};
 use kube::runtime::reflector::ObjectRef;
@@ -23,10 +23,8 @@ use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use crate::{
-    apply, build, controller_config, delete_if_exists, log_failure, now, trigger_watch, validate,
-    Context, Error, Result, StopSignal,
-};
+use crate::reconcile::{run_controller, timed, trigger_watch, write_status};
+use crate::{apply, build, delete_if_exists, now, validate, Context, Error, Result, StopSignal};
 
 /// Metric label of this controller.
 pub const CONTROLLER: &str = "tenant";
@@ -50,7 +48,7 @@ pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, 
     let owned = watcher::Config::default().labels(&format!(
         "{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{TENANT_LABEL},!{FUNCTION_LABEL}"
     ));
-    Controller::new(
+    let controller = Controller::new(
         Api::<Tenant>::all(client.clone()),
         trigger_watch(selector.as_deref()),
     )
@@ -69,16 +67,8 @@ pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, 
         owned.clone(),
         owner_of,
     )
-    .watches(Api::<NetworkPolicy>::all(client.clone()), owned, owner_of)
-    .with_config(controller_config(concurrency))
-    .graceful_shutdown_on(stop)
-    .run(
-        reconcile,
-        |t, e, ctx| ctx.error_policy(CONTROLLER, t.as_ref(), e),
-        ctx,
-    )
-    .for_each(|r| log_failure(CONTROLLER, r))
-    .await;
+    .watches(Api::<NetworkPolicy>::all(client.clone()), owned, owner_of);
+    run_controller(controller, CONTROLLER, reconcile, ctx, concurrency, stop).await;
 }
 
 /// Reconciles one Tenant, as a pipeline:
@@ -98,30 +88,15 @@ pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, 
 ///    sweep, on top of ownerReference garbage collection);
 /// 5. **status**: `patch_status` only when it changed.
 pub async fn reconcile(t: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
-    let started = std::time::Instant::now();
     let api: Api<Tenant> = Api::all(ctx.client.clone());
-    let result = finalizer(&api, FINALIZER, t.clone(), |event| async {
+    let work = finalizer(&api, FINALIZER, t.clone(), |event| async {
         match event {
             Event::Apply(t) => apply_tenant(&t, &ctx).await,
             Event::Cleanup(t) => cleanup(&t, &ctx).await,
         }
     })
-    .await
     .map_err(|e| Error::Finalizer(Box::new(e)));
-    ctx.metrics.reconciled(CONTROLLER, started.elapsed());
-    tracing::debug!(
-        controller = CONTROLLER,
-        name = %t.name_any(),
-        namespace = ?t.namespace(),
-        took = ?started.elapsed(),
-        ok = result.is_ok(),
-        action = ?result.as_ref().ok(),
-        "reconciled"
-    );
-    if result.is_ok() {
-        ctx.succeeded(CONTROLLER, t.as_ref());
-    }
-    result
+    timed(CONTROLLER, t.as_ref(), &ctx, work).await
 }
 
 async fn apply_tenant(t: &Tenant, ctx: &Context) -> Result<Action> {
@@ -139,7 +114,7 @@ async fn apply_tenant(t: &Tenant, ctx: &Context) -> Result<Action> {
                 "InvalidSpec",
                 invalid.to_string(),
             );
-            write_status(&tenants, t, st, ctx).await?;
+            write_status(&tenants, t, st, CONTROLLER, ctx).await?;
             return Err(Error::Invalid(invalid));
         }
     };
@@ -189,7 +164,7 @@ async fn apply_tenant(t: &Tenant, ctx: &Context) -> Result<Action> {
             "waiting for the quota controller to compute the quota".into(),
         )
     };
-    write_status(&tenants, t, st, ctx).await?;
+    write_status(&tenants, t, st, CONTROLLER, ctx).await?;
     Ok(Action::requeue(if quota_ready {
         STEADY_REQUEUE
     } else {
@@ -282,28 +257,4 @@ fn tenant_status(
         }],
         observed_generation: t.meta().generation,
     }
-}
-
-async fn write_status(
-    api: &Api<Tenant>,
-    t: &Tenant,
-    st: TenantStatus,
-    ctx: &Context,
-) -> Result<()> {
-    if t.status.as_ref() == Some(&st) {
-        return Ok(());
-    }
-    let patch = serde_json::json!({
-        "apiVersion": Tenant::api_version(&()),
-        "kind": Tenant::kind(&()),
-        "status": st,
-    });
-    api.patch_status(
-        &t.name_any(),
-        &PatchParams::apply(crate::FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    ctx.metrics.status_written(CONTROLLER);
-    Ok(())
 }
