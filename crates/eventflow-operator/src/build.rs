@@ -414,6 +414,33 @@ pub fn network_policies(
 
 // -------------------------------------------------------------- function ---
 
+/// Everything a Function owns, as its reconcile applies it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionChildren {
+    pub service_account: ServiceAccount,
+    pub deployment: Deployment,
+    pub service: Service,
+    /// Only with `spec.autoscaling`.
+    pub hpa: Option<HorizontalPodAutoscaler>,
+}
+
+/// The objects of a Function: [`service_account`], [`deployment`],
+/// [`service`] and [`hpa`].
+pub fn function_children(
+    tenant: &TenantId,
+    function: &FunctionName,
+    spec: &FunctionSpec,
+    settings: &FunctionSettings,
+    owner: &OwnerReference,
+) -> FunctionChildren {
+    FunctionChildren {
+        service_account: service_account(tenant, function, owner),
+        deployment: deployment(tenant, function, spec, settings, owner),
+        service: service(tenant, function, owner),
+        hpa: hpa(tenant, function, spec, owner),
+    }
+}
+
 /// The function's own ServiceAccount `fn-{name}`: no RoleBindings, no token.
 pub fn service_account(
     tenant: &TenantId,

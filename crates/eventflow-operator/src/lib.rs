@@ -7,6 +7,10 @@
 //! * [`function`]: `Function` (namespaced) → ServiceAccount, Deployment,
 //!   Service and optional HPA `fn-{name}`, and the Function's status.
 //! * [`build`]: the desired objects, built by pure functions.
+//! * `children` (internal): the kinds each CR owns, listed once; the
+//!   watches, the Function's applier and the orphan sweep derive from them.
+//! * `reconcile` (internal): what both controllers share: the run loop,
+//!   the timing of each reconcile, the status write.
 //! * [`placement`]: the tolerations and node selector the operator may add
 //!   to function pods (`--pod-toleration`, `--pod-node-selector`).
 //! * [`leader`]: leader election on a Lease; only the holder runs controllers.
@@ -17,6 +21,7 @@
 //! ownerReference. See `docs/OPERATOR.md`.
 
 pub mod build;
+mod children;
 mod error;
 pub mod function;
 pub mod leader;

@@ -11,8 +11,10 @@ use kube::Client;
 #[derive(Debug, Clone)]
 pub(crate) struct Call {
     pub method: Method,
-    /// Path and query, e.g. `/api/v1/namespaces/x/services/y?fieldManager=…`.
-    pub uri: String,
+    /// e.g. `/api/v1/namespaces/x/services/y`.
+    pub path: String,
+    /// e.g. `fieldManager=…&force=true`, or empty.
+    pub query: String,
     pub content_type: Option<String>,
     pub body: serde_json::Value,
 }
@@ -49,11 +51,8 @@ pub(crate) fn client(
 
 async fn read(req: Request<KubeBody>) -> Call {
     let method = req.method().clone();
-    let uri = req
-        .uri()
-        .path_and_query()
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or_default().to_owned();
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -64,7 +63,8 @@ async fn read(req: Request<KubeBody>) -> Call {
         .expect("a readable request body");
     Call {
         method,
-        uri,
+        path,
+        query,
         content_type,
         body: serde_json::from_slice(&bytes).unwrap_or_default(),
     }
@@ -72,5 +72,5 @@ async fn read(req: Request<KubeBody>) -> Call {
 
 /// A client that must not be used: every request fails the test.
 pub(crate) fn unused_client() -> Client {
-    client(|c| panic!("unexpected call {} {}", c.method, c.uri)).0
+    client(|c| panic!("unexpected call {} {}", c.method, c.path)).0
 }
