@@ -97,21 +97,38 @@ impl Default for NetworkSettings {
     }
 }
 
+/// The cluster's DNS domain unless set otherwise.
+pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
+
 /// Cluster-level settings the function builders need: where function pods
 /// may be scheduled (`--pod-toleration`, `--pod-node-selector`), e.g. on a
-/// dedicated, tainted node pool. Default: nothing added, pods go wherever
-/// the scheduler puts them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// dedicated, tainted node pool, and the cluster's DNS domain. Default:
+/// nothing added, pods go wherever the scheduler puts them; domain
+/// [`DEFAULT_CLUSTER_DOMAIN`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionSettings {
     /// Added to every function pod's tolerations.
     pub tolerations: Vec<PodToleration>,
     /// Every function pod's `nodeSelector`.
     pub node_selector: BTreeMap<String, String>,
+    /// The cluster's DNS domain, in the function URL
+    /// `http://fn-{name}.tenant-{id}.svc.{cluster_domain}`.
+    pub cluster_domain: String,
+}
+
+impl Default for FunctionSettings {
+    fn default() -> Self {
+        Self {
+            tolerations: Vec::new(),
+            node_selector: BTreeMap::new(),
+            cluster_domain: DEFAULT_CLUSTER_DOMAIN.into(),
+        }
+    }
 }
 
 impl FunctionSettings {
     /// From the parsed flags; a node label key given twice must have the
-    /// same value both times.
+    /// same value both times. The cluster domain is the default one.
     pub fn new(
         tolerations: Vec<PodToleration>,
         node_selector: &[NodeSelectorLabel],
@@ -119,6 +136,7 @@ impl FunctionSettings {
         Ok(Self {
             tolerations,
             node_selector: crate::placement::node_selector(node_selector)?,
+            ..Self::default()
         })
     }
 
@@ -200,12 +218,18 @@ fn meta(
     }
 }
 
-/// The in-cluster URL of a function (its Service on port 80).
-pub fn function_url(tenant: &TenantId, function: &FunctionName) -> String {
+/// The in-cluster URL of a function (its Service on port 80), in the
+/// cluster domain of `settings`.
+pub fn function_url(
+    tenant: &TenantId,
+    function: &FunctionName,
+    settings: &FunctionSettings,
+) -> String {
     format!(
-        "http://{}.{}.svc.cluster.local",
+        "http://{}.{}.svc.{}",
         function.k8s_name(),
-        tenant.namespace()
+        tenant.namespace(),
+        settings.cluster_domain
     )
 }
 

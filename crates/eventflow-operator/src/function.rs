@@ -126,7 +126,7 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
         f.status.as_ref(),
         f.meta().generation,
         desired,
-        build::function_url(tenant, name),
+        build::function_url(tenant, name, &ctx.functions),
         &Observed {
             deployment: Some(&deployment),
             pods: &pods,
