@@ -234,28 +234,12 @@ impl Operator {
     /// reconciles finish) and releases the lease.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
         let Operator { config, metrics } = self;
-        let (admin_stop_tx, admin_stop) = stop_signal();
-        let admin = match config.metrics_listen {
-            Some(addr) => {
-                let listener = metrics::bind(addr).await?;
-                tracing::info!(addr = %listener.local_addr().map_err(|source| Error::Listen { addr, source })?, "metrics and health listening");
-                let app = metrics::router(metrics.clone());
-                Some(tokio::spawn(async move {
-                    if let Err(e) = axum::serve(listener, app)
-                        .with_graceful_shutdown(admin_stop)
-                        .await
-                    {
-                        tracing::error!(error = %e, "admin listener failed");
-                    }
-                }))
-            }
-            None => None,
-        };
+        let admin = Admin::start(config.metrics_listen, metrics.clone()).await?;
         let ctx = Arc::new(Context::new(
             config.client.clone(),
             config.network.clone(),
             config.functions.clone(),
-            metrics.clone(),
+            metrics,
         ));
         let mut elector = config
             .lease
@@ -269,49 +253,7 @@ impl Operator {
                     _ = e.acquire() => {}
                 }
             }
-            metrics.set_leader(true);
-            let (stop_tx, stop) = stop_signal();
-            let mut controllers = tokio::spawn(run_controllers(
-                ctx.clone(),
-                config.label_selector.clone(),
-                config.concurrency,
-                stop,
-            ));
-            // Why the controllers stop: shutdown, lost lease, or they ended
-            // on their own (a panic in a reconciler): then they are restarted.
-            enum Stop {
-                Shutdown,
-                LostLease,
-                Ended,
-            }
-            let why = match elector.as_mut() {
-                Some(e) => tokio::select! {
-                    _ = &mut shutdown => Stop::Shutdown,
-                    _ = e.hold() => Stop::LostLease,
-                    r = &mut controllers => {
-                        tracing::error!(result = ?r.err(), "controllers ended unexpectedly");
-                        Stop::Ended
-                    }
-                },
-                None => tokio::select! {
-                    _ = &mut shutdown => Stop::Shutdown,
-                    r = &mut controllers => {
-                        tracing::error!(result = ?r.err(), "controllers ended unexpectedly");
-                        Stop::Ended
-                    }
-                },
-            };
-            let _ = stop_tx.send(());
-            if !matches!(why, Stop::Ended)
-                && tokio::time::timeout(Duration::from_secs(5), &mut controllers)
-                    .await
-                    .is_err()
-            {
-                tracing::warn!("controllers did not stop in time: aborting them");
-                controllers.abort();
-            }
-            metrics.set_leader(false);
-            match why {
+            match lead(&config, &ctx, elector.as_mut(), shutdown.as_mut()).await {
                 Stop::Shutdown => break,
                 Stop::LostLease => {
                     tracing::warn!("lost leadership: controllers stopped, competing again");
@@ -322,13 +264,101 @@ impl Operator {
         if let Some(e) = elector.as_mut() {
             e.release().await;
         }
-        let _ = admin_stop_tx.send(());
-        if let Some(a) = admin {
-            let _ = a.await;
-        }
+        admin.stop().await;
         tracing::info!("operator stopped");
         Ok(())
     }
+}
+
+/// The `/metrics` and `/healthz` listener, when one is configured.
+struct Admin {
+    stop: oneshot::Sender<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Admin {
+    async fn start(listen: Option<SocketAddr>, metrics: Arc<Metrics>) -> Result<Self> {
+        let (stop, admin_stop) = stop_signal();
+        let task = match listen {
+            Some(addr) => {
+                let listener = metrics::bind(addr).await?;
+                tracing::info!(addr = %listener.local_addr().map_err(|source| Error::Listen { addr, source })?, "metrics and health listening");
+                let app = metrics::router(metrics);
+                Some(tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, app)
+                        .with_graceful_shutdown(admin_stop)
+                        .await
+                    {
+                        tracing::error!(error = %e, "admin listener failed");
+                    }
+                }))
+            }
+            None => None,
+        };
+        Ok(Self { stop, task })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Some(task) = self.task {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Why the controllers stopped: shutdown, lost lease, or they ended on their
+/// own (a panic in a reconciler): then they are restarted.
+enum Stop {
+    Shutdown,
+    LostLease,
+    Ended,
+}
+
+/// One term of running the controllers (while holding the lease, if there is
+/// an `elector`): until shutdown, a lost lease or their unexpected end; then
+/// stops them, letting running reconciles finish (5 s at most).
+async fn lead<S: Future<Output = ()>>(
+    config: &Config,
+    ctx: &Arc<Context>,
+    elector: Option<&mut leader::LeaderElector>,
+    mut shutdown: std::pin::Pin<&mut S>,
+) -> Stop {
+    ctx.metrics.set_leader(true);
+    let (stop_tx, stop) = stop_signal();
+    let mut controllers = tokio::spawn(run_controllers(
+        ctx.clone(),
+        config.label_selector.clone(),
+        config.concurrency,
+        stop,
+    ));
+    let why = match elector {
+        Some(e) => tokio::select! {
+            _ = &mut shutdown => Stop::Shutdown,
+            _ = e.hold() => Stop::LostLease,
+            r = &mut controllers => {
+                tracing::error!(result = ?r.err(), "controllers ended unexpectedly");
+                Stop::Ended
+            }
+        },
+        None => tokio::select! {
+            _ = &mut shutdown => Stop::Shutdown,
+            r = &mut controllers => {
+                tracing::error!(result = ?r.err(), "controllers ended unexpectedly");
+                Stop::Ended
+            }
+        },
+    };
+    let _ = stop_tx.send(());
+    if !matches!(why, Stop::Ended)
+        && tokio::time::timeout(Duration::from_secs(5), &mut controllers)
+            .await
+            .is_err()
+    {
+        tracing::warn!("controllers did not stop in time: aborting them");
+        controllers.abort();
+    }
+    ctx.metrics.set_leader(false);
+    why
 }
 
 /// How often a missing CRD is looked for again.
