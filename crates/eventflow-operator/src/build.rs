@@ -97,21 +97,38 @@ impl Default for NetworkSettings {
     }
 }
 
+/// The cluster's DNS domain unless set otherwise.
+pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
+
 /// Cluster-level settings the function builders need: where function pods
 /// may be scheduled (`--pod-toleration`, `--pod-node-selector`), e.g. on a
-/// dedicated, tainted node pool. Default: nothing added, pods go wherever
-/// the scheduler puts them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// dedicated, tainted node pool, and the cluster's DNS domain. Default:
+/// nothing added, pods go wherever the scheduler puts them; domain
+/// [`DEFAULT_CLUSTER_DOMAIN`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionSettings {
     /// Added to every function pod's tolerations.
     pub tolerations: Vec<PodToleration>,
     /// Every function pod's `nodeSelector`.
     pub node_selector: BTreeMap<String, String>,
+    /// The cluster's DNS domain, in the function URL
+    /// `http://fn-{name}.tenant-{id}.svc.{cluster_domain}`.
+    pub cluster_domain: String,
+}
+
+impl Default for FunctionSettings {
+    fn default() -> Self {
+        Self {
+            tolerations: Vec::new(),
+            node_selector: BTreeMap::new(),
+            cluster_domain: DEFAULT_CLUSTER_DOMAIN.into(),
+        }
+    }
 }
 
 impl FunctionSettings {
     /// From the parsed flags; a node label key given twice must have the
-    /// same value both times.
+    /// same value both times. The cluster domain is the default one.
     pub fn new(
         tolerations: Vec<PodToleration>,
         node_selector: &[NodeSelectorLabel],
@@ -119,6 +136,7 @@ impl FunctionSettings {
         Ok(Self {
             tolerations,
             node_selector: crate::placement::node_selector(node_selector)?,
+            ..Self::default()
         })
     }
 
@@ -200,12 +218,18 @@ fn meta(
     }
 }
 
-/// The in-cluster URL of a function (its Service on port 80).
-pub fn function_url(tenant: &TenantId, function: &FunctionName) -> String {
+/// The in-cluster URL of a function (its Service on port 80), in the
+/// cluster domain of `settings`.
+pub fn function_url(
+    tenant: &TenantId,
+    function: &FunctionName,
+    settings: &FunctionSettings,
+) -> String {
     format!(
-        "http://{}.{}.svc.cluster.local",
+        "http://{}.{}.svc.{}",
         function.k8s_name(),
-        tenant.namespace()
+        tenant.namespace(),
+        settings.cluster_domain
     )
 }
 
@@ -339,14 +363,6 @@ pub fn network_policies(
         metadata: meta(name.into(), Some(ns.clone()), tenant_labels(tenant), owner),
         spec: Some(spec),
     };
-    let dns_ports = ["UDP", "TCP"]
-        .iter()
-        .map(|p| NetworkPolicyPort {
-            port: Some(IntOrString::Int(53)),
-            protocol: Some(p.to_string()),
-            ..NetworkPolicyPort::default()
-        })
-        .collect();
     vec![
         policy(
             NETPOL_DEFAULT_DENY,
@@ -377,34 +393,12 @@ pub fn network_policies(
                 pod_selector: Some(LabelSelector::default()),
                 policy_types: Some(vec!["Egress".into()]),
                 egress: Some(vec![
-                    NetworkPolicyEgressRule {
-                        to: Some(
-                            std::iter::once(namespace_peer("kube-system"))
-                                .chain(net.dns_cidrs.iter().map(|cidr| NetworkPolicyPeer {
-                                    ip_block: Some(IPBlock {
-                                        cidr: cidr.clone(),
-                                        except: None,
-                                    }),
-                                    ..NetworkPolicyPeer::default()
-                                }))
-                                .collect(),
-                        ),
-                        ports: Some(dns_ports),
-                    },
+                    dns_egress(net),
                     NetworkPolicyEgressRule {
                         to: Some(vec![same_namespace_peer()]),
                         ports: None,
                     },
-                    NetworkPolicyEgressRule {
-                        to: Some(vec![NetworkPolicyPeer {
-                            ip_block: Some(IPBlock {
-                                cidr: "0.0.0.0/0".into(),
-                                except: Some(net.egress_except.clone()),
-                            }),
-                            ..NetworkPolicyPeer::default()
-                        }]),
-                        ports: None,
-                    },
+                    internet_egress(net),
                 ]),
                 ..NetworkPolicySpec::default()
             },
@@ -412,7 +406,74 @@ pub fn network_policies(
     ]
 }
 
+/// DNS (UDP and TCP 53) to kube-system's pods and to `dns_cidrs`.
+fn dns_egress(net: &NetworkSettings) -> NetworkPolicyEgressRule {
+    let dns_ports = ["UDP", "TCP"]
+        .iter()
+        .map(|p| NetworkPolicyPort {
+            port: Some(IntOrString::Int(53)),
+            protocol: Some(p.to_string()),
+            ..NetworkPolicyPort::default()
+        })
+        .collect();
+    NetworkPolicyEgressRule {
+        to: Some(
+            std::iter::once(namespace_peer("kube-system"))
+                .chain(net.dns_cidrs.iter().map(|cidr| NetworkPolicyPeer {
+                    ip_block: Some(IPBlock {
+                        cidr: cidr.clone(),
+                        except: None,
+                    }),
+                    ..NetworkPolicyPeer::default()
+                }))
+                .collect(),
+        ),
+        ports: Some(dns_ports),
+    }
+}
+
+/// Everywhere (`0.0.0.0/0`) except `egress_except`.
+fn internet_egress(net: &NetworkSettings) -> NetworkPolicyEgressRule {
+    NetworkPolicyEgressRule {
+        to: Some(vec![NetworkPolicyPeer {
+            ip_block: Some(IPBlock {
+                cidr: "0.0.0.0/0".into(),
+                except: Some(net.egress_except.clone()),
+            }),
+            ..NetworkPolicyPeer::default()
+        }]),
+        ports: None,
+    }
+}
+
 // -------------------------------------------------------------- function ---
+
+/// Everything a Function owns, as its reconcile applies it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionChildren {
+    pub service_account: ServiceAccount,
+    pub deployment: Deployment,
+    pub service: Service,
+    /// Only with `spec.autoscaling`.
+    pub hpa: Option<HorizontalPodAutoscaler>,
+}
+
+/// The objects of a Function: [`service_account`], [`deployment`],
+/// [`service`] and [`hpa`].
+pub fn function_children(
+    tenant: &TenantId,
+    function: &FunctionName,
+    spec: &FunctionSpec,
+    settings: &FunctionSettings,
+    owner: &OwnerReference,
+) -> FunctionChildren {
+    FunctionChildren {
+        service_account: service_account(tenant, function, owner),
+        deployment: deployment(tenant, function, spec, settings, owner),
+        service: service(tenant, function, owner),
+        hpa: hpa(tenant, function, spec, owner),
+    }
+}
 
 /// The function's own ServiceAccount `fn-{name}`: no RoleBindings, no token.
 pub fn service_account(
@@ -447,76 +508,6 @@ pub fn pod_template(
     spec: &FunctionSpec,
     settings: &FunctionSettings,
 ) -> PodTemplateSpec {
-    let port = i32::from(spec.port);
-    let probe = |initial: i32, period: i32| Probe {
-        tcp_socket: Some(TCPSocketAction {
-            port: IntOrString::String(PORT_NAME.into()),
-            ..TCPSocketAction::default()
-        }),
-        initial_delay_seconds: Some(initial),
-        period_seconds: Some(period),
-        timeout_seconds: Some(1),
-        failure_threshold: Some(3),
-        ..Probe::default()
-    };
-    let env: Vec<EnvVar> = spec
-        .env
-        .iter()
-        .map(|e| EnvVar {
-            name: e.name.clone(),
-            value: Some(e.value.clone()),
-            ..EnvVar::default()
-        })
-        .collect();
-    let container = Container {
-        name: CONTAINER_NAME.into(),
-        image: Some(spec.image.clone()),
-        command: spec.command.clone(),
-        args: spec.args.clone(),
-        env: Some(env).filter(|e| !e.is_empty()),
-        ports: Some(vec![ContainerPort {
-            name: Some(PORT_NAME.into()),
-            container_port: port,
-            protocol: Some("TCP".into()),
-            ..ContainerPort::default()
-        }]),
-        resources: Some(ResourceRequirements {
-            requests: Some(resource_map(
-                spec.resources.requests.cpu.as_str(),
-                spec.resources.requests.memory.as_str(),
-            )),
-            limits: Some(resource_map(
-                spec.resources.limits.cpu.as_str(),
-                spec.resources.limits.memory.as_str(),
-            )),
-            ..ResourceRequirements::default()
-        }),
-        readiness_probe: Some(probe(0, 5)),
-        liveness_probe: Some(probe(10, 10)),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            privileged: Some(false),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            run_as_user: Some(RUN_AS_USER),
-            run_as_group: Some(RUN_AS_USER),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                add: None,
-            }),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                localhost_profile: None,
-            }),
-            ..SecurityContext::default()
-        }),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".into(),
-            mount_path: "/tmp".into(),
-            ..VolumeMount::default()
-        }]),
-        ..Container::default()
-    };
     let tolerations: Vec<_> = settings
         .tolerations
         .iter()
@@ -528,7 +519,7 @@ pub fn pod_template(
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
-            containers: vec![container],
+            containers: vec![container(spec)],
             service_account_name: Some(function.k8s_name()),
             automount_service_account_token: Some(false),
             enable_service_links: Some(false),
@@ -538,10 +529,7 @@ pub fn pod_template(
                 run_as_user: Some(RUN_AS_USER),
                 run_as_group: Some(RUN_AS_USER),
                 fs_group: Some(RUN_AS_USER),
-                seccomp_profile: Some(SeccompProfile {
-                    type_: "RuntimeDefault".into(),
-                    localhost_profile: None,
-                }),
+                seccomp_profile: Some(runtime_default_seccomp()),
                 ..PodSecurityContext::default()
             }),
             volumes: Some(vec![Volume {
@@ -556,6 +544,94 @@ pub fn pod_template(
             node_selector: Some(settings.node_selector.clone()).filter(|n| !n.is_empty()),
             ..PodSpec::default()
         }),
+    }
+}
+
+fn runtime_default_seccomp() -> SeccompProfile {
+    SeccompProfile {
+        type_: "RuntimeDefault".into(),
+        localhost_profile: None,
+    }
+}
+
+/// A TCP probe on the named port.
+fn tcp_probe(initial_delay_seconds: i32, period_seconds: i32) -> Probe {
+    Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::String(PORT_NAME.into()),
+            ..TCPSocketAction::default()
+        }),
+        initial_delay_seconds: Some(initial_delay_seconds),
+        period_seconds: Some(period_seconds),
+        timeout_seconds: Some(1),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    }
+}
+
+/// The function container: the user's image, command, args, env, port and
+/// resources; everything else fixed.
+fn container(spec: &FunctionSpec) -> Container {
+    let env: Vec<EnvVar> = spec
+        .env
+        .iter()
+        .map(|e| EnvVar {
+            name: e.name.clone(),
+            value: Some(e.value.clone()),
+            ..EnvVar::default()
+        })
+        .collect();
+    Container {
+        name: CONTAINER_NAME.into(),
+        image: Some(spec.image.clone()),
+        command: spec.command.clone(),
+        args: spec.args.clone(),
+        env: Some(env).filter(|e| !e.is_empty()),
+        ports: Some(vec![ContainerPort {
+            name: Some(PORT_NAME.into()),
+            container_port: i32::from(spec.port),
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        resources: Some(ResourceRequirements {
+            requests: Some(resource_map(
+                spec.resources.requests.cpu.as_str(),
+                spec.resources.requests.memory.as_str(),
+            )),
+            limits: Some(resource_map(
+                spec.resources.limits.cpu.as_str(),
+                spec.resources.limits.memory.as_str(),
+            )),
+            ..ResourceRequirements::default()
+        }),
+        readiness_probe: Some(tcp_probe(0, 5)),
+        liveness_probe: Some(tcp_probe(10, 10)),
+        security_context: Some(restricted_container_security()),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    }
+}
+
+/// The restricted profile of the container: no privileges, no
+/// capabilities, read-only root, a fixed non-root UID/GID.
+fn restricted_container_security() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        privileged: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        run_as_user: Some(RUN_AS_USER),
+        run_as_group: Some(RUN_AS_USER),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
+        }),
+        seccomp_profile: Some(runtime_default_seccomp()),
+        ..SecurityContext::default()
     }
 }
 

@@ -1,24 +1,24 @@
 //! The Function controller.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventflow_crd::{Function, FunctionStatus, Phase, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
-use futures::StreamExt;
+use eventflow_core::{FunctionName, FunctionSpec};
+use eventflow_crd::{Function, Phase};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Event, Pod, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Event, Pod};
 use k8s_openapi::chrono::{Duration as ChronoDuration, Utc};
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::ListParams;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
-use kube::{Api, Resource, ResourceExt};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Client, Resource, ResourceExt};
 
+use crate::build::FunctionChildren;
+use crate::children::{managed_by_platform, own_function_children, Applier};
+use crate::reconcile::{run_controller, timed, trigger_watch, write_status};
 use crate::status::{self, Observed};
-use crate::{
-    apply, build, controller_config, delete_if_exists, log_failure, now, trigger_watch, validate,
-    Context, Error, Result, StopSignal,
-};
+use crate::{build, now, validate, Context, Error, Result, StopSignal};
 
 /// Metric label of this controller.
 pub const CONTROLLER: &str = "function";
@@ -37,37 +37,27 @@ const EVENT_WINDOW_MINUTES: i64 = 10;
 /// Runs the Function controller until `stop`.
 pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, stop: StopSignal) {
     let client = ctx.client.clone();
-    let owned =
-        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
-    Controller::new(
+    let controller = Controller::new(
         Api::<Function>::all(client.clone()),
         trigger_watch(selector.as_deref()),
-    )
-    .owns(Api::<Deployment>::all(client.clone()), owned.clone())
-    .owns(Api::<Service>::all(client.clone()), owned.clone())
-    .owns(Api::<ServiceAccount>::all(client.clone()), owned.clone())
-    .owns(
-        Api::<HorizontalPodAutoscaler>::all(client.clone()),
-        owned.clone(),
-    )
+    );
     // Pods belong to ReplicaSets, not to the Function: map them by label, so
     // a crash, an OOM kill or a failed pull shows in the status at once.
-    .watches(Api::<Pod>::all(client.clone()), owned, |pod| {
-        let function = pod.labels().get(eventflow_crd::FUNCTION_LABEL).cloned();
-        let ns = pod.namespace();
-        function.zip(ns).map(|(name, ns)| {
-            kube::runtime::reflector::ObjectRef::<Function>::new(&name).within(&ns)
-        })
-    })
-    .with_config(controller_config(concurrency))
-    .graceful_shutdown_on(stop)
-    .run(
-        reconcile,
-        |f, e, ctx| ctx.error_policy(CONTROLLER, f.as_ref(), e),
-        ctx,
-    )
-    .for_each(|r| log_failure(CONTROLLER, r))
-    .await;
+    let controller = own_function_children(controller, &client).watches(
+        Api::<Pod>::all(client.clone()),
+        managed_by_platform(),
+        pod_function,
+    );
+    run_controller(controller, CONTROLLER, reconcile, ctx, concurrency, stop).await;
+}
+
+/// The Function a pod belongs to, by its function label.
+fn pod_function(pod: Pod) -> Option<ObjectRef<Function>> {
+    let function = pod.labels().get(eventflow_crd::FUNCTION_LABEL).cloned();
+    let ns = pod.namespace();
+    function
+        .zip(ns)
+        .map(|(name, ns)| ObjectRef::<Function>::new(&name).within(&ns))
 }
 
 /// Reconciles one Function, as a pipeline:
@@ -82,9 +72,10 @@ pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, 
 ///    (its pods with the operator's tolerations and node selector, if set),
 ///    Service and, with autoscaling, the HPA, all owned by the Function;
 /// 4. **apply**: server-side apply with field manager
-///    [`crate::FIELD_MANAGER`] and `force`, the four objects concurrently;
-///    the HPA is deleted when autoscaling is unset (checked after spec
-///    changes);
+///    [`crate::FIELD_MANAGER`] and `force`, the objects concurrently, each
+///    one's kind recorded; after a spec change the Function's object of
+///    every child kind not applied is deleted (the HPA when autoscaling is
+///    unset; the kinds are listed once, in the `children` module);
 /// 5. **observe**: the applied Deployment's status; unless all replicas are
 ///    ready (or the Deployment is seconds old), the pods (image pull / crash
 ///    loop) and the ReplicaSets' `FailedCreate` events (quota);
@@ -92,22 +83,7 @@ pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, 
 ///    only when it differs from the current one, so reconciling an
 ///    unchanged Function writes nothing.
 pub async fn reconcile(f: Arc<Function>, ctx: Arc<Context>) -> Result<Action> {
-    let started = std::time::Instant::now();
-    let result = reconcile_inner(&f, &ctx).await;
-    ctx.metrics.reconciled(CONTROLLER, started.elapsed());
-    tracing::debug!(
-        controller = CONTROLLER,
-        name = %f.name_any(),
-        namespace = ?f.namespace(),
-        took = ?started.elapsed(),
-        ok = result.is_ok(),
-        action = ?result.as_ref().ok(),
-        "reconciled"
-    );
-    if result.is_ok() {
-        ctx.succeeded(CONTROLLER, f.as_ref());
-    }
-    result
+    timed(CONTROLLER, f.as_ref(), &ctx, reconcile_inner(&f, &ctx)).await
 }
 
 async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
@@ -116,8 +92,7 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
         return Ok(Action::await_change());
     }
     let ns = f.namespace().unwrap_or_default();
-    let client = ctx.client.clone();
-    let functions: Api<Function> = Api::namespaced(client.clone(), &ns);
+    let functions: Api<Function> = Api::namespaced(ctx.client.clone(), &ns);
     // 2. validate
     let valid = match validate::function(f) {
         Ok(v) => v,
@@ -128,7 +103,7 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
                 invalid.to_string(),
                 &now(),
             );
-            write_status(&functions, f, st, ctx).await?;
+            write_status(&functions, f, st, CONTROLLER, ctx).await?;
             return Err(Error::Invalid(invalid));
         }
     };
@@ -137,89 +112,21 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
         .controller_owner_ref(&())
         .expect("a Function read from the API has a name and uid");
     // 3. build
-    let sa = build::service_account(tenant, name, &owner);
-    let deployment = build::deployment(tenant, name, spec, &ctx.functions, &owner);
-    let service = build::service(tenant, name, &owner);
-    let hpa = build::hpa(tenant, name, spec, &owner);
-    // 4. apply (independent objects, applied concurrently). The HPA is
-    // deleted only after a spec change: an HPA exists only if autoscaling
-    // was set, and removing it bumps the generation.
-    let sas = Api::<ServiceAccount>::namespaced(client.clone(), &ns);
-    let deployments = Api::<Deployment>::namespaced(client.clone(), &ns);
-    let services = Api::<Service>::namespaced(client.clone(), &ns);
-    let hpas = Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), &ns);
+    let children = build::function_children(tenant, name, spec, &ctx.functions, &owner);
+    // 4. apply
     let spec_changed = f.status.as_ref().and_then(|s| s.observed_generation) != f.meta().generation;
-    let hpa_op = async {
-        match &hpa {
-            Some(h) => apply(&hpas, h).await.map(|_| ()),
-            None if spec_changed => delete_if_exists(&hpas, &name.k8s_name()).await,
-            None => Ok(()),
-        }
-    };
-    let (_, deployment, _, ()) = futures::try_join!(
-        apply(&sas, &sa),
-        apply(&deployments, &deployment),
-        apply(&services, &service),
-        hpa_op,
-    )?;
+    let mut applier = Applier::new(ctx.client.clone(), &ns);
+    let deployment =
+        apply_children(&mut applier, &children, &name.k8s_name(), spec_changed).await?;
     // 5. observe
-    let desired = match &spec.autoscaling {
-        Some(_) => deployment
-            .spec
-            .as_ref()
-            .and_then(|s| s.replicas)
-            .unwrap_or(0),
-        None => i32::try_from(spec.replicas).unwrap_or(i32::MAX),
-    };
-    let ready = deployment
-        .status
-        .as_ref()
-        .and_then(|s| s.ready_replicas)
-        .unwrap_or(0);
-    // Failures need pods and events; none can exist for a Deployment this young.
-    let young = deployment
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .is_some_and(|t| Utc::now() - t.0 < ChronoDuration::seconds(YOUNG_SECONDS));
-    // Pods unless the Deployment is brand new (a Running function reports
-    // its restarts), events only when replicas are missing.
-    let pods = if young {
-        Vec::new()
-    } else {
-        let pods_api = Api::<Pod>::namespaced(client.clone(), &ns);
-        let pod_lp =
-            ListParams::default().labels(&format!("{}={}", eventflow_crd::FUNCTION_LABEL, name));
-        pods_api.list(&pod_lp).await?.items
-    };
-    let events = if ready >= desired || young {
-        Vec::new()
-    } else {
-        let events_api = Api::<Event>::namespaced(client.clone(), &ns);
-        let event_lp =
-            ListParams::default().fields("involvedObject.kind=ReplicaSet,reason=FailedCreate");
-        let prefix = format!("{}-", name.k8s_name());
-        let cutoff = Utc::now() - ChronoDuration::minutes(EVENT_WINDOW_MINUTES);
-        events_api
-            .list(&event_lp)
-            .await?
-            .items
-            .into_iter()
-            .filter(|e| {
-                e.involved_object
-                    .name
-                    .as_deref()
-                    .is_some_and(|n| n.starts_with(&prefix))
-            })
-            .filter(|e| event_time(e).is_some_and(|t| t >= cutoff))
-            .collect()
-    };
+    let desired = desired_replicas(spec, &deployment);
+    let (pods, events) = observe(&ctx.client, &ns, name, &deployment, desired).await?;
     // 6. status
     let st = status::derive(
         f.status.as_ref(),
         f.meta().generation,
         desired,
-        build::function_url(tenant, name),
+        build::function_url(tenant, name, &ctx.functions),
         &Observed {
             deployment: Some(&deployment),
             pods: &pods,
@@ -228,12 +135,120 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
         &now(),
     );
     let phase = st.phase;
-    write_status(&functions, f, st, ctx).await?;
+    write_status(&functions, f, st, CONTROLLER, ctx).await?;
     Ok(match phase {
         Some(Phase::Running) => Action::requeue(STEADY_REQUEUE),
         Some(Phase::Failed) => Action::requeue(FAILED_REQUEUE),
         _ => Action::requeue(PROGRESS_REQUEUE),
     })
+}
+
+/// Step 4: the server-side applies of `children`, all at once, recorded in
+/// `applier` before anything is sent. After a spec change the Function's
+/// objects of the kinds not applied are deleted too: an HPA exists only if
+/// autoscaling was set, and removing it bumps the generation. Returns the
+/// applied Deployment.
+fn apply_children<'a>(
+    applier: &mut Applier,
+    children: &'a FunctionChildren,
+    name: &str,
+    spec_changed: bool,
+) -> impl Future<Output = Result<Deployment>> + 'a {
+    let sa = applier.apply(&children.service_account);
+    let deployment = applier.apply(&children.deployment);
+    let service = applier.apply(&children.service);
+    let hpa = children.hpa.as_ref().map(|h| applier.apply(h));
+    let stale = spec_changed.then(|| applier.delete_unapplied(name));
+    async move {
+        let (_, deployment, _, _, _) =
+            futures::try_join!(sa, deployment, service, optional(hpa), optional(stale))?;
+        Ok(deployment)
+    }
+}
+
+/// Awaits `f` if there is one.
+async fn optional<T>(f: Option<impl Future<Output = Result<T>>>) -> Result<Option<T>> {
+    match f {
+        Some(f) => f.await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The replicas the Function should have: its spec's, or with autoscaling
+/// the HPA's choice as the applied Deployment carries it.
+fn desired_replicas(spec: &FunctionSpec, deployment: &Deployment) -> i32 {
+    match &spec.autoscaling {
+        Some(_) => deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.replicas)
+            .unwrap_or(0),
+        None => i32::try_from(spec.replicas).unwrap_or(i32::MAX),
+    }
+}
+
+/// Step 5: the pods unless the Deployment is brand new (a Running function
+/// reports its restarts), the recent `FailedCreate` events only when
+/// replicas are missing. Failures need pods and events; none can exist for
+/// a Deployment this young.
+async fn observe(
+    client: &Client,
+    ns: &str,
+    name: &FunctionName,
+    deployment: &Deployment,
+    desired: i32,
+) -> Result<(Vec<Pod>, Vec<Event>)> {
+    let ready = deployment
+        .status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    let young = deployment
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .is_some_and(|t| Utc::now() - t.0 < ChronoDuration::seconds(YOUNG_SECONDS));
+    let pods = if young {
+        Vec::new()
+    } else {
+        let pods_api = Api::<Pod>::namespaced(client.clone(), ns);
+        let pod_lp =
+            ListParams::default().labels(&format!("{}={}", eventflow_crd::FUNCTION_LABEL, name));
+        pods_api.list(&pod_lp).await?.items
+    };
+    let events = if ready >= desired || young {
+        Vec::new()
+    } else {
+        failed_create_events(client, ns, name).await?
+    };
+    Ok((pods, events))
+}
+
+/// The `FailedCreate` events of the function's ReplicaSets from the last
+/// [`EVENT_WINDOW_MINUTES`] (quota errors show there).
+async fn failed_create_events(
+    client: &Client,
+    ns: &str,
+    name: &FunctionName,
+) -> Result<Vec<Event>> {
+    let events_api = Api::<Event>::namespaced(client.clone(), ns);
+    let event_lp =
+        ListParams::default().fields("involvedObject.kind=ReplicaSet,reason=FailedCreate");
+    let prefix = format!("{}-", name.k8s_name());
+    let cutoff = Utc::now() - ChronoDuration::minutes(EVENT_WINDOW_MINUTES);
+    Ok(events_api
+        .list(&event_lp)
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.involved_object
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
+        .filter(|e| event_time(e).is_some_and(|t| t >= cutoff))
+        .collect())
 }
 
 fn event_time(e: &Event) -> Option<k8s_openapi::chrono::DateTime<Utc>> {
@@ -246,27 +261,83 @@ fn event_time(e: &Event) -> Option<k8s_openapi::chrono::DateTime<Utc>> {
         .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
-/// Writes the status if it differs from the Function's current status.
-async fn write_status(
-    api: &Api<Function>,
-    f: &Function,
-    st: FunctionStatus,
-    ctx: &Context,
-) -> Result<()> {
-    if f.status.as_ref() == Some(&st) {
-        return Ok(());
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use axum::http::{Method, StatusCode};
+    use eventflow_core::spec::RawAutoscaling;
+    use eventflow_core::{RawFunctionSpec, SpecLimits, TenantId};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+    use super::*;
+    use crate::children::FUNCTION_CHILDREN;
+    use crate::testing;
+    use crate::FunctionSettings;
+
+    fn children(autoscaling: bool) -> FunctionChildren {
+        let raw = RawFunctionSpec {
+            image: Some("ghcr.io/acme/hello:1".into()),
+            autoscaling: autoscaling.then_some(RawAutoscaling {
+                min_replicas: Some(1),
+                max_replicas: Some(3),
+                target_cpu_percent: Some(70),
+            }),
+            ..RawFunctionSpec::default()
+        };
+        let spec = FunctionSpec::parse(raw, SpecLimits::default()).expect("valid spec");
+        build::function_children(
+            &TenantId::parse("acme").unwrap(),
+            &FunctionName::parse("hello").unwrap(),
+            &spec,
+            &FunctionSettings::default(),
+            &OwnerReference::default(),
+        )
     }
-    let patch = serde_json::json!({
-        "apiVersion": Function::api_version(&()),
-        "kind": Function::kind(&()),
-        "status": st,
-    });
-    api.patch_status(
-        &f.name_any(),
-        &PatchParams::apply(crate::FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    ctx.metrics.status_written(CONTROLLER);
-    Ok(())
+
+    #[tokio::test]
+    async fn a_full_function_applies_exactly_the_listed_child_kinds() {
+        let mut applier = Applier::new(testing::unused_client(), "tenant-acme");
+        let full = children(true);
+        // Recorded when the step is set up; dropped unsent.
+        drop(apply_children(&mut applier, &full, "fn-hello", true));
+        let listed: BTreeSet<&str> = FUNCTION_CHILDREN.iter().map(|k| k.kind).collect();
+        assert_eq!(applier.applied(), &listed);
+    }
+
+    /// DELETE paths the apply step sends for a Function without autoscaling.
+    async fn deletions(spec_changed: bool) -> Vec<String> {
+        let (client, calls) = testing::client(|call| match call.method {
+            Method::PATCH => (StatusCode::OK, call.body.clone()),
+            _ => (
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "reason": "NotFound", "code": 404, "message": "not found"}),
+            ),
+        });
+        let mut applier = Applier::new(client, "tenant-acme");
+        let plain = children(false);
+        apply_children(&mut applier, &plain, "fn-hello", spec_changed)
+            .await
+            .expect("applied");
+        let calls = calls.lock().unwrap();
+        assert_eq!(
+            calls.iter().filter(|c| c.method == Method::PATCH).count(),
+            3
+        );
+        calls
+            .iter()
+            .filter(|c| c.method == Method::DELETE)
+            .map(|c| c.path.clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn after_a_spec_change_the_kinds_not_applied_are_deleted() {
+        assert_eq!(
+            deletions(true).await,
+            ["/apis/autoscaling/v2/namespaces/tenant-acme/horizontalpodautoscalers/fn-hello"]
+        );
+        assert!(deletions(false).await.is_empty());
+    }
 }

@@ -7,6 +7,10 @@
 //! * [`function`]: `Function` (namespaced) → ServiceAccount, Deployment,
 //!   Service and optional HPA `fn-{name}`, and the Function's status.
 //! * [`build`]: the desired objects, built by pure functions.
+//! * `children` (internal): the kinds each CR owns, listed once; the
+//!   watches, the Function's applier and the orphan sweep derive from them.
+//! * `reconcile` (internal): what both controllers share: the run loop,
+//!   the timing of each reconcile, the status write.
 //! * [`placement`]: the tolerations and node selector the operator may add
 //!   to function pods (`--pod-toleration`, `--pod-node-selector`).
 //! * [`leader`]: leader election on a Lease; only the holder runs controllers.
@@ -17,13 +21,17 @@
 //! ownerReference. See `docs/OPERATOR.md`.
 
 pub mod build;
+mod children;
 mod error;
 pub mod function;
 pub mod leader;
 pub mod metrics;
 pub mod placement;
+mod reconcile;
 pub mod status;
 pub mod tenant;
+#[cfg(test)]
+mod testing;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -160,35 +168,6 @@ impl Context {
     }
 }
 
-/// The watch on a controller's own kind: every object, or only those
-/// matching `selector` (`--label-selector`).
-pub(crate) fn trigger_watch(selector: Option<&str>) -> kube::runtime::watcher::Config {
-    let wc = kube::runtime::watcher::Config::default();
-    match selector {
-        Some(s) => wc.labels(s),
-        None => wc,
-    }
-}
-
-/// The settings both controllers run with: a 200 ms debounce (a burst of
-/// child events is one reconcile) and `concurrency` reconciles at once.
-pub(crate) fn controller_config(concurrency: u16) -> kube::runtime::controller::Config {
-    kube::runtime::controller::Config::default()
-        .debounce(Duration::from_millis(200))
-        .concurrency(concurrency)
-}
-
-/// Logs what a controller's result stream reports as failed (the error
-/// policy has already counted and scheduled the retry).
-pub(crate) async fn log_failure<T, E: std::fmt::Display>(
-    controller: &'static str,
-    r: std::result::Result<T, E>,
-) {
-    if let Err(e) = r {
-        tracing::debug!(controller, error = %e, "controller event");
-    }
-}
-
 /// A future that resolves when the controllers should stop.
 pub type StopSignal =
     Shared<futures::future::Map<oneshot::Receiver<()>, fn(Result<(), oneshot::error::RecvError>)>>;
@@ -255,28 +234,12 @@ impl Operator {
     /// reconciles finish) and releases the lease.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
         let Operator { config, metrics } = self;
-        let (admin_stop_tx, admin_stop) = stop_signal();
-        let admin = match config.metrics_listen {
-            Some(addr) => {
-                let listener = metrics::bind(addr).await?;
-                tracing::info!(addr = %listener.local_addr().map_err(|source| Error::Listen { addr, source })?, "metrics and health listening");
-                let app = metrics::router(metrics.clone());
-                Some(tokio::spawn(async move {
-                    if let Err(e) = axum::serve(listener, app)
-                        .with_graceful_shutdown(admin_stop)
-                        .await
-                    {
-                        tracing::error!(error = %e, "admin listener failed");
-                    }
-                }))
-            }
-            None => None,
-        };
+        let admin = Admin::start(config.metrics_listen, metrics.clone()).await?;
         let ctx = Arc::new(Context::new(
             config.client.clone(),
             config.network.clone(),
             config.functions.clone(),
-            metrics.clone(),
+            metrics,
         ));
         let mut elector = config
             .lease
@@ -290,49 +253,7 @@ impl Operator {
                     _ = e.acquire() => {}
                 }
             }
-            metrics.set_leader(true);
-            let (stop_tx, stop) = stop_signal();
-            let mut controllers = tokio::spawn(run_controllers(
-                ctx.clone(),
-                config.label_selector.clone(),
-                config.concurrency,
-                stop,
-            ));
-            // Why the controllers stop: shutdown, lost lease, or they ended
-            // on their own (a panic in a reconciler): then they are restarted.
-            enum Stop {
-                Shutdown,
-                LostLease,
-                Ended,
-            }
-            let why = match elector.as_mut() {
-                Some(e) => tokio::select! {
-                    _ = &mut shutdown => Stop::Shutdown,
-                    _ = e.hold() => Stop::LostLease,
-                    r = &mut controllers => {
-                        tracing::error!(result = ?r.err(), "controllers ended unexpectedly");
-                        Stop::Ended
-                    }
-                },
-                None => tokio::select! {
-                    _ = &mut shutdown => Stop::Shutdown,
-                    r = &mut controllers => {
-                        tracing::error!(result = ?r.err(), "controllers ended unexpectedly");
-                        Stop::Ended
-                    }
-                },
-            };
-            let _ = stop_tx.send(());
-            if !matches!(why, Stop::Ended)
-                && tokio::time::timeout(Duration::from_secs(5), &mut controllers)
-                    .await
-                    .is_err()
-            {
-                tracing::warn!("controllers did not stop in time: aborting them");
-                controllers.abort();
-            }
-            metrics.set_leader(false);
-            match why {
+            match lead(&config, &ctx, elector.as_mut(), shutdown.as_mut()).await {
                 Stop::Shutdown => break,
                 Stop::LostLease => {
                     tracing::warn!("lost leadership: controllers stopped, competing again");
@@ -343,13 +264,101 @@ impl Operator {
         if let Some(e) = elector.as_mut() {
             e.release().await;
         }
-        let _ = admin_stop_tx.send(());
-        if let Some(a) = admin {
-            let _ = a.await;
-        }
+        admin.stop().await;
         tracing::info!("operator stopped");
         Ok(())
     }
+}
+
+/// The `/metrics` and `/healthz` listener, when one is configured.
+struct Admin {
+    stop: oneshot::Sender<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Admin {
+    async fn start(listen: Option<SocketAddr>, metrics: Arc<Metrics>) -> Result<Self> {
+        let (stop, admin_stop) = stop_signal();
+        let task = match listen {
+            Some(addr) => {
+                let listener = metrics::bind(addr).await?;
+                tracing::info!(addr = %listener.local_addr().map_err(|source| Error::Listen { addr, source })?, "metrics and health listening");
+                let app = metrics::router(metrics);
+                Some(tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, app)
+                        .with_graceful_shutdown(admin_stop)
+                        .await
+                    {
+                        tracing::error!(error = %e, "admin listener failed");
+                    }
+                }))
+            }
+            None => None,
+        };
+        Ok(Self { stop, task })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Some(task) = self.task {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Why the controllers stopped: shutdown, lost lease, or they ended on their
+/// own (a panic in a reconciler): then they are restarted.
+enum Stop {
+    Shutdown,
+    LostLease,
+    Ended,
+}
+
+/// One term of running the controllers (while holding the lease, if there is
+/// an `elector`): until shutdown, a lost lease or their unexpected end; then
+/// stops them, letting running reconciles finish (5 s at most).
+async fn lead<S: Future<Output = ()>>(
+    config: &Config,
+    ctx: &Arc<Context>,
+    elector: Option<&mut leader::LeaderElector>,
+    mut shutdown: std::pin::Pin<&mut S>,
+) -> Stop {
+    ctx.metrics.set_leader(true);
+    let (stop_tx, stop) = stop_signal();
+    let mut controllers = tokio::spawn(run_controllers(
+        ctx.clone(),
+        config.label_selector.clone(),
+        config.concurrency,
+        stop,
+    ));
+    let why = match elector {
+        Some(e) => tokio::select! {
+            _ = &mut shutdown => Stop::Shutdown,
+            _ = e.hold() => Stop::LostLease,
+            r = &mut controllers => {
+                tracing::error!(result = ?r.err(), "controllers ended unexpectedly");
+                Stop::Ended
+            }
+        },
+        None => tokio::select! {
+            _ = &mut shutdown => Stop::Shutdown,
+            r = &mut controllers => {
+                tracing::error!(result = ?r.err(), "controllers ended unexpectedly");
+                Stop::Ended
+            }
+        },
+    };
+    let _ = stop_tx.send(());
+    if !matches!(why, Stop::Ended)
+        && tokio::time::timeout(Duration::from_secs(5), &mut controllers)
+            .await
+            .is_err()
+    {
+        tracing::warn!("controllers did not stop in time: aborting them");
+        controllers.abort();
+    }
+    ctx.metrics.set_leader(false);
+    why
 }
 
 /// How often a missing CRD is looked for again.

@@ -1,32 +1,22 @@
 //! The Tenant controller.
 
-use std::collections::BTreeSet;
-use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
 use eventflow_core::TenantId;
-use eventflow_crd::{
-    Condition, Function, Tenant, TenantStatus, FUNCTION_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
-    TENANT_LABEL,
-};
-use futures::StreamExt;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Service, ServiceAccount};
+use eventflow_crd::{Condition, Tenant, TenantStatus};
+use futures::TryFutureExt;
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::{ListParams, Patch, PatchParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{finalizer, Event};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
 
-use crate::{
-    apply, build, controller_config, delete_if_exists, log_failure, now, trigger_watch, validate,
-    Context, Error, Result, StopSignal,
-};
+use crate::children::{sweep_orphans, watch_tenant_children};
+use crate::reconcile::{run_controller, timed, trigger_watch, write_status};
+use crate::validate::ValidTenant;
+use crate::{apply, build, delete_if_exists, now, validate, Context, Error, Result, StopSignal};
 
 /// Metric label of this controller.
 pub const CONTROLLER: &str = "tenant";
@@ -35,50 +25,15 @@ pub const FINALIZER: &str = "eventflow.io/namespace";
 /// How often an unchanged Tenant is re-checked.
 pub const STEADY_REQUEUE: Duration = Duration::from_secs(300);
 
-/// The Tenant a namespaced or cluster-scoped child belongs to, by its label.
-/// (Controller::owns cannot map namespaced children to a cluster-scoped
-/// owner, so children are watched and mapped by the tenant label.)
-fn owner_of<K: Resource>(obj: K) -> Option<ObjectRef<Tenant>> {
-    let id = obj.meta().labels.as_ref()?.get(TENANT_LABEL)?;
-    Some(ObjectRef::new(id))
-}
-
 /// Runs the Tenant controller until `stop`.
 pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, stop: StopSignal) {
     let client = ctx.client.clone();
-    // Tenant-level children only: function children carry the function label.
-    let owned = watcher::Config::default().labels(&format!(
-        "{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{TENANT_LABEL},!{FUNCTION_LABEL}"
-    ));
-    Controller::new(
+    let controller = Controller::new(
         Api::<Tenant>::all(client.clone()),
         trigger_watch(selector.as_deref()),
-    )
-    .watches(
-        Api::<Namespace>::all(client.clone()),
-        owned.clone(),
-        owner_of,
-    )
-    .watches(
-        Api::<ResourceQuota>::all(client.clone()),
-        owned.clone(),
-        owner_of,
-    )
-    .watches(
-        Api::<LimitRange>::all(client.clone()),
-        owned.clone(),
-        owner_of,
-    )
-    .watches(Api::<NetworkPolicy>::all(client.clone()), owned, owner_of)
-    .with_config(controller_config(concurrency))
-    .graceful_shutdown_on(stop)
-    .run(
-        reconcile,
-        |t, e, ctx| ctx.error_policy(CONTROLLER, t.as_ref(), e),
-        ctx,
-    )
-    .for_each(|r| log_failure(CONTROLLER, r))
-    .await;
+    );
+    let controller = watch_tenant_children(controller, &client);
+    run_controller(controller, CONTROLLER, reconcile, ctx, concurrency, stop).await;
 }
 
 /// Reconciles one Tenant, as a pipeline:
@@ -95,38 +50,23 @@ pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, 
 /// 4. **apply**: server-side apply with field manager
 ///    [`crate::FIELD_MANAGER`] and `force`, then delete function children
 ///    in the namespace whose Function no longer exists (label-based orphan
-///    sweep, on top of ownerReference garbage collection);
+///    sweep over every kind a Function owns, on top of ownerReference
+///    garbage collection);
 /// 5. **status**: `patch_status` only when it changed.
 pub async fn reconcile(t: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action> {
-    let started = std::time::Instant::now();
     let api: Api<Tenant> = Api::all(ctx.client.clone());
-    let result = finalizer(&api, FINALIZER, t.clone(), |event| async {
+    let work = finalizer(&api, FINALIZER, t.clone(), |event| async {
         match event {
             Event::Apply(t) => apply_tenant(&t, &ctx).await,
             Event::Cleanup(t) => cleanup(&t, &ctx).await,
         }
     })
-    .await
     .map_err(|e| Error::Finalizer(Box::new(e)));
-    ctx.metrics.reconciled(CONTROLLER, started.elapsed());
-    tracing::debug!(
-        controller = CONTROLLER,
-        name = %t.name_any(),
-        namespace = ?t.namespace(),
-        took = ?started.elapsed(),
-        ok = result.is_ok(),
-        action = ?result.as_ref().ok(),
-        "reconciled"
-    );
-    if result.is_ok() {
-        ctx.succeeded(CONTROLLER, t.as_ref());
-    }
-    result
+    timed(CONTROLLER, t.as_ref(), &ctx, work).await
 }
 
 async fn apply_tenant(t: &Tenant, ctx: &Context) -> Result<Action> {
-    let client = ctx.client.clone();
-    let tenants: Api<Tenant> = Api::all(client.clone());
+    let tenants: Api<Tenant> = Api::all(ctx.client.clone());
     // 2. validate
     let valid = match validate::tenant(t) {
         Ok(v) => v,
@@ -139,20 +79,42 @@ async fn apply_tenant(t: &Tenant, ctx: &Context) -> Result<Action> {
                 "InvalidSpec",
                 invalid.to_string(),
             );
-            write_status(&tenants, t, st, ctx).await?;
+            write_status(&tenants, t, st, CONTROLLER, ctx).await?;
             return Err(Error::Invalid(invalid));
         }
     };
     let owner = t
         .controller_owner_ref(&())
         .expect("a Tenant read from the API has a name and uid");
+    // 3. build, 4. apply
+    let quota = apply_children(ctx, &valid, &owner).await?;
+    // 5. status
+    let quota_ready = quota.status.as_ref().is_some_and(|s| s.hard.is_some());
+    let st = ready_status(t, valid.id.namespace(), quota_ready);
+    write_status(&tenants, t, st, CONTROLLER, ctx).await?;
+    Ok(Action::requeue(if quota_ready {
+        STEADY_REQUEUE
+    } else {
+        Duration::from_secs(1)
+    }))
+}
+
+/// Steps 3 and 4: builds the tenant's objects, applies them one by one (the
+/// Namespace first, the others live in it), then sweeps the namespace's
+/// orphaned function children. Returns the applied ResourceQuota.
+async fn apply_children(
+    ctx: &Context,
+    valid: &ValidTenant,
+    owner: &OwnerReference,
+) -> Result<ResourceQuota> {
+    let client = ctx.client.clone();
     let id = &valid.id;
     let ns = id.namespace();
     // 3. build
-    let namespace = build::namespace(id, &owner);
-    let quota = build::resource_quota(id, &valid.quota, &owner);
-    let limits = build::limit_range(id, &valid.limits, &owner);
-    let policies = build::network_policies(id, &ctx.network, &owner);
+    let namespace = build::namespace(id, owner);
+    let quota = build::resource_quota(id, &valid.quota, owner);
+    let limits = build::limit_range(id, &valid.limits, owner);
+    let policies = build::network_policies(id, &ctx.network, owner);
     // 4. apply
     apply(&Api::<Namespace>::all(client.clone()), &namespace).await?;
     let quota = apply(
@@ -165,12 +127,16 @@ async fn apply_tenant(t: &Tenant, ctx: &Context) -> Result<Action> {
     for p in &policies {
         apply(&netpols, p).await?;
     }
-    sweep_orphans(ctx, id).await?;
-    // 5. status. Until the quota controller has computed the quota's usage,
-    // the API server rejects every object the quota counts (Functions too),
-    // so the tenant is Ready only then.
-    let quota_ready = quota.status.as_ref().is_some_and(|s| s.hard.is_some());
-    let st = if quota_ready {
+    sweep_orphans(&client, &ns).await?;
+    Ok(quota)
+}
+
+/// Step 5's status of a valid Tenant whose objects were applied. Until the
+/// quota controller has computed the quota's usage, the API server rejects
+/// every object the quota counts (Functions too), so the tenant is Ready
+/// only then.
+fn ready_status(t: &Tenant, ns: String, quota_ready: bool) -> TenantStatus {
+    if quota_ready {
         tenant_status(
             t,
             "Ready",
@@ -188,13 +154,7 @@ async fn apply_tenant(t: &Tenant, ctx: &Context) -> Result<Action> {
             "QuotaPending",
             "waiting for the quota controller to compute the quota".into(),
         )
-    };
-    write_status(&tenants, t, st, ctx).await?;
-    Ok(Action::requeue(if quota_ready {
-        STEADY_REQUEUE
-    } else {
-        Duration::from_secs(1)
-    }))
+    }
 }
 
 /// Deletes the tenant's namespace (and with it everything in it). Succeeds
@@ -205,55 +165,6 @@ pub async fn cleanup(t: &Tenant, ctx: &Context) -> Result<Action> {
         tracing::info!(tenant = %id, "tenant deleted: namespace deletion requested");
     }
     Ok(Action::await_change())
-}
-
-/// Deletes function children (labelled by the platform) whose Function does
-/// not exist any more, e.g. when ownerReferences were removed by hand.
-async fn sweep_orphans(ctx: &Context, id: &TenantId) -> Result<()> {
-    let ns = id.namespace();
-    let client = ctx.client.clone();
-    let functions: BTreeSet<String> = Api::<Function>::namespaced(client.clone(), &ns)
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .map(ResourceExt::name_any)
-        .collect();
-    let lp = ListParams::default().labels(&format!(
-        "{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{FUNCTION_LABEL}"
-    ));
-    sweep::<Deployment>(&client, &ns, &lp, &functions).await?;
-    sweep::<Service>(&client, &ns, &lp, &functions).await?;
-    sweep::<ServiceAccount>(&client, &ns, &lp, &functions).await?;
-    sweep::<HorizontalPodAutoscaler>(&client, &ns, &lp, &functions).await?;
-    Ok(())
-}
-
-async fn sweep<K>(
-    client: &kube::Client,
-    ns: &str,
-    lp: &ListParams,
-    functions: &BTreeSet<String>,
-) -> Result<()>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + Debug,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), ns);
-    for obj in api.list(lp).await?.items {
-        let owner = obj
-            .labels()
-            .get(FUNCTION_LABEL)
-            .cloned()
-            .unwrap_or_default();
-        if !functions.contains(&owner) {
-            tracing::info!(namespace = ns, name = %obj.name_any(), kind = %K::kind(&()), "deleting orphan");
-            delete_if_exists(&api, &obj.name_any()).await?;
-        }
-    }
-    Ok(())
 }
 
 fn tenant_status(
@@ -282,28 +193,4 @@ fn tenant_status(
         }],
         observed_generation: t.meta().generation,
     }
-}
-
-async fn write_status(
-    api: &Api<Tenant>,
-    t: &Tenant,
-    st: TenantStatus,
-    ctx: &Context,
-) -> Result<()> {
-    if t.status.as_ref() == Some(&st) {
-        return Ok(());
-    }
-    let patch = serde_json::json!({
-        "apiVersion": Tenant::api_version(&()),
-        "kind": Tenant::kind(&()),
-        "status": st,
-    });
-    api.patch_status(
-        &t.name_any(),
-        &PatchParams::apply(crate::FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    ctx.metrics.status_written(CONTROLLER);
-    Ok(())
 }

@@ -112,6 +112,28 @@ fn function_pods_get_the_operator_tolerations_and_node_selector() {
 }
 
 #[test]
+fn the_function_url_is_in_the_cluster_domain_of_the_settings() {
+    let (t, n, _) = representative();
+    let default = FunctionSettings::default();
+    assert_eq!(default.cluster_domain, "cluster.local");
+    assert_eq!(
+        build::function_url(&t, &n, &default),
+        "http://fn-hello.tenant-acme.svc.cluster.local"
+    );
+    let parsed =
+        FunctionSettings::parse(&["dedicated=functions:NoSchedule"], &["pool=fn"]).unwrap();
+    assert_eq!(parsed.cluster_domain, build::DEFAULT_CLUSTER_DOMAIN);
+    let other = FunctionSettings {
+        cluster_domain: "corp.internal".into(),
+        ..FunctionSettings::default()
+    };
+    assert_eq!(
+        build::function_url(&t, &n, &other),
+        "http://fn-hello.tenant-acme.svc.corp.internal"
+    );
+}
+
+#[test]
 fn tenant_objects_snapshot() {
     let t = TenantId::parse("acme").unwrap();
     let o = owner("Tenant", "acme");

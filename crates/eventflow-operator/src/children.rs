@@ -1,0 +1,404 @@
+//! The kinds of objects the controllers own, each list written once.
+//!
+//! [`FUNCTION_CHILDREN`] lists the kinds a Function owns. Everything that
+//! goes over those kinds is derived from it:
+//!
+//! * the Function controller's watches ([`own_function_children`]);
+//! * the apply step ([`Applier`]): it records the kind of every object it
+//!   applies; after a spec change it deletes the Function's object of each
+//!   listed kind it did not apply (the HPA, once `spec.autoscaling` is gone);
+//! * the Tenant's orphan sweep ([`sweep_orphans`]): objects of each listed
+//!   kind, labelled by the platform, whose Function no longer exists.
+//!
+//! This follows Stackable operator-rs's `ClusterResources` (record what was
+//! applied, delete the rest of each listed kind), with this operator's two
+//! narrower deletions: by name while the Function lives, by label once it
+//! is gone.
+//!
+//! [`TENANT_CHILDREN`] lists the kinds a Tenant owns, for the Tenant
+//! controller's watches. The Tenant reconciler applies its fixed objects in
+//! order (the Namespace first) and has nothing to sweep: their names never
+//! change.
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+use std::future::Future;
+
+use eventflow_crd::{
+    Function, Tenant, FUNCTION_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, TENANT_LABEL,
+};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::ListParams;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{watcher, Controller};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::{apply, delete_if_exists, Result};
+
+/// Declares a trait that stands for its bounds: every type meeting them
+/// has it.
+macro_rules! bounds_alias {
+    ($(#[$doc:meta])* $name:ident: $($bounds:tt)+) => {
+        $(#[$doc])*
+        pub(crate) trait $name: $($bounds)+ {}
+        impl<K: $($bounds)+> $name for K {}
+    };
+}
+
+bounds_alias!(
+    /// A built-in kind (namespaced or cluster-scoped) a controller watches.
+    Kind: Resource<DynamicType = ()>
+        + k8s_openapi::Resource
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static
+);
+
+bounds_alias!(
+    /// A namespaced kind the operator applies as a Function's child.
+    Child: Kind + Resource<Scope = NamespaceResourceScope> + Serialize
+);
+
+/// Deletions of one kind, boxed so that every kind fits one table.
+type Deletions<'a> = BoxFuture<'a, Result<()>>;
+
+/// One kind of Function child: how the controller watches it, how one of
+/// its objects is deleted, and how its orphans are swept.
+#[derive(Clone, Copy)]
+pub(crate) struct ChildKind {
+    /// The Kubernetes kind, e.g. `Deployment`.
+    pub kind: &'static str,
+    owns: fn(Controller<Function>, &Client, &watcher::Config) -> Controller<Function>,
+    delete: for<'a> fn(&'a Client, &'a str, &'a str) -> Deletions<'a>,
+    sweep: for<'a> fn(&'a Client, &'a str, &'a BTreeSet<String>) -> Deletions<'a>,
+}
+
+impl ChildKind {
+    const fn of<K: Child>() -> Self {
+        Self {
+            kind: <K as k8s_openapi::Resource>::KIND,
+            owns: owns::<K>,
+            delete: delete::<K>,
+            sweep: sweep::<K>,
+        }
+    }
+}
+
+/// Every kind a Function owns, once (the order the sweep goes through).
+pub(crate) const FUNCTION_CHILDREN: [ChildKind; 4] = [
+    ChildKind::of::<Deployment>(),
+    ChildKind::of::<Service>(),
+    ChildKind::of::<ServiceAccount>(),
+    ChildKind::of::<HorizontalPodAutoscaler>(),
+];
+
+/// The watch on objects the platform manages (its label on them).
+pub(crate) fn managed_by_platform() -> watcher::Config {
+    watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"))
+}
+
+/// Adds a watch (`owns`) on every kind of [`FUNCTION_CHILDREN`], limited to
+/// objects the platform manages.
+pub(crate) fn own_function_children(
+    controller: Controller<Function>,
+    client: &Client,
+) -> Controller<Function> {
+    let wc = managed_by_platform();
+    FUNCTION_CHILDREN
+        .iter()
+        .fold(controller, |c, k| (k.owns)(c, client, &wc))
+}
+
+fn owns<K: Child>(
+    controller: Controller<Function>,
+    client: &Client,
+    wc: &watcher::Config,
+) -> Controller<Function> {
+    controller.owns(Api::<K>::all(client.clone()), wc.clone())
+}
+
+fn delete<'a, K: Child>(client: &'a Client, ns: &'a str, name: &'a str) -> Deletions<'a> {
+    async move {
+        delete_if_exists(&Api::<K>::namespaced(client.clone(), ns), name).await?;
+        Ok(())
+    }
+    .boxed()
+}
+
+/// Applies one Function's children and records the kind of each, so that
+/// [`Applier::delete_unapplied`] can remove what the Function no longer has.
+pub(crate) struct Applier {
+    client: Client,
+    namespace: String,
+    applied: BTreeSet<&'static str>,
+}
+
+impl Applier {
+    pub(crate) fn new(client: Client, namespace: &str) -> Self {
+        Self {
+            client,
+            namespace: namespace.to_owned(),
+            applied: BTreeSet::new(),
+        }
+    }
+
+    /// Records `obj`'s kind as applied and returns its server-side apply
+    /// ([`crate::apply`]), sent when awaited (alone or joined with others).
+    pub(crate) fn apply<'a, K: Child>(
+        &mut self,
+        obj: &'a K,
+    ) -> impl Future<Output = Result<K>> + 'a {
+        self.applied.insert(K::KIND);
+        let api = Api::<K>::namespaced(self.client.clone(), &self.namespace);
+        async move { Ok(apply(&api, obj).await?) }
+    }
+
+    /// The kinds recorded as applied so far.
+    #[cfg(test)]
+    pub(crate) fn applied(&self) -> &BTreeSet<&'static str> {
+        &self.applied
+    }
+
+    /// Deletes the object `name` of every kind of [`FUNCTION_CHILDREN`] not
+    /// recorded as applied (a 404 counts as deleted). Which kinds is decided
+    /// now; the deletions are sent when the returned future is awaited.
+    pub(crate) fn delete_unapplied(&self, name: &str) -> impl Future<Output = Result<()>> {
+        let stale: Vec<ChildKind> = FUNCTION_CHILDREN
+            .iter()
+            .filter(|k| !self.applied.contains(k.kind))
+            .copied()
+            .collect();
+        let (client, ns, name) = (self.client.clone(), self.namespace.clone(), name.to_owned());
+        async move {
+            for k in stale {
+                (k.delete)(&client, &ns, &name).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Deletes function children in the tenant namespace `ns` (labelled by the
+/// platform) whose Function does not exist any more, e.g. when their
+/// ownerReferences were removed by hand: every kind of [`FUNCTION_CHILDREN`].
+pub(crate) async fn sweep_orphans(client: &Client, ns: &str) -> Result<()> {
+    let functions: BTreeSet<String> = Api::<Function>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await?
+        .items
+        .iter()
+        .map(ResourceExt::name_any)
+        .collect();
+    for k in &FUNCTION_CHILDREN {
+        (k.sweep)(client, ns, &functions).await?;
+    }
+    Ok(())
+}
+
+/// Whether `obj`, a function child, belongs to none of `functions` (by its
+/// function label; an object without one belongs to none).
+fn is_orphan<K: Resource>(obj: &K, functions: &BTreeSet<String>) -> bool {
+    let owner = obj
+        .labels()
+        .get(FUNCTION_LABEL)
+        .cloned()
+        .unwrap_or_default();
+    !functions.contains(&owner)
+}
+
+fn sweep<'a, K: Child>(
+    client: &'a Client,
+    ns: &'a str,
+    functions: &'a BTreeSet<String>,
+) -> Deletions<'a> {
+    async move {
+        let api: Api<K> = Api::namespaced(client.clone(), ns);
+        let lp = ListParams::default().labels(&format!(
+            "{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{FUNCTION_LABEL}"
+        ));
+        for obj in api.list(&lp).await?.items {
+            if is_orphan(&obj, functions) {
+                tracing::info!(namespace = ns, name = %obj.name_any(), kind = %K::KIND, "deleting orphan");
+                delete_if_exists(&api, &obj.name_any()).await?;
+            }
+        }
+        Ok(())
+    }
+    .boxed()
+}
+
+/// One kind of Tenant child: how the Tenant controller watches it.
+#[derive(Clone, Copy)]
+pub(crate) struct TenantChildKind {
+    /// The Kubernetes kind, e.g. `ResourceQuota` (read by the tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub kind: &'static str,
+    watch: fn(Controller<Tenant>, &Client, &watcher::Config) -> Controller<Tenant>,
+}
+
+impl TenantChildKind {
+    const fn of<K: Kind>() -> Self {
+        Self {
+            kind: <K as k8s_openapi::Resource>::KIND,
+            watch: watches::<K>,
+        }
+    }
+}
+
+fn watches<K: Kind>(
+    controller: Controller<Tenant>,
+    client: &Client,
+    wc: &watcher::Config,
+) -> Controller<Tenant> {
+    controller.watches(Api::<K>::all(client.clone()), wc.clone(), owner_of)
+}
+
+/// Every kind a Tenant owns, once.
+pub(crate) const TENANT_CHILDREN: [TenantChildKind; 4] = [
+    TenantChildKind::of::<Namespace>(),
+    TenantChildKind::of::<ResourceQuota>(),
+    TenantChildKind::of::<LimitRange>(),
+    TenantChildKind::of::<NetworkPolicy>(),
+];
+
+/// The Tenant a namespaced or cluster-scoped child belongs to, by its label.
+/// (Controller::owns cannot map namespaced children to a cluster-scoped
+/// owner, so children are watched and mapped by the tenant label.)
+fn owner_of<K: Resource>(obj: K) -> Option<ObjectRef<Tenant>> {
+    let id = obj.meta().labels.as_ref()?.get(TENANT_LABEL)?;
+    Some(ObjectRef::new(id))
+}
+
+/// Adds a watch on every kind of [`TENANT_CHILDREN`], limited to the
+/// platform's tenant-level objects (function children carry the function
+/// label and are left to the Function controller).
+pub(crate) fn watch_tenant_children(
+    controller: Controller<Tenant>,
+    client: &Client,
+) -> Controller<Tenant> {
+    let wc = watcher::Config::default().labels(&format!(
+        "{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{TENANT_LABEL},!{FUNCTION_LABEL}"
+    ));
+    TENANT_CHILDREN
+        .iter()
+        .fold(controller, |c, k| (k.watch)(c, client, &wc))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use axum::http::{Method, StatusCode};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+    use super::*;
+    use crate::build::{self, LimitDefaults, NetworkSettings};
+    use crate::testing;
+
+    fn kinds<const N: usize>(kinds: [&'static str; N]) -> BTreeSet<&'static str> {
+        let set = BTreeSet::from(kinds);
+        assert_eq!(set.len(), N, "a kind is listed twice: {kinds:?}");
+        set
+    }
+
+    fn kind_of<K: k8s_openapi::Resource>(_: &K) -> &'static str {
+        K::KIND
+    }
+
+    #[test]
+    fn the_tenant_list_is_what_the_tenant_builders_make() {
+        let id = eventflow_core::TenantId::parse("acme").unwrap();
+        let owner = OwnerReference::default();
+        let quota = eventflow_core::QuotaSpec::default();
+        let built = [
+            kind_of(&build::namespace(&id, &owner)),
+            kind_of(&build::resource_quota(&id, &quota, &owner)),
+            kind_of(&build::limit_range(&id, &LimitDefaults::default(), &owner)),
+            kind_of(&build::network_policies(&id, &NetworkSettings::default(), &owner)[0]),
+        ];
+        assert_eq!(kinds(TENANT_CHILDREN.map(|k| k.kind)), kinds(built));
+    }
+
+    fn labelled(function: &str) -> ObjectMeta {
+        ObjectMeta {
+            labels: Some(BTreeMap::from([(FUNCTION_LABEL.into(), function.into())])),
+            ..ObjectMeta::default()
+        }
+    }
+
+    #[test]
+    fn a_child_is_an_orphan_unless_its_function_exists() {
+        let functions = BTreeSet::from(["kept".to_string()]);
+        let child = |metadata| Service {
+            metadata,
+            ..Service::default()
+        };
+        assert!(!is_orphan(&child(labelled("kept")), &functions));
+        assert!(is_orphan(&child(labelled("gone")), &functions));
+        assert!(is_orphan(&child(ObjectMeta::default()), &functions));
+    }
+
+    /// A tenant namespace with the Function `kept` and, of every kind, the
+    /// children `fn-kept` and `fn-gone`.
+    fn namespace_with_an_orphan(call: &testing::Call) -> (StatusCode, serde_json::Value) {
+        let list = |items: serde_json::Value| serde_json::json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": items});
+        let child = |name: &str| {
+            serde_json::json!({"metadata": {"name": format!("fn-{name}"),
+                "labels": {FUNCTION_LABEL: name, MANAGED_BY_LABEL: MANAGED_BY_VALUE}}})
+        };
+        match call.method {
+            Method::GET if call.path.ends_with("/functions") => (
+                StatusCode::OK,
+                list(serde_json::json!([{"apiVersion": "eventflow.io/v1alpha1",
+                    "kind": "Function", "metadata": {"name": "kept"}, "spec": {"image": "x"}}])),
+            ),
+            Method::GET => (
+                StatusCode::OK,
+                list(serde_json::json!([child("kept"), child("gone")])),
+            ),
+            _ => (
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "reason": "NotFound", "code": 404, "message": "not found"}),
+            ),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_sweep_deletes_the_orphans_of_every_listed_kind() {
+        let (client, calls) = testing::client(namespace_with_an_orphan);
+        sweep_orphans(&client, "tenant-acme").await.expect("swept");
+        let calls = calls.lock().unwrap();
+        let deleted: BTreeSet<&str> = calls
+            .iter()
+            .filter(|c| c.method == Method::DELETE)
+            .map(|c| c.path.as_str())
+            .collect();
+        assert_eq!(
+            deleted,
+            BTreeSet::from([
+                "/apis/apps/v1/namespaces/tenant-acme/deployments/fn-gone",
+                "/api/v1/namespaces/tenant-acme/services/fn-gone",
+                "/api/v1/namespaces/tenant-acme/serviceaccounts/fn-gone",
+                "/apis/autoscaling/v2/namespaces/tenant-acme/horizontalpodautoscalers/fn-gone",
+            ])
+        );
+        let listed = calls.iter().filter(|c| c.method == Method::GET).count();
+        assert_eq!(listed, 1 + FUNCTION_CHILDREN.len());
+        assert_eq!(
+            deleted.len(),
+            kinds(FUNCTION_CHILDREN.map(|k| k.kind)).len()
+        );
+    }
+}
