@@ -41,7 +41,9 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{apply, delete_if_exists, Result};
+use eventflow_kube::delete_if_exists;
+
+use crate::{apply, Result};
 
 /// Declares a trait that stands for its bounds: every type meeting them
 /// has it.

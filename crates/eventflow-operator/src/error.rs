@@ -16,7 +16,7 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     /// No usable cluster configuration (kubeconfig or in-cluster).
     #[error("kubernetes configuration: {0}")]
-    Config(String),
+    Config(#[from] eventflow_kube::ClientError),
     /// The metrics listener could not be started.
     #[error("metrics listener on {addr}: {source}")]
     Listen {
@@ -63,8 +63,3 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// True when `e` is the API's 404.
-pub fn is_not_found(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 404)
-}

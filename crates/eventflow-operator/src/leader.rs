@@ -52,20 +52,6 @@ impl LeaseConfig {
     }
 }
 
-/// `hostname-pid`, the default identity.
-pub fn default_identity() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-        })
-        .unwrap_or_else(|| "eventflow-operator".into());
-    format!("{host}-{}", std::process::id())
-}
-
 pub struct LeaderElector {
     api: Api<Lease>,
     cfg: LeaseConfig,

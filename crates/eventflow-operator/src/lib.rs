@@ -51,7 +51,7 @@ use tokio::sync::oneshot;
 
 pub use build::{FunctionSettings, NetworkSettings};
 pub use error::{Error, Result};
-pub use leader::{default_identity, LeaseConfig};
+pub use leader::LeaseConfig;
 pub use metrics::Metrics;
 pub use placement::{NodeSelectorLabel, PlacementError, PodToleration, TaintEffect};
 
@@ -190,18 +190,6 @@ where
         &Patch::Apply(obj),
     )
     .await
-}
-
-/// Deletes `name` if it exists.
-pub(crate) async fn delete_if_exists<K>(api: &Api<K>, name: &str) -> Result<(), kube::Error>
-where
-    K: Resource + DeserializeOwned + Clone + Debug,
-{
-    match api.delete(name, &Default::default()).await {
-        Ok(_) => Ok(()),
-        Err(e) if error::is_not_found(&e) => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 /// RFC 3339 "now" for condition transition times.
@@ -398,7 +386,7 @@ pub async fn wait_for_crds(
             ("functions.eventflow.io", functions.err()),
         ]
         .into_iter()
-        .filter_map(|(name, e)| e.filter(error::is_not_found).map(|_| name))
+        .filter_map(|(name, e)| e.filter(eventflow_kube::is_not_found).map(|_| name))
         .collect();
         if missing.is_empty() {
             if polls > 0 {
@@ -440,45 +428,12 @@ async fn run_controllers(
 /// A client from `kubeconfig`, else inferred (`KUBECONFIG`, `~/.kube/config`,
 /// in-cluster ServiceAccount). Does not contact the API server.
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-            kube::Config::from_custom_kubeconfig(kc, &Default::default())
-                .await
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?
-        }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| Error::Config(e.to_string()))?,
-    };
-    Client::try_from(config).map_err(|e| Error::Config(e.to_string()))
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = tokio::signal::ctrl_c() => {},
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    Ok(eventflow_kube::client(kubeconfig).await?)
 }
 
 /// Runs the operator until SIGTERM/Ctrl-C. What `eventflow operator` calls.
 pub async fn run(config: Config) -> Result<()> {
-    Operator::new(config).run(shutdown_signal()).await
+    Operator::new(config)
+        .run(eventflow_kube::shutdown_signal())
+        .await
 }

@@ -226,7 +226,7 @@ mod tests {
     async fn every_reconcile_is_counted_and_only_success_resets_the_backoff() {
         let ctx = context(testing::unused_client());
         let t = tenant(None);
-        let fail = || Error::Config("down".into());
+        let fail = || Error::Kube(kube::Error::LinesCodecMaxLineLengthExceeded);
         let retry = |secs| Action::requeue(Duration::from_secs(secs));
         assert_eq!(ctx.error_policy("tenant", &t, &fail()), retry(1));
         assert_eq!(ctx.error_policy("tenant", &t, &fail()), retry(2));

@@ -16,7 +16,9 @@ use kube::{Api, Resource, ResourceExt};
 use crate::children::{sweep_orphans, watch_tenant_children};
 use crate::reconcile::{run_controller, timed, trigger_watch, write_status};
 use crate::validate::ValidTenant;
-use crate::{apply, build, delete_if_exists, now, validate, Context, Error, Result, StopSignal};
+use eventflow_kube::delete_if_exists;
+
+use crate::{apply, build, now, validate, Context, Error, Result, StopSignal};
 
 /// Metric label of this controller.
 pub const CONTROLLER: &str = "tenant";

@@ -80,6 +80,15 @@ pub struct OperatorArgs {
         value_delimiter = ','
     )]
     pod_node_selector: Vec<NodeSelectorLabel>,
+    /// Cluster DNS domain in the function URLs the operator reports
+    /// (`http://fn-NAME.tenant-ID.svc.DOMAIN`); the server's --cluster-domain
+    /// takes the same variable.
+    #[arg(
+        long,
+        env = "EVENTFLOW_CLUSTER_DOMAIN",
+        default_value = eventflow_operator::build::DEFAULT_CLUSTER_DOMAIN
+    )]
+    cluster_domain: String,
     /// Only reconcile Tenants and Functions matching this label selector.
     #[arg(long, env = "EVENTFLOW_OPERATOR_LABEL_SELECTOR")]
     label_selector: Option<String>,
@@ -110,10 +119,14 @@ fn parse_cidr(s: &str) -> Result<String, String> {
 }
 
 impl OperatorArgs {
-    /// The function pod settings of `--pod-toleration` and `--pod-node-selector`.
+    /// The function pod settings of `--pod-toleration`,
+    /// `--pod-node-selector` and `--cluster-domain`.
     fn function_settings(&self) -> Result<FunctionSettings> {
-        FunctionSettings::new(self.pod_tolerations.clone(), &self.pod_node_selector)
-            .context("invalid --pod-node-selector")
+        let mut settings =
+            FunctionSettings::new(self.pod_tolerations.clone(), &self.pod_node_selector)
+                .context("invalid --pod-node-selector")?;
+        settings.cluster_domain.clone_from(&self.cluster_domain);
+        Ok(settings)
     }
 }
 
@@ -138,7 +151,7 @@ pub async fn run(args: OperatorArgs) -> Result<()> {
     } else {
         let identity = args
             .identity
-            .unwrap_or_else(eventflow_operator::default_identity);
+            .unwrap_or_else(|| eventflow_kube::replica_identity("eventflow-operator"));
         config.lease = Some(eventflow_operator::LeaseConfig::new(
             args.lease_namespace,
             args.lease_name,
@@ -170,6 +183,19 @@ mod tests {
     fn pod_placement_flags_default_to_nothing() {
         let s = parse(&[]).unwrap().function_settings().unwrap();
         assert_eq!(s, FunctionSettings::default());
+    }
+
+    #[test]
+    fn the_cluster_domain_reaches_the_function_settings() {
+        let s = parse(&["--cluster-domain", "k.internal"])
+            .unwrap()
+            .function_settings()
+            .unwrap();
+        assert_eq!(s.cluster_domain, "k.internal");
+        assert_eq!(
+            FunctionSettings::default().cluster_domain,
+            eventflow_operator::build::DEFAULT_CLUSTER_DOMAIN
+        );
     }
 
     #[test]
