@@ -8,6 +8,18 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod operator;
 mod server;
 
+/// Parses one role's flags as clap would (tests of the flag conversions).
+#[cfg(test)]
+fn parse_flags<A: clap::Args>(flags: &[&str]) -> Result<A, clap::Error> {
+    #[derive(Parser)]
+    struct Flags<A: clap::Args> {
+        #[command(flatten)]
+        args: A,
+    }
+    Flags::<A>::try_parse_from(std::iter::once("eventflow").chain(flags.iter().copied()))
+        .map(|f| f.args)
+}
+
 #[derive(Parser)]
 #[command(
     name = "eventflow",

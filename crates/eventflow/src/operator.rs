@@ -165,18 +165,10 @@ pub async fn run(args: OperatorArgs) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: OperatorArgs,
-    }
-
     fn parse(args: &[&str]) -> Result<OperatorArgs, clap::Error> {
-        Cli::try_parse_from(std::iter::once("operator").chain(args.iter().copied())).map(|c| c.args)
+        crate::parse_flags(args)
     }
 
     #[test]

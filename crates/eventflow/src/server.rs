@@ -233,17 +233,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: ServerArgs,
-    }
 
     fn convert(flags: &[&str], in_cluster: bool) -> Result<(Settings, LogFormat)> {
-        let cli = Cli::try_parse_from(std::iter::once("eventflow").chain(flags.iter().copied()))?;
-        settings(cli.args, in_cluster)
+        settings(crate::parse_flags(flags)?, in_cluster)
     }
 
     #[test]
