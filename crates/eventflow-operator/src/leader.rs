@@ -79,31 +79,8 @@ impl LeaderElector {
     /// One attempt to acquire or renew. `Ok(true)`: we hold the lease now.
     pub async fn try_acquire_or_renew(&mut self) -> Result<bool, kube::Error> {
         let now = MicroTime(Utc::now());
-        let me = self.cfg.identity.clone();
         let Some(mut lease) = self.api.get_opt(&self.cfg.name).await? else {
-            let lease = Lease {
-                metadata: ObjectMeta {
-                    name: Some(self.cfg.name.clone()),
-                    namespace: Some(self.cfg.namespace.clone()),
-                    ..ObjectMeta::default()
-                },
-                spec: Some(LeaseSpec {
-                    holder_identity: Some(me),
-                    lease_duration_seconds: Some(Self::secs(self.cfg.lease_duration)),
-                    acquire_time: Some(now.clone()),
-                    renew_time: Some(now),
-                    lease_transitions: Some(0),
-                    ..LeaseSpec::default()
-                }),
-            };
-            return match self.api.create(&PostParams::default(), &lease).await {
-                Ok(created) => {
-                    self.observe(&created);
-                    Ok(true)
-                }
-                Err(e) if is_conflict(&e) => Ok(false),
-                Err(e) => Err(e),
-            };
+            return self.create(now).await;
         };
         self.observe(&lease);
         let spec = lease.spec.clone().unwrap_or_default();
@@ -115,30 +92,59 @@ impl LeaderElector {
             .observed
             .as_ref()
             .is_some_and(|(_, seen)| seen.elapsed() >= duration);
-        let mine = holder == me;
+        let mine = holder == self.cfg.identity;
         if !(mine || holder.is_empty() || expired) {
             return Ok(false);
         }
         let transitions = spec.lease_transitions.unwrap_or(0);
         lease.spec = Some(LeaseSpec {
-            holder_identity: Some(me),
-            lease_duration_seconds: Some(Self::secs(self.cfg.lease_duration)),
             acquire_time: if mine {
-                spec.acquire_time.clone()
+                spec.acquire_time
             } else {
                 Some(now.clone())
             },
-            renew_time: Some(now),
             lease_transitions: Some(if mine { transitions } else { transitions + 1 }),
-            ..LeaseSpec::default()
+            ..self.held_spec(now)
         });
-        match self
+        let replaced = self
             .api
             .replace(&self.cfg.name, &PostParams::default(), &lease)
-            .await
-        {
-            Ok(updated) => {
-                self.observe(&updated);
+            .await;
+        self.outcome(replaced)
+    }
+
+    /// The spec of a lease this candidate holds from `now`.
+    fn held_spec(&self, now: MicroTime) -> LeaseSpec {
+        LeaseSpec {
+            holder_identity: Some(self.cfg.identity.clone()),
+            lease_duration_seconds: Some(Self::secs(self.cfg.lease_duration)),
+            acquire_time: Some(now.clone()),
+            renew_time: Some(now),
+            lease_transitions: Some(0),
+            ..LeaseSpec::default()
+        }
+    }
+
+    /// Creates the lease, held by this candidate.
+    async fn create(&mut self, now: MicroTime) -> Result<bool, kube::Error> {
+        let lease = Lease {
+            metadata: ObjectMeta {
+                name: Some(self.cfg.name.clone()),
+                namespace: Some(self.cfg.namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(self.held_spec(now)),
+        };
+        let created = self.api.create(&PostParams::default(), &lease).await;
+        self.outcome(created)
+    }
+
+    /// A write won (we hold it), lost to another candidate (conflict), or
+    /// failed.
+    fn outcome(&mut self, written: Result<Lease, kube::Error>) -> Result<bool, kube::Error> {
+        match written {
+            Ok(lease) => {
+                self.observe(&lease);
                 Ok(true)
             }
             Err(e) if is_conflict(&e) => Ok(false),

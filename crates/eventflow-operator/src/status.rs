@@ -74,12 +74,17 @@ fn restarts(o: &Observed<'_>) -> String {
 
 /// A failure the user has to act on, found in pods, events or the Deployment.
 pub fn failure(o: &Observed<'_>) -> Option<(&'static str, String)> {
+    pod_failure(o).or_else(|| deployment_failure(o))
+}
+
+/// What the containers' waiting states say: image pulls first, then OOM
+/// kills, then crashes.
+fn pod_failure(o: &Observed<'_>) -> Option<(&'static str, String)> {
     let containers = o
         .pods
         .iter()
         .filter_map(|p| p.status.as_ref())
         .flat_map(|s| s.container_statuses.iter().flatten());
-    // Image pulls first (returned at once), then OOM kills, then crashes.
     let (mut oom, mut crash) = (None, None);
     for c in containers {
         let Some(w) = c.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
@@ -87,33 +92,27 @@ pub fn failure(o: &Observed<'_>) -> Option<(&'static str, String)> {
         };
         let reason = w.reason.as_deref().unwrap_or_default();
         let message = w.message.clone().unwrap_or_default();
+        let or_default = |m: String, default: String| if m.is_empty() { default } else { m };
         match reason {
             "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" | "ErrImageNeverPull" => {
-                let m = if message.is_empty() {
-                    format!("the image cannot be pulled ({reason})")
-                } else {
-                    message
-                };
+                let m = or_default(message, format!("the image cannot be pulled ({reason})"));
                 return Some((REASON_IMAGE_PULL, m));
             }
             "CrashLoopBackOff" | "CreateContainerError" | "RunContainerError" => {
-                let restarts = c.restart_count;
                 match last_exit(c) {
                     Some((last, _)) if last == "OOMKilled" => {
                         oom.get_or_insert((
                             REASON_OOM_KILLED,
                             format!(
                                 "the container used more memory than its limit and was killed \
-                                 (OOMKilled); restarted {restarts} times"
+                                 (OOMKilled); restarted {} times",
+                                c.restart_count
                             ),
                         ));
                     }
                     exit => {
-                        let mut m = if message.is_empty() {
-                            format!("the container keeps failing ({reason})")
-                        } else {
-                            message
-                        };
+                        let mut m =
+                            or_default(message, format!("the container keeps failing ({reason})"));
                         if let Some((_, e)) = exit {
                             m.push_str(&format!("; {e}"));
                         }
@@ -124,48 +123,46 @@ pub fn failure(o: &Observed<'_>) -> Option<(&'static str, String)> {
             _ => {}
         }
     }
-    if let Some(f) = oom.or(crash) {
-        return Some(f);
-    }
+    oom.or(crash)
+}
+
+/// What the Deployment and its FailedCreate events say: the namespace's
+/// quota refused pods, or the rollout passed its progress deadline.
+fn deployment_failure(o: &Observed<'_>) -> Option<(&'static str, String)> {
     let conditions = o
         .deployment
         .and_then(|d| d.status.as_ref())
         .and_then(|s| s.conditions.clone())
         .unwrap_or_default();
+    let over_quota = |m: Option<&str>| m.unwrap_or("").contains("exceeded quota");
     let quota_condition = conditions.iter().find(|c| {
-        c.type_ == "ReplicaFailure"
-            && c.status == "True"
-            && c.message
-                .as_deref()
-                .unwrap_or("")
-                .contains("exceeded quota")
+        c.type_ == "ReplicaFailure" && c.status == "True" && over_quota(c.message.as_deref())
     });
-    let quota_event = o.failed_create_events.iter().find(|e| {
-        e.reason.as_deref() == Some("FailedCreate")
-            && e.message
-                .as_deref()
-                .unwrap_or("")
-                .contains("exceeded quota")
-    });
+    let quota_event = o
+        .failed_create_events
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("FailedCreate") && over_quota(e.message.as_deref()));
     if let Some(m) = quota_event
         .and_then(|e| e.message.clone())
         .or_else(|| quota_condition.and_then(|c| c.message.clone()))
     {
         return Some((REASON_QUOTA, m));
     }
-    if let Some(c) = conditions.iter().find(|c| {
-        c.type_ == "Progressing"
-            && c.status == "False"
-            && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
-    }) {
-        return Some((
-            REASON_DEADLINE,
-            c.message
-                .clone()
-                .unwrap_or_else(|| "the rollout made no progress".into()),
-        ));
-    }
-    None
+    conditions
+        .iter()
+        .find(|c| {
+            c.type_ == "Progressing"
+                && c.status == "False"
+                && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+        })
+        .map(|c| {
+            (
+                REASON_DEADLINE,
+                c.message
+                    .clone()
+                    .unwrap_or_else(|| "the rollout made no progress".into()),
+            )
+        })
 }
 
 /// Sets `cond` in `conditions`, keeping `lastTransitionTime` when the
@@ -179,6 +176,65 @@ fn merge_condition(previous: &[Condition], mut cond: Condition, now: &str) -> Co
     cond
 }
 
+/// The `Ready` condition a status is built around.
+struct Ready {
+    phase: Phase,
+    status: &'static str,
+    reason: &'static str,
+    message: String,
+}
+
+impl Ready {
+    fn not(phase: Phase, reason: &'static str, message: String) -> Self {
+        Self {
+            phase,
+            status: "False",
+            reason,
+            message,
+        }
+    }
+
+    fn running(reason: &'static str, message: String) -> Self {
+        Self {
+            phase: Phase::Running,
+            status: "True",
+            reason,
+            message,
+        }
+    }
+
+    /// The status with this condition, merged into the previous ones.
+    fn status(
+        self,
+        previous: Option<&FunctionStatus>,
+        generation: Option<i64>,
+        (replicas, ready_replicas): (i32, i32),
+        url: Option<String>,
+        now: &str,
+    ) -> FunctionStatus {
+        let prev = previous.map(|p| p.conditions.as_slice()).unwrap_or(&[]);
+        FunctionStatus {
+            phase: Some(self.phase),
+            replicas,
+            ready_replicas,
+            conditions: vec![merge_condition(
+                prev,
+                Condition {
+                    type_: READY.into(),
+                    status: self.status.into(),
+                    reason: self.reason.into(),
+                    message: self.message,
+                    last_transition_time: None,
+                    observed_generation: generation,
+                },
+                now,
+            )],
+            observed_generation: generation,
+            url,
+        }
+    }
+}
+
 /// Status of a function whose CR cannot be applied.
 pub fn invalid(
     previous: Option<&FunctionStatus>,
@@ -186,26 +242,13 @@ pub fn invalid(
     message: String,
     now: &str,
 ) -> FunctionStatus {
-    let prev = previous.map(|p| p.conditions.as_slice()).unwrap_or(&[]);
-    FunctionStatus {
-        phase: Some(Phase::Failed),
-        replicas: previous.map_or(0, |p| p.replicas),
-        ready_replicas: previous.map_or(0, |p| p.ready_replicas),
-        conditions: vec![merge_condition(
-            prev,
-            Condition {
-                type_: READY.into(),
-                status: "False".into(),
-                reason: REASON_INVALID.into(),
-                message,
-                last_transition_time: None,
-                observed_generation: generation,
-            },
-            now,
-        )],
-        observed_generation: generation,
-        url: previous.and_then(|p| p.url.clone()),
-    }
+    let counts = (
+        previous.map_or(0, |p| p.replicas),
+        previous.map_or(0, |p| p.ready_replicas),
+    );
+    let url = previous.and_then(|p| p.url.clone());
+    Ready::not(Phase::Failed, REASON_INVALID, message)
+        .status(previous, generation, counts, url, now)
 }
 
 /// The status of a function from what was observed. `desired` is the
@@ -219,68 +262,45 @@ pub fn derive(
     o: &Observed<'_>,
     now: &str,
 ) -> FunctionStatus {
-    let ds = o
+    let ready = o
         .deployment
-        .and_then(|d| d.status.clone())
-        .unwrap_or_default();
+        .and_then(|d| d.status.as_ref())
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    ready_condition(desired, o).status(previous, generation, (desired, ready), Some(url), now)
+}
+
+/// Pending without a Deployment; Failed on a failure while not all desired
+/// replicas are ready and rolled out; Running once they are; else Deploying.
+fn ready_condition(desired: i32, o: &Observed<'_>) -> Ready {
+    let Some(deployment) = o.deployment else {
+        return Ready::not(
+            Phase::Pending,
+            REASON_PENDING,
+            "waiting for the Deployment".into(),
+        );
+    };
+    let ds = deployment.status.clone().unwrap_or_default();
     let ready = ds.ready_replicas.unwrap_or(0);
     let updated = ds.updated_replicas.unwrap_or(0);
     let total = ds.replicas.unwrap_or(0);
-    let rolled_out = o
-        .deployment
-        .is_some_and(|d| ds.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0));
-    let (phase, status, reason, message) = if o.deployment.is_none() {
-        (
-            Phase::Pending,
-            "False",
-            REASON_PENDING,
-            "waiting for the Deployment".to_string(),
-        )
-    } else if let Some((reason, message)) = failure(o).filter(|_| ready < desired || !rolled_out) {
-        (Phase::Failed, "False", reason, message)
-    } else if rolled_out && ready >= desired && updated >= desired && total <= desired {
-        if desired == 0 {
-            (
-                Phase::Running,
-                "True",
-                REASON_SCALED_TO_ZERO,
-                "scaled to zero replicas".to_string(),
-            )
-        } else {
-            (
-                Phase::Running,
-                "True",
-                REASON_READY,
-                format!("{ready}/{desired} replicas ready{}", restarts(o)),
-            )
-        }
-    } else {
-        (
+    let rolled_out =
+        ds.observed_generation.unwrap_or(0) >= deployment.metadata.generation.unwrap_or(0);
+    if let Some((reason, message)) = failure(o).filter(|_| ready < desired || !rolled_out) {
+        Ready::not(Phase::Failed, reason, message)
+    } else if !(rolled_out && ready >= desired && updated >= desired && total <= desired) {
+        Ready::not(
             Phase::Deploying,
-            "False",
             REASON_DEPLOYING,
             format!("{ready}/{desired} replicas ready"),
         )
-    };
-    let prev = previous.map(|p| p.conditions.as_slice()).unwrap_or(&[]);
-    FunctionStatus {
-        phase: Some(phase),
-        replicas: desired,
-        ready_replicas: ready,
-        conditions: vec![merge_condition(
-            prev,
-            Condition {
-                type_: READY.into(),
-                status: status.into(),
-                reason: reason.into(),
-                message,
-                last_transition_time: None,
-                observed_generation: generation,
-            },
-            now,
-        )],
-        observed_generation: generation,
-        url: Some(url),
+    } else if desired == 0 {
+        Ready::running(REASON_SCALED_TO_ZERO, "scaled to zero replicas".into())
+    } else {
+        Ready::running(
+            REASON_READY,
+            format!("{ready}/{desired} replicas ready{}", restarts(o)),
+        )
     }
 }
 
