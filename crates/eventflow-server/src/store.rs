@@ -8,7 +8,7 @@
 //! not exposed to HTTP handlers.
 //!
 //! Every write that changes desired state also inserts an outbox row in the
-//! same transaction; the sync loop applies it to Kubernetes (see `sync.rs`).
+//! same transaction; the sync loop applies it to Kubernetes (see `sync/`).
 
 use std::{str::FromStr, time::Duration};
 
@@ -304,7 +304,7 @@ impl Store {
     }
 
     /// This catalog's id, created on first use. Stamped on every custom
-    /// resource the sync applies (see `sync.rs`).
+    /// resource the sync applies (see `sync/`).
     pub async fn catalog_id(&self) -> Result<String> {
         let fresh = uuid::Uuid::new_v4().to_string();
         sqlx::query(
