@@ -162,7 +162,7 @@ impl IntoResponse for ApiError {
         // Marks the platform's own errors, so a client can tell them from a
         // function's response passed through the invoke gateway.
         resp.headers_mut()
-            .insert("x-eventflow-error", HeaderValue::from_static(self.code()));
+            .insert(ERROR_HEADER, HeaderValue::from_static(self.code()));
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -176,3 +176,7 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The header on every error response of the platform's own, carrying the
+/// error code; the invoke gateway strips it from functions' responses.
+pub const ERROR_HEADER: &str = "x-eventflow-error";

@@ -554,8 +554,12 @@ async fn forward(
     }
 }
 
+/// The function's response as the caller gets it: without hop-by-hop
+/// headers, and without `X-EventFlow-Error`, which marks the platform's own
+/// errors only (a function cannot pass its answer off as one).
 fn downstream(status: u16, mut headers: HeaderMap, body: Body) -> Response {
     strip_hop_by_hop(&mut headers);
+    headers.remove(crate::error::ERROR_HEADER);
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     *resp.headers_mut() = headers;
