@@ -333,6 +333,51 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// The prefix of the platform's own cookie names: never forwarded to a
+/// function, never set by one.
+const PLATFORM_COOKIE_PREFIX: &str = "eventflow_";
+
+/// Drops `Set-Cookie` headers that set a platform cookie.
+fn strip_platform_cookies(headers: &mut HeaderMap) {
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| {
+            let name = v.to_str().unwrap_or("").split('=').next().unwrap_or("");
+            !name
+                .trim()
+                .to_ascii_lowercase()
+                .starts_with(PLATFORM_COOKIE_PREFIX)
+        })
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for v in kept {
+        headers.append(header::SET_COOKIE, v);
+    }
+}
+
+/// Refuses a sub-path with a `.` or `..` segment, also when percent-encoded
+/// (`%2e%2e`, `..%2f`): through the API server's service proxy such a path
+/// could leave the function's proxy prefix, and a function should see the
+/// path its caller means.
+fn check_sub_path(suffix: Option<&str>) -> Result<(), ApiError> {
+    let Some(suffix) = suffix else {
+        return Ok(());
+    };
+    let decoded = percent_encoding::percent_decode_str(suffix).decode_utf8_lossy();
+    if decoded
+        .split(['/', '\\'])
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err(ApiError::bad_request(
+            "the invoke path may not contain . or .. segments",
+            None,
+        ));
+    }
+    Ok(())
+}
+
 /// The headers sent upstream.
 pub fn upstream_headers(
     incoming: &HeaderMap,
@@ -342,6 +387,16 @@ pub fn upstream_headers(
     let mut h = incoming.clone();
     strip_hop_by_hop(&mut h);
     h.remove(header::AUTHORIZATION);
+    // Kubernetes impersonation: through the API server's service proxy
+    // these would act with the server's own credentials.
+    let impersonation: Vec<HeaderName> = h
+        .keys()
+        .filter(|n| n.as_str().starts_with("impersonate-"))
+        .cloned()
+        .collect();
+    for n in impersonation {
+        h.remove(n);
+    }
     h.remove(header::HOST);
     h.remove(header::CONTENT_LENGTH);
     // Keep the caller's cookies, drop the platform's.
@@ -351,7 +406,7 @@ pub fn upstream_headers(
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|c| !c.is_empty() && !c.starts_with("eventflow_"))
+        .filter(|c| !c.is_empty() && !c.starts_with(PLATFORM_COOKIE_PREFIX))
         .map(str::to_string)
         .collect();
     h.remove(header::COOKIE);
@@ -472,7 +527,7 @@ impl Outcome<'_> {
     }
 }
 
-/// Route lookup (404), readiness (503), the tenant's rate and concurrency
+/// The path's segments (400), route lookup (404), readiness (503), the tenant's rate and concurrency
 /// limits (429), the upstream (502 without one), then the call itself.
 async fn invoke(
     State(state): State<Arc<AppState>>,
@@ -482,6 +537,7 @@ async fn invoke(
 ) -> Result<Response, ApiError> {
     let gw = &state.gateway;
     let name = FunctionName::parse(&name)?;
+    check_sub_path(raw_suffix(req.uri().path()))?;
     let route = gw.route(&state, &auth, &name).await?;
     let tenant = &auth.tenant;
     let outcome = Outcome {
@@ -555,11 +611,14 @@ async fn forward(
 }
 
 /// The function's response as the caller gets it: without hop-by-hop
-/// headers, and without `X-EventFlow-Error`, which marks the platform's own
-/// errors only (a function cannot pass its answer off as one).
+/// headers, without `X-EventFlow-Error`, which marks the platform's own
+/// errors only (a function cannot pass its answer off as one), and without
+/// `Set-Cookie` for the platform's cookie names (`eventflow_*`: the
+/// dashboard shares the origin). Every other header a function sets passes.
 fn downstream(status: u16, mut headers: HeaderMap, body: Body) -> Response {
     strip_hop_by_hop(&mut headers);
     headers.remove(crate::error::ERROR_HEADER);
+    strip_platform_cookies(&mut headers);
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     *resp.headers_mut() = headers;

@@ -53,6 +53,9 @@ async fn upstream(hold: Option<Arc<Barrier>>) -> SocketAddr {
                 .header("connection", "x-secret-hop")
                 .header("x-secret-hop", "must not pass")
                 .header("x-eventflow-error", "not_found")
+                .header("set-cookie", "eventflow_session=forged; Path=/")
+                .header("set-cookie", "Eventflow_Other=forged")
+                .header("set-cookie", "theirs=1; Path=/")
                 .body(Body::from(echo.to_string()))
                 .unwrap()
         }
@@ -142,10 +145,23 @@ async fn passes_method_path_query_headers_and_body() {
             ("connection", "x-drop-me"),
             ("x-drop-me", "1"),
             ("x-request-id", "req-42"),
+            ("impersonate-user", "system:admin"),
+            ("impersonate-group", "system:masters"),
+            ("impersonate-extra-scopes", "all"),
         ],
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
+    let cookies: Vec<&str> = h
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(
+        cookies,
+        ["theirs=1; Path=/"],
+        "a function sets its own cookies, never the platform's"
+    );
     assert_eq!(h["x-upstream"], "yes");
     assert!(
         h.get("x-eventflow-error").is_none(),
@@ -175,7 +191,55 @@ async fn passes_method_path_query_headers_and_body() {
         "headers named in Connection are hop-by-hop"
     );
     assert_eq!(hd["x-request-id"], "req-42");
+    for h in [
+        "impersonate-user",
+        "impersonate-group",
+        "impersonate-extra-scopes",
+    ] {
+        assert!(hd.get(h).is_none(), "{h} never reaches the function: {hd}");
+    }
     assert_eq!(hd["x-forwarded-proto"], "http");
+    // Dot segments are refused, also percent-encoded; dots inside a name pass.
+    for path in [
+        "/a/../b",
+        "/..",
+        "/a/%2e%2e/b",
+        "/a/..%2Fb",
+        "/a/%2E%2E",
+        "/./x",
+        "/a/..%5cb",
+    ] {
+        let (s, h, b) = send(
+            &app,
+            Method::GET,
+            &format!("/v1/functions/echo/invoke{path}"),
+            &t,
+            "",
+            &[],
+        )
+        .await;
+        assert_eq!(
+            s,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            String::from_utf8_lossy(&b)
+        );
+        assert_eq!(h["x-eventflow-error"], "bad_request", "{path}");
+    }
+    let (s, _, b) = send(
+        &app,
+        Method::GET,
+        "/v1/functions/echo/invoke/a..b/.well-known/x.y",
+        &t,
+        "",
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&b).unwrap()["path"],
+        "/a..b/.well-known/x.y"
+    );
     // The root path works too.
     let (s, _, b) = send(&app, Method::GET, "/v1/functions/echo/invoke", &t, "", &[]).await;
     assert_eq!(s, StatusCode::CREATED);
