@@ -111,7 +111,10 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            StoreError::TenantGone(_) => ApiError::unauthorized(format!("{e}; sign in again")),
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 

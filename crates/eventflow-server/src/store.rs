@@ -32,6 +32,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported database URL (expected postgres:// or sqlite:): {0}")]
     UnsupportedUrl(String),
+    /// A write for a tenant that was deleted (its token is older).
+    #[error("tenant {0} no longer exists")]
+    TenantGone(TenantId),
 }
 
 impl From<serde_json::Error> for StoreError {
@@ -841,7 +844,13 @@ impl TenantStore<'_> {
         .bind(serde_json::to_string(spec)?)
         .bind(now)
         .execute(&mut *tx)
-        .await?
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                StoreError::TenantGone(self.tenant.clone())
+            }
+            other => other.into(),
+        })?
         .rows_affected()
             == 1;
         if !inserted {

@@ -139,10 +139,19 @@ pub async fn token(
     let tenant = TenantId::parse(&login.user_id)
         .map_err(|e| eventflow_core::ValidationError::new("user_id", e.message))?;
     if let Some(email) = &login.email {
-        if email.len() > 254 || !email.contains('@') {
+        if email.len() > 254 || !email.contains('@') || email.chars().any(char::is_control) {
             return Err(
                 eventflow_core::ValidationError::new("email", "is not an email address").into(),
             );
+        }
+    }
+    if let Some(name) = &login.username {
+        if name.len() > 254 || name.chars().any(char::is_control) {
+            return Err(eventflow_core::ValidationError::new(
+                "username",
+                "must be at most 254 bytes without control characters",
+            )
+            .into());
         }
     }
     state

@@ -283,6 +283,9 @@ pub async fn list(
                 .decode(c)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
+                // Cursors are function names; anything else (a NUL byte
+                // included) is not one of ours.
+                .filter(|n| FunctionName::parse(n).is_ok())
                 .ok_or_else(|| ApiError::bad_request("invalid cursor", Some("cursor".into())))?,
         ),
     };

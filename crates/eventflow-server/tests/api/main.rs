@@ -336,6 +336,34 @@ both_databases! {
         assert_eq!(list, json!([]));
     };
 
+    nul_bytes_and_deleted_tenants_are_4xx => |db| async move {
+        let app = TestApp::new(db).await;
+        let t = app.token("alice").await;
+        app.create(&t, json!({"name":"f","image":"nginx"})).await;
+        // A cursor decoding to a NUL byte, or to anything but a function name.
+        for cursor in ["AA", "Zi8uLg", "_w"] {
+            let r = app.call(Method::GET, &format!("/v1/functions?cursor={cursor}"), Some(&t), None).await;
+            assert_error(&r, StatusCode::BAD_REQUEST, "bad_request", Some("cursor"));
+        }
+        // NUL and other control characters in a dev login.
+        for (field, body) in [
+            ("email", json!({"user_id":"nul","email":"a\u{0}@example.com"})),
+            ("email", json!({"user_id":"nul","email":"a@example.com\n"})),
+            ("username", json!({"user_id":"nul","username":"a\u{0}b"})),
+        ] {
+            let r = app.call(Method::POST, "/auth/token", None, Some(body)).await;
+            assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some(field));
+        }
+        // A dev token whose tenant was deleted since: 401, asking to sign in again.
+        let gone = app.token("gone").await;
+        let tenant = eventflow_core::TenantId::parse("gone").unwrap();
+        let actor = eventflow_server::store::Actor("test".into());
+        assert!(app.state.store.delete_tenant(&tenant, &actor).await.unwrap());
+        let r = app.create(&gone, json!({"name":"f","image":"nginx"})).await;
+        assert_error(&r, StatusCode::UNAUTHORIZED, "unauthorized", None);
+        assert!(r.1.to_string().contains("no longer exists"), "{}", r.1);
+    };
+
     sync_lease_has_one_holder_at_a_time => |db| async move {
         let app = TestApp::new(db).await;
         let store = &app.state.store;
