@@ -15,4 +15,4 @@ pub use spec::{
     Autoscaling, EnvVar, FunctionSpec, RawAutoscaling, RawFunctionSpec, RawResources, ResourceList,
     Resources, SpecLimits,
 };
-pub use tenant::{QuotaSpec, TenantLimits};
+pub use tenant::{check_fits_quota, QuotaSpec, TenantLimits};

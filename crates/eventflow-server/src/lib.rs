@@ -31,6 +31,7 @@ use axum::{
 };
 use eventflow_core::{QuotaSpec, TenantId};
 use tower_http::{
+    catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
@@ -214,7 +215,61 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(catch_panics())
         .with_state(state)
+}
+
+/// A handler that panics answers 500 with the usual error envelope (the
+/// panic is logged) instead of dropping the connection.
+fn catch_panics() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> axum::response::Response>
+{
+    fn respond(panic: Box<dyn std::any::Any + Send>) -> axum::response::Response {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        axum::response::IntoResponse::into_response(ApiError::Internal(format!(
+            "handler panicked: {what}"
+        )))
+    }
+    CatchPanicLayer::custom(respond as fn(_) -> _)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Body, http::Request, routing::get, Router};
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_the_error_envelope() {
+        let app = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    panic!("boom");
+                    #[allow(unreachable_code)]
+                    ""
+                }),
+            )
+            .layer(super::catch_panics());
+        let resp = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 500);
+        assert_eq!(resp.headers()["x-eventflow-error"], "internal");
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "internal");
+        assert_eq!(
+            v["error"]["message"], "internal server error",
+            "no detail leaks"
+        );
+    }
 }
 
 /// Serves until SIGTERM/SIGINT: readiness fails first, then in-flight

@@ -326,6 +326,7 @@ pub async fn create(
     let spec = FunctionSpec::parse(raw, spec_limits(&state, &auth).await?)?;
     let functions = auth.functions(&state.store);
     let quota = state.tenant_quota(&auth.tenant).await?;
+    eventflow_core::check_fits_quota(&spec, &quota)?;
     if functions.count().await? >= i64::from(quota.functions) {
         return Err(ApiError::QuotaExceeded(format!(
             "function quota used up: the tenant may have {} function{} (delete one, or ask an admin to raise the quota)",
@@ -369,6 +370,7 @@ async fn save(
     name: &FunctionName,
     spec: FunctionSpec,
 ) -> ApiResult<Json<FunctionDto>> {
+    eventflow_core::check_fits_quota(&spec, &state.tenant_quota(&auth.tenant).await?)?;
     let row = auth
         .functions(&state.store)
         .update(name, &spec, &auth.actor())

@@ -101,13 +101,20 @@ fn count(used: u128, hard: u32) -> Usage {
 pub fn compute_usage(quota: &QuotaSpec, specs: &[eventflow_core::FunctionSpec]) -> QuotaUsage {
     let mut totals = [0u128; 4];
     let mut pods = 0u128;
+    // Saturating: a sum too large to count shows as full, never wraps.
     for s in specs {
         let n = u128::from(s.replicas);
-        pods += n;
-        totals[0] += n * s.resources.requests.cpu.nanos();
-        totals[1] += n * s.resources.requests.memory.nanos();
-        totals[2] += n * s.resources.limits.cpu.nanos();
-        totals[3] += n * s.resources.limits.memory.nanos();
+        pods = pods.saturating_add(n);
+        let r = &s.resources;
+        let each = [
+            r.requests.cpu.nanos(),
+            r.requests.memory.nanos(),
+            r.limits.cpu.nanos(),
+            r.limits.memory.nanos(),
+        ];
+        for (total, q) in totals.iter_mut().zip(each) {
+            *total = total.saturating_add(n.saturating_mul(q));
+        }
     }
     QuotaUsage {
         requests_cpu: usage(totals[0], &quota.requests_cpu, cpu_text),
@@ -169,5 +176,23 @@ mod tests {
         assert_eq!(u.pods.used, "3");
         assert!((u.requests_cpu.ratio - 0.03).abs() < 1e-9);
         assert_eq!(u.functions.hard, "50");
+    }
+
+    #[test]
+    fn usage_saturates_instead_of_wrapping() {
+        // Rows stored before quantities were checked against the quota.
+        let huge = "300000000000000000000000000000";
+        let raw: RawFunctionSpec = serde_json::from_value(serde_json::json!({
+            "image": "nginx", "replicas": 3,
+            "resources": {"requests": {"cpu": huge}, "limits": {"cpu": huge}}
+        }))
+        .unwrap();
+        let spec = FunctionSpec::parse(raw, SpecLimits::default()).unwrap();
+        let u = compute_usage(&QuotaSpec::default(), &[spec.clone(), spec]);
+        assert!(
+            u.requests_cpu.ratio > 1.0,
+            "shown as over the quota, not wrapped"
+        );
+        assert_eq!(u.pods.used, "6");
     }
 }

@@ -364,6 +364,36 @@ both_databases! {
         assert!(r.1.to_string().contains("no longer exists"), "{}", r.1);
     };
 
+    functions_beyond_the_tenant_quota_are_refused => |db| async move {
+        let app = TestApp::new(db).await;
+        let t = app.token("alice").await;
+        let huge = "300000000000000000000000000000";
+        let r = app.create(&t, json!({"name":"big","image":"nginx","replicas":3,
+            "resources":{"requests":{"cpu":huge},"limits":{"cpu":huge}}})).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("resources.requests.cpu"));
+        let r = app.create(&t, json!({"name":"big","image":"nginx","replicas":2,
+            "resources":{"limits":{"memory":"30Gi"}}})).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("resources.limits.memory"));
+        // maxReplicas is the tenant's (20 by default), the pod quota 50: raise one, hit the other.
+        let (s, _) = app.create(&t, json!({"name":"ok","image":"nginx","replicas":2})).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let r = app.call(Method::PUT, "/v1/functions/ok", Some(&t),
+            Some(json!({"image":"nginx","replicas":2,"resources":{"requests":{"cpu":"6"},"limits":{"cpu":"6"}}}))).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("resources.requests.cpu"));
+        // Scaling up is checked too: 4 CPUs × 2 fit in 10, × 3 do not.
+        let (s, _) = app.create(&t, json!({"name":"cpu4","image":"nginx","replicas":2,
+            "resources":{"requests":{"cpu":"4"},"limits":{"cpu":"4"}}})).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let r = app.call(Method::PATCH, "/v1/functions/cpu4", Some(&t), Some(json!({"replicas":3}))).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("resources.requests.cpu"));
+        let (s, _) = app.call(Method::DELETE, "/v1/functions/cpu4", Some(&t), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        // Nothing refused was stored; usage is what the stored function asks for.
+        let (_, me) = app.call(Method::GET, "/v1/me", Some(&t), None).await;
+        assert_eq!(me["quota"]["requestsCpu"]["used"], "200m", "{me}");
+        assert_eq!(me["quota"]["functions"]["used"], "1", "{me}");
+    };
+
     sync_lease_has_one_holder_at_a_time => |db| async move {
         let app = TestApp::new(db).await;
         let store = &app.state.store;
