@@ -236,6 +236,35 @@ fn catch_panics() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> axum::
     CatchPanicLayer::custom(respond as fn(_) -> _)
 }
 
+/// Serves until SIGTERM/SIGINT: readiness fails first, then in-flight
+/// requests finish, then the sync loop stops and the pool closes.
+pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sync_task = tokio::spawn(state.sync.clone().run(stop_rx));
+    let shutdown_state = state.clone();
+    let shutdown = async move {
+        eventflow_kube::shutdown_signal().await;
+        tracing::info!("shutdown requested: failing readiness, draining requests");
+        shutdown_state.begin_shutdown();
+        // The sync loop stops now and releases its lease, so that a standby
+        // replica applies what the draining requests still write, instead of
+        // waiting for the lease to expire after this process is gone.
+        let _ = stop_tx.send(true);
+        tokio::time::sleep(shutdown_state.config.shutdown_delay).await;
+    };
+    let result = axum::serve(
+        listener,
+        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    // The sender went with the shutdown future, which ends the sync loop.
+    let _ = sync_task.await;
+    state.store.close().await;
+    tracing::info!("server stopped");
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use axum::{body::Body, http::Request, routing::get, Router};
@@ -270,33 +299,4 @@ mod tests {
             "no detail leaks"
         );
     }
-}
-
-/// Serves until SIGTERM/SIGINT: readiness fails first, then in-flight
-/// requests finish, then the sync loop stops and the pool closes.
-pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sync_task = tokio::spawn(state.sync.clone().run(stop_rx));
-    let shutdown_state = state.clone();
-    let shutdown = async move {
-        eventflow_kube::shutdown_signal().await;
-        tracing::info!("shutdown requested: failing readiness, draining requests");
-        shutdown_state.begin_shutdown();
-        // The sync loop stops now and releases its lease, so that a standby
-        // replica applies what the draining requests still write, instead of
-        // waiting for the lease to expire after this process is gone.
-        let _ = stop_tx.send(true);
-        tokio::time::sleep(shutdown_state.config.shutdown_delay).await;
-    };
-    let result = axum::serve(
-        listener,
-        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
-    // The sender went with the shutdown future, which ends the sync loop.
-    let _ = sync_task.await;
-    state.store.close().await;
-    tracing::info!("server stopped");
-    result
 }
