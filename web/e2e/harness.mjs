@@ -87,6 +87,8 @@ export async function startServer(bin, extraArgs = [], { logName = "server.log" 
     "--dev",
     "--listen",
     `127.0.0.1:${port}`,
+    "--metrics-listen",
+    "127.0.0.1:0",
     "--data-dir",
     dataDir,
     "--web-dir",

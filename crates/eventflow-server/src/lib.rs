@@ -186,8 +186,17 @@ fn routes() -> Router<Arc<AppState>> {
         .route("/auth/{*rest}", any(api_not_found))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::handler))
         .route("/openapi.json", get(openapi_json))
+}
+
+/// The metrics listener's application: `/metrics` (Prometheus) alone. It
+/// names every tenant and function, so it is served apart from the API
+/// (`--metrics-listen`, loopback by default), never on the public listener.
+pub fn metrics_app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::handler))
+        .fallback(api_not_found)
+        .with_state(state)
 }
 
 /// The whole HTTP application.
@@ -238,9 +247,21 @@ fn catch_panics() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> axum::
 
 /// Serves until SIGTERM/SIGINT: readiness fails first, then in-flight
 /// requests finish, then the sync loop stops and the pool closes.
-pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    metrics_listener: tokio::net::TcpListener,
+) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sync_task = tokio::spawn(state.sync.clone().run(stop_rx));
+    let metrics_task = tokio::spawn({
+        let app = metrics_app(state.clone());
+        async move {
+            if let Err(e) = axum::serve(metrics_listener, app).await {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        }
+    });
     let shutdown_state = state.clone();
     let shutdown = async move {
         eventflow_kube::shutdown_signal().await;
@@ -260,6 +281,7 @@ pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener) -> s
     .await;
     // The sender went with the shutdown future, which ends the sync loop.
     let _ = sync_task.await;
+    metrics_task.abort();
     state.store.close().await;
     tracing::info!("server stopped");
     result

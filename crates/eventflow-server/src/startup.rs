@@ -42,6 +42,9 @@ pub enum WebDir {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// Where `/metrics` is served (apart from the API: it names every
+    /// tenant and function).
+    pub metrics_listen: SocketAddr,
     pub auth_mode: AuthMode,
     /// Embedded state: the SQLite database and the dev JWT secret.
     pub data_dir: PathBuf,
@@ -196,10 +199,17 @@ fn web_dir(dir: &WebDir) -> Result<Option<PathBuf>, StartupError> {
     Ok(Some(dir))
 }
 
-/// A server ready to serve: state built, listener bound.
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, StartupError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Listen { addr, source })
+}
+
+/// A server ready to serve: state built, listeners bound.
 pub struct Server {
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
+    metrics_listener: tokio::net::TcpListener,
 }
 
 impl Server {
@@ -232,15 +242,12 @@ impl Server {
             shutdown_delay: s.shutdown_delay,
             samples: s.samples,
         };
-        let listener = tokio::net::TcpListener::bind(s.listen)
-            .await
-            .map_err(|source| StartupError::Listen {
-                addr: s.listen,
-                source,
-            })?;
+        let listener = bind(s.listen).await?;
+        let metrics_listener = bind(s.metrics_listen).await?;
         Ok(Self {
             state: AppState::new(config, store, jwt),
             listener,
+            metrics_listener,
         })
     }
 
@@ -251,7 +258,8 @@ impl Server {
     /// Serves until SIGTERM/SIGINT (see [`crate::serve`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr()?, mode = ?self.state.config.auth_mode, "EventFlow API listening");
-        crate::serve(self.state, self.listener).await
+        tracing::info!(addr = %self.metrics_listener.local_addr()?, "metrics listening (/metrics)");
+        crate::serve(self.state, self.listener, self.metrics_listener).await
     }
 }
 

@@ -48,6 +48,15 @@ pub struct ServerArgs {
     /// Address to listen on.
     #[arg(long, env = "EVENTFLOW_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Address of the /metrics listener. Metrics name every tenant and
+    /// function: keep it off the public network (in Kubernetes, expose it
+    /// only to Prometheus).
+    #[arg(
+        long,
+        env = "EVENTFLOW_METRICS_LISTEN",
+        default_value = "127.0.0.1:9091"
+    )]
+    metrics_listen: SocketAddr,
     /// Directory for embedded state (SQLite database, dev JWT secret).
     #[arg(long, env = "EVENTFLOW_DATA_DIR", default_value = ".eventflow-data")]
     data_dir: PathBuf,
@@ -167,6 +176,7 @@ pub fn settings(args: ServerArgs, in_cluster: bool) -> Result<(Settings, LogForm
     };
     let settings = Settings {
         listen: args.listen,
+        metrics_listen: args.metrics_listen,
         auth_mode,
         data_dir: args.data_dir,
         database_url: args.database_url,
@@ -244,6 +254,11 @@ mod tests {
         assert_eq!(s.auth_mode, AuthMode::Production);
         assert_eq!(log, LogFormat::Json);
         assert_eq!(s.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            s.metrics_listen,
+            "127.0.0.1:9091".parse().unwrap(),
+            "loopback"
+        );
         assert_eq!(s.data_dir, PathBuf::from(".eventflow-data"));
         assert!(s.database_url.is_none() && s.jwt_secret.is_none() && s.admin_key.is_none());
         assert_eq!(s.web_dir, WebDir::Auto);

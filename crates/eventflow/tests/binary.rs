@@ -201,6 +201,7 @@ fn sample_images_from_flags_and_environment() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_eventflow"))
         .args(["server", "--dev", "--kubernetes", "off"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(dir.path())
         .env(
@@ -251,4 +252,33 @@ fn sample_images_from_flags_and_environment() {
     assert!(e.contains("is not NAME=IMAGE"), "{e}");
     let e = refused(Some("echo=nginx,echo=busybox"), &[]);
     assert!(e.contains("sample echo is configured twice"), "{e}");
+}
+
+/// `/metrics` names every tenant and function: it is served on its own
+/// listener (`--metrics-listen`), and the API listener does not answer it.
+#[test]
+fn metrics_are_served_apart_from_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_port = free_port();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--kubernetes",
+            "off",
+            "--metrics-listen",
+            &format!("127.0.0.1:{metrics_port}"),
+        ],
+    );
+    assert_eq!(http(server.port, "GET", "/readyz", None, "").0, 200);
+    let (status, body) = http(server.port, "GET", "/metrics", None, "");
+    assert_eq!(status, 404, "{body}");
+    assert!(!body.contains("eventflow_"), "{body}");
+    let (status, body) = http(metrics_port, "GET", "/metrics", None, "");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(
+            r#"eventflow_http_requests_total{method="GET",route="/readyz",status="200"}"#
+        ),
+        "{body}"
+    );
 }

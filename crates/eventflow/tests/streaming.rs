@@ -75,6 +75,8 @@ async fn fifty_megabytes_stream_both_ways_without_buffering() {
             "off",
             "--listen",
             &format!("127.0.0.1:{port}"),
+            "--metrics-listen",
+            "127.0.0.1:0",
         ])
         .arg("--data-dir")
         .arg(dir.path())

@@ -310,8 +310,7 @@ async fn timeout_dead_upstream_and_no_replicas() {
     .await;
     let (s, _, _) = send(&app, Method::GET, "/v1/functions/slow/invoke", &t, "", &[]).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
-    let (_, m) = app.call(Method::GET, "/metrics", None, None).await;
-    let m = m.as_str().unwrap();
+    let m = app.metrics().await;
     assert!(
         m.contains(
             r#"eventflow_function_invocations_total{code="504",function="slow",tenant="alice"} 1"#

@@ -139,6 +139,21 @@ impl TestApp {
         Self::on(self.url, self._guard, mode, source).await
     }
 
+    /// `GET /metrics` on the metrics listener's application.
+    pub async fn metrics(&self) -> String {
+        let req = Request::get("/metrics").body(Body::empty()).unwrap();
+        let resp = eventflow_server::metrics_app(self.state.clone())
+            .oneshot(req)
+            .await
+            .expect("infallible");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
     pub async fn raw(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
         let resp = self.router.clone().oneshot(req).await.expect("infallible");
         let status = resp.status();

@@ -541,9 +541,14 @@ both_databases! {
         app.state.begin_shutdown();
         let (s, v) = app.call(Method::GET, "/readyz", None, None).await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "readiness fails first on shutdown: {v}");
-        let (_, m) = app.call(Method::GET, "/metrics", None, None).await;
-        let m = m.as_str().unwrap().to_string();
+        let m = app.metrics().await;
         assert!(m.contains(r#"eventflow_http_requests_total{method="GET",route="/readyz",status="200"} 1"#), "{m}");
+        // Not on the API listener: metrics name every tenant and function.
+        let t = app.token("alice").await;
+        for token in [None, Some(t.as_str())] {
+            let r = app.call(Method::GET, "/metrics", token, None).await;
+            assert_error(&r, StatusCode::NOT_FOUND, "not_found", None);
+        }
         assert!(m.contains("eventflow_http_request_duration_seconds_bucket"), "{m}");
         let (s, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
         assert_eq!(s, StatusCode::OK);

@@ -117,6 +117,8 @@ impl Server {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_eventflow"))
             .args(["server", "--listen", &format!("127.0.0.1:{port}")])
+            // Any free port, unless `args` name one.
+            .env("EVENTFLOW_METRICS_LISTEN", "127.0.0.1:0")
             .arg("--data-dir")
             .arg(data_dir)
             .args(args)
