@@ -68,6 +68,13 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
     const html = await res.text();
     assert.match(html, /<div id="root">/);
     assert.match(res.headers.get("cache-control") ?? "", /no-cache/);
+    // Security headers; the rest of this suite runs with the CSP on, and any
+    // violation ("Refused to …") is a console error that fails it.
+    assert.match(res.headers.get("content-security-policy") ?? "", /script-src 'self'/);
+    assert.match(res.headers.get("content-security-policy") ?? "", /frame-ancestors 'none'/);
+    assert.equal(res.headers.get("x-frame-options"), "DENY");
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+    assert.equal(res.headers.get("referrer-policy"), "no-referrer");
     const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
     assert.ok(asset, "index.html references a hashed script");
     const js = await fetch(`${server.baseUrl}${asset}`);

@@ -140,7 +140,17 @@ async fn openapi_json() -> impl axum::response::IntoResponse {
     )
 }
 
-/// The route table: every endpoint and its handler.
+/// The invoke gateway's routes: their responses are the function's own.
+fn invoke_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/functions/{name}/invoke", any(gateway::invoke_root))
+        .route(
+            "/v1/functions/{name}/invoke/{*path}",
+            any(gateway::invoke_path),
+        )
+}
+
+/// The route table: every endpoint of the platform's own and its handler.
 fn routes() -> Router<Arc<AppState>> {
     use api::{admin, auth, functions, health, me, samples};
     Router::new()
@@ -176,11 +186,6 @@ fn routes() -> Router<Arc<AppState>> {
             axum::routing::delete(admin::revoke_api_key),
         )
         .route("/v1/functions/{name}/logs", get(api::logs::logs))
-        .route("/v1/functions/{name}/invoke", any(gateway::invoke_root))
-        .route(
-            "/v1/functions/{name}/invoke/{*path}",
-            any(gateway::invoke_path),
-        )
         .route("/v1", any(api_not_found))
         .route("/v1/{*rest}", any(api_not_found))
         .route("/auth/{*rest}", any(api_not_found))
@@ -202,13 +207,15 @@ pub fn metrics_app(state: Arc<AppState>) -> Router {
 /// The whole HTTP application.
 pub fn app(state: Arc<AppState>) -> Router {
     let api = routes()
+        .layer(middleware::from_fn(web::security_headers))
+        .merge(invoke_routes())
         .layer(DefaultBodyLimit::max(json::BODY_LIMIT))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ));
     let router = match &state.config.web_dir {
-        Some(dir) => api.merge(web::router(dir)),
+        Some(dir) => api.merge(web::router(dir).layer(middleware::from_fn(web::security_headers))),
         None => api.fallback(api_not_found),
     };
     router

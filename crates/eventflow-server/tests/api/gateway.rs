@@ -171,6 +171,10 @@ async fn passes_method_path_query_headers_and_body() {
         h.get("x-secret-hop").is_none(),
         "hop-by-hop response headers are dropped"
     );
+    assert!(
+        h.get("content-security-policy").is_none() && h.get("x-frame-options").is_none(),
+        "the dashboard's headers are not added to a function's response"
+    );
     let v: Value = serde_json::from_slice(&b).unwrap();
     assert_eq!(v["method"], "PUT");
     assert_eq!(v["path"], "/a/b%20c");

@@ -541,6 +541,14 @@ both_databases! {
         app.state.begin_shutdown();
         let (s, v) = app.call(Method::GET, "/readyz", None, None).await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "readiness fails first on shutdown: {v}");
+        // The platform's own responses carry the security headers.
+        for path in ["/readyz", "/openapi.json", "/v1/nothing"] {
+            let (_, h, _) = app.raw(Request::get(path).body(Body::empty()).unwrap()).await;
+            assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"), "{path}");
+            assert_eq!(h["x-frame-options"], "DENY", "{path}");
+            assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+            assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        }
         let m = app.metrics().await;
         assert!(m.contains(r#"eventflow_http_requests_total{method="GET",route="/readyz",status="200"} 1"#), "{m}");
         // Not on the API listener: metrics name every tenant and function.
