@@ -19,13 +19,18 @@ pub struct ApiJson<T>(pub T);
 
 /// Reads the body as bytes, mapping the length-limit rejection to 413.
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or_default();
-        if !(ct.starts_with("application/json") || ct.is_empty()) {
-            return Err(ApiError::UnsupportedMediaType(format!(
-                "expected Content-Type application/json, got {ct:?}"
-            )));
-        }
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("(not text)"));
+    if !ct.is_some_and(is_json) {
+        // Also without a Content-Type: a web page can send a body without
+        // one (or as text/plain) to another origin without a CORS
+        // preflight; application/json needs one.
+        return Err(ApiError::UnsupportedMediaType(match ct {
+            Some(ct) => format!("expected Content-Type application/json, got {ct:?}"),
+            None => "expected Content-Type application/json, got none".into(),
+        }));
     }
     Bytes::from_request(req, state).await.map_err(|rej| {
         if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -34,6 +39,14 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
             ApiError::bad_request(format!("could not read body: {rej}"), None)
         }
     })
+}
+
+/// `application/json`, with parameters (`; charset=utf-8`) or not.
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// Deserializes with the failing field's path in the error.
@@ -103,5 +116,28 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             .await
             .map(|p| ApiPath(p.0))
             .map_err(|e| ApiError::bad_request(format!("invalid path: {}", e.body_text()), None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_application_json_is_json() {
+        for ct in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+        ] {
+            assert!(super::is_json(ct), "{ct}");
+        }
+        for ct in [
+            "",
+            "text/plain",
+            "application/jsonx",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ] {
+            assert!(!super::is_json(ct), "{ct}");
+        }
     }
 }

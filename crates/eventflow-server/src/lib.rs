@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod dev_host;
 pub mod error;
 pub mod gateway;
 pub mod json;
@@ -58,6 +59,9 @@ pub struct Config {
     pub shutdown_delay: Duration,
     /// Sample function images offered on `GET /v1/samples` (`--sample-image`).
     pub samples: Vec<api::samples::SampleImage>,
+    /// Host names dev mode answers besides the loopback ones
+    /// (`--allowed-host`; see [`dev_host`]).
+    pub allowed_hosts: Vec<String>,
 }
 
 pub struct AppState {
@@ -229,6 +233,7 @@ pub fn app(state: Arc<AppState>) -> Router {
                 tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id)
             }),
         )
+        .layer(middleware::from_fn_with_state(state.clone(), dev_host::check))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(catch_panics())

@@ -61,6 +61,8 @@ pub struct Settings {
     pub gateway: GatewayConfig,
     pub shutdown_delay: Duration,
     pub samples: Vec<SampleImage>,
+    /// Host names dev mode answers besides the loopback ones.
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -241,6 +243,7 @@ impl Server {
             gateway: s.gateway,
             shutdown_delay: s.shutdown_delay,
             samples: s.samples,
+            allowed_hosts: s.allowed_hosts,
         };
         let listener = bind(s.listen).await?;
         let metrics_listener = bind(s.metrics_listen).await?;

@@ -149,6 +149,16 @@ pub struct ServerArgs {
         value_delimiter = ','
     )]
     sample_images: Vec<SampleImage>,
+    /// A host name dev mode answers besides localhost, *.localhost,
+    /// 127.0.0.0/8 and [::1] (it refuses others against DNS rebinding).
+    /// Repeatable, or comma-separated in the variable.
+    #[arg(
+        long = "allowed-host",
+        env = "EVENTFLOW_ALLOWED_HOSTS",
+        value_name = "HOST",
+        value_delimiter = ','
+    )]
+    allowed_hosts: Vec<String>,
 }
 
 /// What `eventflow server` starts from, and how it logs. `in_cluster`:
@@ -200,6 +210,7 @@ pub fn settings(args: ServerArgs, in_cluster: bool) -> Result<(Settings, LogForm
         },
         shutdown_delay: Duration::from_secs(args.shutdown_delay_seconds),
         samples: args.sample_images,
+        allowed_hosts: args.allowed_hosts,
     };
     Ok((settings, log_format))
 }
@@ -374,5 +385,11 @@ mod tests {
         assert!(e.to_string().contains("--sample-image"), "{e}");
         let (s, _) = convert(&["--sample-image", "echo=a:1"], false).unwrap();
         assert_eq!(s.samples.len(), 1);
+        let (s, _) = convert(
+            &["--allowed-host", "a.lan,b.lan", "--allowed-host", "c"],
+            false,
+        )
+        .unwrap();
+        assert_eq!(s.allowed_hosts, ["a.lan", "b.lan", "c"]);
     }
 }

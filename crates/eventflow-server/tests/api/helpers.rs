@@ -93,6 +93,7 @@ pub fn config(mode: AuthMode, source: KubeSource) -> Config {
         shutdown_delay: Duration::ZERO,
         gateway: GatewayConfig::default(),
         samples: Vec::new(),
+        allowed_hosts: Vec::new(),
     }
 }
 
@@ -135,8 +136,13 @@ impl TestApp {
     pub async fn restart(self) -> Self {
         let mode = self.state.config.auth_mode;
         let source = self.state.config.sync.source.clone();
+        self.restart_with(config(mode, source)).await
+    }
+
+    /// A restart over the same database with another configuration.
+    pub async fn restart_with(self, cfg: Config) -> Self {
         self.state.store.close().await;
-        Self::on(self.url, self._guard, mode, source).await
+        Self::on_with(self.url, self._guard, cfg).await
     }
 
     /// `GET /metrics` on the metrics listener's application.

@@ -394,6 +394,44 @@ both_databases! {
         assert_eq!(me["quota"]["functions"]["used"], "1", "{me}");
     };
 
+    dev_mode_answers_loopback_hosts_and_json_bodies_only => |db| async move {
+        let app = TestApp::new(db).await;
+        let login = |host: &str, ct: Option<&str>| {
+            let mut req = Request::post("/auth/token").header("host", host);
+            if let Some(ct) = ct {
+                req = req.header("content-type", ct);
+            }
+            req.body(Body::from(r#"{"user_id":"alice"}"#)).unwrap()
+        };
+        // DNS rebinding: a page's own name, resolved to 127.0.0.1.
+        for host in ["evil.example", "evil.example:8080", "localhost.evil.example", "10.0.0.1:8080"] {
+            let (s, h, b) = app.raw(login(host, Some("application/json"))).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{host}: {}", String::from_utf8_lossy(&b));
+            assert_eq!(h["x-eventflow-error"], "forbidden");
+            let (s, _, _) = app.raw(Request::get("/readyz").header("host", host).body(Body::empty()).unwrap()).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{host}: every route");
+        }
+        for host in ["localhost:8080", "127.0.0.1:8080", "[::1]:8080", "app.localhost"] {
+            let (s, _, b) = app.raw(login(host, Some("application/json"))).await;
+            assert_eq!(s, StatusCode::OK, "{host}: {}", String::from_utf8_lossy(&b));
+        }
+        // A body a page can send cross-origin without a preflight is not JSON.
+        for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+            let (s, h, _) = app.raw(login("localhost", ct)).await;
+            assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct:?}");
+            assert_eq!(h["x-eventflow-error"], "unsupported_media_type");
+        }
+        // --allowed-host adds names; production mode does not look at Host.
+        let mut config = helpers::config(AuthMode::Dev, KubeSource::Disabled);
+        config.allowed_hosts = vec!["devbox.lan".into()];
+        let app = app.restart_with(config).await;
+        let (s, _, _) = app.raw(login("devbox.lan:8080", Some("application/json"))).await;
+        assert_eq!(s, StatusCode::OK);
+        let prod = TestApp::with(db, AuthMode::Production, KubeSource::Disabled).await;
+        let (s, _, _) = prod.raw(Request::get("/readyz").header("host", "api.example.com").body(Body::empty()).unwrap()).await;
+        assert_eq!(s, StatusCode::OK);
+    };
+
     sync_lease_has_one_holder_at_a_time => |db| async move {
         let app = TestApp::new(db).await;
         let store = &app.state.store;
