@@ -119,6 +119,16 @@ pub struct FunctionRow {
     pub updated_at: i64,
 }
 
+/// What [`TenantStore::create`] did.
+#[derive(Debug)]
+pub enum Created {
+    Row(Box<FunctionRow>),
+    /// A function with this name exists.
+    NameTaken,
+    /// The tenant has as many functions as its quota allows.
+    QuotaUsedUp,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboxKind {
     Tenant,
@@ -805,16 +815,6 @@ impl TenantStore<'_> {
         Ok(Page { items, next_after })
     }
 
-    pub async fn count(&self) -> Result<i64> {
-        Ok(
-            sqlx::query("SELECT COUNT(*) AS n FROM functions WHERE tenant_id = $1")
-                .bind(self.tenant.as_str())
-                .fetch_one(&self.store.pool)
-                .await?
-                .try_get("n")?,
-        )
-    }
-
     /// All of the tenant's specs, for usage accounting.
     pub async fn all(&self) -> Result<Vec<FunctionRow>> {
         let rows = sqlx::query(&format!(
@@ -826,23 +826,35 @@ impl TenantStore<'_> {
         rows.iter().map(function_from_row).collect()
     }
 
-    /// Inserts a function; `None` when the name is taken.
+    /// Inserts a function unless the name is taken or the tenant already
+    /// has `max_functions`. The count and the insert are one atomic step:
+    /// one statement under SQLite's single writer, and on PostgreSQL after
+    /// locking the tenant's row, so parallel creates cannot exceed it.
     pub async fn create(
         &self,
         name: &FunctionName,
         spec: &FunctionSpec,
+        max_functions: u32,
         actor: &Actor,
-    ) -> Result<Option<FunctionRow>> {
-        let now = now_ms();
+    ) -> Result<Created> {
         let mut tx = self.store.pool.begin().await?;
+        if self.store.backend == Backend::Postgres {
+            sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
+                .bind(self.tenant.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
         let inserted = sqlx::query(
             "INSERT INTO functions (tenant_id, name, spec_json, generation, applied_generation, status_json, created_at, updated_at) \
-             VALUES ($1, $2, $3, 1, 0, '{}', $4, $4) ON CONFLICT (tenant_id, name) DO NOTHING",
+             SELECT $1, $2, $3, 1, 0, '{}', $4, $4 \
+             WHERE (SELECT COUNT(*) FROM functions WHERE tenant_id = $1) < $5 \
+             ON CONFLICT (tenant_id, name) DO NOTHING",
         )
         .bind(self.tenant.as_str())
         .bind(name.as_str())
         .bind(serde_json::to_string(spec)?)
-        .bind(now)
+        .bind(now_ms())
+        .bind(i64::from(max_functions))
         .execute(&mut *tx)
         .await
         .map_err(|e| match e {
@@ -854,11 +866,22 @@ impl TenantStore<'_> {
         .rows_affected()
             == 1;
         if !inserted {
-            return Ok(None);
+            let exists =
+                sqlx::query("SELECT 1 AS one FROM functions WHERE tenant_id = $1 AND name = $2")
+                    .bind(self.tenant.as_str())
+                    .bind(name.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
+            return Ok(if exists {
+                Created::NameTaken
+            } else {
+                Created::QuotaUsedUp
+            });
         }
         self.finish_write(tx, name, spec, actor, "function.create")
             .await
-            .map(Some)
+            .map(|row| Created::Row(Box::new(row)))
     }
 
     /// Replaces the spec, bumping the generation; `None` when absent.

@@ -22,7 +22,7 @@ use crate::{
     auth::TenantAuth,
     error::{ApiError, ApiResult, ErrorBody},
     json::{from_value, ApiJson, JsonObject},
-    store::FunctionRow,
+    store::{Created, FunctionRow},
     AppState,
 };
 
@@ -327,22 +327,28 @@ pub async fn create(
     let functions = auth.functions(&state.store);
     let quota = state.tenant_quota(&auth.tenant).await?;
     eventflow_core::check_fits_quota(&spec, &quota)?;
-    if functions.count().await? >= i64::from(quota.functions) {
-        return Err(ApiError::QuotaExceeded(format!(
-            "function quota used up: the tenant may have {} function{} (delete one, or ask an admin to raise the quota)",
-            quota.functions,
-            if quota.functions == 1 { "" } else { "s" }
-        )));
-    }
-    let row = functions
-        .create(&name, &spec, &auth.actor())
+    let row = match functions
+        .create(&name, &spec, quota.functions, &auth.actor())
         .await?
-        .ok_or_else(|| {
-            ApiError::Conflict(format!("function {:?} already exists", name.as_str()))
-        })?;
+    {
+        Created::Row(row) => row,
+        Created::NameTaken => {
+            return Err(ApiError::Conflict(format!(
+                "function {:?} already exists",
+                name.as_str()
+            )))
+        }
+        Created::QuotaUsedUp => {
+            return Err(ApiError::QuotaExceeded(format!(
+                "function quota used up: the tenant may have {} function{} (delete one, or ask an admin to raise the quota)",
+                quota.functions,
+                if quota.functions == 1 { "" } else { "s" }
+            )))
+        }
+    };
     state.sync.notify();
     tracing::info!(tenant = %auth.tenant, function = %name, "function created");
-    Ok((StatusCode::CREATED, Json(FunctionDto::from(&row))))
+    Ok((StatusCode::CREATED, Json(FunctionDto::from(row.as_ref()))))
 }
 
 /// Get one function with its status.

@@ -432,6 +432,39 @@ both_databases! {
         assert_eq!(s, StatusCode::OK);
     };
 
+    parallel_creates_cannot_exceed_the_function_quota => |db| async move {
+        let app = TestApp::new(db).await;
+        let t = app.token("racer").await;
+        let tenant = eventflow_core::TenantId::parse("racer").unwrap();
+        let mut spec = app.state.store.get_tenant(&tenant).await.unwrap().unwrap().spec;
+        spec.quota = Some(serde_json::from_value(json!({"functions": 3})).unwrap());
+        let actor = eventflow_server::store::Actor("test".into());
+        assert!(app.state.store.update_tenant(&tenant, &spec, None, &actor).await.unwrap());
+        assert_eq!(app.state.tenant_quota(&tenant).await.unwrap().functions, 3);
+        let creates = (0..16).map(|i| {
+            let router = app.router.clone();
+            let t = t.clone();
+            tokio::spawn(async move {
+                let req = Request::post("/v1/functions")
+                    .header("authorization", format!("Bearer {t}"))
+                    .header("content-type", "application/json")
+                    .body(Body::from(json!({"name": format!("f{i}"), "image": "nginx"}).to_string()))
+                    .unwrap();
+                tower::ServiceExt::oneshot(router, req).await.unwrap().status()
+            })
+        });
+        let statuses: Vec<StatusCode> = futures::future::join_all(creates).await.into_iter().map(Result::unwrap).collect();
+        let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+        let refused = statuses.iter().filter(|s| **s == StatusCode::FORBIDDEN).count();
+        assert_eq!((created, refused), (3, 13), "{statuses:?}");
+        let (_, list) = app.call(Method::GET, "/v1/functions", Some(&t), None).await;
+        assert_eq!(list["items"].as_array().unwrap().len(), 3);
+        // A taken name is still a conflict, not a quota refusal.
+        let first = list["items"][0]["name"].as_str().unwrap().to_string();
+        let r = app.create(&t, json!({"name": first, "image": "nginx"})).await;
+        assert_error(&r, StatusCode::CONFLICT, "conflict", None);
+    };
+
     sync_lease_has_one_holder_at_a_time => |db| async move {
         let app = TestApp::new(db).await;
         let store = &app.state.store;
