@@ -17,6 +17,9 @@ pub enum Error {
     /// No usable cluster configuration (kubeconfig or in-cluster).
     #[error("kubernetes configuration: {0}")]
     Config(#[from] eventflow_kube::ClientError),
+    /// The leader-election Lease cannot be created: its namespace is missing.
+    #[error("the lease namespace {0:?} does not exist: create it (`kubectl create namespace {0}`; deploy/k8s/00-namespace.yaml and the Helm chart do) or give --lease-namespace an existing namespace")]
+    LeaseNamespaceMissing(String),
     /// The metrics listener could not be started.
     #[error("metrics listener on {addr}: {source}")]
     Listen {
@@ -42,7 +45,7 @@ impl Error {
                 _ => "finalizer",
             },
             Error::Listen { .. } => "listen",
-            Error::Config(_) => "config",
+            Error::Config(_) | Error::LeaseNamespaceMissing(_) => "config",
         }
     }
 

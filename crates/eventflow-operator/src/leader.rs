@@ -152,6 +152,14 @@ impl LeaderElector {
         }
     }
 
+    /// Whether the lease's namespace is known not to exist (an error
+    /// looking it up counts as not known).
+    async fn namespace_missing(&self) -> bool {
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> =
+            Api::all(self.api.clone().into_client());
+        matches!(namespaces.get_opt(&self.cfg.namespace).await, Ok(None))
+    }
+
     fn observe(&mut self, lease: &Lease) {
         let rv = lease.metadata.resource_version.clone().unwrap_or_default();
         match &self.observed {
@@ -161,14 +169,24 @@ impl LeaderElector {
     }
 
     /// Returns once this candidate holds the lease. Retries forever, backing
-    /// off while the API server is unreachable.
-    pub async fn acquire(&mut self) {
+    /// off while the API server is unreachable; fails at once when the
+    /// lease's namespace does not exist (retrying cannot help).
+    pub async fn acquire(&mut self) -> Result<(), crate::Error> {
         let mut failures: u32 = 0;
         loop {
             match self.try_acquire_or_renew().await {
                 Ok(true) => {
                     tracing::info!(lease = %self.cfg.name, identity = %self.cfg.identity, "acquired the lease");
-                    return;
+                    return Ok(());
+                }
+                // A refusal (404 from creating the Lease, or 403 because no
+                // RoleBinding can exist there): is the namespace missing?
+                Err(kube::Error::Api(ae))
+                    if matches!(ae.code, 403 | 404) && self.namespace_missing().await =>
+                {
+                    return Err(crate::Error::LeaseNamespaceMissing(
+                        self.cfg.namespace.clone(),
+                    ));
                 }
                 Ok(false) => {
                     failures = 0;

@@ -234,11 +234,15 @@ impl Operator {
             .clone()
             .map(|l| leader::LeaderElector::new(config.client.clone(), l));
         let mut shutdown = std::pin::pin!(shutdown);
+        let mut failed = None;
         loop {
             if let Some(e) = elector.as_mut() {
                 tokio::select! {
                     _ = &mut shutdown => break,
-                    _ = e.acquire() => {}
+                    acquired = e.acquire() => if let Err(err) = acquired {
+                        failed = Some(err);
+                        break;
+                    },
                 }
             }
             match lead(&config, &ctx, elector.as_mut(), shutdown.as_mut()).await {
@@ -254,7 +258,7 @@ impl Operator {
         }
         admin.stop().await;
         tracing::info!("operator stopped");
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 }
 

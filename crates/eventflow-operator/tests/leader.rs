@@ -128,3 +128,28 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     .await
     .unwrap()
 }
+
+/// Without its lease namespace the operator stops at once with a message
+/// naming the fix, instead of retrying "cannot reach the lease" forever.
+#[tokio::test]
+async fn a_missing_lease_namespace_fails_fast_naming_the_fix() {
+    let client = setup().await;
+    let scope = suffix();
+    let missing = format!("eventflow-missing-{scope}");
+    let mut cfg = TestOperator::config(&client, &scope).await;
+    cfg.lease = Some(fast_lease(&missing, "eventflow-operator", "lonely"));
+    let run = eventflow_operator::Operator::new(cfg).run(std::future::pending());
+    let result = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the operator gives up instead of retrying");
+    let e = result.expect_err("no namespace, no lease");
+    assert!(
+        matches!(e, eventflow_operator::Error::LeaseNamespaceMissing(ref ns) if *ns == missing),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .contains(&format!("kubectl create namespace {missing}")),
+        "{e}"
+    );
+}
