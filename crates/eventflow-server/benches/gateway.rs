@@ -115,6 +115,7 @@ async fn main() {
         shutdown_delay: Duration::ZERO,
         samples: Vec::new(),
         allowed_hosts: Vec::new(),
+        audit_retention: None,
     };
     let jwt = JwtKeys::new(&[7u8; 32], 3600).unwrap();
     let state = AppState::new(config, store.clone(), jwt.clone());

@@ -5,6 +5,7 @@
 //! shutdown.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod dev_host;
 pub mod error;
@@ -62,6 +63,8 @@ pub struct Config {
     /// Host names dev mode answers besides the loopback ones
     /// (`--allowed-host`; see [`dev_host`]).
     pub allowed_hosts: Vec<String>,
+    /// How long audit entries are kept (`None`: for ever).
+    pub audit_retention: Option<Duration>,
 }
 
 pub struct AppState {
@@ -185,6 +188,7 @@ fn routes() -> Router<Arc<AppState>> {
             "/v1/admin/api-keys",
             get(admin::list_api_keys).post(admin::create_api_key),
         )
+        .route("/v1/admin/audit", get(admin::audit_log))
         .route(
             "/v1/admin/api-keys/{id}",
             axum::routing::delete(admin::revoke_api_key),
@@ -257,6 +261,24 @@ fn catch_panics() -> CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> axum::
     CatchPanicLayer::custom(respond as fn(_) -> _)
 }
 
+/// Deletes audit entries older than `keep`, at start and then hourly (any
+/// replica may: the DELETE is idempotent).
+async fn prune_audit_log(state: Arc<AppState>, keep: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+        let before = chrono::Utc::now()
+            .timestamp_millis()
+            .saturating_sub(keep_ms);
+        match state.store.prune_audit(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "audit log: entries past the retention deleted"),
+            Err(e) => tracing::warn!(error = %e, "audit log retention failed; will retry"),
+        }
+    }
+}
+
 /// Serves until SIGTERM/SIGINT: readiness fails first, then in-flight
 /// requests finish, then the sync loop stops and the pool closes.
 pub async fn serve(
@@ -266,6 +288,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sync_task = tokio::spawn(state.sync.clone().run(stop_rx));
+    let retention_task = state
+        .config
+        .audit_retention
+        .map(|keep| tokio::spawn(prune_audit_log(state.clone(), keep)));
     let metrics_task = tokio::spawn({
         let app = metrics_app(state.clone());
         async move {
@@ -294,6 +320,9 @@ pub async fn serve(
     // The sender went with the shutdown future, which ends the sync loop.
     let _ = sync_task.await;
     metrics_task.abort();
+    if let Some(t) = retention_task {
+        t.abort();
+    }
     state.store.close().await;
     tracing::info!("server stopped");
     result

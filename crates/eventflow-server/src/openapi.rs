@@ -35,7 +35,7 @@ impl Modify for BearerAuth {
         samples::list,
         functions::list, functions::create, functions::get, functions::replace, functions::patch, functions::delete, logs::logs,
         admin::create_tenant, admin::list_tenants, admin::update_tenant, admin::delete_tenant,
-        admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
+        admin::create_api_key, admin::list_api_keys, admin::revoke_api_key, admin::audit_log,
         crate::gateway::invoke_root, crate::gateway::invoke_path,
         health::healthz, health::readyz,
     ),

@@ -63,6 +63,8 @@ pub struct Settings {
     pub samples: Vec<SampleImage>,
     /// Host names dev mode answers besides the loopback ones.
     pub allowed_hosts: Vec<String>,
+    /// How long audit entries are kept (`None`: for ever).
+    pub audit_retention: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -244,6 +246,7 @@ impl Server {
             shutdown_delay: s.shutdown_delay,
             samples: s.samples,
             allowed_hosts: s.allowed_hosts,
+            audit_retention: s.audit_retention,
         };
         let listener = bind(s.listen).await?;
         let metrics_listener = bind(s.metrics_listen).await?;

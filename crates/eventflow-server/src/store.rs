@@ -297,7 +297,80 @@ impl Store {
         let pool = pool_options.connect_with(options).await?;
         let store = Self { pool, backend };
         store.migrate().await?;
+        store.redact_old_audit_entries().await?;
         Ok(store)
+    }
+
+    /// Entries written before env values were redacted get redacted, once
+    /// (marked in `meta`), in one transaction.
+    async fn redact_old_audit_entries(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let marked = sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('audit_env_redacted', '1') ON CONFLICT (key) DO NOTHING",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if marked {
+            let rows =
+                sqlx::query("SELECT id, detail FROM audit_log WHERE action LIKE 'function.%'")
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for row in rows {
+                let detail: serde_json::Value =
+                    serde_json::from_str(&row.try_get::<String, _>("detail")?)?;
+                sqlx::query("UPDATE audit_log SET detail = $1 WHERE id = $2")
+                    .bind(crate::audit::redact_spec(detail).to_string())
+                    .bind(row.try_get::<i64, _>("id")?)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes audit entries older than `before` (ms since the epoch);
+    /// returns how many.
+    pub async fn prune_audit(&self, before: i64) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM audit_log WHERE at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Audit entries, newest first: `limit` of them with an id below
+    /// `before` (a cursor), of one tenant or all.
+    pub async fn audit_entries(
+        &self,
+        tenant: Option<&TenantId>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<crate::audit::AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, tenant_id, action, target, detail FROM audit_log \
+             WHERE ($1 IS NULL OR tenant_id = $1) AND id < $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(tenant.map(TenantId::as_str))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::audit::AuditEntry {
+                    id: r.try_get("id")?,
+                    at: crate::api::functions::rfc3339(r.try_get("at")?),
+                    actor: r.try_get("actor")?,
+                    tenant: r.try_get("tenant_id")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    detail: serde_json::from_str(&r.try_get::<String, _>("detail")?)?,
+                })
+            })
+            .collect()
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -929,7 +1002,7 @@ impl TenantStore<'_> {
             Some(&self.tenant),
             action,
             name.as_str(),
-            serde_json::to_value(spec)?,
+            crate::audit::redact_spec(serde_json::to_value(spec)?),
         )
         .await?;
         let row = sqlx::query(&format!(

@@ -159,6 +159,10 @@ pub struct ServerArgs {
         value_delimiter = ','
     )]
     allowed_hosts: Vec<String>,
+    /// Days audit entries are kept (read them with GET /v1/admin/audit);
+    /// 0 keeps them for ever.
+    #[arg(long, env = "EVENTFLOW_AUDIT_RETENTION_DAYS", default_value_t = 90)]
+    audit_retention_days: u64,
 }
 
 /// What `eventflow server` starts from, and how it logs. `in_cluster`:
@@ -211,6 +215,8 @@ pub fn settings(args: ServerArgs, in_cluster: bool) -> Result<(Settings, LogForm
         shutdown_delay: Duration::from_secs(args.shutdown_delay_seconds),
         samples: args.sample_images,
         allowed_hosts: args.allowed_hosts,
+        audit_retention: (args.audit_retention_days > 0)
+            .then(|| Duration::from_secs(args.audit_retention_days.saturating_mul(86_400))),
     };
     Ok((settings, log_format))
 }
@@ -279,6 +285,9 @@ mod tests {
         assert!(matches!(s.gateway.resolver, Resolver::KubeProxy));
         assert_eq!(s.gateway.concurrency_per_tenant, 64);
         assert_eq!(s.shutdown_delay, Duration::ZERO);
+        assert_eq!(s.audit_retention, Some(Duration::from_secs(90 * 86_400)));
+        let (s, _) = convert(&["--audit-retention-days", "0"], false).unwrap();
+        assert_eq!(s.audit_retention, None, "0 keeps entries for ever");
     }
 
     #[test]

@@ -118,6 +118,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the audit log: who created, changed and deleted what (env values
+         *     are recorded redacted). Newest first; `tenant` filters.
+         */
+        get: operations["audit_log"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/tenants": {
         parameters: {
             query?: never;
@@ -307,6 +327,27 @@ export interface components {
             revokedAt?: string | null;
             role: components["schemas"]["Role"];
             tenant?: string | null;
+        };
+        /** @description One audit entry as the admin API shows it. */
+        AuditEntry: {
+            /** @description `function.create`, `tenant.update`, `api_key.revoke`, … */
+            action: string;
+            /** @description `dev:alice`, `key:efk_ab12…`, `admin`, … */
+            actor: string;
+            /** @description RFC 3339. */
+            at: string;
+            /** @description The new spec (env values redacted) or other detail. */
+            detail: Record<string, never>;
+            /** Format: int64 */
+            id: number;
+            target: string;
+            tenant?: string | null;
+        };
+        /** @description A page of the audit log, newest first. */
+        AuditPage: {
+            items: components["schemas"]["AuditEntry"][];
+            /** @description Pass as `cursor` for the next (older) page; null on the last page. */
+            nextCursor?: string | null;
         };
         AuthConfig: {
             /** @description Demo users offered by the dev-mode sign-in page. */
@@ -846,6 +887,48 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    audit_log: {
+        parameters: {
+            query?: {
+                /** @description Only this tenant's entries */
+                tenant?: string;
+                /** @description Page size, 1–500 (default 100) */
+                limit?: number;
+                /** @description `nextCursor` of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

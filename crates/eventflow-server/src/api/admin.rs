@@ -429,3 +429,59 @@ pub async fn revoke_api_key(
     state.key_check.clear();
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditPage {
+    pub items: Vec<crate::audit::AuditEntry>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Read the audit log: who created, changed and deleted what (env values
+/// are recorded redacted). Newest first; `tenant` filters.
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin",
+    params(
+        ("tenant" = Option<String>, Query, description = "Only this tenant's entries"),
+        ("limit" = Option<i64>, Query, description = "Page size, 1–500 (default 100)"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+    ),
+    responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn audit_log(
+    State(state): State<Arc<AppState>>,
+    _admin: AdminAuth,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> ApiResult<Json<AuditPage>> {
+    let bad = |field: &str, message: &str| ApiError::bad_request(message, Some(field.into()));
+    let tenant = q
+        .get("tenant")
+        .map(|t| TenantId::parse(t).map_err(|_| bad("tenant", "not a tenant id")))
+        .transpose()?;
+    let limit = match q.get("limit") {
+        None => 100,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=500).contains(l))
+            .ok_or_else(|| bad("limit", "limit must be 1 to 500"))?,
+    };
+    let before = q
+        .get("cursor")
+        .map(|c| {
+            c.parse::<i64>()
+                .ok()
+                .filter(|c| *c > 0)
+                .ok_or_else(|| bad("cursor", "invalid cursor"))
+        })
+        .transpose()?;
+    let items = state
+        .store
+        .audit_entries(tenant.as_ref(), before, limit)
+        .await?;
+    let next_cursor = (items.len() as i64 == limit)
+        .then(|| items.last().map(|e| e.id.to_string()))
+        .flatten();
+    Ok(Json(AuditPage { items, next_cursor }))
+}

@@ -94,6 +94,7 @@ pub fn config(mode: AuthMode, source: KubeSource) -> Config {
         gateway: GatewayConfig::default(),
         samples: Vec::new(),
         allowed_hosts: Vec::new(),
+        audit_retention: None,
     }
 }
 

@@ -465,6 +465,72 @@ both_databases! {
         assert_error(&r, StatusCode::CONFLICT, "conflict", None);
     };
 
+    audit_log_redacts_env_values_is_admin_only_and_is_pruned => |db| async move {
+        let app = TestApp::with(db, AuthMode::Production, KubeSource::Disabled).await;
+        let admin_key = "efk_bootstrap_admin_key_for_tests_0123456789";
+        eventflow_server::auth::ensure_admin_key(&app.state.store, admin_key).await.unwrap();
+        let (_, v) = app.call(Method::POST, "/auth/token", None, Some(json!({"api_key": admin_key}))).await;
+        let admin = v["token"].as_str().unwrap().to_string();
+        for id in ["acme", "other"] {
+            let (s, _) = app.call(Method::POST, "/v1/admin/tenants", Some(&admin), Some(json!({"id": id}))).await;
+            assert_eq!(s, StatusCode::CREATED);
+        }
+        let (_, k) = app.call(Method::POST, "/v1/admin/api-keys", Some(&admin), Some(json!({"tenant":"acme","role":"tenant","name":"ci"}))).await;
+        let (_, v) = app.call(Method::POST, "/auth/token", None, Some(json!({"api_key": k["key"]}))).await;
+        let acme = v["token"].as_str().unwrap().to_string();
+        let (s, _) = app.create(&acme, json!({"name":"db","image":"nginx","env":[{"name":"DB_PASSWORD","value":"hunter2"}]})).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (s, _) = app.call(Method::PUT, "/v1/functions/db", Some(&acme),
+            Some(json!({"image":"nginx","env":[{"name":"DB_PASSWORD","value":"hunter3"}]}))).await;
+        assert_eq!(s, StatusCode::OK);
+        // Admin only.
+        let r = app.call(Method::GET, "/v1/admin/audit", Some(&acme), None).await;
+        assert_error(&r, StatusCode::FORBIDDEN, "forbidden", None);
+        // Newest first, the tenant filter, no env value anywhere.
+        let (s, page) = app.call(Method::GET, "/v1/admin/audit?tenant=acme", Some(&admin), None).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let actions: Vec<&str> = page["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+        assert_eq!(actions[..2], ["function.update", "function.create"], "{page}");
+        assert!(page["items"].as_array().unwrap().iter().all(|e| e["tenant"] == "acme"), "{page}");
+        assert_eq!(page["items"][0]["detail"]["env"][0], json!({"name":"DB_PASSWORD","value":"(redacted)"}));
+        let (_, all) = app.call(Method::GET, "/v1/admin/audit?limit=500", Some(&admin), None).await;
+        assert!(!all.to_string().contains("hunter"), "{all}");
+        // Pages follow the cursor without overlap.
+        let (_, p1) = app.call(Method::GET, "/v1/admin/audit?limit=2", Some(&admin), None).await;
+        let cursor = p1["nextCursor"].as_str().unwrap().to_string();
+        let (_, p2) = app.call(Method::GET, &format!("/v1/admin/audit?limit=2&cursor={cursor}"), Some(&admin), None).await;
+        assert!(p2["items"][0]["id"].as_i64().unwrap() < p1["items"][1]["id"].as_i64().unwrap());
+        let r = app.call(Method::GET, "/v1/admin/audit?limit=0", Some(&admin), None).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "bad_request", Some("limit"));
+        // Retention: entries older than the cut-off go.
+        let now = chrono::Utc::now().timestamp_millis();
+        assert_eq!(app.state.store.prune_audit(now - 3_600_000).await.unwrap(), 0, "nothing is an hour old");
+        assert!(app.state.store.prune_audit(now + 1).await.unwrap() >= 5);
+        let (_, page) = app.call(Method::GET, "/v1/admin/audit", Some(&admin), None).await;
+        assert!(page["items"].as_array().unwrap().iter().all(|e| e["action"] != "function.create"), "{page}");
+    };
+
+    old_audit_entries_are_redacted_once_at_start => |db| async move {
+        let app = TestApp::new(db).await;
+        let t = app.token("alice").await;
+        app.create(&t, json!({"name":"f","image":"nginx"})).await;
+        // An entry as written before redaction existed.
+        let old = json!({"image":"nginx","env":[{"name":"TOKEN","value":"s3cret"}]}).to_string();
+        let store_url = app.url.clone();
+        {
+            sqlx::any::install_default_drivers();
+            use sqlx::Connection;
+            let mut c = sqlx::AnyConnection::connect(&store_url).await.unwrap();
+            sqlx::query("DELETE FROM meta WHERE key = 'audit_env_redacted'").execute(&mut c).await.unwrap();
+            sqlx::query("INSERT INTO audit_log (at, actor, tenant_id, action, target, detail) VALUES (1, 'dev:alice', 'alice', 'function.update', 'f', $1)")
+                .bind(&old).execute(&mut c).await.unwrap();
+        }
+        let app = app.restart().await;
+        let entries = app.state.store.audit_entries(None, None, 100).await.unwrap();
+        let e = entries.iter().find(|e| e.at.starts_with("1970")).expect("the old entry");
+        assert_eq!(e.detail["env"][0]["value"], "(redacted)");
+    };
+
     sync_lease_has_one_holder_at_a_time => |db| async move {
         let app = TestApp::new(db).await;
         let store = &app.state.store;
