@@ -268,6 +268,14 @@ impl FromRequestParts<Arc<AppState>> for Principal {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let claims = state.jwt.verify(bearer(parts)?)?;
+        // Before anything that costs a query.
+        if parts.extensions.get::<OwnRateLimit>().is_none() {
+            let key = match &claims.tenant {
+                Some(t) => t.clone(),
+                None => format!("admin {}", claims.sub),
+            };
+            state.api_rate.check(&key)?;
+        }
         let revoked = match &claims.kid {
             Some(kid) => !state.key_check.is_active(&state.store, kid).await?,
             None => false,
@@ -288,6 +296,11 @@ impl FromRequestParts<Arc<AppState>> for Principal {
         Ok(Principal { claims })
     }
 }
+
+/// Marks routes that limit their own rate (the invoke gateway): the API's
+/// per-tenant rate does not count them.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnRateLimit;
 
 /// A caller acting as a tenant: the one guard for tenant scoping.
 #[derive(Debug, Clone)]

@@ -15,7 +15,6 @@
 use std::{
     collections::HashMap,
     net::SocketAddr,
-    num::NonZeroU32,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -28,7 +27,6 @@ use axum::{
 };
 use eventflow_core::{FunctionName, TenantId};
 use futures::TryStreamExt;
-use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -153,6 +151,9 @@ impl RouteInfo {
     }
 }
 
+/// When a route was read, and what it was (`None`: no such function).
+type CachedRoute = (Instant, Option<RouteInfo>);
+
 /// How long a cached [`RouteInfo`] is trusted. Writes through the API
 /// invalidate at once; status copied from the cluster shows up within this.
 const ROUTE_TTL: Duration = Duration::from_secs(2);
@@ -162,10 +163,11 @@ type HttpClient =
 
 pub struct Gateway {
     config: GatewayConfig,
-    routes: Mutex<HashMap<(String, String), (Instant, RouteInfo)>>,
+    /// `None`: the function does not exist (cached as well).
+    routes: Mutex<HashMap<(String, String), CachedRoute>>,
     http: HttpClient,
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
-    rate: DefaultKeyedRateLimiter<String>,
+    rate: crate::limits::TenantRate,
     invocations: IntCounterVec,
     duration: HistogramVec,
 }
@@ -181,8 +183,7 @@ impl Gateway {
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .pool_max_idle_per_host(256)
                 .build(connector);
-        let rate = NonZeroU32::new(config.rate_per_tenant.max(1)).unwrap_or(NonZeroU32::MIN);
-        let burst = rate.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN));
+        let rate = crate::limits::TenantRate::new(config.rate_per_tenant, "invocations");
         let invocations = IntCounterVec::new(
             Opts::new(
                 "eventflow_function_invocations_total",
@@ -210,7 +211,7 @@ impl Gateway {
             routes: Mutex::new(HashMap::new()),
             http,
             slots: Mutex::new(HashMap::new()),
-            rate: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            rate,
             invocations,
             duration,
         }
@@ -224,12 +225,16 @@ impl Gateway {
             .remove(&(tenant.to_string(), name.to_string()));
     }
 
+    /// What the gateway knows of `name`: from the cache while fresh (a
+    /// function that does not exist is cached too, so probing unknown names
+    /// costs no query each), else from the catalog.
     async fn route(
         &self,
         state: &AppState,
         auth: &TenantAuth,
         name: &FunctionName,
     ) -> Result<RouteInfo, ApiError> {
+        let not_found = || ApiError::not_found(format!("function {:?} not found", name.as_str()));
         let key = (auth.tenant.to_string(), name.to_string());
         if let Some((at, info)) = self
             .routes
@@ -238,22 +243,19 @@ impl Gateway {
             .get(&key)
         {
             if at.elapsed() < ROUTE_TTL {
-                return Ok(info.clone());
+                return info.clone().ok_or_else(not_found);
             }
         }
-        let row = auth
+        let info = auth
             .functions(&state.store)
             .get(name)
             .await?
-            .ok_or_else(|| {
-                ApiError::not_found(format!("function {:?} not found", name.as_str()))
-            })?;
-        let info = RouteInfo {
-            replicas: row.spec.replicas,
-            reported: row.status.phase.is_some(),
-            ready_replicas: row.status.ready_replicas,
-            timeout: Duration::from_secs(u64::from(row.spec.timeout_seconds)),
-        };
+            .map(|row| RouteInfo {
+                replicas: row.spec.replicas,
+                reported: row.status.phase.is_some(),
+                ready_replicas: row.status.ready_replicas,
+                timeout: Duration::from_secs(u64::from(row.spec.timeout_seconds)),
+            });
         let mut routes = self
             .routes
             .lock()
@@ -262,7 +264,16 @@ impl Gateway {
             routes.clear();
         }
         routes.insert(key, (Instant::now(), info.clone()));
-        Ok(info)
+        info.ok_or_else(not_found)
+    }
+
+    /// Whether the route cache knows `name` as an existing function.
+    fn known(&self, tenant: &TenantId, name: &FunctionName) -> bool {
+        self.routes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(tenant.to_string(), name.to_string()))
+            .is_some_and(|(_, info)| info.is_some())
     }
 
     fn slot(&self, tenant: &TenantId) -> Result<OwnedSemaphorePermit, ApiError> {
@@ -289,18 +300,7 @@ impl Gateway {
     }
 
     fn admit(&self, tenant: &TenantId) -> Result<(), ApiError> {
-        self.rate
-            .check_key(&tenant.to_string())
-            .map_err(|not_until| {
-                let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-                ApiError::TooManyRequests {
-                    message: format!(
-                        "tenant {tenant} exceeded {} invocations per second",
-                        self.config.rate_per_tenant
-                    ),
-                    retry_after: wait.as_secs().max(1),
-                }
-            })
+        self.rate.check(tenant.as_str())
     }
 }
 
@@ -527,8 +527,9 @@ impl Outcome<'_> {
     }
 }
 
-/// The path's segments (400), route lookup (404), readiness (503), the tenant's rate and concurrency
-/// limits (429), the upstream (502 without one), then the call itself.
+/// The path's segments (400), the tenant's rate (429), route lookup (404),
+/// readiness (503), the tenant's concurrency limit (429), the upstream (502
+/// without one), then the call itself.
 async fn invoke(
     State(state): State<Arc<AppState>>,
     auth: TenantAuth,
@@ -538,15 +539,23 @@ async fn invoke(
     let gw = &state.gateway;
     let name = FunctionName::parse(&name)?;
     check_sub_path(raw_suffix(req.uri().path()))?;
-    let route = gw.route(&state, &auth, &name).await?;
     let tenant = &auth.tenant;
     let outcome = Outcome {
         gw,
         tenant,
         name: &name,
     };
+    // The rate first, so unknown names count too (and cost no query when
+    // over it); counted per function only for a function known to exist,
+    // so probing names cannot grow the metric's labels.
+    if let Err(e) = gw.admit(tenant) {
+        if gw.known(tenant, &name) {
+            outcome.record(e.status());
+        }
+        return Err(e);
+    }
+    let route = gw.route(&state, &auth, &name).await?;
     outcome.check(route.ready(&name, gw.config.resolver.trusts_unreported()))?;
-    outcome.check(gw.admit(tenant))?;
     let permit = outcome.check(gw.slot(tenant))?;
     let started = Instant::now();
     let upstream = gw.config.resolver.upstream(tenant, &name);

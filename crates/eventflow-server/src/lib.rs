@@ -11,6 +11,7 @@ pub mod dev_host;
 pub mod error;
 pub mod gateway;
 pub mod json;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod startup;
@@ -65,6 +66,9 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     /// How long audit entries are kept (`None`: for ever).
     pub audit_retention: Option<Duration>,
+    /// Requests per second per tenant (and per admin) on every
+    /// authenticated route but invoke, which has its own (`--api-rate`).
+    pub api_rate: u32,
 }
 
 pub struct AppState {
@@ -72,6 +76,8 @@ pub struct AppState {
     pub store: Store,
     pub jwt: JwtKeys,
     pub key_check: crate::auth::KeyCheck,
+    /// The per-tenant rate of authenticated requests ([`Config::api_rate`]).
+    pub api_rate: limits::TenantRate,
     pub metrics: Metrics,
     pub sync: Arc<CatalogSync>,
     pub gateway: gateway::Gateway,
@@ -90,12 +96,14 @@ impl AppState {
             metrics.clone(),
         ));
         let gateway = gateway::Gateway::new(config.gateway.clone(), &metrics.registry);
+        let api_rate = limits::TenantRate::new(config.api_rate, "requests");
         Arc::new(Self {
             gateway,
             config,
             store,
             jwt,
             key_check: crate::auth::KeyCheck::default(),
+            api_rate,
             metrics,
             sync,
             shutting_down: AtomicBool::new(false),
@@ -155,6 +163,8 @@ fn invoke_routes() -> Router<Arc<AppState>> {
             "/v1/functions/{name}/invoke/{*path}",
             any(gateway::invoke_path),
         )
+        // The gateway counts invocations itself (`--invoke-rate`).
+        .layer(axum::Extension(auth::OwnRateLimit))
 }
 
 /// The route table: every endpoint of the platform's own and its handler.

@@ -65,6 +65,8 @@ pub struct Settings {
     pub allowed_hosts: Vec<String>,
     /// How long audit entries are kept (`None`: for ever).
     pub audit_retention: Option<Duration>,
+    /// Requests per second per tenant on the API (not invoke).
+    pub api_rate: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -247,6 +249,7 @@ impl Server {
             samples: s.samples,
             allowed_hosts: s.allowed_hosts,
             audit_retention: s.audit_retention,
+            api_rate: s.api_rate,
         };
         let listener = bind(s.listen).await?;
         let metrics_listener = bind(s.metrics_listen).await?;

@@ -133,6 +133,10 @@ pub struct ServerArgs {
     /// In-flight invocations allowed per tenant.
     #[arg(long, env = "EVENTFLOW_INVOKE_CONCURRENCY", default_value_t = 64)]
     invoke_concurrency: u32,
+    /// Requests per second allowed per tenant (and per admin) on every
+    /// authenticated route but invoke (bursts of twice that); 429 beyond.
+    #[arg(long, env = "EVENTFLOW_API_RATE", default_value_t = 100)]
+    api_rate: u32,
     /// Invocations per second allowed per tenant (bursts of twice that).
     #[arg(long, env = "EVENTFLOW_INVOKE_RATE", default_value_t = 200)]
     invoke_rate: u32,
@@ -215,6 +219,7 @@ pub fn settings(args: ServerArgs, in_cluster: bool) -> Result<(Settings, LogForm
         shutdown_delay: Duration::from_secs(args.shutdown_delay_seconds),
         samples: args.sample_images,
         allowed_hosts: args.allowed_hosts,
+        api_rate: args.api_rate.max(1),
         audit_retention: (args.audit_retention_days > 0)
             .then(|| Duration::from_secs(args.audit_retention_days.saturating_mul(86_400))),
     };

@@ -347,6 +347,8 @@ pub async fn create(
         }
     };
     state.sync.notify();
+    // The gateway may have cached the name as missing.
+    state.gateway.invalidate(&auth.tenant, &name);
     tracing::info!(tenant = %auth.tenant, function = %name, "function created");
     Ok((StatusCode::CREATED, Json(FunctionDto::from(row.as_ref()))))
 }

@@ -95,6 +95,7 @@ pub fn config(mode: AuthMode, source: KubeSource) -> Config {
         samples: Vec::new(),
         allowed_hosts: Vec::new(),
         audit_retention: None,
+        api_rate: 1000,
     }
 }
 

@@ -531,6 +531,47 @@ both_databases! {
         assert_eq!(e.detail["env"][0]["value"], "(redacted)");
     };
 
+    every_authenticated_route_is_rate_limited_per_tenant => |db| async move {
+        let (url, guard) = helpers::fresh_database(db).await;
+        let mut config = helpers::config(AuthMode::Dev, KubeSource::Disabled);
+        config.api_rate = 5; // bursts of 10
+        config.gateway.rate_per_tenant = 3; // bursts of 6
+        let app = TestApp::on_with(url, std::sync::Arc::new(guard), config).await;
+        let alice = app.token("alice").await;
+        let bob = app.token("bob").await;
+        let mut statuses = Vec::new();
+        for _ in 0..11 {
+            statuses.push(app.call(Method::GET, "/v1/me", Some(&alice), None).await.0);
+        }
+        assert!(statuses[..10].iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
+        let req = Request::get("/v1/functions").header("authorization", format!("Bearer {alice}")).body(Body::empty()).unwrap();
+        let (s, h, _) = app.raw(req).await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(h["x-eventflow-error"], "too_many_requests");
+        assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+        let (s, _) = app.call(Method::GET, "/v1/me", Some(&bob), None).await;
+        assert_eq!(s, StatusCode::OK, "bob has his own budget");
+        // Invoke has its own rate, which unknown names count against too.
+        let mut invokes = Vec::new();
+        for i in 0..7 {
+            invokes.push(app.call(Method::POST, &format!("/v1/functions/ghost{i}/invoke"), Some(&alice), None).await.0);
+        }
+        assert_eq!(&invokes[..6], &[StatusCode::NOT_FOUND; 6], "not limited by the spent API budget");
+        assert_eq!(invokes[6], StatusCode::TOO_MANY_REQUESTS, "{invokes:?}");
+    };
+
+    a_name_cached_as_missing_is_found_once_created => |db| async move {
+        let app = TestApp::new(db).await;
+        let t = app.token("alice").await;
+        let r = app.call(Method::POST, "/v1/functions/late/invoke", Some(&t), None).await;
+        assert_error(&r, StatusCode::NOT_FOUND, "not_found", None);
+        let (s, _) = app.create(&t, json!({"name":"late","image":"nginx"})).await;
+        assert_eq!(s, StatusCode::CREATED);
+        // Not 404 from the cache: the function exists, and has no ready replica yet.
+        let r = app.call(Method::POST, "/v1/functions/late/invoke", Some(&t), None).await;
+        assert_error(&r, StatusCode::SERVICE_UNAVAILABLE, "no_ready_replicas", None);
+    };
+
     sync_lease_has_one_holder_at_a_time => |db| async move {
         let app = TestApp::new(db).await;
         let store = &app.state.store;
