@@ -117,6 +117,7 @@ async fn main() {
         allowed_hosts: Vec::new(),
         audit_retention: None,
         api_rate: 1000,
+        logs: Default::default(),
     };
     let jwt = JwtKeys::new(&[7u8; 32], 3600).unwrap();
     let state = AppState::new(config, store.clone(), jwt.clone());

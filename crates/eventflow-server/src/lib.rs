@@ -69,6 +69,8 @@ pub struct Config {
     /// Requests per second per tenant (and per admin) on every
     /// authenticated route but invoke, which has its own (`--api-rate`).
     pub api_rate: u32,
+    /// Limits on followed log streams.
+    pub logs: api::logs::LogLimits,
 }
 
 pub struct AppState {
@@ -78,6 +80,8 @@ pub struct AppState {
     pub key_check: crate::auth::KeyCheck,
     /// The per-tenant rate of authenticated requests ([`Config::api_rate`]).
     pub api_rate: limits::TenantRate,
+    /// Open followed log streams per tenant.
+    pub log_follows: api::logs::FollowCounts,
     pub metrics: Metrics,
     pub sync: Arc<CatalogSync>,
     pub gateway: gateway::Gateway,
@@ -104,6 +108,7 @@ impl AppState {
             jwt,
             key_check: crate::auth::KeyCheck::default(),
             api_rate,
+            log_follows: api::logs::FollowCounts::default(),
             metrics,
             sync,
             shutting_down: AtomicBool::new(false),

@@ -67,6 +67,8 @@ pub struct Settings {
     pub audit_retention: Option<Duration>,
     /// Requests per second per tenant on the API (not invoke).
     pub api_rate: u32,
+    /// Limits on followed log streams.
+    pub logs: crate::api::logs::LogLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -250,6 +252,7 @@ impl Server {
             allowed_hosts: s.allowed_hosts,
             audit_retention: s.audit_retention,
             api_rate: s.api_rate,
+            logs: s.logs,
         };
         let listener = bind(s.listen).await?;
         let metrics_listener = bind(s.metrics_listen).await?;

@@ -137,6 +137,14 @@ pub struct ServerArgs {
     /// authenticated route but invoke (bursts of twice that); 429 beyond.
     #[arg(long, env = "EVENTFLOW_API_RATE", default_value_t = 100)]
     api_rate: u32,
+    /// Followed log streams (`logs?follow=true`) one tenant may have open
+    /// at once; 429 beyond.
+    #[arg(long, env = "EVENTFLOW_LOG_FOLLOW_LIMIT", default_value_t = 8)]
+    log_follow_limit: usize,
+    /// Seconds a followed log stream lasts before the server ends it
+    /// (clients reconnect, e.g. with sinceSeconds).
+    #[arg(long, env = "EVENTFLOW_LOG_FOLLOW_MAX_SECONDS", default_value_t = 3600)]
+    log_follow_max_seconds: u64,
     /// Invocations per second allowed per tenant (bursts of twice that).
     #[arg(long, env = "EVENTFLOW_INVOKE_RATE", default_value_t = 200)]
     invoke_rate: u32,
@@ -220,6 +228,10 @@ pub fn settings(args: ServerArgs, in_cluster: bool) -> Result<(Settings, LogForm
         samples: args.sample_images,
         allowed_hosts: args.allowed_hosts,
         api_rate: args.api_rate.max(1),
+        logs: eventflow_server::api::logs::LogLimits {
+            follows_per_tenant: args.log_follow_limit.max(1),
+            max_follow: Duration::from_secs(args.log_follow_max_seconds.max(1)),
+        },
         audit_retention: (args.audit_retention_days > 0)
             .then(|| Duration::from_secs(args.audit_retention_days.saturating_mul(86_400))),
     };

@@ -22,7 +22,7 @@ use axum::{
 };
 use eventflow_core::FunctionName;
 use eventflow_crd::FUNCTION_LABEL;
-use futures::{stream::BoxStream, AsyncBufReadExt, Stream, StreamExt};
+use futures::{stream::BoxStream, Stream, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::{
     api::{ListParams, LogParams},
@@ -38,6 +38,81 @@ use crate::{
 };
 
 pub const MAX_TAIL_LINES: i64 = 10_000;
+/// How often an idle followed event stream gets a comment line, so proxies
+/// and browsers do not time it out.
+pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Limits on followed log streams (`--log-follow-limit`,
+/// `--log-follow-max-seconds`).
+#[derive(Debug, Clone)]
+pub struct LogLimits {
+    /// Followed streams one tenant may have open at once (per replica).
+    pub follows_per_tenant: usize,
+    /// How long a followed stream lasts; then it ends (clients reconnect).
+    pub max_follow: std::time::Duration,
+}
+
+impl Default for LogLimits {
+    fn default() -> Self {
+        Self {
+            follows_per_tenant: 8,
+            max_follow: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Open followed streams per tenant.
+#[derive(Default)]
+pub struct FollowCounts(std::sync::Mutex<HashMap<String, usize>>);
+
+/// One open followed stream; closing it (dropping the response body)
+/// frees its place.
+pub struct FollowSlot {
+    counts: Arc<AppState>,
+    tenant: String,
+}
+
+impl FollowCounts {
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl FollowSlot {
+    /// A place for one more followed stream of `tenant`, or 429.
+    fn take(state: &Arc<AppState>, tenant: &str) -> ApiResult<Self> {
+        let limit = state.config.logs.follows_per_tenant;
+        let mut counts = state.log_follows.counts();
+        let n = counts.entry(tenant.to_string()).or_default();
+        if *n >= limit {
+            return Err(ApiError::TooManyRequests {
+                message: format!(
+                    "tenant {tenant} already follows {limit} log streams (the limit); close one"
+                ),
+                retry_after: 5,
+            });
+        }
+        *n += 1;
+        Ok(Self {
+            counts: state.clone(),
+            tenant: tenant.to_string(),
+        })
+    }
+}
+
+impl Drop for FollowSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.log_follows.counts();
+        if let Some(n) = counts.get_mut(&self.tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.tenant);
+            }
+        }
+    }
+}
 /// The function's container in its pods (the operator's `build` names it).
 const CONTAINER: &str = "function";
 
@@ -85,6 +160,60 @@ where
     futures::stream::select_all(streams)
 }
 
+/// Longest line sent as one: a longer one (or output without newlines) is
+/// split into pieces of at most this many bytes, cut at a character
+/// boundary, so the server never buffers more than this per pod.
+pub const MAX_LINE_BYTES: usize = 16 * 1024;
+
+/// Splits `reader` into lines of at most `max` bytes (see
+/// [`MAX_LINE_BYTES`]); a final line without a newline is sent too.
+pub fn bounded_lines<R>(reader: R, max: usize) -> impl Stream<Item = std::io::Result<String>>
+where
+    R: futures::AsyncBufRead + Unpin,
+{
+    futures::stream::unfold(
+        (reader, Vec::<u8>::new(), false),
+        move |(mut reader, mut pending, done)| async move {
+            use futures::AsyncBufReadExt as _;
+            if done {
+                return None;
+            }
+            loop {
+                if let Some(i) = pending.iter().position(|b| *b == b'\n') {
+                    let rest = pending.split_off(i + 1);
+                    pending.pop();
+                    let line = String::from_utf8_lossy(&pending).into_owned();
+                    return Some((Ok(line), (reader, rest, false)));
+                }
+                if pending.len() >= max {
+                    // Cut before a UTF-8 continuation byte.
+                    let cut = (1..=max)
+                        .rev()
+                        .find(|&i| i == pending.len() || pending[i] & 0xC0 != 0x80)
+                        .unwrap_or(max);
+                    let rest = pending.split_off(cut);
+                    let piece = String::from_utf8_lossy(&pending).into_owned();
+                    return Some((Ok(piece), (reader, rest, false)));
+                }
+                let buf = match reader.fill_buf().await {
+                    Ok(buf) => buf,
+                    Err(e) => return Some((Err(e), (reader, Vec::new(), true))),
+                };
+                if buf.is_empty() {
+                    if pending.is_empty() {
+                        return None;
+                    }
+                    let line = String::from_utf8_lossy(&pending).into_owned();
+                    return Some((Ok(line), (reader, Vec::new(), true)));
+                }
+                let take = buf.len().min(max + 1 - pending.len().min(max));
+                pending.extend_from_slice(&buf[..take]);
+                reader.consume_unpin(take);
+            }
+        },
+    )
+}
+
 /// The lines of one pod's log; an error opening it becomes its one item.
 async fn open_log(
     pods: &Api<Pod>,
@@ -92,7 +221,7 @@ async fn open_log(
     params: &LogParams,
 ) -> BoxStream<'static, std::io::Result<String>> {
     match pods.log_stream(pod, params).await {
-        Ok(reader) => reader.lines().boxed(),
+        Ok(reader) => bounded_lines(reader, MAX_LINE_BYTES).boxed(),
         Err(e) => {
             // Kubernetes' own words (kube's Display repeats them in Debug form).
             let msg = match e {
@@ -124,6 +253,27 @@ fn running_container(pod: &Pod) -> Option<String> {
 enum Followed {
     Line(String),
     Pod(Box<Pod>),
+}
+
+/// `lines`, with a comment line every [`KEEP_ALIVE`] in an event stream
+/// (`: keep-alive`, which EventSource ignores); a text stream has no
+/// comment syntax and gets none. Ends when `lines` ends.
+fn with_keep_alives(
+    format: Format,
+    lines: impl Stream<Item = String> + Send + 'static,
+) -> impl Stream<Item = String> + Send + 'static {
+    let ticks = futures::stream::unfold(
+        tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE),
+        |mut i| async move {
+            i.tick().await;
+            Some((Some(": keep-alive\n\n".to_string()), i))
+        },
+    )
+    .filter(move |_| futures::future::ready(format == Format::EventStream));
+    let lines = lines.map(Some).chain(futures::stream::once(async { None }));
+    futures::stream::select(lines, ticks)
+        .take_while(|item| futures::future::ready(item.is_some()))
+        .filter_map(futures::future::ready)
 }
 
 /// `existing`, plus the logs of pods of `function` that start running
@@ -240,6 +390,11 @@ pub async fn logs(
         )));
     }
     let params = parse_params(&q)?;
+    let slot = if params.follow {
+        Some(FollowSlot::take(&state, auth.tenant.as_str())?)
+    } else {
+        None
+    };
     let format = match headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
         Some(a) if a.contains("text/event-stream") => Format::EventStream,
         _ => Format::Text,
@@ -274,15 +429,22 @@ pub async fn logs(
         let shutting_down = async move {
             let _ = shutdown.wait_for(|s| *s).await;
         };
-        follow_new_pods(
+        let followed = follow_new_pods(
             format,
             pods,
             name.to_string(),
             known,
             merge(format, streams),
-        )
-        .take_until(shutting_down)
-        .boxed()
+        );
+        with_keep_alives(format, followed)
+            .take_until(shutting_down)
+            .take_until(tokio::time::sleep(state.config.logs.max_follow))
+            // The slot is freed when the body is dropped.
+            .map(move |chunk| {
+                let _held = &slot;
+                chunk
+            })
+            .boxed()
     } else {
         merge(format, streams).boxed()
     };
@@ -331,6 +493,48 @@ mod tests {
         // Order within one pod is kept.
         let a_lines: Vec<_> = out.iter().filter(|l| l.starts_with("[pod-a]")).collect();
         assert_eq!(a_lines, ["[pod-a] one\n", "[pod-a] two\n"]);
+    }
+
+    #[tokio::test]
+    async fn long_lines_are_split_and_nothing_is_buffered_without_bound() {
+        let lines = |input: &[u8], max| {
+            let input = input.to_vec();
+            async move {
+                bounded_lines(futures::io::Cursor::new(input), max)
+                    .map(Result::unwrap)
+                    .collect::<Vec<_>>()
+                    .await
+            }
+        };
+        assert_eq!(lines(b"a\nbb\n\nlast", 8).await, ["a", "bb", "", "last"]);
+        assert_eq!(
+            lines(b"abcdefghij\nk\n", 4).await,
+            ["abcd", "efgh", "ij", "k"]
+        );
+        // No newline at all: pieces of at most `max` bytes.
+        let endless = vec![b'x'; 100_000];
+        let out = lines(&endless, MAX_LINE_BYTES).await;
+        assert!(out.iter().all(|l| l.len() <= MAX_LINE_BYTES));
+        assert_eq!(out.iter().map(String::len).sum::<usize>(), 100_000);
+        // A cut never splits a character.
+        let out = lines("ééé\n".as_bytes(), 3).await;
+        assert_eq!(out, ["é", "é", "é"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_event_streams_get_keep_alives_and_text_streams_do_not() {
+        let quiet = || futures::stream::pending::<String>();
+        let mut sse = Box::pin(with_keep_alives(Format::EventStream, quiet()));
+        assert_eq!(sse.next().await.as_deref(), Some(": keep-alive\n\n"));
+        let mut text = Box::pin(with_keep_alives(Format::Text, quiet()));
+        let next = tokio::time::timeout(KEEP_ALIVE * 3, text.next()).await;
+        assert!(next.is_err(), "a text stream stays silent: {next:?}");
+        // The stream ends with its lines.
+        let done = with_keep_alives(
+            Format::EventStream,
+            futures::stream::iter(["a".to_string()]),
+        );
+        assert_eq!(done.collect::<Vec<_>>().await, ["a"]);
     }
 
     #[test]

@@ -664,3 +664,76 @@ async fn tenant_overrides_reach_the_tenant_resource() {
     .await;
     cleanup(&client, &tenant).await;
 }
+
+/// Followed log streams are bounded: at most `follows_per_tenant` open at
+/// once per tenant (429 beyond, the place freed when one closes), and each
+/// ends after `max_follow`.
+#[tokio::test]
+async fn followed_log_streams_are_limited_per_tenant_and_in_time() {
+    let client = eventflow_testenv::client().await;
+    let (url, guard) = fresh_database(Db::Sqlite).await;
+    let mut config = crate::helpers::config(AuthMode::Dev, testenv_source());
+    config.logs.follows_per_tenant = 2;
+    config.logs.max_follow = Duration::from_secs(3);
+    let app = TestApp::on_with(url, Arc::new(guard), config).await;
+    let _sync = start_sync(&app);
+    let tenant = unique_tenant();
+    create_namespace(&client, &tenant).await;
+    let token = app.token(&tenant).await;
+    app.create(&token, json!({"name":"quiet","image":"nginx"}))
+        .await;
+    let follow = || {
+        axum::http::Request::builder()
+            .uri("/v1/functions/quiet/logs?follow=true")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let open = || async {
+        let resp = tower::ServiceExt::oneshot(app.router.clone(), follow())
+            .await
+            .unwrap();
+        (resp.status() == StatusCode::OK).then_some(resp)
+    };
+    let first = eventually("a followed stream", open).await;
+    let second = open().await.expect("a second stream fits the limit");
+    let second_opened = std::time::Instant::now();
+    let third = tower::ServiceExt::oneshot(app.router.clone(), follow())
+        .await
+        .unwrap();
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(third.headers()["x-eventflow-error"], "too_many_requests");
+    // Another tenant has its own places.
+    let other = app.token(&unique_tenant()).await;
+    let r = app
+        .call(
+            Method::GET,
+            "/v1/functions/quiet/logs?follow=true",
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.0,
+        StatusCode::NOT_FOUND,
+        "its own (missing) function, not 429"
+    );
+    // Closing one frees its place.
+    drop(first);
+    let fourth = open().await.expect("a place was freed");
+    // A followed stream ends after max_follow, freeing its place too.
+    let body = tokio::time::timeout(
+        Duration::from_secs(20),
+        http_body_util::BodyExt::collect(second.into_body()),
+    )
+    .await
+    .expect("the stream ends by itself");
+    assert!(body.is_ok());
+    assert!(
+        second_opened.elapsed() >= Duration::from_secs(2),
+        "not before its time (the cap runs from the request): {:?}",
+        second_opened.elapsed()
+    );
+    drop(fourth);
+    cleanup(&client, &tenant).await;
+}

@@ -96,6 +96,7 @@ pub fn config(mode: AuthMode, source: KubeSource) -> Config {
         allowed_hosts: Vec::new(),
         audit_retention: None,
         api_rate: 1000,
+        logs: Default::default(),
     }
 }
 
