@@ -584,6 +584,10 @@ fn container(spec: &FunctionSpec) -> Container {
     Container {
         name: CONTAINER_NAME.into(),
         image: Some(spec.image.clone()),
+        // Every start asks the registry, so its credentials are checked: a
+        // private image another tenant's pod left on the node is not
+        // reused without them.
+        image_pull_policy: Some("Always".into()),
         command: spec.command.clone(),
         args: spec.args.clone(),
         env: Some(env).filter(|e| !e.is_empty()),

@@ -257,6 +257,9 @@ fn assert_restricted(pod: &PodSpec) {
     assert!(volumes[0].empty_dir.is_some() && volumes[0].host_path.is_none());
     assert!(pod.init_containers.is_none() && pod.ephemeral_containers.is_none());
     for c in &pod.containers {
+        // Registry credentials are checked at every start (no reuse of a
+        // private image another tenant's pod left on the node).
+        assert_eq!(c.image_pull_policy.as_deref(), Some("Always"));
         let sc = c
             .security_context
             .as_ref()
