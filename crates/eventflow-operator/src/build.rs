@@ -71,6 +71,13 @@ pub const DEFAULT_EGRESS_EXCEPT: [&str; 6] = [
     "169.254.0.0/16",
 ];
 
+/// Cloud metadata and host-agent addresses outside the ranges above,
+/// excluded whatever `--egress-except` says: Azure's WireServer
+/// (168.63.129.16). (AWS, GCP, Oracle and OpenStack answer on
+/// 169.254.169.254, Alibaba on 100.100.100.200: both in the defaults; a
+/// custom `--egress-except` must keep them.)
+pub const ALWAYS_EGRESS_EXCEPT: [&str; 1] = ["168.63.129.16/32"];
+
 /// Cluster-level settings the tenant builders need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkSettings {
@@ -82,6 +89,11 @@ pub struct NetworkSettings {
     /// node-local DNS cache, or a DNS server on the node): functions may send
     /// DNS (port 53) there.
     pub dns_cidrs: Vec<String>,
+    /// The Kubernetes API server's addresses (`/32`), excluded from the
+    /// internet rule: on a managed cluster its endpoint is often public.
+    /// Read from the `default/kubernetes` EndpointSlices at each tenant
+    /// reconcile.
+    pub api_server_cidrs: Vec<String>,
 }
 
 impl Default for NetworkSettings {
@@ -93,6 +105,7 @@ impl Default for NetworkSettings {
                 .map(|s| s.to_string())
                 .collect(),
             dns_cidrs: Vec::new(),
+            api_server_cidrs: Vec::new(),
         }
     }
 }
@@ -432,13 +445,27 @@ fn dns_egress(net: &NetworkSettings) -> NetworkPolicyEgressRule {
     }
 }
 
-/// Everywhere (`0.0.0.0/0`) except `egress_except`.
+/// Everywhere (`0.0.0.0/0`) except `egress_except`, the
+/// [`ALWAYS_EGRESS_EXCEPT`] addresses and the API server's (IPv4 ones: the
+/// block is IPv4), each once.
 fn internet_egress(net: &NetworkSettings) -> NetworkPolicyEgressRule {
+    let mut except: Vec<String> = Vec::new();
+    let all = net
+        .egress_except
+        .iter()
+        .map(String::as_str)
+        .chain(ALWAYS_EGRESS_EXCEPT)
+        .chain(net.api_server_cidrs.iter().map(String::as_str));
+    for cidr in all.filter(|c| !c.contains(':')) {
+        if !except.iter().any(|e| e == cidr) {
+            except.push(cidr.to_string());
+        }
+    }
     NetworkPolicyEgressRule {
         to: Some(vec![NetworkPolicyPeer {
             ip_block: Some(IPBlock {
                 cidr: "0.0.0.0/0".into(),
-                except: Some(net.egress_except.clone()),
+                except: Some(except),
             }),
             ..NetworkPolicyPeer::default()
         }]),

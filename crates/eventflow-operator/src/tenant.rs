@@ -101,6 +101,39 @@ async fn apply_tenant(t: &Tenant, ctx: &Context) -> Result<Action> {
     }))
 }
 
+/// The API server's addresses as `/32`s (`/128`s), from the EndpointSlices
+/// of `default/kubernetes`, plus that Service's ClusterIP. Empty, with a
+/// warning, when they cannot be read (the other exclusions still hold).
+async fn api_server_cidrs(client: &kube::Client) -> Vec<String> {
+    use k8s_openapi::api::{core::v1::Service, discovery::v1::EndpointSlice};
+    let host = |ip: &str| format!("{ip}/{}", if ip.contains(':') { 128 } else { 32 });
+    let lp = kube::api::ListParams::default().labels("kubernetes.io/service-name=kubernetes");
+    let mut cidrs = match Api::<EndpointSlice>::namespaced(client.clone(), "default")
+        .list(&lp)
+        .await
+    {
+        Ok(list) => list
+            .items
+            .iter()
+            .flat_map(|s| s.endpoints.iter().flat_map(|e| e.addresses.iter()))
+            .map(|ip| host(ip))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the API server's endpoints; tenants' egress policies do not exclude them");
+            Vec::new()
+        }
+    };
+    if let Ok(Some(svc)) = Api::<Service>::namespaced(client.clone(), "default")
+        .get_opt("kubernetes")
+        .await
+    {
+        cidrs.extend(svc.spec.and_then(|s| s.cluster_ip).map(|ip| host(&ip)));
+    }
+    cidrs.sort();
+    cidrs.dedup();
+    cidrs
+}
+
 /// Steps 3 and 4: builds the tenant's objects, applies them one by one (the
 /// Namespace first, the others live in it), then sweeps the namespace's
 /// orphaned function children. Returns the applied ResourceQuota.
@@ -116,7 +149,11 @@ async fn apply_children(
     let namespace = build::namespace(id, owner);
     let quota = build::resource_quota(id, &valid.quota, owner);
     let limits = build::limit_range(id, &valid.limits, owner);
-    let policies = build::network_policies(id, &ctx.network, owner);
+    let network = build::NetworkSettings {
+        api_server_cidrs: api_server_cidrs(&client).await,
+        ..ctx.network.clone()
+    };
+    let policies = build::network_policies(id, &network, owner);
     // 4. apply
     apply(&Api::<Namespace>::all(client.clone()), &namespace).await?;
     let quota = apply(

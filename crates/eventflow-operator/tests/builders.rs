@@ -180,6 +180,39 @@ fn egress_excludes_metadata_endpoint_and_private_ranges() {
     let except = block.except.as_ref().unwrap();
     assert!(except.iter().any(|c| c == "169.254.0.0/16"));
     assert!(except.iter().any(|c| c == "10.0.0.0/8"));
+    assert!(
+        except.iter().any(|c| c == "168.63.129.16/32"),
+        "Azure's WireServer"
+    );
+    // The API server's addresses and the always-excluded ones, also with a
+    // custom --egress-except; IPv6 ones do not go into the IPv4 block.
+    let net = NetworkSettings {
+        egress_except: vec!["10.0.0.0/8".into()],
+        api_server_cidrs: vec![
+            "203.0.113.7/32".into(),
+            "10.0.0.0/8".into(),
+            "2001:db8::1/128".into(),
+        ],
+        ..NetworkSettings::default()
+    };
+    let pols = build::network_policies(&t, &net, &owner("Tenant", "acme"));
+    let block = pols
+        .iter()
+        .find(|p| p.metadata.name.as_deref() == Some(build::NETPOL_ALLOW_EGRESS))
+        .and_then(|p| {
+            p.spec
+                .as_ref()?
+                .egress
+                .as_ref()?
+                .iter()
+                .find_map(|r| r.to.as_ref()?.iter().find_map(|p| p.ip_block.clone()))
+        })
+        .unwrap();
+    assert_eq!(
+        block.except.unwrap(),
+        ["10.0.0.0/8", "168.63.129.16/32", "203.0.113.7/32"],
+        "each once, in order"
+    );
     // default deny covers both directions
     let deny = pols
         .iter()

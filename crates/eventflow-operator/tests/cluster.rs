@@ -106,6 +106,50 @@ async fn tenant_namespace_has_quota_limits_netpols_psa_and_repairs_deleted_quota
     ] {
         assert!(netpols.contains(&p.to_string()), "{p} missing: {netpols:?}");
     }
+    // The API server's own addresses are outside the internet egress rule.
+    let slices = Api::<k8s_openapi::api::discovery::v1::EndpointSlice>::namespaced(
+        client.clone(),
+        "default",
+    )
+    .list(&ListParams::default().labels("kubernetes.io/service-name=kubernetes"))
+    .await
+    .unwrap();
+    // testenv's API server publishes no endpoints (it listens on loopback),
+    // so here it is the Service's ClusterIP; a cluster's endpoints count too.
+    let cluster_ip =
+        Api::<k8s_openapi::api::core::v1::Service>::namespaced(client.clone(), "default")
+            .get("kubernetes")
+            .await
+            .unwrap()
+            .spec
+            .and_then(|s| s.cluster_ip)
+            .unwrap();
+    let api_ips: Vec<String> = slices
+        .items
+        .iter()
+        .flat_map(|s| s.endpoints.iter().flat_map(|e| e.addresses.clone()))
+        .chain([cluster_ip])
+        .filter(|ip| !ip.contains(':'))
+        .collect();
+    let egress = Api::<NetworkPolicy>::namespaced(client.clone(), &ns_name)
+        .get(build::NETPOL_ALLOW_EGRESS)
+        .await
+        .unwrap();
+    let except: Vec<String> = egress
+        .spec
+        .and_then(|s| s.egress)
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r.to.into_iter().flatten())
+        .filter_map(|p| p.ip_block.and_then(|b| b.except))
+        .flatten()
+        .collect();
+    for ip in &api_ips {
+        assert!(
+            except.contains(&format!("{ip}/32")),
+            "{ip} not excluded: {except:?}"
+        );
+    }
 
     // Status, then: a second reconcile of an unchanged Tenant writes nothing.
     let tenants = Api::<eventflow_crd::Tenant>::all(client.clone());
