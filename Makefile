@@ -51,6 +51,7 @@ crds: ## Regenerate deploy/crds and docs/openapi.json from the code
 
 test: services lint ## Run every test suite (starts PostgreSQL and testenv first)
 	EVENTFLOW_TEST_DATABASE_URL="$(PG_URL)" $(CARGO) test --workspace
+	scripts/fuzz-api
 	cd testenv && go test -count=1 ./acceptance/...
 	cd web && npm test
 	$(MAKE) web

@@ -55,9 +55,46 @@ pub struct ApiDoc;
 
 /// The document as pretty JSON with a trailing newline.
 pub fn json() -> String {
-    let mut s = ApiDoc::openapi()
-        .to_pretty_json()
+    let doc = serde_json::to_value(ApiDoc::openapi()).expect("OpenAPI serializes");
+    let mut s = serde_json::to_string_pretty(&flatten_function_request(doc))
         .expect("OpenAPI serializes");
     s.push('\n');
     s
+}
+
+/// `FunctionRequest` is `name` plus a flattened `RawFunctionSpec`, which
+/// refuses unknown fields. utoipa writes that as `allOf` of the two, which
+/// no body can satisfy (the spec part's `additionalProperties: false`
+/// forbids `name`); written out as one object, it says what the server
+/// accepts, and schema-driven clients and fuzzers can generate bodies.
+fn flatten_function_request(mut doc: serde_json::Value) -> serde_json::Value {
+    let schemas = &mut doc["components"]["schemas"];
+    let mut request = schemas["RawFunctionSpec"].clone();
+    if let Some(props) = request["properties"].as_object_mut() {
+        props.insert(
+            "name".into(),
+            serde_json::json!({"type": "string", "description": "DNS-1123 label, 1–60 characters.", "example": "alice-app"}),
+        );
+    }
+    request["required"] = serde_json::json!(["name"]);
+    request["description"] = serde_json::json!(
+        "Body of `POST /v1/functions` (and `PUT`, where `name` is optional)."
+    );
+    schemas["FunctionRequest"] = request;
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_function_request_is_one_object_that_allows_name() {
+        let doc: serde_json::Value = serde_json::from_str(&super::json()).unwrap();
+        let r = &doc["components"]["schemas"]["FunctionRequest"];
+        assert!(r.get("allOf").is_none(), "{r}");
+        assert_eq!(r["additionalProperties"], false);
+        assert_eq!(r["required"], serde_json::json!(["name"]));
+        for field in ["name", "image", "replicas", "env", "resources"] {
+            assert!(r["properties"][field].is_object(), "{field}: {r}");
+        }
+    }
 }

@@ -469,12 +469,34 @@ export interface components {
             replicas?: number | null;
         };
         /** @description Body of `POST /v1/functions` (and `PUT`, where `name` is optional). */
-        FunctionRequest: components["schemas"]["RawFunctionSpec"] & {
+        FunctionRequest: {
+            args?: string[] | null;
+            autoscaling?: null | components["schemas"]["RawAutoscaling"];
+            command?: string[] | null;
+            env?: components["schemas"]["EnvVar"][] | null;
+            /** @description Container image reference, e.g. `nginx:alpine` or `ghcr.io/org/app@sha256:…`. */
+            image?: string | null;
             /**
              * @description DNS-1123 label, 1–60 characters.
              * @example alice-app
              */
             name: string;
+            /**
+             * Format: int64
+             * @description Port the container listens on. Default 8080.
+             */
+            port?: number | null;
+            /**
+             * Format: int64
+             * @description Desired replicas (0 stops the function). Default 1.
+             */
+            replicas?: number | null;
+            resources?: null | components["schemas"]["RawResources"];
+            /**
+             * Format: int64
+             * @description Invocation timeout in seconds (1..=900). Default 30.
+             */
+            timeoutSeconds?: number | null;
         };
         /** @description A validated function specification with every default filled in. */
         FunctionSpec: {
