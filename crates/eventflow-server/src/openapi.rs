@@ -56,8 +56,8 @@ pub struct ApiDoc;
 /// The document as pretty JSON with a trailing newline.
 pub fn json() -> String {
     let doc = serde_json::to_value(ApiDoc::openapi()).expect("OpenAPI serializes");
-    let mut s = serde_json::to_string_pretty(&flatten_function_request(doc))
-        .expect("OpenAPI serializes");
+    let mut s =
+        serde_json::to_string_pretty(&flatten_function_request(doc)).expect("OpenAPI serializes");
     s.push('\n');
     s
 }
@@ -77,9 +77,8 @@ fn flatten_function_request(mut doc: serde_json::Value) -> serde_json::Value {
         );
     }
     request["required"] = serde_json::json!(["name"]);
-    request["description"] = serde_json::json!(
-        "Body of `POST /v1/functions` (and `PUT`, where `name` is optional)."
-    );
+    request["description"] =
+        serde_json::json!("Body of `POST /v1/functions` (and `PUT`, where `name` is optional).");
     schemas["FunctionRequest"] = request;
     doc
 }
