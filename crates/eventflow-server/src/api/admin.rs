@@ -452,21 +452,18 @@ pub struct AuditPage {
 pub async fn audit_log(
     State(state): State<Arc<AppState>>,
     _admin: AdminAuth,
-    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    query: Result<
+        axum::extract::Query<std::collections::HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
 ) -> ApiResult<Json<AuditPage>> {
+    let axum::extract::Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text(), None))?;
     let bad = |field: &str, message: &str| ApiError::bad_request(message, Some(field.into()));
     let tenant = q
         .get("tenant")
         .map(|t| TenantId::parse(t).map_err(|_| bad("tenant", "not a tenant id")))
         .transpose()?;
-    let limit = match q.get("limit") {
-        None => 100,
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|l| (1..=500).contains(l))
-            .ok_or_else(|| bad("limit", "limit must be 1 to 500"))?,
-    };
+    let limit = crate::api::functions::page_limit(&q, 100, 500)?;
     let before = q
         .get("cursor")
         .map(|c| {

@@ -249,6 +249,21 @@ pub(crate) async fn spec_limits(
     })
 }
 
+/// The `limit` query parameter of a paged list: `default` when absent,
+/// else 1 to `max` (400 naming `limit` otherwise).
+pub(crate) fn page_limit(q: &HashMap<String, String>, default: i64, max: i64) -> ApiResult<i64> {
+    match q.get("limit") {
+        None => Ok(default),
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=max).contains(l))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("limit must be 1 to {max}"), Some("limit".into()))
+            }),
+    }
+}
+
 /// List the caller's functions, by name, a page at a time.
 #[utoipa::path(get, path = "/v1/functions", tag = "functions",
     params(
@@ -263,19 +278,7 @@ pub async fn list(
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> ApiResult<Json<FunctionList>> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text(), None))?;
-    let limit = match q.get("limit") {
-        None => DEFAULT_PAGE,
-        Some(l) => l
-            .parse::<i64>()
-            .ok()
-            .filter(|l| (1..=MAX_PAGE).contains(l))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    format!("limit must be 1 to {MAX_PAGE}"),
-                    Some("limit".into()),
-                )
-            })?,
-    };
+    let limit = page_limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
     let after = match q.get("cursor").filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => Some(

@@ -18,7 +18,7 @@ use eventflow_server::{
     AppState, Config,
 };
 use http_body_util::BodyExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tower::ServiceExt;
 
 pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
@@ -203,6 +203,24 @@ impl TestApp {
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
         (status, value)
+    }
+
+    /// An admin token, from the bootstrap admin key the server registers
+    /// (as `--admin-key` does).
+    pub async fn admin_token(&self) -> String {
+        let key = "efk_bootstrap_admin_key_for_tests_0123456789";
+        eventflow_server::auth::ensure_admin_key(&self.state.store, key)
+            .await
+            .unwrap();
+        let (_, v) = self
+            .call(
+                Method::POST,
+                "/auth/token",
+                None,
+                Some(json!({"api_key": key})),
+            )
+            .await;
+        v["token"].as_str().expect("an admin token").to_string()
     }
 
     /// A dev-mode token for `user`.

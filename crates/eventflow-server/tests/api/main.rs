@@ -192,10 +192,7 @@ both_databases! {
 
     admin_replaces_tenant_overrides => |db| async move {
         let app = TestApp::with(db, AuthMode::Production, KubeSource::Disabled).await;
-        let admin_key = "efk_bootstrap_admin_key_for_tests_0123456789";
-        eventflow_server::auth::ensure_admin_key(&app.state.store, admin_key).await.unwrap();
-        let (_, v) = app.call(Method::POST, "/auth/token", None, Some(json!({"api_key": admin_key}))).await;
-        let admin = v["token"].as_str().unwrap().to_string();
+        let admin = app.admin_token().await;
         let (s, _) = app.call(Method::POST, "/v1/admin/tenants", Some(&admin),
             Some(json!({"id":"acme","quota":{"functions":1},"maxReplicas":2}))).await;
         assert_eq!(s, StatusCode::CREATED);
@@ -467,10 +464,7 @@ both_databases! {
 
     audit_log_redacts_env_values_is_admin_only_and_is_pruned => |db| async move {
         let app = TestApp::with(db, AuthMode::Production, KubeSource::Disabled).await;
-        let admin_key = "efk_bootstrap_admin_key_for_tests_0123456789";
-        eventflow_server::auth::ensure_admin_key(&app.state.store, admin_key).await.unwrap();
-        let (_, v) = app.call(Method::POST, "/auth/token", None, Some(json!({"api_key": admin_key}))).await;
-        let admin = v["token"].as_str().unwrap().to_string();
+        let admin = app.admin_token().await;
         for id in ["acme", "other"] {
             let (s, _) = app.call(Method::POST, "/v1/admin/tenants", Some(&admin), Some(json!({"id": id}))).await;
             assert_eq!(s, StatusCode::CREATED);

@@ -38,10 +38,7 @@ both_databases! {
         ]}));
 
         // An admin token may read them too (unlike the tenant's functions).
-        let admin_key = "efk_bootstrap_admin_key_for_tests_0123456789";
-        eventflow_server::auth::ensure_admin_key(&app.state.store, admin_key).await.unwrap();
-        let (_, t) = app.call(Method::POST, "/auth/token", None, Some(json!({"api_key": admin_key}))).await;
-        let admin = t["token"].as_str().unwrap().to_string();
+        let admin = app.admin_token().await;
         let (s, w) = app.call(Method::GET, "/v1/samples", Some(&admin), None).await;
         assert_eq!(s, StatusCode::OK, "{w}");
         assert_eq!(w, v);
