@@ -28,6 +28,7 @@ use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
     NetworkPolicyPort, NetworkPolicySpec,
 };
+use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -57,6 +58,11 @@ pub const LIMIT_RANGE_NAME: &str = "eventflow-limits";
 pub const NETPOL_DEFAULT_DENY: &str = "eventflow-default-deny";
 pub const NETPOL_ALLOW_INGRESS: &str = "eventflow-allow-ingress";
 pub const NETPOL_ALLOW_EGRESS: &str = "eventflow-allow-egress";
+/// The RoleBinding that lets the server read the tenant's pods and logs.
+pub const SERVER_ROLE_BINDING: &str = "eventflow-server";
+/// The ClusterRole it binds (deploy/k8s/10-rbac.yaml); never bound
+/// cluster-wide.
+pub const SERVER_TENANT_ROLE: &str = "eventflow-server-tenant";
 
 /// Destinations excluded from the "internet" egress rule by default: the
 /// private (RFC 1918) ranges that pod and service CIDRs normally live in,
@@ -264,6 +270,102 @@ pub fn namespace(tenant: &TenantId, owner: &OwnerReference) -> Namespace {
     Namespace {
         metadata: meta(tenant.namespace(), None, labels, owner),
         ..Namespace::default()
+    }
+}
+
+/// Whether an existing namespace is `tenant`'s: it carries the platform's
+/// label and the tenant's. The operator takes over (applies to, deletes)
+/// only such a namespace, never one that merely has the name `tenant-{id}`;
+/// deploy/k8s/15-admission.yaml holds the operator to the same rule.
+pub fn is_tenant_namespace(ns: &Namespace, tenant: &TenantId) -> bool {
+    let labels = ns.metadata.labels.as_ref();
+    let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
+    ns.metadata.name.as_deref() == Some(tenant.namespace().as_str())
+        && label(MANAGED_BY_LABEL) == Some(MANAGED_BY_VALUE)
+        && label(TENANT_LABEL) == Some(tenant.as_str())
+}
+
+/// A ServiceAccount, `NAMESPACE/NAME` (the operator's
+/// `--server-service-account`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccountRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Default for ServiceAccountRef {
+    /// The server's ServiceAccount in deploy/k8s/10-rbac.yaml.
+    fn default() -> Self {
+        Self {
+            namespace: "eventflow-system".into(),
+            name: "eventflow-server".into(),
+        }
+    }
+}
+
+/// A `--server-service-account` value that is not `NAMESPACE/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not NAMESPACE/NAME of a ServiceAccount (lowercase letters, digits, '-' and '.')")]
+pub struct BadServiceAccountRef(String);
+
+impl std::str::FromStr for ServiceAccountRef {
+    type Err = BadServiceAccountRef;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name_ok = |n: &str| {
+            !n.is_empty()
+                && n.len() <= 253
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+                && n.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && n.ends_with(|c: char| c.is_ascii_alphanumeric())
+        };
+        match s.split_once('/') {
+            Some((ns, name))
+                if name_ok(ns) && !ns.contains('.') && ns.len() <= 63 && name_ok(name) =>
+            {
+                Ok(Self {
+                    namespace: ns.into(),
+                    name: name.into(),
+                })
+            }
+            _ => Err(BadServiceAccountRef(s.into())),
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceAccountRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// RoleBinding [`SERVER_ROLE_BINDING`]: the server's ServiceAccount may
+/// read this tenant's pods and their logs (ClusterRole
+/// [`SERVER_TENANT_ROLE`]), in this namespace only.
+pub fn server_role_binding(
+    tenant: &TenantId,
+    server: &ServiceAccountRef,
+    owner: &OwnerReference,
+) -> RoleBinding {
+    RoleBinding {
+        metadata: meta(
+            SERVER_ROLE_BINDING.into(),
+            Some(tenant.namespace()),
+            tenant_labels(tenant),
+            owner,
+        ),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: SERVER_TENANT_ROLE.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: server.name.clone(),
+            namespace: Some(server.namespace.clone()),
+            api_group: None,
+        }]),
     }
 }
 

@@ -33,6 +33,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::ListParams;
 use kube::runtime::reflector::ObjectRef;
@@ -267,11 +268,12 @@ fn watches<K: Kind>(
 }
 
 /// Every kind a Tenant owns, once.
-pub(crate) const TENANT_CHILDREN: [TenantChildKind; 4] = [
+pub(crate) const TENANT_CHILDREN: [TenantChildKind; 5] = [
     TenantChildKind::of::<Namespace>(),
     TenantChildKind::of::<ResourceQuota>(),
     TenantChildKind::of::<LimitRange>(),
     TenantChildKind::of::<NetworkPolicy>(),
+    TenantChildKind::of::<RoleBinding>(),
 ];
 
 /// The Tenant a namespaced or cluster-scoped child belongs to, by its label.
@@ -328,6 +330,11 @@ mod tests {
             kind_of(&build::resource_quota(&id, &quota, &owner)),
             kind_of(&build::limit_range(&id, &LimitDefaults::default(), &owner)),
             kind_of(&build::network_policies(&id, &NetworkSettings::default(), &owner)[0]),
+            kind_of(&build::server_role_binding(
+                &id,
+                &Default::default(),
+                &owner,
+            )),
         ];
         assert_eq!(kinds(TENANT_CHILDREN.map(|k| k.kind)), kinds(built));
     }

@@ -20,6 +20,10 @@ pub enum Error {
     /// The leader-election Lease cannot be created: its namespace is missing.
     #[error("the lease namespace {0:?} does not exist: create it (`kubectl create namespace {0}`; deploy/k8s/00-namespace.yaml and the Helm chart do) or give --lease-namespace an existing namespace")]
     LeaseNamespaceMissing(String),
+    /// `tenant-{id}` exists but was not created for this tenant; the
+    /// operator neither adopts nor deletes it.
+    #[error("namespace {0} already exists and is not a tenant namespace of EventFlow (it lacks the labels app.kubernetes.io/managed-by=eventflow and eventflow.io/tenant); the operator will not take it over: delete or rename it, or choose another tenant id")]
+    NamespaceTaken(String),
     /// The metrics listener could not be started.
     #[error("metrics listener on {addr}: {source}")]
     Listen {
@@ -39,6 +43,7 @@ impl Error {
             Error::Kube(kube::Error::Api(_)) => "api",
             Error::Kube(_) => "transport",
             Error::Invalid(_) => "invalid",
+            Error::NamespaceTaken(_) => "namespace_taken",
             Error::Finalizer(e) => match e.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(inner)
                 | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.kind(),
@@ -53,7 +58,7 @@ impl Error {
     /// A 422 means the API server rejected what the spec produced.
     pub fn is_permanent(&self) -> bool {
         match self {
-            Error::Invalid(_) => true,
+            Error::Invalid(_) | Error::NamespaceTaken(_) => true,
             Error::Kube(kube::Error::Api(s)) => s.code == 422,
             Error::Finalizer(e) => match e.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(inner)

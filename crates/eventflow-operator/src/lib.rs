@@ -49,7 +49,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-pub use build::{FunctionSettings, NetworkSettings};
+pub use build::{FunctionSettings, NetworkSettings, ServiceAccountRef};
 pub use error::{Error, Result};
 pub use leader::LeaseConfig;
 pub use metrics::Metrics;
@@ -74,6 +74,10 @@ pub struct Config {
     pub label_selector: Option<String>,
     /// Reconciliations run at once per controller.
     pub concurrency: u16,
+    /// The server's ServiceAccount, bound in every tenant namespace to
+    /// read that tenant's pods and logs (default
+    /// `eventflow-system/eventflow-server`).
+    pub server_account: ServiceAccountRef,
 }
 
 impl Debug for Config {
@@ -84,6 +88,7 @@ impl Debug for Config {
             .field("network", &self.network)
             .field("functions", &self.functions)
             .field("label_selector", &self.label_selector)
+            .field("server_account", &self.server_account)
             .finish_non_exhaustive()
     }
 }
@@ -101,6 +106,7 @@ impl Config {
             functions: FunctionSettings::default(),
             label_selector: None,
             concurrency: 8,
+            server_account: ServiceAccountRef::default(),
         }
     }
 }
@@ -111,6 +117,8 @@ pub struct Context {
     pub network: NetworkSettings,
     pub functions: FunctionSettings,
     pub metrics: Arc<Metrics>,
+    /// See [`Config::server_account`].
+    pub server_account: ServiceAccountRef,
     /// Consecutive failures per object, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -127,8 +135,15 @@ impl Context {
             network,
             functions,
             metrics,
+            server_account: ServiceAccountRef::default(),
             failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same context with another server ServiceAccount.
+    pub fn with_server_account(mut self, account: ServiceAccountRef) -> Self {
+        self.server_account = account;
+        self
     }
 
     fn key<K: Resource>(controller: &str, obj: &K) -> String {
@@ -223,12 +238,15 @@ impl Operator {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
         let Operator { config, metrics } = self;
         let admin = Admin::start(config.metrics_listen, metrics.clone()).await?;
-        let ctx = Arc::new(Context::new(
-            config.client.clone(),
-            config.network.clone(),
-            config.functions.clone(),
-            metrics,
-        ));
+        let ctx = Arc::new(
+            Context::new(
+                config.client.clone(),
+                config.network.clone(),
+                config.functions.clone(),
+                metrics,
+            )
+            .with_server_account(config.server_account.clone()),
+        );
         let mut elector = config
             .lease
             .clone()

@@ -8,7 +8,9 @@ use eventflow_crd::{Condition, Tenant, TenantStatus};
 use futures::TryFutureExt;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{DeleteParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{finalizer, Event};
 use kube::{Api, Resource, ResourceExt};
@@ -16,7 +18,7 @@ use kube::{Api, Resource, ResourceExt};
 use crate::children::{sweep_orphans, watch_tenant_children};
 use crate::reconcile::{run_controller, timed, trigger_watch, write_status};
 use crate::validate::ValidTenant;
-use eventflow_kube::delete_if_exists;
+use eventflow_kube::is_not_found;
 
 use crate::{apply, build, now, validate, Context, Error, Result, StopSignal};
 
@@ -47,9 +49,11 @@ pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, 
 ///    overrides are quantities and counts; invalid → status `Failed`, wait
 ///    for a change;
 /// 3. **build** (pure, cannot fail, [`build`]): Namespace `tenant-{id}`
-///    (restricted Pod Security labels), ResourceQuota, LimitRange and the
-///    NetworkPolicies, all owned by the Tenant;
-/// 4. **apply**: server-side apply with field manager
+///    (restricted Pod Security labels), ResourceQuota, LimitRange, the
+///    NetworkPolicies and the RoleBinding that lets the server read the
+///    tenant's pods and logs, all owned by the Tenant;
+/// 4. **apply**: never to an existing `tenant-{id}` that is not the
+///    tenant's (status `Failed`/`NamespaceTaken`); server-side apply with field manager
 ///    [`crate::FIELD_MANAGER`] and `force`, then delete function children
 ///    in the namespace whose Function no longer exists (label-based orphan
 ///    sweep over every kind a Function owns, on top of ownerReference
@@ -89,7 +93,21 @@ async fn apply_tenant(t: &Tenant, ctx: &Context) -> Result<Action> {
         .controller_owner_ref(&())
         .expect("a Tenant read from the API has a name and uid");
     // 3. build, 4. apply
-    let quota = apply_children(ctx, &valid, &owner).await?;
+    let quota = match apply_children(ctx, &valid, &owner).await {
+        Err(taken @ Error::NamespaceTaken(_)) => {
+            let st = tenant_status(
+                t,
+                "Failed",
+                None,
+                "False",
+                "NamespaceTaken",
+                taken.to_string(),
+            );
+            write_status(&tenants, t, st, CONTROLLER, ctx).await?;
+            return Err(taken);
+        }
+        other => other?,
+    };
     // 5. status
     let quota_ready = quota.status.as_ref().is_some_and(|s| s.hard.is_some());
     let st = ready_status(t, valid.id.namespace(), quota_ready);
@@ -154,8 +172,15 @@ async fn apply_children(
         ..ctx.network.clone()
     };
     let policies = build::network_policies(id, &network, owner);
-    // 4. apply
-    apply(&Api::<Namespace>::all(client.clone()), &namespace).await?;
+    let server_binding = build::server_role_binding(id, &ctx.server_account, owner);
+    // 4. apply: never to a namespace of that name that is not the tenant's
+    let namespaces = Api::<Namespace>::all(client.clone());
+    if let Some(existing) = namespaces.get_opt(&ns).await? {
+        if !build::is_tenant_namespace(&existing, id) {
+            return Err(Error::NamespaceTaken(ns));
+        }
+    }
+    apply(&namespaces, &namespace).await?;
     let quota = apply(
         &Api::<ResourceQuota>::namespaced(client.clone(), &ns),
         &quota,
@@ -166,6 +191,11 @@ async fn apply_children(
     for p in &policies {
         apply(&netpols, p).await?;
     }
+    apply(
+        &Api::<RoleBinding>::namespaced(client.clone(), &ns),
+        &server_binding,
+    )
+    .await?;
     sweep_orphans(&client, &ns).await?;
     Ok(quota)
 }
@@ -196,14 +226,45 @@ fn ready_status(t: &Tenant, ns: String, quota_ready: bool) -> TenantStatus {
     }
 }
 
-/// Deletes the tenant's namespace (and with it everything in it). Succeeds
-/// when the namespace is already gone, or the Tenant's name was never valid.
+/// Deletes the tenant's namespace (and with it everything in it), only if
+/// it is the tenant's ([`build::is_tenant_namespace`]; the delete carries
+/// the namespace's uid as a precondition, so a namespace replaced in the
+/// meantime is not deleted either). Succeeds when the namespace is already
+/// gone, is not the tenant's (left alone, with a warning), or the Tenant's
+/// name was never valid.
 pub async fn cleanup(t: &Tenant, ctx: &Context) -> Result<Action> {
-    if let Ok(id) = TenantId::parse(&t.name_any()) {
-        delete_if_exists(&Api::<Namespace>::all(ctx.client.clone()), &id.namespace()).await?;
-        tracing::info!(tenant = %id, "tenant deleted: namespace deletion requested");
+    let Ok(id) = TenantId::parse(&t.name_any()) else {
+        return Ok(Action::await_change());
+    };
+    let namespaces = Api::<Namespace>::all(ctx.client.clone());
+    let ns = id.namespace();
+    match namespaces.get_opt(&ns).await? {
+        None => {}
+        Some(existing) if !build::is_tenant_namespace(&existing, &id) => {
+            tracing::warn!(tenant = %id, namespace = %ns, "tenant deleted: its namespace name is taken by a namespace that is not the tenant's; left alone");
+        }
+        Some(existing) => {
+            let dp = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: existing.metadata.uid.clone(),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            match namespaces.delete(&ns, &dp).await {
+                Ok(_) => {
+                    tracing::info!(tenant = %id, "tenant deleted: namespace deletion requested")
+                }
+                Err(e) if is_not_found(&e) || is_conflict(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
     Ok(Action::await_change())
+}
+
+fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
 }
 
 fn tenant_status(

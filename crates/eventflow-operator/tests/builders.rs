@@ -5,7 +5,9 @@ use eventflow_core::{
     FunctionName, FunctionSpec, QuotaSpec, RawFunctionSpec, SpecLimits, TenantId,
 };
 use eventflow_crd::{Function, FunctionStatus, Phase, QuotaOverrides, Tenant, TenantSpec};
-use eventflow_operator::build::{self, FunctionSettings, LimitDefaults, NetworkSettings};
+use eventflow_operator::build::{
+    self, FunctionSettings, LimitDefaults, NetworkSettings, ServiceAccountRef,
+};
 use eventflow_operator::{status, validate};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus};
 use k8s_openapi::api::core::v1::{
@@ -150,6 +152,69 @@ fn tenant_objects_snapshot() {
         "networkpolicies",
         build::network_policies(&t, &NetworkSettings::default(), &o)
     );
+    insta::assert_yaml_snapshot!(
+        "server_rolebinding",
+        build::server_role_binding(&t, &ServiceAccountRef::default(), &o)
+    );
+}
+
+#[test]
+fn only_a_namespace_labelled_for_the_tenant_is_the_tenants() {
+    let t = TenantId::parse("acme").unwrap();
+    let built = build::namespace(&t, &owner("Tenant", "acme"));
+    assert!(build::is_tenant_namespace(&built, &t));
+    let other = TenantId::parse("other").unwrap();
+    assert!(
+        !build::is_tenant_namespace(&built, &other),
+        "another tenant's"
+    );
+    let mut bare = built.clone();
+    bare.metadata.labels = None;
+    assert!(
+        !build::is_tenant_namespace(&bare, &t),
+        "pre-existing, no labels"
+    );
+    for key in [eventflow_crd::MANAGED_BY_LABEL, eventflow_crd::TENANT_LABEL] {
+        let mut partial = built.clone();
+        partial.metadata.labels.as_mut().unwrap().remove(key);
+        assert!(!build::is_tenant_namespace(&partial, &t), "without {key}");
+    }
+    let mut renamed = built.clone();
+    renamed.metadata.name = Some("kube-system".into());
+    assert!(
+        !build::is_tenant_namespace(&renamed, &t),
+        "labels on another name"
+    );
+}
+
+#[test]
+fn server_service_account_is_namespace_slash_name() {
+    let a: ServiceAccountRef = "platform/api-server".parse().unwrap();
+    assert_eq!(
+        (a.namespace.as_str(), a.name.as_str()),
+        ("platform", "api-server")
+    );
+    assert_eq!(a.to_string(), "platform/api-server");
+    assert_eq!(
+        ServiceAccountRef::default().to_string(),
+        "eventflow-system/eventflow-server"
+    );
+    for bad in [
+        "",
+        "server",
+        "/server",
+        "ns/",
+        "ns/a/b",
+        "Ns/server",
+        "n.s/server",
+        "ns/-x",
+        "ns/x y",
+    ] {
+        assert!(
+            bad.parse::<ServiceAccountRef>().is_err(),
+            "{bad:?} accepted"
+        );
+    }
 }
 
 #[test]

@@ -48,7 +48,7 @@ fn cluster_roles_have_no_wildcards_and_no_secrets() {
         .filter(|d| kind(d) == "ClusterRole")
         .map(|d| serde_yaml::from_value(d).unwrap())
         .collect();
-    assert_eq!(roles.len(), 3);
+    assert_eq!(roles.len(), 4);
     for r in roles {
         let name = r.metadata.name.clone().unwrap();
         assert_ne!(name, "cluster-admin");
@@ -66,33 +66,97 @@ fn cluster_roles_have_no_wildcards_and_no_secrets() {
                 assert!(!res.starts_with("secrets"), "{name}: {res}");
             }
             assert!(rule.non_resource_urls.is_none(), "{name}");
+            // Privilege-granting verbs only on named objects: the operator
+            // may bind the server's tenant role and nothing else.
+            for verb in ["bind", "escalate", "impersonate"] {
+                if rule.verbs.iter().any(|v| v == verb) {
+                    assert_eq!(
+                        rule.resource_names.as_deref(),
+                        Some(&["eventflow-server-tenant".to_string()][..]),
+                        "{name}: {verb}"
+                    );
+                }
+            }
         }
     }
-    // The server may not touch anything but the CRs, pods and pod logs.
-    let server: ClusterRole = k8s_docs()
+    // Cluster-wide the server touches nothing but the CRs; pods and their
+    // logs only through eventflow-server-tenant, bound per tenant namespace.
+    assert_eq!(
+        role_resources("eventflow-server"),
+        ["functions", "functions/status", "tenants", "tenants/status"]
+    );
+    assert_eq!(
+        role_resources("eventflow-server-tenant"),
+        ["pods", "pods/log"]
+    );
+    let bound_cluster_wide: Vec<String> = k8s_docs()
+        .into_iter()
+        .filter(|d| kind(d) == "ClusterRoleBinding")
+        .map(|d| d["roleRef"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        !bound_cluster_wide
+            .iter()
+            .any(|r| r == "eventflow-server-tenant"),
+        "{bound_cluster_wide:?}"
+    );
+}
+
+/// The sorted resources of a shipped ClusterRole.
+fn role_resources(name: &str) -> Vec<String> {
+    let role: ClusterRole = k8s_docs()
         .into_iter()
         .filter(|d| kind(d) == "ClusterRole")
         .map(|d| serde_yaml::from_value::<ClusterRole>(d).unwrap())
-        .find(|r| r.metadata.name.as_deref() == Some("eventflow-server"))
-        .unwrap();
-    let mut resources: Vec<String> = server
+        .find(|r| r.metadata.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no ClusterRole {name}"));
+    let mut resources: Vec<String> = role
         .rules
         .unwrap()
         .into_iter()
         .flat_map(|r| r.resources.unwrap_or_default())
         .collect();
     resources.sort();
-    assert_eq!(
-        resources,
-        [
-            "functions",
-            "functions/status",
-            "pods",
-            "pods/log",
-            "tenants",
-            "tenants/status"
-        ]
-    );
+    resources
+}
+
+#[test]
+fn admission_policies_name_the_shipped_service_accounts_and_deny() {
+    let docs = docs("deploy/k8s/15-admission.yaml");
+    let policies: Vec<&str> = docs
+        .iter()
+        .filter(|d| kind(d) == "ValidatingAdmissionPolicy")
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    let bound: Vec<&str> = docs
+        .iter()
+        .filter(|d| kind(d) == "ValidatingAdmissionPolicyBinding")
+        .map(|d| {
+            let actions = d["spec"]["validationActions"].as_sequence().unwrap();
+            assert_eq!(actions.len(), 1);
+            assert_eq!(actions[0].as_str(), Some("Deny"));
+            d["spec"]["policyName"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(policies.len(), 3);
+    assert_eq!(policies, bound, "every policy has its binding");
+    for d in docs
+        .iter()
+        .filter(|d| kind(d) == "ValidatingAdmissionPolicy")
+    {
+        assert_eq!(d["spec"]["failurePolicy"].as_str(), Some("Fail"));
+    }
+    // The ServiceAccounts the policies name are the ones 10-rbac.yaml binds.
+    let text = std::fs::read_to_string(format!("{ROOT}/deploy/k8s/15-admission.yaml")).unwrap();
+    for sa in ["eventflow-operator", "eventflow-server"] {
+        assert!(
+            text.contains(&format!("system:serviceaccount:eventflow-system:{sa}")),
+            "{sa}"
+        );
+        assert!(k8s_docs().iter().any(|d| kind(d) == "ServiceAccount"
+            && d["metadata"]["name"].as_str() == Some(sa)
+            && d["metadata"]["namespace"].as_str() == Some("eventflow-system")));
+    }
 }
 
 fn templates() -> Vec<(String, PodTemplateSpec)> {

@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::{Context, Result};
-use eventflow_operator::{FunctionSettings, NodeSelectorLabel, PodToleration};
+use eventflow_operator::{FunctionSettings, NodeSelectorLabel, PodToleration, ServiceAccountRef};
 
 #[derive(clap::Args)]
 pub struct OperatorArgs {
@@ -89,6 +89,16 @@ pub struct OperatorArgs {
         default_value = eventflow_operator::build::DEFAULT_CLUSTER_DOMAIN
     )]
     cluster_domain: String,
+    /// The server's ServiceAccount (NAMESPACE/NAME): bound in every tenant
+    /// namespace to ClusterRole eventflow-server-tenant, so the server reads
+    /// that tenant's pods and logs and nothing cluster-wide.
+    #[arg(
+        long,
+        env = "EVENTFLOW_SERVER_SERVICE_ACCOUNT",
+        value_name = "NAMESPACE/NAME",
+        default_value = "eventflow-system/eventflow-server"
+    )]
+    server_service_account: ServiceAccountRef,
     /// Only reconcile Tenants and Functions matching this label selector.
     #[arg(long, env = "EVENTFLOW_OPERATOR_LABEL_SELECTOR")]
     label_selector: Option<String>,
@@ -145,6 +155,7 @@ pub async fn run(args: OperatorArgs) -> Result<()> {
     config.network.dns_cidrs = args.dns_cidrs;
     config.functions = functions;
     config.label_selector = args.label_selector;
+    config.server_account = args.server_service_account;
     config.concurrency = args.concurrency.max(1);
     if args.no_leader_election {
         tracing::warn!("leader election is off: run exactly one operator replica");
@@ -169,6 +180,20 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<OperatorArgs, clap::Error> {
         crate::parse_flags(args)
+    }
+
+    #[test]
+    fn the_server_service_account_flag_is_checked_and_defaults_to_the_shipped_one() {
+        assert_eq!(
+            parse(&[]).unwrap().server_service_account,
+            ServiceAccountRef::default()
+        );
+        let a = parse(&["--server-service-account", "platform/api"]).unwrap();
+        assert_eq!(a.server_service_account.to_string(), "platform/api");
+        let Err(e) = parse(&["--server-service-account", "api"]) else {
+            panic!("a bare name is accepted")
+        };
+        assert!(e.to_string().contains("NAMESPACE/NAME"), "{e}");
     }
 
     #[test]

@@ -84,7 +84,67 @@ pub struct TestOperator {
 /// Namespace of the ServiceAccount the tests' operators run as.
 pub const OPERATOR_SA_NAMESPACE: &str = "eventflow-optest";
 pub const OPERATOR_SA: &str = "operator";
+/// The ServiceAccount (in [`OPERATOR_SA_NAMESPACE`]) the tests' operators
+/// bind the server's tenant role to, and the tests check as the server.
+pub const SERVER_SA: &str = "server";
 const RBAC_YAML: &str = include_str!("../../../../deploy/k8s/10-rbac.yaml");
+const ADMISSION_YAML: &str = include_str!("../../../../deploy/k8s/15-admission.yaml");
+
+/// deploy/k8s/15-admission.yaml with the tests' ServiceAccounts in place of
+/// the shipped ones and the names prefixed `eventflow-tests-`; nothing else
+/// changed.
+pub fn test_admission_yaml() -> String {
+    let yaml = ADMISSION_YAML
+        .replace(
+            "eventflow-system:eventflow-operator",
+            &format!("{OPERATOR_SA_NAMESPACE}:{OPERATOR_SA}"),
+        )
+        .replace(
+            "eventflow-system:eventflow-server",
+            &format!("{OPERATOR_SA_NAMESPACE}:{SERVER_SA}"),
+        )
+        .replace("  name: eventflow-", "  name: eventflow-tests-")
+        .replace("policyName: eventflow-", "policyName: eventflow-tests-");
+    assert!(
+        !yaml.contains("eventflow-system:"),
+        "15-admission.yaml names a ServiceAccount the tests do not substitute"
+    );
+    yaml
+}
+
+/// Applies [`test_admission_yaml`]: every write of the tests' operator and
+/// server ServiceAccounts goes through the shipped policies.
+pub async fn install_admission_policies(admin: &Client) {
+    use k8s_openapi::api::admissionregistration::v1::{
+        ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+    };
+    use serde::Deserialize;
+    let ssa = PatchParams::apply("eventflow-tests").force();
+    let yaml = test_admission_yaml();
+    let mut applied = 0;
+    for doc in serde_yaml::Deserializer::from_str(&yaml) {
+        let v = serde_yaml::Value::deserialize(doc).unwrap();
+        match v.get("kind").and_then(|k| k.as_str()) {
+            Some("ValidatingAdmissionPolicy") => {
+                let p: ValidatingAdmissionPolicy = serde_yaml::from_value(v).unwrap();
+                Api::<ValidatingAdmissionPolicy>::all(admin.clone())
+                    .patch(p.metadata.name.as_deref().unwrap(), &ssa, &Patch::Apply(&p))
+                    .await
+                    .expect("apply shipped ValidatingAdmissionPolicy");
+            }
+            Some("ValidatingAdmissionPolicyBinding") => {
+                let b: ValidatingAdmissionPolicyBinding = serde_yaml::from_value(v).unwrap();
+                Api::<ValidatingAdmissionPolicyBinding>::all(admin.clone())
+                    .patch(b.metadata.name.as_deref().unwrap(), &ssa, &Patch::Apply(&b))
+                    .await
+                    .expect("apply shipped ValidatingAdmissionPolicyBinding");
+            }
+            other => panic!("unexpected kind {other:?} in 15-admission.yaml"),
+        }
+        applied += 1;
+    }
+    assert_eq!(applied, 6, "three policies and their bindings");
+}
 
 /// A client acting as `user` (impersonation; testenv's admin may impersonate).
 pub async fn impersonating(user: &str, sa_namespace: &str) -> Client {
@@ -102,7 +162,8 @@ pub async fn impersonating(user: &str, sa_namespace: &str) -> Client {
 }
 
 /// Applies the shipped ClusterRoles (deploy/k8s/10-rbac.yaml, as they are)
-/// and binds `eventflow-operator` to the tests' operator ServiceAccount.
+/// and admission policies ([`install_admission_policies`]), and binds
+/// `eventflow-operator` to the tests' operator ServiceAccount.
 pub async fn install_operator_rbac(admin: &Client) {
     use k8s_openapi::api::core::v1::ServiceAccount;
     use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -136,6 +197,16 @@ pub async fn install_operator_rbac(admin: &Client) {
         .patch(OPERATOR_SA, &ssa, &Patch::Apply(&sa))
         .await
         .expect("apply operator ServiceAccount");
+    let server_sa: ServiceAccount = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": SERVER_SA, "namespace": OPERATOR_SA_NAMESPACE}
+    }))
+    .unwrap();
+    Api::<ServiceAccount>::namespaced(admin.clone(), OPERATOR_SA_NAMESPACE)
+        .patch(SERVER_SA, &ssa, &Patch::Apply(&server_sa))
+        .await
+        .expect("apply server ServiceAccount");
+    install_admission_policies(admin).await;
     let crb: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
         "metadata": {"name": "eventflow-operator-tests"},
@@ -214,6 +285,10 @@ impl TestOperator {
         cfg.functions = simulated_node_settings();
         cfg.label_selector = Some(format!("{SCOPE_LABEL}={scope}"));
         cfg.concurrency = 4;
+        cfg.server_account = eventflow_operator::ServiceAccountRef {
+            namespace: OPERATOR_SA_NAMESPACE.into(),
+            name: SERVER_SA.into(),
+        };
         cfg
     }
 
