@@ -5,12 +5,14 @@
 mod error;
 mod ids;
 pub mod quantity;
+pub mod registry;
 pub mod spec;
 pub mod tenant;
 
 pub use error::ValidationError;
 pub use ids::{FunctionName, TenantId, FUNCTION_NAME_MAX, TENANT_ID_MAX};
 pub use quantity::Quantity;
+pub use registry::{RegistryHost, RegistryLogin, MAX_REGISTRY_CREDENTIALS};
 pub use spec::{
     Autoscaling, EnvVar, FunctionSpec, RawAutoscaling, RawFunctionSpec, RawResources, ResourceList,
     Resources, SpecLimits,

@@ -24,6 +24,10 @@ pub const FUNCTION_LABEL: &str = "eventflow.io/function";
 /// Marks objects the platform manages (and may delete as orphans).
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "eventflow";
+/// The pull Secret (`kubernetes.io/dockerconfigjson`) in every tenant
+/// namespace: the server writes it from the tenant's registry credentials,
+/// every function pod names it in `imagePullSecrets`.
+pub const PULL_SECRET: &str = "eventflow-registry";
 /// Server-side-apply field manager of the API server.
 pub const API_FIELD_MANAGER: &str = "eventflow-api";
 /// The catalog generation (database row version) a CR was applied from.

@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 
 use eventflow_core::{FunctionName, FunctionSpec, QuotaSpec, TenantId};
-use eventflow_crd::{FUNCTION_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, TENANT_LABEL};
+use eventflow_crd::{
+    FUNCTION_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PULL_SECRET, TENANT_LABEL,
+};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::autoscaling::v2::{
     CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
@@ -20,9 +22,10 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, LimitRange,
-    LimitRangeItem, LimitRangeSpec, Namespace, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceQuota, ResourceQuotaSpec, ResourceRequirements, SeccompProfile, SecurityContext,
-    Service, ServiceAccount, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
+    LimitRangeItem, LimitRangeSpec, LocalObjectReference, Namespace, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceQuota, ResourceQuotaSpec, ResourceRequirements, SeccompProfile,
+    SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, TCPSocketAction, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
@@ -651,6 +654,12 @@ pub fn pod_template(
             containers: vec![container(spec)],
             service_account_name: Some(function.k8s_name()),
             automount_service_account_token: Some(false),
+            // The tenant's registry credentials (the server keeps this
+            // Secret in the namespace, empty when there are none); with
+            // `imagePullPolicy: Always` the node checks them on every pull.
+            image_pull_secrets: Some(vec![LocalObjectReference {
+                name: PULL_SECRET.into(),
+            }]),
             enable_service_links: Some(false),
             termination_grace_period_seconds: Some(30),
             security_context: Some(PodSecurityContext {

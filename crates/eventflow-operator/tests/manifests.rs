@@ -42,7 +42,7 @@ fn kind(v: &serde_yaml::Value) -> &str {
 }
 
 #[test]
-fn cluster_roles_have_no_wildcards_and_no_secrets() {
+fn cluster_roles_have_no_wildcards_and_read_no_secrets() {
     let roles: Vec<ClusterRole> = k8s_docs()
         .into_iter()
         .filter(|d| kind(d) == "ClusterRole")
@@ -62,8 +62,21 @@ fn cluster_roles_have_no_wildcards_and_no_secrets() {
             for s in all {
                 assert!(!s.contains('*'), "{name}: wildcard {s}");
             }
+            // Secrets: only the server's pull Secret in tenant namespaces,
+            // written (create; patch by name), never read.
             for res in rule.resources.iter().flatten() {
-                assert!(!res.starts_with("secrets"), "{name}: {res}");
+                if res.starts_with("secrets") {
+                    assert_eq!(name, "eventflow-server-tenant", "{name}: {res}");
+                    assert_eq!(res, "secrets");
+                    match rule.verbs.as_slice() {
+                        [v] if v == "create" => assert!(rule.resource_names.is_none()),
+                        [v] if v == "patch" => assert_eq!(
+                            rule.resource_names.as_deref(),
+                            Some(&["eventflow-registry".to_string()][..])
+                        ),
+                        other => panic!("{name}: secrets {other:?}"),
+                    }
+                }
             }
             assert!(rule.non_resource_urls.is_none(), "{name}");
             // Privilege-granting verbs only on named objects: the operator
@@ -79,15 +92,16 @@ fn cluster_roles_have_no_wildcards_and_no_secrets() {
             }
         }
     }
-    // Cluster-wide the server touches nothing but the CRs; pods and their
-    // logs only through eventflow-server-tenant, bound per tenant namespace.
+    // Cluster-wide the server touches nothing but the CRs; pods, their logs
+    // and the pull Secret only through eventflow-server-tenant, bound per
+    // tenant namespace.
     assert_eq!(
         role_resources("eventflow-server"),
         ["functions", "functions/status", "tenants", "tenants/status"]
     );
     assert_eq!(
         role_resources("eventflow-server-tenant"),
-        ["pods", "pods/log"]
+        ["pods", "pods/log", "secrets", "secrets"]
     );
     let bound_cluster_wide: Vec<String> = k8s_docs()
         .into_iter()
@@ -138,7 +152,7 @@ fn admission_policies_name_the_shipped_service_accounts_and_deny() {
             d["spec"]["policyName"].as_str().unwrap()
         })
         .collect();
-    assert_eq!(policies.len(), 3);
+    assert_eq!(policies.len(), 4);
     assert_eq!(policies, bound, "every policy has its binding");
     for d in docs
         .iter()

@@ -14,7 +14,9 @@ use std::process::Command;
 use common::*;
 use eventflow_crd::{Tenant, TenantSpec};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ResourceQuota, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Namespace, ResourceQuota, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -330,6 +332,8 @@ async fn server_access(tenant: &TestTenant, other_ns: &str, failures: &mut Vec<S
         ("create", "namespaces", "", None, false),
         ("create", "pods", "", ns, false),
         ("create", "pods", "exec", ns, false),
+        ("get", "secrets", "", ns, false),
+        ("list", "secrets", "", ns, false),
     ] {
         let allowed = can_i(&srv, verb, resource, sub, where_);
         if allowed != expected {
@@ -350,6 +354,38 @@ async fn server_access(tenant: &TestTenant, other_ns: &str, failures: &mut Vec<S
         outcome(r),
         failures,
     );
+    // The pull Secret: that one name, in tenant namespaces only.
+    let apply = |ns: &str, name: &str| {
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": ns},
+            "type": "kubernetes.io/dockerconfigjson",
+            "data": {".dockerconfigjson": "eyJhdXRocyI6e319"}
+        }))
+        .unwrap();
+        let api = Api::<Secret>::namespaced(server.clone(), ns);
+        let name = name.to_string();
+        async move {
+            let pp = PatchParams {
+                dry_run: true,
+                ..PatchParams::apply("eventflow-api").force()
+            };
+            api.patch(&name, &pp, &Patch::Apply(&secret)).await
+        }
+    };
+    if let Err(m) = outcome(apply(&tenant_ns, eventflow_crd::PULL_SECRET).await) {
+        failures.push(format!("server may not write the pull Secret: {m}"));
+    }
+    let r = apply(&tenant_ns, "other").await;
+    if outcome(r).is_ok() {
+        failures.push("server writes Secret other in a tenant namespace: allowed".into());
+    }
+    for ns in [other_ns, "kube-system"] {
+        let r = apply(ns, eventflow_crd::PULL_SECRET).await;
+        if outcome(r).is_ok() {
+            failures.push(format!("server writes the pull Secret in {ns}: allowed"));
+        }
+    }
     let f = tenant.function("probe", 1);
     let r = Api::<eventflow_crd::Function>::namespaced(server, &tenant_ns)
         .create(&dry_run(), &f)

@@ -174,7 +174,7 @@ fn invoke_routes() -> Router<Arc<AppState>> {
 
 /// The route table: every endpoint of the platform's own and its handler.
 fn routes() -> Router<Arc<AppState>> {
-    use api::{admin, auth, functions, health, me, samples};
+    use api::{admin, auth, functions, health, me, registries, samples};
     Router::new()
         .route("/auth/config", get(auth::config))
         .route("/auth/token", post(auth::token))
@@ -209,6 +209,11 @@ fn routes() -> Router<Arc<AppState>> {
             axum::routing::delete(admin::revoke_api_key),
         )
         .route("/v1/functions/{name}/logs", get(api::logs::logs))
+        .route("/v1/registry-credentials", get(registries::list))
+        .route(
+            "/v1/registry-credentials/{registry}",
+            axum::routing::put(registries::put).delete(registries::delete),
+        )
         .route("/v1", any(api_not_found))
         .route("/v1/{*rest}", any(api_not_found))
         .route("/auth/{*rest}", any(api_not_found))

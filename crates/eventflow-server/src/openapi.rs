@@ -7,7 +7,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use crate::api::{admin, auth, functions, health, logs, me, samples};
+use crate::api::{admin, auth, functions, health, logs, me, registries, samples};
 
 struct BearerAuth;
 
@@ -34,6 +34,7 @@ impl Modify for BearerAuth {
         me::me,
         samples::list,
         functions::list, functions::create, functions::get, functions::replace, functions::patch, functions::delete, logs::logs,
+        registries::list, registries::put, registries::delete,
         admin::create_tenant, admin::list_tenants, admin::update_tenant, admin::delete_tenant,
         admin::create_api_key, admin::list_api_keys, admin::revoke_api_key, admin::audit_log,
         crate::gateway::invoke_root, crate::gateway::invoke_path,
@@ -47,6 +48,7 @@ impl Modify for BearerAuth {
         (name = "invoke", description = "Calling functions through the gateway (any HTTP method)"),
         (name = "tenant", description = "The caller's tenant"),
         (name = "samples", description = "Sample function images the platform offers"),
+        (name = "registry-credentials", description = "The tenant's logins to private container registries (passwords are write-only)"),
         (name = "admin", description = "Tenants and API keys (admin role)"),
         (name = "health", description = "Probes"),
     )

@@ -133,6 +133,30 @@ pub enum Created {
 pub enum OutboxKind {
     Tenant,
     Function,
+    /// The tenant's pull Secret, from its registry credentials.
+    Registry,
+}
+
+impl OutboxKind {
+    /// The `kind` column's value (and the sync metrics' label).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OutboxKind::Tenant => "tenant",
+            OutboxKind::Function => "function",
+            OutboxKind::Registry => "registry",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        [
+            OutboxKind::Tenant,
+            OutboxKind::Function,
+            OutboxKind::Registry,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| StoreError::Corrupt(format!("outbox kind {s:?}")))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -248,12 +272,8 @@ async fn enqueue(
     tenant: &TenantId,
     name: Option<&FunctionName>,
 ) -> Result<()> {
-    let kind = match kind {
-        OutboxKind::Tenant => "tenant",
-        OutboxKind::Function => "function",
-    };
     sqlx::query("INSERT INTO outbox (kind, tenant_id, name, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(tenant.as_str())
         .bind(name.map(|n| n.to_string()))
         .bind(now_ms())
@@ -472,6 +492,8 @@ impl Store {
             == 1;
         if inserted {
             enqueue(&mut tx, OutboxKind::Tenant, id, None).await?;
+            // Its (empty) pull Secret, which every function pod names.
+            enqueue(&mut tx, OutboxKind::Registry, id, None).await?;
             audit(
                 &mut tx,
                 actor,
@@ -537,6 +559,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM api_keys WHERE tenant_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM registry_credentials WHERE tenant_id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
@@ -684,11 +710,7 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let kind = match r.try_get::<String, _>("kind")?.as_str() {
-                    "tenant" => OutboxKind::Tenant,
-                    "function" => OutboxKind::Function,
-                    other => return Err(StoreError::Corrupt(format!("outbox kind {other:?}"))),
-                };
+                let kind = OutboxKind::parse(&r.try_get::<String, _>("kind")?)?;
                 let name: Option<String> = r.try_get("name")?;
                 Ok(OutboxEntry {
                     id: r.try_get("id")?,
@@ -839,6 +861,9 @@ impl Store {
 }
 
 /// Function queries scoped to one tenant.
+mod registry;
+pub use registry::{RegistryAuth, RegistryCredentialRow, Saved};
+
 pub struct TenantStore<'a> {
     store: &'a Store,
     tenant: TenantId,

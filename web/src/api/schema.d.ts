@@ -297,6 +297,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/registry-credentials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the tenant's registry logins (never their passwords). */
+        get: operations["list_registry_credentials"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/registry-credentials/{registry}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set the login for one registry (creates or replaces it). Every function
+         *     of the tenant pulls with it from then on; functions deployed before
+         *     use it on their next pull (every start, `imagePullPolicy: Always`).
+         */
+        put: operations["put_registry_credential"];
+        post?: never;
+        /** Delete the login for one registry. */
+        delete: operations["delete_registry_credential"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/samples": {
         parameters: {
             query?: never;
@@ -617,6 +656,34 @@ export interface components {
             checks: components["schemas"]["Checks"];
             /** @description `ready` or `not ready`. */
             status: string;
+        };
+        /** @description A stored login, without its password. */
+        RegistryCredentialDto: {
+            createdAt: string;
+            /** @description Registry host as in image references, e.g. `ghcr.io`. */
+            registry: string;
+            updatedAt: string;
+            username: string;
+        };
+        RegistryCredentialList: {
+            items: components["schemas"]["RegistryCredentialDto"][];
+        };
+        /**
+         * @description Body of `PUT /v1/registry-credentials/{registry}`. The password (or
+         *     access token) is write-only.
+         */
+        RegistryCredentialRequest: {
+            /**
+             * Format: password
+             * @description 1–4096 bytes, no control characters. Never returned.
+             * @example ghp_…
+             */
+            password: string;
+            /**
+             * @description 1–256 bytes, no `:` and no control characters.
+             * @example robot$ci
+             */
+            username: string;
         };
         ResourceList: {
             /** @example 100m */
@@ -1593,6 +1660,146 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_registry_credentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistryCredentialList"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_registry_credential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Registry host, e.g. `ghcr.io` or `registry.example.com:5000` */
+                registry: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegistryCredentialRequest"];
+            };
+        };
+        responses: {
+            /** @description Replaced */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistryCredentialDto"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistryCredentialDto"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The tenant has 20 registry logins */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `registry`, `username` or `password` is invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_registry_credential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                registry: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

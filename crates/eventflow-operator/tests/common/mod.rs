@@ -143,7 +143,7 @@ pub async fn install_admission_policies(admin: &Client) {
         }
         applied += 1;
     }
-    assert_eq!(applied, 6, "three policies and their bindings");
+    assert_eq!(applied, 8, "four policies and their bindings");
 }
 
 /// A client acting as `user` (impersonation; testenv's admin may impersonate).

@@ -4,4 +4,5 @@ pub mod functions;
 pub mod health;
 pub mod logs;
 pub mod me;
+pub mod registries;
 pub mod samples;

@@ -9,9 +9,10 @@ use std::{
 use eventflow_core::{FunctionName, TenantId};
 use eventflow_crd::{
     build_function, build_tenant, Function, Tenant, API_FIELD_MANAGER,
-    CATALOG_GENERATION_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE,
+    CATALOG_GENERATION_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PULL_SECRET,
 };
 use eventflow_kube::{delete_if_exists, is_not_found};
+use k8s_openapi::api::core::v1::Secret;
 use kube::{
     api::{ListParams, Patch, PatchParams},
     Api, Client, ResourceExt,
@@ -133,12 +134,10 @@ impl CatalogSync {
         client: &Client,
         entry: &OutboxEntry,
     ) -> Result<bool, SyncError> {
-        let kind = match entry.kind {
-            OutboxKind::Tenant => "tenant",
-            OutboxKind::Function => "function",
-        };
+        let kind = entry.kind.as_str();
         let result = match (&entry.kind, &entry.name) {
             (OutboxKind::Tenant, _) => self.sync_tenant(client, &entry.tenant).await,
+            (OutboxKind::Registry, _) => self.sync_pull_secret(client, &entry.tenant).await,
             (OutboxKind::Function, Some(name)) => {
                 self.sync_function(client, &entry.tenant, name).await
             }
@@ -196,6 +195,26 @@ impl CatalogSync {
         Ok(())
     }
 
+    /// The tenant's pull Secret from its registry credentials (an empty
+    /// one without). Nothing for a deleted tenant: its namespace goes.
+    async fn sync_pull_secret(&self, client: &Client, tenant: &TenantId) -> Result<(), SyncError> {
+        if !self.lease.hold().await {
+            return Err(SyncError::LeaseLost);
+        }
+        if self.store.get_tenant(tenant).await?.is_none() {
+            return Ok(());
+        }
+        let secret =
+            super::registry::pull_secret(tenant, &self.store.registry_auths(tenant).await?);
+        let api: Api<Secret> = Api::namespaced(client.clone(), &tenant.namespace());
+        let pp = PatchParams::apply(API_FIELD_MANAGER).force();
+        match api.patch(PULL_SECRET, &pp, &Patch::Apply(&secret)).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Err(SyncError::NamespaceMissing(tenant.namespace())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn sync_function(
         &self,
         client: &Client,
@@ -232,7 +251,24 @@ impl CatalogSync {
     async fn resync(&self, client: &Client) -> Result<(), SyncError> {
         let catalog = self.catalog_id().await?.to_string();
         self.resync_tenants(client, &catalog).await?;
-        self.resync_functions(client, &catalog).await
+        self.resync_functions(client, &catalog).await?;
+        self.resync_pull_secrets(client).await
+    }
+
+    /// Re-applies the pull Secret of every tenant that has credentials (an
+    /// unchanged apply writes nothing), so a Secret removed by hand comes
+    /// back. Tenants without credentials have an empty one, which changes
+    /// no pull; it is written when the tenant is created.
+    async fn resync_pull_secrets(&self, client: &Client) -> Result<(), SyncError> {
+        for tenant in self.store.tenants_with_registry_credentials().await? {
+            match self.sync_pull_secret(client, &tenant).await {
+                Err(SyncError::NamespaceMissing(ns)) => {
+                    tracing::debug!(namespace = %ns, "resync: pull Secret waits for its namespace");
+                }
+                other => other?,
+            }
+        }
+        Ok(())
     }
 
     async fn resync_tenants(&self, client: &Client, catalog: &str) -> Result<(), SyncError> {

@@ -27,6 +27,7 @@ mod apply;
 mod connection;
 mod lease;
 mod reason;
+mod registry;
 mod status;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};

@@ -743,3 +743,80 @@ async fn followed_log_streams_are_limited_per_tenant_and_in_time() {
     drop(fourth);
     cleanup(&client, &tenant).await;
 }
+
+/// The tenant's registry credentials become its pull Secret
+/// (`eventflow-registry`, `kubernetes.io/dockerconfigjson`): an empty one
+/// once the namespace exists, the logins after a PUT, empty again after
+/// the DELETE; a Secret deleted by hand comes back with the resync.
+#[tokio::test]
+async fn registry_credentials_become_the_tenants_pull_secret() {
+    use k8s_openapi::api::core::v1::Secret;
+    let client = eventflow_testenv::client().await;
+    let app = TestApp::with(Db::Sqlite, AuthMode::Dev, testenv_source()).await;
+    let _sync = start_sync(&app);
+    let tenant = unique_tenant();
+    let token = app.token(&tenant).await;
+    create_namespace(&client, &tenant).await;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &format!("tenant-{tenant}"));
+    let auths = |secrets: Api<Secret>| async move {
+        let s = secrets
+            .get_opt(eventflow_crd::PULL_SECRET)
+            .await
+            .ok()
+            .flatten()?;
+        assert_eq!(s.type_.as_deref(), Some("kubernetes.io/dockerconfigjson"));
+        let config: serde_json::Value =
+            serde_json::from_slice(&s.data?.get(".dockerconfigjson")?.0).ok()?;
+        Some(config["auths"].clone())
+    };
+    eventually("the empty pull Secret", || {
+        let secrets = secrets.clone();
+        async move { (auths(secrets).await? == json!({})).then_some(()) }
+    })
+    .await;
+
+    let (s, v) = app
+        .call(
+            Method::PUT,
+            "/v1/registry-credentials/registry.example:5000",
+            Some(&token),
+            Some(json!({"username": "robot", "password": "s3cret"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let expected = json!({"registry.example:5000": {
+        "username": "robot", "password": "s3cret", "auth": "cm9ib3Q6czNjcmV0"}});
+    eventually("the login in the pull Secret", || {
+        let secrets = secrets.clone();
+        let expected = expected.clone();
+        async move { (auths(secrets).await? == expected).then_some(()) }
+    })
+    .await;
+
+    secrets
+        .delete(eventflow_crd::PULL_SECRET, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the resync to restore the pull Secret", || {
+        let secrets = secrets.clone();
+        let expected = expected.clone();
+        async move { (auths(secrets).await? == expected).then_some(()) }
+    })
+    .await;
+
+    let (s, _) = app
+        .call(
+            Method::DELETE,
+            "/v1/registry-credentials/registry.example:5000",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    eventually("the pull Secret emptied", || {
+        let secrets = secrets.clone();
+        async move { (auths(secrets).await? == json!({})).then_some(()) }
+    })
+    .await;
+    cleanup(&client, &tenant).await;
+}

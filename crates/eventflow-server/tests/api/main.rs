@@ -3,6 +3,7 @@
 mod cluster;
 mod gateway;
 mod helpers;
+mod registries;
 mod samples;
 
 use axum::{
