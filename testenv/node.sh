@@ -1,6 +1,8 @@
 # The real node of testenv: sourced by testenv/up and testenv/down.
 #
 #   registry      Debian's docker-registry on 127.0.0.1:$REGISTRY_PORT
+#   private-registry  the same images, read-only, behind a login, on
+#                 $PRIVATE_REGISTRY (pull credentials are tested against it)
 #   containerd    containerd 2 (CRI) with runc and the CNI bridge plugin
 #   kubelet       node $REAL_NODE, IP $NODE_IP on bridge $NODE_BRIDGE
 #   kube-proxy    iptables mode: ClusterIP Services from pods and the host
@@ -22,6 +24,12 @@ SERVICE_CIDR=10.96.0.0/16
 REGISTRY_PORT=26450
 REGISTRY="127.0.0.1:$REGISTRY_PORT"
 PAUSE_IMAGE="$REGISTRY/testenv/pause:$K8S_VERSION"
+# The same images behind a login (read-only, same storage): a tenant's pull
+# credentials matter here. The login is a test fixture, not a secret:
+# user eventflow-pull, password testenv-private-pull (bcrypt below).
+PRIVATE_REGISTRY_PORT=26452
+PRIVATE_REGISTRY="127.0.0.1:$PRIVATE_REGISTRY_PORT"
+PRIVATE_REGISTRY_HTPASSWD='eventflow-pull:$2a$10$NF/WExjZwcpag9Jli79wSuwnYsVA.9ZkPFM.RPf6OlpZJKQ0dQucm'
 COREDNS_HEALTH_PORT=26451
 KUBE_PROXY_HEALTH_PORT=26453
 KUBE_PROXY_METRICS_PORT=26454
@@ -39,7 +47,7 @@ NODE_SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables vm.overcomm
               kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes)
 # Packet counters kube-proxy creates (nfacct objects); --cleanup leaves them.
 KUBE_PROXY_NFACCT=(ct_state_invalid_dropped_pkts localhost_nps_accepted_pkts)
-NODE_COMPONENTS=(registry containerd kubelet kube-proxy kube-router coredns)
+NODE_COMPONENTS=(registry private-registry containerd kubelet kube-proxy kube-router coredns)
 
 # Why this machine cannot host the real node, or nothing.
 node_unsupported_reason() {
@@ -170,6 +178,27 @@ EOF
   start_exe registry "$(command -v docker-registry)" serve "$state/registry/config.yml"
   registry_ready() { curl -fsS --max-time 2 "http://$REGISTRY/v2/" >/dev/null; }
   wait_for "registry on $REGISTRY" 30 registry registry_ready
+  # The private one: same storage, read-only, basic auth (htpasswd, bcrypt).
+  mkdir -p "$state/private-registry"
+  printf '%s\n' "$PRIVATE_REGISTRY_HTPASSWD" > "$state/private-registry/htpasswd"
+  cat > "$state/private-registry/config.yml" <<EOF
+version: 0.1
+log: {level: warn, accesslog: {disabled: true}}
+storage:
+  filesystem: {rootdirectory: $TESTENV_CACHE/registry}
+  maintenance:
+    uploadpurging: {enabled: false}
+    readonly: {enabled: true}
+http: {addr: "$PRIVATE_REGISTRY"}
+auth:
+  htpasswd: {realm: eventflow-testenv-private, path: $state/private-registry/htpasswd}
+EOF
+  start_exe private-registry "$(command -v docker-registry)" serve "$state/private-registry/config.yml"
+  # Up, and asking for the login: 401 without it.
+  private_registry_ready() {
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$PRIVATE_REGISTRY/v2/")" == 401 ]]
+  }
+  wait_for "private registry on $PRIVATE_REGISTRY" 30 private-registry private_registry_ready
 }
 
 # The sandbox image: the pause binary testenv/build compiled, on scratch.
@@ -196,7 +225,8 @@ pause_image_up() {
 # --- containerd -------------------------------------------------------------
 containerd_up() {
   local c="$state/containerd"
-  mkdir -p "$c/root" "$c/run" "$c/certs.d/$REGISTRY" "$c/certs.d/_default" "$state/cni/net.d" "$state/cni/ipam"
+  mkdir -p "$c/root" "$c/run" "$c/certs.d/$REGISTRY" "$c/certs.d/_default" "$c/certs.d/$PRIVATE_REGISTRY" \
+    "$state/cni/net.d" "$state/cni/ipam"
   # The loopback registry, and for every other registry (docker.io, ghcr.io,
   # ...) the loopback registry too: the node never pulls from outside this
   # machine; an image that was not pushed there fails with "not found".
@@ -208,6 +238,13 @@ server = "http://$REGISTRY"
   capabilities = ["pull", "resolve"]
 EOF
   done
+  # The private registry as itself (plain HTTP): the kubelet passes the
+  # pod's pull Secret for this host, containerd answers its 401 with it.
+  cat > "$c/certs.d/$PRIVATE_REGISTRY/hosts.toml" <<EOF
+server = "http://$PRIVATE_REGISTRY"
+[host."http://$PRIVATE_REGISTRY"]
+  capabilities = ["pull", "resolve"]
+EOF
   cat > "$state/cni/net.d/10-eventflow-testenv.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
@@ -452,6 +489,7 @@ node_down() { # stop_pid function
     exe="${exe% (deleted)}"
     if [[ "$exe" == "$TESTENV_CACHE"/*/bin/containerd-shim-runc-v2 ]]; then kill -KILL "${p#/proc/}" 2>/dev/null || true; fi
   done
+  "$stop" private-registry
   "$stop" registry
   # Mounts (overlay rootfs, shm, netns, volumes): deepest first.
   local m

@@ -21,6 +21,10 @@ use serde_json::{json, Value};
 
 const REAL_NODE: &str = "testenv-node-1";
 const REGISTRY: &str = "127.0.0.1:26450";
+/// testenv's private registry: the same images behind a login (a test
+/// fixture, testenv/node.sh).
+const PRIVATE_REGISTRY: &str = "127.0.0.1:26452";
+const PRIVATE_LOGIN: (&str, &str) = ("eventflow-pull", "testenv-private-pull");
 /// CoreDNS of testenv's node answers on the node's bridge address.
 const NODE_DNS_CIDR: &str = "10.246.0.1/32";
 /// testenv's last-resort chain: drops pod traffic that would leave the
@@ -685,5 +689,114 @@ async fn readme_quick_start_runs_verbatim_on_the_real_node() {
             )
             .await;
         assert_eq!(s, 204, "delete {name}: {f}");
+    }
+}
+
+/// Item 10 of the security issue, on the real node: a private image runs
+/// for the tenant that attached the registry's login, and not for another
+/// tenant, even with the image already on the node (`imagePullPolicy:
+/// Always` makes the node ask the registry each time); once that tenant
+/// attaches the login too, its function runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_images_need_the_tenants_registry_credentials() {
+    let _serial = SERIAL.lock().await;
+    let kubeconfig = testenv_kubeconfig();
+    require_real_node_and_samples(&kubeconfig);
+    let anonymous = common::bash(&format!(
+        "curl -s -o /dev/null -w '%{{http_code}}' --max-time 5 http://{PRIVATE_REGISTRY}/v2/samples/echo/tags/list || true"
+    ));
+    assert_eq!(
+        anonymous.trim(),
+        "401",
+        "testenv's private registry {PRIVATE_REGISTRY} must be up and ask for a login (testenv/up)"
+    );
+    let id = std::process::id();
+    let (carol, dave) = (format!("rn{id}c"), format!("rn{id}d"));
+    let dir = tempfile::tempdir().unwrap();
+    let (_operator, server) = platform(&kubeconfig, &[&carol, &dave], dir.path());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let c = Api::login(&http, &server.url(), &carol).await;
+    let d = Api::login(&http, &server.url(), &dave).await;
+    let image = format!("{PRIVATE_REGISTRY}/samples/echo:v1");
+    let login = json!({"username": PRIVATE_LOGIN.0, "password": PRIVATE_LOGIN.1});
+    let credential = format!("/v1/registry-credentials/{PRIVATE_REGISTRY}");
+
+    step("carol attaches the login and runs the private image");
+    let (s, v) = c
+        .json(reqwest::Method::PUT, &credential, Some(login.clone()))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert!(!v.to_string().contains(PRIVATE_LOGIN.1), "{v}");
+    let (s, f) = c
+        .json(
+            reqwest::Method::POST,
+            "/v1/functions",
+            Some(json!({"name": "priv", "image": image})),
+        )
+        .await;
+    assert_eq!(s, 201, "create: {f}");
+    c.wait_running("priv", 1).await;
+    let (s, _, body) = c.invoke("priv", "", "private hello").await;
+    assert_eq!((s, body.as_str()), (200, "private hello"));
+
+    step("dave, without the login, cannot run it although the node has it");
+    let (s, f) = d
+        .json(
+            reqwest::Method::POST,
+            "/v1/functions",
+            Some(json!({"name": "priv", "image": image})),
+        )
+        .await;
+    assert_eq!(s, 201, "create: {f}");
+    let f = d
+        .wait_for("priv", "refused by the registry", 120, |f| {
+            matches!(
+                f["status"]["reason"].as_str(),
+                Some("ImagePullBackOff" | "ErrImagePull")
+            )
+        })
+        .await;
+    let m = f["status"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        m.contains("401") || m.contains("unauthorized") || m.contains("authorization"),
+        "the registry's refusal: {m}"
+    );
+    assert!(
+        pods_of(&kubeconfig, &format!("tenant-{dave}"), "priv")
+            .iter()
+            .all(|p| p["status"]["containerStatuses"][0]["state"]["running"].is_null()),
+        "dave's pod must not run the private image"
+    );
+
+    step("dave attaches the login: the next pull succeeds");
+    let (s, v) = d.json(reqwest::Method::PUT, &credential, Some(login)).await;
+    assert_eq!(s, 201, "{v}");
+    d.wait_running("priv", 1).await;
+    let (s, _, body) = d.invoke("priv", "", "now mine").await;
+    assert_eq!((s, body.as_str()), (200, "now mine"));
+
+    for api in [&c, &d] {
+        let (s, f) = api
+            .json(reqwest::Method::DELETE, "/v1/functions/priv", None)
+            .await;
+        assert_eq!(s, 204, "delete: {f}");
+    }
+    for t in [&carol, &dave] {
+        let _ = kubectl(
+            &kubeconfig,
+            &[
+                "delete",
+                "tenants.eventflow.io",
+                t.as_str(),
+                "--timeout=90s",
+            ],
+            None,
+        );
     }
 }
