@@ -1,5 +1,5 @@
-//! The `eventflow` command-line client: `login`, `fn …`, `admin …` and
-//! `completions`.
+//! The `eventflow` command-line client: `login`, `fn …`, `registry …`,
+//! `admin …` and `completions`.
 //!
 //! The binary embeds [`LoginArgs`], [`FnArgs`] and [`CompletionsArgs`] in its
 //! clap tree and calls the matching `run_*`, which prints `error: …` to stderr
@@ -12,6 +12,7 @@ mod client;
 pub mod config;
 pub mod error;
 mod output;
+mod registry;
 
 use std::io::Write;
 
@@ -31,6 +32,7 @@ use client::Api;
 pub use config::StoredConfig;
 pub use error::CliError;
 pub use output::Format;
+pub use registry::RegistryArgs;
 
 /// `eventflow login`
 #[derive(clap::Args, Debug)]
@@ -212,6 +214,11 @@ pub async fn run_fn(args: FnArgs) -> i32 {
 /// `eventflow admin …`; returns the exit code.
 pub async fn run_admin(args: AdminArgs) -> i32 {
     finish(admin::command(args).await)
+}
+
+/// `eventflow registry …`; returns the exit code.
+pub async fn run_registry(args: RegistryArgs) -> i32 {
+    finish(registry::command(args).await)
 }
 
 /// `eventflow completions SHELL`: writes the script for the binary's command

@@ -45,6 +45,8 @@ enum Command {
     Login(eventflow_cli::LoginArgs),
     /// Deploy, list, scale, invoke and delete functions; read their logs.
     Fn(eventflow_cli::FnArgs),
+    /// Logins to private container registries that the tenant's functions pull with.
+    Registry(eventflow_cli::RegistryArgs),
     /// Manage tenants and API keys (needs a login with the admin role).
     Admin(eventflow_cli::AdminArgs),
     /// Print a shell completion script.
@@ -87,6 +89,7 @@ async fn main() -> Result<()> {
         }
         Command::Login(args) => std::process::exit(eventflow_cli::run_login(args).await),
         Command::Fn(args) => std::process::exit(eventflow_cli::run_fn(args).await),
+        Command::Registry(args) => std::process::exit(eventflow_cli::run_registry(args).await),
         Command::Admin(args) => std::process::exit(eventflow_cli::run_admin(args).await),
         Command::Completions(args) => std::process::exit(eventflow_cli::run_completions(
             args,

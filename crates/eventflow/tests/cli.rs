@@ -1090,3 +1090,59 @@ fn admin_manages_tenants_and_keys() {
         .run(&["admin", "tenant", "delete", "acme"])
         .fails(4, "not found");
 }
+
+/// `eventflow registry`: the password goes in on stdin (or from the
+/// environment) and never comes out; list, remove; errors with their exit
+/// codes.
+#[test]
+fn registry_logins_are_stored_listed_and_removed_without_showing_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = dev_server(dir.path());
+    let u = User::new();
+    u.login(&server, "alice");
+    let out = u
+        .run_stdin(
+            &[
+                "registry",
+                "login",
+                "ghcr.io",
+                "-u",
+                "robot",
+                "--password-stdin",
+            ],
+            b"s3cret-pw\n",
+        )
+        .ok();
+    assert!(out.stdout.contains("ghcr.io"), "{out:#?}");
+    assert!(!format!("{out:?}").contains("s3cret"), "{out:#?}");
+    u.run_with(
+        &["registry", "login", "quay.io", "-u", "bot"],
+        &[("EVENTFLOW_REGISTRY_PASSWORD", "other-s3cret")],
+    )
+    .ok();
+    let out = u.run(&["registry", "ls", "-o", "json"]).ok();
+    let list = out.json();
+    let registries: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["registry"].as_str().unwrap())
+        .collect();
+    assert_eq!(registries, ["ghcr.io", "quay.io"]);
+    assert_eq!(list[0]["username"], "robot");
+    assert!(!out.stdout.contains("s3cret"), "{out:#?}");
+    let out = u.run(&["registry", "ls"]).ok();
+    assert!(out.stdout.starts_with("REGISTRY"), "{out:#?}");
+    assert!(out.stdout.contains("robot"), "{out:#?}");
+
+    u.run(&["registry", "login", "ghcr.io", "-u", "robot"])
+        .fails(2, "--password-stdin");
+    u.run_with(
+        &["registry", "login", "https://ghcr.io", "-u", "robot"],
+        &[("EVENTFLOW_REGISTRY_PASSWORD", "x")],
+    )
+    .fails(5, "registry");
+    u.run(&["registry", "rm", "ghcr.io"]).ok();
+    u.run(&["registry", "rm", "ghcr.io"])
+        .fails(4, "no registry credential");
+}
