@@ -207,6 +207,35 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
     await checkA11y("tenant");
   });
 
+  it("saves a registry login whose password never comes back, and removes it", async () => {
+    const secret = "e2e-registry-s3cret";
+    await page
+      .getByRole("textbox", { name: "Registry", exact: true })
+      .fill("registry.example.com:5000");
+    await page.getByRole("textbox", { name: "User", exact: true }).fill("ci-robot");
+    await page.getByLabel("Password or token").fill(secret);
+    await page.getByRole("button", { name: "Save login" }).click();
+    await page.getByText("Login for registry.example.com:5000 saved.").waitFor();
+    await page.getByRole("cell", { name: "registry.example.com:5000", exact: true }).waitFor();
+    assert.equal(await page.getByLabel("Password or token").inputValue(), "");
+    assert.ok(!(await page.content()).includes(secret), "the password is on the page");
+    // The API lists the login without the password.
+    const listed = await page.evaluate(async () => {
+      const s = JSON.parse(sessionStorage.getItem("eventflow.session"));
+      const r = await fetch("/v1/registry-credentials", {
+        headers: { Authorization: `Bearer ${s.token}` },
+      });
+      return r.text();
+    });
+    assert.ok(listed.includes("ci-robot") && !listed.includes(secret), listed);
+    await shot("08b-registry-login");
+    await checkA11y("tenant with a registry login");
+    await page
+      .getByRole("button", { name: "Remove the login for registry.example.com:5000" })
+      .click();
+    await page.getByText("No logins yet", { exact: false }).waitFor();
+  });
+
   it("keeps tenants apart: bob sees none of alice's functions", async () => {
     await signOut();
     await signIn("bob");

@@ -6,6 +6,9 @@ import type {
   FunctionObject,
   Me,
   PatchFunctionRequest,
+  RegistryCredential,
+  RegistryCredentialList,
+  RegistryCredentialRequest,
   ReplaceFunctionRequest,
   SampleList,
   TokenRequest,
@@ -207,6 +210,8 @@ export function createApiClient(options: ClientOptions) {
   }
 
   const fn = (name: string) => `/v1/functions/${encodeURIComponent(name)}`;
+  const registryPath = (registry: string) =>
+    `/v1/registry-credentials/${encodeURIComponent(registry)}`;
 
   return {
     authConfig: () => json<AuthConfig>("GET", "/auth/config", undefined, false),
@@ -228,6 +233,12 @@ export function createApiClient(options: ClientOptions) {
       json<FunctionObject>("PATCH", fn(name), req),
     deleteFunction: (name: string) => json<undefined>("DELETE", fn(name)),
     listSamples: () => json<SampleList>("GET", "/v1/samples"),
+    listRegistryCredentials: () => json<RegistryCredentialList>("GET", "/v1/registry-credentials"),
+    /** Creates or replaces the login for `registry`; the password is never sent back. */
+    putRegistryCredential: (registry: string, req: RegistryCredentialRequest) =>
+      json<RegistryCredential>("PUT", registryPath(registry), req),
+    deleteRegistryCredential: (registry: string) =>
+      json<undefined>("DELETE", registryPath(registry)),
 
     /** Sends a raw request through the invoke gateway and reports the raw response. */
     async invoke(name: string, req: InvokeRequest): Promise<InvokeResult> {

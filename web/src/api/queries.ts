@@ -18,6 +18,8 @@ export const queryKeys = {
   function: (name: string) => ["function", name] as const,
   /** GET /v1/samples. */
   samples: () => ["samples"] as const,
+  /** GET /v1/registry-credentials. */
+  registryCredentials: () => ["registry-credentials"] as const,
 };
 
 export const LIST_REFRESH_MS = 3000;
@@ -80,5 +82,14 @@ export function useSamples() {
     queryKey: queryKeys.samples(),
     queryFn: () => api.listSamples(),
     staleTime: Infinity,
+  });
+}
+
+/** The tenant's registry logins (never their passwords). */
+export function useRegistryCredentials() {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.registryCredentials(),
+    queryFn: () => api.listRegistryCredentials(),
   });
 }

@@ -42,6 +42,10 @@ export type ErrorBody = Schemas["ErrorBody"];
 export type Sample = Schemas["Sample"];
 export type SampleList = Schemas["SampleList"];
 
+export type RegistryCredential = Schemas["RegistryCredentialDto"];
+export type RegistryCredentialList = Schemas["RegistryCredentialList"];
+export type RegistryCredentialRequest = Schemas["RegistryCredentialRequest"];
+
 /** `status.phase`: Pending, Deploying, Running or Failed (an enum in the OpenAPI document). */
 export type Phase = Schemas["Phase"];
 

@@ -22,6 +22,7 @@ describe("TenantPage", () => {
           limits: { maxReplicas: 20 },
         },
       },
+      "GET /v1/registry-credentials": { body: { items: [] } },
     });
     const { container } = renderApp(<TenantPage />, { fetch: m.fetch });
     expect(await screen.findByText("tenant-alice")).toBeInTheDocument();
@@ -29,6 +30,7 @@ describe("TenantPage", () => {
     expect(cpu).toHaveAttribute("aria-valuenow", "3");
     expect(cpu).toHaveAttribute("aria-valuetext", "300m of 10 used (3%)");
     expect(screen.getAllByRole("progressbar")).toHaveLength(3);
+    expect(await screen.findByRole("heading", { name: "Registry logins" })).toBeInTheDocument();
     await expectAccessible(container);
   });
 

@@ -2,6 +2,7 @@ import { useMe } from "../api/queries";
 import { Card, ErrorBanner, PageHeader, Spinner } from "../components/ui";
 import { useDocumentTitle } from "../components/useDocumentTitle";
 import { quotaRows, type QuotaRow } from "./quota";
+import { RegistryLogins } from "./RegistryLogins";
 
 const BAR: Record<QuotaRow["level"], string> = {
   ok: "bg-indigo-500",
@@ -45,7 +46,10 @@ export function TenantPage() {
 
   return (
     <>
-      <PageHeader title="Tenant" subtitle="Your namespace and how much of its quota is in use." />
+      <PageHeader
+        title="Tenant"
+        subtitle="Your namespace, how much of its quota is in use, and your registry logins."
+      />
       {me.isPending && <Spinner label="Loading tenant…" />}
       {me.isError && !me.data && (
         <ErrorBanner
@@ -89,6 +93,7 @@ export function TenantPage() {
               </div>
             )}
           </Card>
+          <RegistryLogins />
         </div>
       )}
     </>
