@@ -628,7 +628,12 @@ async fn only_the_sync_lease_holder_applies_and_a_standby_takes_over() {
         async move { functions.get_opt("two").await.ok().flatten() }
     })
     .await;
-    assert!(applied(&b) >= 1, "b applied after taking over");
+    // As above: the apply is counted a moment after the CR shows.
+    let b_ref = &b;
+    eventually("b to count its apply after taking over", || async move {
+        (applied(b_ref) >= 1).then_some(())
+    })
+    .await;
     cleanup(&client, &tenant).await;
 }
 
