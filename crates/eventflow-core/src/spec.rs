@@ -15,6 +15,13 @@ pub const DEFAULT_PORT: u16 = 8080;
 pub const DEFAULT_TIMEOUT_SECONDS: u32 = 30;
 pub const MAX_TIMEOUT_SECONDS: u32 = 900;
 pub const DEFAULT_TARGET_CPU_PERCENT: u32 = 80;
+/// In-flight requests per replica that request-based scaling aims at when
+/// `minReplicas` is 0 and no target is given.
+pub const DEFAULT_TARGET_CONCURRENCY: u32 = 10;
+pub const MAX_TARGET_CONCURRENCY: u32 = 1000;
+/// Bounds of `autoscaling.idleSeconds`.
+pub const MIN_IDLE_SECONDS: u32 = 10;
+pub const MAX_IDLE_SECONDS: u32 = 86_400;
 pub const DEFAULT_REQUEST_CPU: &str = "100m";
 pub const DEFAULT_REQUEST_MEMORY: &str = "128Mi";
 pub const DEFAULT_LIMIT_CPU: &str = "500m";
@@ -89,12 +96,23 @@ pub struct RawResourceList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawAutoscaling {
+    /// 0 lets the function scale to zero when idle (request-based scaling).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_replicas: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_replicas: Option<i64>,
+    /// CPU-based scaling (a HorizontalPodAutoscaler): the average CPU
+    /// utilization to aim at, 1–100 (default 80).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_cpu_percent: Option<i64>,
+    /// Request-based scaling (EventFlow's scaler): in-flight requests per
+    /// replica to aim at, 1–1000; default 10 when `minReplicas` is 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_concurrency: Option<i64>,
+    /// With `minReplicas` 0: seconds without requests before the function
+    /// goes to zero, 10–86400 (default: the platform's, 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_seconds: Option<i64>,
 }
 
 /// A validated function specification with every default filled in.
@@ -138,7 +156,23 @@ pub struct ResourceList {
 pub struct Autoscaling {
     pub min_replicas: u32,
     pub max_replicas: u32,
+    /// The HPA's target; unused with request-based scaling.
     pub target_cpu_percent: u32,
+    /// Set: request-based scaling by EventFlow's scaler (no HPA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_concurrency: Option<u32>,
+    /// Seconds without requests before scaling to zero (`minReplicas` 0
+    /// only); `None`: the platform's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_seconds: Option<u32>,
+}
+
+impl Autoscaling {
+    /// Whether EventFlow's scaler sets the replicas from in-flight
+    /// requests (else a CPU-based HPA does).
+    pub fn by_requests(&self) -> bool {
+        self.target_concurrency.is_some()
+    }
 }
 
 /// Per-tenant bounds a spec is validated against.
@@ -349,24 +383,62 @@ fn parse_autoscaling(
     let min_replicas = bounded(
         "autoscaling.minReplicas",
         raw.min_replicas.unwrap_or(1),
-        1,
+        0,
         max_allowed.max(1),
     )?;
     let Some(max) = raw.max_replicas else {
         return err("autoscaling.maxReplicas", "is required");
     };
+    let floor = min_replicas.max(1);
     let max_replicas = bounded(
         "autoscaling.maxReplicas",
         max,
-        i64::from(min_replicas),
+        i64::from(floor),
         max_allowed,
     )
     .map_err(|_| {
         ValidationError::new(
             "autoscaling.maxReplicas",
-            format!("must be between minReplicas ({min_replicas}) and {max_allowed}"),
+            format!("must be between {floor} and {max_allowed}"),
         )
     })?;
+    if raw.target_concurrency.is_some() && raw.target_cpu_percent.is_some() {
+        return err(
+            "autoscaling.targetCpuPercent",
+            "give targetConcurrency (request-based scaling) or targetCpuPercent (CPU-based), not both",
+        );
+    }
+    if min_replicas == 0 && raw.target_cpu_percent.is_some() {
+        return err(
+            "autoscaling.minReplicas",
+            "0 needs request-based scaling (targetConcurrency): CPU-based scaling keeps at least one replica",
+        );
+    }
+    let target_concurrency = match raw.target_concurrency {
+        Some(t) => Some(bounded(
+            "autoscaling.targetConcurrency",
+            t,
+            1,
+            i64::from(MAX_TARGET_CONCURRENCY),
+        )?),
+        None if min_replicas == 0 => Some(DEFAULT_TARGET_CONCURRENCY),
+        None => None,
+    };
+    let idle_seconds = match raw.idle_seconds {
+        Some(_) if min_replicas != 0 => {
+            return err(
+                "autoscaling.idleSeconds",
+                "applies only with minReplicas 0 (scale to zero)",
+            )
+        }
+        Some(s) => Some(bounded(
+            "autoscaling.idleSeconds",
+            s,
+            i64::from(MIN_IDLE_SECONDS),
+            i64::from(MAX_IDLE_SECONDS),
+        )?),
+        None => None,
+    };
     let target_cpu_percent = bounded(
         "autoscaling.targetCpuPercent",
         raw.target_cpu_percent
@@ -378,6 +450,8 @@ fn parse_autoscaling(
         min_replicas,
         max_replicas,
         target_cpu_percent,
+        target_concurrency,
+        idle_seconds,
     }))
 }
 
@@ -443,7 +517,9 @@ impl FunctionSpec {
             autoscaling: self.autoscaling.as_ref().map(|a| RawAutoscaling {
                 min_replicas: Some(i64::from(a.min_replicas)),
                 max_replicas: Some(i64::from(a.max_replicas)),
-                target_cpu_percent: Some(i64::from(a.target_cpu_percent)),
+                target_cpu_percent: (!a.by_requests()).then_some(i64::from(a.target_cpu_percent)),
+                target_concurrency: a.target_concurrency.map(i64::from),
+                idle_seconds: a.idle_seconds.map(i64::from),
             }),
             timeout_seconds: Some(i64::from(self.timeout_seconds)),
         }
@@ -574,7 +650,7 @@ mod tests {
         let auto = RawAutoscaling {
             min_replicas: Some(3),
             max_replicas: Some(2),
-            target_cpu_percent: None,
+            ..RawAutoscaling::default()
         };
         assert_eq!(
             field_of(RawFunctionSpec {
@@ -659,5 +735,90 @@ mod tests {
                 prop_assert_eq!(again.as_ref(), Ok(&s));
             }
         }
+    }
+
+    #[test]
+    fn scale_to_zero_is_request_based_and_checked_field_by_field() {
+        let parse = |a: serde_json::Value| {
+            let raw: RawFunctionSpec =
+                serde_json::from_value(serde_json::json!({"image": "x", "autoscaling": a}))
+                    .unwrap();
+            FunctionSpec::parse(raw, SpecLimits::default())
+        };
+        // minReplicas 0 alone: request-based with the default target.
+        let a = parse(serde_json::json!({"minReplicas": 0, "maxReplicas": 5}))
+            .unwrap()
+            .autoscaling
+            .unwrap();
+        assert_eq!((a.min_replicas, a.max_replicas), (0, 5));
+        assert_eq!(a.target_concurrency, Some(DEFAULT_TARGET_CONCURRENCY));
+        assert!(a.by_requests());
+        assert_eq!(a.idle_seconds, None);
+        // Request-based with one replica kept, and with an idle period.
+        let a =
+            parse(serde_json::json!({"minReplicas": 1, "maxReplicas": 4, "targetConcurrency": 3}))
+                .unwrap()
+                .autoscaling
+                .unwrap();
+        assert_eq!(a.target_concurrency, Some(3));
+        let a = parse(serde_json::json!({"minReplicas": 0, "maxReplicas": 4, "idleSeconds": 30}))
+            .unwrap()
+            .autoscaling
+            .unwrap();
+        assert_eq!(a.idle_seconds, Some(30));
+        // CPU-based as before.
+        let a = parse(serde_json::json!({"maxReplicas": 4}))
+            .unwrap()
+            .autoscaling
+            .unwrap();
+        assert!(!a.by_requests());
+        assert_eq!(
+            (a.min_replicas, a.target_cpu_percent),
+            (1, DEFAULT_TARGET_CPU_PERCENT)
+        );
+        for (bad, field) in [
+            (
+                serde_json::json!({"minReplicas": 0, "maxReplicas": 4, "targetCpuPercent": 50}),
+                "autoscaling.minReplicas",
+            ),
+            (
+                serde_json::json!({"maxReplicas": 4, "targetCpuPercent": 50, "targetConcurrency": 5}),
+                "autoscaling.targetCpuPercent",
+            ),
+            (
+                serde_json::json!({"maxReplicas": 4, "targetConcurrency": 0}),
+                "autoscaling.targetConcurrency",
+            ),
+            (
+                serde_json::json!({"maxReplicas": 4, "targetConcurrency": 1001}),
+                "autoscaling.targetConcurrency",
+            ),
+            (
+                serde_json::json!({"minReplicas": 1, "maxReplicas": 4, "idleSeconds": 60}),
+                "autoscaling.idleSeconds",
+            ),
+            (
+                serde_json::json!({"minReplicas": 0, "maxReplicas": 4, "idleSeconds": 5}),
+                "autoscaling.idleSeconds",
+            ),
+            (
+                serde_json::json!({"minReplicas": 0, "maxReplicas": 0}),
+                "autoscaling.maxReplicas",
+            ),
+            (
+                serde_json::json!({"minReplicas": -1, "maxReplicas": 3}),
+                "autoscaling.minReplicas",
+            ),
+        ] {
+            assert_eq!(parse(bad.clone()).unwrap_err().field, field, "{bad}");
+        }
+        // The raw form round-trips (a request-based spec has no CPU target).
+        let spec =
+            parse(serde_json::json!({"minReplicas": 0, "maxReplicas": 4, "idleSeconds": 30}))
+                .unwrap();
+        assert_eq!(
+            FunctionSpec::parse(spec.to_raw(), SpecLimits::default()).unwrap(),
+            spec
+        );
     }
 }

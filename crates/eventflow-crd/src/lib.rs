@@ -135,7 +135,15 @@ pub struct ResourceList {
 pub struct Autoscaling {
     pub min_replicas: i32,
     pub max_replicas: i32,
+    /// The HPA's CPU target; unused with `targetConcurrency`.
     pub target_cpu_percent: i32,
+    /// Request-based scaling by EventFlow's scaler (no HPA): in-flight
+    /// requests per replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_concurrency: Option<i32>,
+    /// With `minReplicas` 0: seconds without requests before scaling to zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_seconds: Option<i32>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema, Default)]
@@ -145,6 +153,8 @@ pub enum Phase {
     Deploying,
     Running,
     Failed,
+    // Scaled to zero for want of requests; the next invocation wakes it.
+    Idle,
 }
 
 impl Phase {
@@ -154,6 +164,7 @@ impl Phase {
             Phase::Deploying => "Deploying",
             Phase::Running => "Running",
             Phase::Failed => "Failed",
+            Phase::Idle => "Idle",
         }
     }
 }
@@ -300,6 +311,8 @@ impl From<&core::FunctionSpec> for FunctionSpec {
                 min_replicas: to_i32(a.min_replicas),
                 max_replicas: to_i32(a.max_replicas),
                 target_cpu_percent: to_i32(a.target_cpu_percent),
+                target_concurrency: a.target_concurrency.map(to_i32),
+                idle_seconds: a.idle_seconds.map(to_i32),
             }),
             timeout_seconds: to_i32(s.timeout_seconds),
         }

@@ -21,11 +21,11 @@ use k8s_openapi::api::autoscaling::v2::{
     MetricTarget, ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, LimitRange,
-    LimitRangeItem, LimitRangeSpec, LocalObjectReference, Namespace, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceQuota, ResourceQuotaSpec, ResourceRequirements, SeccompProfile,
-    SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, TCPSocketAction, Volume,
-    VolumeMount,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, Lifecycle,
+    LifecycleHandler, LimitRange, LimitRangeItem, LimitRangeSpec, LocalObjectReference, Namespace,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceQuota, ResourceQuotaSpec,
+    ResourceRequirements, SeccompProfile, SecurityContext, Service, ServiceAccount, ServicePort,
+    ServiceSpec, SleepAction, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
@@ -52,6 +52,9 @@ pub const PORT_NAME: &str = "http";
 pub const SERVICE_PORT: i32 = 80;
 /// Size limit of the writable `/tmp` emptyDir.
 pub const TMP_SIZE_LIMIT: &str = "64Mi";
+/// Seconds a function container keeps running after its pod is deleted
+/// and before it gets SIGTERM (preStop sleep).
+pub const PRE_STOP_SLEEP_SECONDS: i64 = 2;
 /// Seconds without progress before the Deployment reports ProgressDeadlineExceeded.
 pub const PROGRESS_DEADLINE_SECONDS: i32 = 300;
 
@@ -746,8 +749,22 @@ fn container(spec: &FunctionSpec) -> Container {
             )),
             ..ResourceRequirements::default()
         }),
-        readiness_probe: Some(tcp_probe(0, 5)),
+        // Every second: a new replica (a scale-up, a wake from zero) joins
+        // its Service within about a second of listening.
+        readiness_probe: Some(tcp_probe(0, 1)),
         liveness_probe: Some(tcp_probe(10, 10)),
+        // Taken out of the Service's endpoints before SIGTERM: a replica
+        // removed by a scale-down keeps serving what the endpoints still
+        // send it while the removal spreads, then drains.
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction {
+                    seconds: PRE_STOP_SLEEP_SECONDS,
+                }),
+                ..LifecycleHandler::default()
+            }),
+            ..Lifecycle::default()
+        }),
         security_context: Some(restricted_container_security()),
         volume_mounts: Some(vec![VolumeMount {
             name: "tmp".into(),
@@ -778,7 +795,8 @@ fn restricted_container_security() -> SecurityContext {
 }
 
 /// Deployment `fn-{name}` in `tenant-{id}`. With autoscaling the replica
-/// count is left to the HPA (the field is not applied). `settings` place
+/// count is left to the HPA or, request-based, to EventFlow's scaler (the
+/// field is not applied; a new Deployment starts with one replica). `settings` place
 /// the pods ([`pod_template`]).
 pub fn deployment(
     tenant: &TenantId,
@@ -842,14 +860,15 @@ pub fn service(tenant: &TenantId, function: &FunctionName, owner: &OwnerReferenc
     }
 }
 
-/// HPA `fn-{name}` (autoscaling/v2, CPU utilization) when autoscaling is set.
+/// HPA `fn-{name}` (autoscaling/v2, CPU utilization) when autoscaling is
+/// set and CPU-based (request-based scaling has no HPA).
 pub fn hpa(
     tenant: &TenantId,
     function: &FunctionName,
     spec: &FunctionSpec,
     owner: &OwnerReference,
 ) -> Option<HorizontalPodAutoscaler> {
-    let a = spec.autoscaling.as_ref()?;
+    let a = spec.autoscaling.as_ref().filter(|a| !a.by_requests())?;
     let int = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
     Some(HorizontalPodAutoscaler {
         metadata: meta(

@@ -137,7 +137,7 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
     let phase = st.phase;
     write_status(&functions, f, st, CONTROLLER, ctx).await?;
     Ok(match phase {
-        Some(Phase::Running) => Action::requeue(STEADY_REQUEUE),
+        Some(Phase::Running | Phase::Idle) => Action::requeue(STEADY_REQUEUE),
         Some(Phase::Failed) => Action::requeue(FAILED_REQUEUE),
         _ => Action::requeue(PROGRESS_REQUEUE),
     })
@@ -282,6 +282,7 @@ mod tests {
                 min_replicas: Some(1),
                 max_replicas: Some(3),
                 target_cpu_percent: Some(70),
+                ..RawAutoscaling::default()
             }),
             ..RawFunctionSpec::default()
         };

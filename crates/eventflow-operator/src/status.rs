@@ -295,7 +295,11 @@ fn ready_condition(desired: i32, o: &Observed<'_>) -> Ready {
             format!("{ready}/{desired} replicas ready"),
         )
     } else if desired == 0 {
-        Ready::running(REASON_SCALED_TO_ZERO, "scaled to zero replicas".into())
+        Ready::not(
+            Phase::Idle,
+            REASON_SCALED_TO_ZERO,
+            "scaled to zero replicas; with minReplicas 0 the next invocation starts one".into(),
+        )
     } else {
         Ready::running(
             REASON_READY,

@@ -79,7 +79,14 @@ pub fn raw_spec(s: &eventflow_crd::FunctionSpec) -> RawFunctionSpec {
         autoscaling: s.autoscaling.as_ref().map(|a| RawAutoscaling {
             min_replicas: Some(i64::from(a.min_replicas)),
             max_replicas: Some(i64::from(a.max_replicas)),
-            target_cpu_percent: Some(i64::from(a.target_cpu_percent)),
+            // Request-based scaling ignores the CPU target (the API
+            // refuses both at once).
+            target_cpu_percent: a
+                .target_concurrency
+                .is_none()
+                .then_some(i64::from(a.target_cpu_percent)),
+            target_concurrency: a.target_concurrency.map(i64::from),
+            idle_seconds: a.idle_seconds.map(i64::from),
         }),
         timeout_seconds: Some(i64::from(s.timeout_seconds)),
     }

@@ -51,6 +51,7 @@ fn representative() -> (TenantId, FunctionName, FunctionSpec) {
                 min_replicas: Some(2),
                 max_replicas: Some(5),
                 target_cpu_percent: Some(70),
+                ..RawAutoscaling::default()
             }),
             timeout_seconds: Some(30),
         },
@@ -329,6 +330,7 @@ fn arb_raw_spec() -> impl Strategy<Value = RawFunctionSpec> {
                     min_replicas: Some(min),
                     max_replicas: Some(max),
                     target_cpu_percent: Some(pct),
+                    ..RawAutoscaling::default()
                 }),
                 timeout_seconds: Some(timeout),
             },

@@ -101,7 +101,13 @@ fn cluster_roles_have_no_wildcards_and_read_no_secrets() {
     );
     assert_eq!(
         role_resources("eventflow-server-tenant"),
-        ["pods", "pods/log", "secrets", "secrets"]
+        [
+            "deployments/scale",
+            "pods",
+            "pods/log",
+            "secrets",
+            "secrets"
+        ]
     );
     let bound_cluster_wide: Vec<String> = k8s_docs()
         .into_iter()

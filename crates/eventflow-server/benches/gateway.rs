@@ -118,6 +118,7 @@ async fn main() {
         audit_retention: None,
         api_rate: 1000,
         logs: Default::default(),
+        scaling: Default::default(),
     };
     let jwt = JwtKeys::new(&[7u8; 32], 3600).unwrap();
     let state = AppState::new(config, store.clone(), jwt.clone());

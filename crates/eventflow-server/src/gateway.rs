@@ -19,6 +19,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::activator::{Activator, PodTarget};
+use crate::scaler::load::InFlight;
 use axum::{
     body::Body,
     extract::{ConnectInfo, Request, State},
@@ -96,6 +98,36 @@ impl Resolver {
     fn trusts_unreported(&self) -> bool {
         matches!(self, Resolver::Static(_))
     }
+
+    /// Whether functions at zero can be woken (there is a cluster).
+    fn can_wake(&self) -> bool {
+        !matches!(self, Resolver::Static(_))
+    }
+
+    /// One pod of `tenant`'s, directly (a woken replica, before its
+    /// Service has it as an endpoint).
+    pub fn pod_upstream(
+        &self,
+        tenant: &TenantId,
+        target: &PodTarget,
+    ) -> Result<Upstream, ApiError> {
+        match self {
+            Resolver::ServiceDns { .. } => Ok(Upstream::Http(if target.ip.contains(':') {
+                format!("http://[{}]:{}", target.ip, target.port)
+            } else {
+                format!("http://{}:{}", target.ip, target.port)
+            })),
+            Resolver::KubeProxy => Ok(Upstream::KubeProxy(format!(
+                "/api/v1/namespaces/{}/pods/{}:{}/proxy",
+                tenant.namespace(),
+                target.pod,
+                target.port
+            ))),
+            Resolver::Static(_) => Err(ApiError::BadGateway(
+                "static endpoints have no pods to wake".into(),
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +159,9 @@ struct RouteInfo {
     reported: bool,
     ready_replicas: i32,
     timeout: Duration,
+    /// `minReplicas: 0`: an invocation without a ready replica wakes it.
+    wakes: bool,
+    port: u16,
 }
 
 impl RouteInfo {
@@ -170,6 +205,8 @@ pub struct Gateway {
     rate: crate::limits::TenantRate,
     invocations: IntCounterVec,
     duration: HistogramVec,
+    /// Holds invocations of functions at zero while they wake.
+    pub activator: Activator,
 }
 
 impl Gateway {
@@ -214,6 +251,7 @@ impl Gateway {
             rate,
             invocations,
             duration,
+            activator: Activator::new(registry),
         }
     }
 
@@ -255,6 +293,12 @@ impl Gateway {
                 reported: row.status.phase.is_some(),
                 ready_replicas: row.status.ready_replicas,
                 timeout: Duration::from_secs(u64::from(row.spec.timeout_seconds)),
+                wakes: row
+                    .spec
+                    .autoscaling
+                    .as_ref()
+                    .is_some_and(|a| a.by_requests() && a.min_replicas == 0),
+                port: row.spec.port,
             });
         let mut routes = self
             .routes
@@ -528,8 +572,10 @@ impl Outcome<'_> {
 }
 
 /// The path's segments (400), the tenant's rate (429), route lookup (404),
-/// readiness (503), the tenant's concurrency limit (429), the upstream (502
-/// without one), then the call itself.
+/// readiness (503, unless a `minReplicas: 0` function can be woken), the
+/// tenant's concurrency limit (429), the cold start if any (429 beyond the
+/// queue, 504 past the timeout), the upstream (502 without one), then the
+/// call itself within what is left of the function's timeout.
 async fn invoke(
     State(state): State<Arc<AppState>>,
     auth: TenantAuth,
@@ -555,12 +601,29 @@ async fn invoke(
         return Err(e);
     }
     let route = gw.route(&state, &auth, &name).await?;
-    outcome.check(route.ready(&name, gw.config.resolver.trusts_unreported()))?;
+    let ready = route.ready(&name, gw.config.resolver.trusts_unreported());
+    let wake = ready.is_err() && route.wakes && gw.config.resolver.can_wake();
+    if !wake {
+        outcome.check(ready)?;
+    }
     let permit = outcome.check(gw.slot(tenant))?;
     let started = Instant::now();
-    let upstream = gw.config.resolver.upstream(tenant, &name);
+    let deadline = tokio::time::Instant::now() + route.timeout;
+    // Counted for the scaler from here, also while held for a cold start.
+    let in_flight = state.load.start(tenant, &name);
+    let upstream = if wake {
+        let target = outcome.check(
+            gw.activator
+                .wait(&state, tenant, &name, route.port, deadline, route.timeout)
+                .await,
+        )?;
+        gw.config.resolver.pod_upstream(tenant, &target)
+    } else {
+        gw.config.resolver.upstream(tenant, &name)
+    };
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
     let resp = match upstream {
-        Ok(upstream) => forward(&state, &upstream, req, route.timeout).await,
+        Ok(upstream) => forward(&state, &upstream, req, left).await,
         Err(e) => Err(e),
     };
     gw.duration
@@ -568,15 +631,15 @@ async fn invoke(
         .observe(started.elapsed().as_secs_f64());
     let resp = outcome.check(resp)?;
     outcome.record(resp.status());
-    Ok(hold_until_streamed(resp, permit))
+    Ok(hold_until_streamed(resp, (permit, in_flight)))
 }
 
-/// The tenant's concurrency permit is held until the response body has
-/// been streamed.
-fn hold_until_streamed(resp: Response, permit: OwnedSemaphorePermit) -> Response {
+/// The tenant's concurrency permit (and the in-flight count) is held until
+/// the response body has been streamed.
+fn hold_until_streamed(resp: Response, held: (OwnedSemaphorePermit, InFlight)) -> Response {
     let (parts, body) = resp.into_parts();
     let body = http_body_util::BodyExt::map_frame(body, move |frame| {
-        let _held = &permit;
+        let _held = &held;
         frame
     });
     Response::from_parts(parts, Body::new(body))
@@ -753,6 +816,8 @@ mod tests {
             reported,
             ready_replicas,
             timeout: Duration::from_secs(1),
+            wakes: false,
+            port: 8080,
         };
         assert!(route(1, true, 1).ready(&n, false).is_ok());
         assert!(

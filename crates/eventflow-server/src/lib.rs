@@ -4,6 +4,7 @@
 //! router (tests call it in-process); [`serve`] runs it with graceful
 //! shutdown.
 
+pub mod activator;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod json;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod scaler;
 pub mod startup;
 pub mod store;
 pub mod sync;
@@ -71,6 +73,8 @@ pub struct Config {
     pub api_rate: u32,
     /// Limits on followed log streams.
     pub logs: api::logs::LogLimits,
+    /// Request-based scaling and waking functions at zero.
+    pub scaling: scaler::ScalerConfig,
 }
 
 pub struct AppState {
@@ -85,6 +89,9 @@ pub struct AppState {
     pub metrics: Metrics,
     pub sync: Arc<CatalogSync>,
     pub gateway: gateway::Gateway,
+    /// In-flight invocations per function on this replica (the scaler's input).
+    pub load: Arc<scaler::load::Load>,
+    pub scaler: scaler::Scaler,
     pub shutting_down: AtomicBool,
     /// Turns true when shutdown begins; endless responses (followed logs)
     /// end on it so that the graceful drain can finish.
@@ -100,6 +107,7 @@ impl AppState {
             metrics.clone(),
         ));
         let gateway = gateway::Gateway::new(config.gateway.clone(), &metrics.registry);
+        let scaler = scaler::Scaler::new(&metrics.registry);
         let api_rate = limits::TenantRate::new(config.api_rate, "requests");
         Arc::new(Self {
             gateway,
@@ -111,6 +119,8 @@ impl AppState {
             log_follows: api::logs::FollowCounts::default(),
             metrics,
             sync,
+            load: Arc::default(),
+            scaler,
             shutting_down: AtomicBool::new(false),
             shutdown: tokio::sync::watch::channel(false).0,
         })
@@ -307,7 +317,8 @@ pub async fn serve(
     metrics_listener: tokio::net::TcpListener,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sync_task = tokio::spawn(state.sync.clone().run(stop_rx));
+    let sync_task = tokio::spawn(state.sync.clone().run(stop_rx.clone()));
+    let scaler_task = tokio::spawn(scaler::run(state.clone(), stop_rx));
     let retention_task = state
         .config
         .audit_retention
@@ -339,6 +350,7 @@ pub async fn serve(
     .await;
     // The sender went with the shutdown future, which ends the sync loop.
     let _ = sync_task.await;
+    let _ = scaler_task.await;
     metrics_task.abort();
     if let Some(t) = retention_task {
         t.abort();

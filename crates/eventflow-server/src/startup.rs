@@ -69,6 +69,8 @@ pub struct Settings {
     pub api_rate: u32,
     /// Limits on followed log streams.
     pub logs: crate::api::logs::LogLimits,
+    /// Request-based scaling and waking functions at zero.
+    pub scaling: crate::scaler::ScalerConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -253,6 +255,7 @@ impl Server {
             audit_retention: s.audit_retention,
             api_rate: s.api_rate,
             logs: s.logs,
+            scaling: s.scaling,
         };
         let listener = bind(s.listen).await?;
         let metrics_listener = bind(s.metrics_listen).await?;

@@ -117,6 +117,8 @@ pub struct FunctionRow {
     pub sync_failure: Option<SyncFailure>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The scaler's last decision and the last cold start.
+    pub scaling: Scaling,
 }
 
 /// What [`TenantStore::create`] did.
@@ -190,7 +192,7 @@ fn opt_u32(v: Option<i64>) -> Option<u32> {
     v.and_then(|v| u32::try_from(v).ok())
 }
 
-const FUNCTION_COLUMNS: &str = "tenant_id, name, spec_json, generation, applied_generation, status_json, sync_reason, sync_message, created_at, updated_at";
+const FUNCTION_COLUMNS: &str = "tenant_id, name, spec_json, generation, applied_generation, status_json, sync_reason, sync_message, created_at, updated_at, scale_desired, scale_at, scale_reason, cold_start_at, cold_start_ms";
 
 fn sync_failure(row: &AnyRow) -> Result<Option<SyncFailure>> {
     let reason: Option<String> = row.try_get("sync_reason")?;
@@ -218,6 +220,7 @@ fn function_from_row(row: &AnyRow) -> Result<FunctionRow> {
         sync_failure: sync_failure(row)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        scaling: scaling::from_row(row)?,
     })
 }
 
@@ -862,7 +865,9 @@ impl Store {
 
 /// Function queries scoped to one tenant.
 mod registry;
+mod scaling;
 pub use registry::{RegistryAuth, RegistryCredentialRow, Saved};
+pub use scaling::{LoadRow, LoadTotal, Scaling};
 
 pub struct TenantStore<'a> {
     store: &'a Store,

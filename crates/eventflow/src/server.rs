@@ -175,6 +175,26 @@ pub struct ServerArgs {
     /// 0 keeps them for ever.
     #[arg(long, env = "EVENTFLOW_AUDIT_RETENTION_DAYS", default_value_t = 90)]
     audit_retention_days: u64,
+    /// Seconds without requests before a `minReplicas: 0` function goes to
+    /// zero, unless its spec sets `autoscaling.idleSeconds`.
+    #[arg(
+        long,
+        env = "EVENTFLOW_SCALE_TO_ZERO_AFTER_SECONDS",
+        default_value_t = 300
+    )]
+    scale_to_zero_after_seconds: u64,
+    /// Request-based scaling lowers a function's replicas only to the
+    /// highest count it wanted during this many seconds.
+    #[arg(
+        long,
+        env = "EVENTFLOW_SCALE_DOWN_WINDOW_SECONDS",
+        default_value_t = 30
+    )]
+    scale_down_window_seconds: u64,
+    /// Invocations one server replica holds per function while it wakes
+    /// from zero; 429 beyond.
+    #[arg(long, env = "EVENTFLOW_WAKE_QUEUE_LIMIT", default_value_t = 100)]
+    wake_queue_limit: u32,
 }
 
 /// What `eventflow server` starts from, and how it logs. `in_cluster`:
@@ -234,6 +254,12 @@ pub fn settings(args: ServerArgs, in_cluster: bool) -> Result<(Settings, LogForm
         },
         audit_retention: (args.audit_retention_days > 0)
             .then(|| Duration::from_secs(args.audit_retention_days.saturating_mul(86_400))),
+        scaling: eventflow_server::scaler::ScalerConfig {
+            idle_default: Duration::from_secs(args.scale_to_zero_after_seconds.max(1)),
+            scale_down_window: Duration::from_secs(args.scale_down_window_seconds),
+            queue_limit: args.wake_queue_limit.max(1),
+            ..Default::default()
+        },
     };
     Ok((settings, log_format))
 }

@@ -55,6 +55,16 @@ fn platform(
     tenants: &[&str],
     dir: &std::path::Path,
 ) -> (Operator, Server) {
+    platform_with(kubeconfig, tenants, dir, &[])
+}
+
+/// [`platform`] with more server flags.
+fn platform_with(
+    kubeconfig: &std::path::Path,
+    tenants: &[&str],
+    dir: &std::path::Path,
+    server_flags: &[&str],
+) -> (Operator, Server) {
     let operator = Operator::start(
         kubeconfig,
         &format!("eventflow.io/tenant in ({})", tenants.join(",")),
@@ -65,12 +75,16 @@ fn platform(
     let server = Server::start(
         &dir.join("server"),
         &[
-            "--kubeconfig",
-            &kc,
-            "--install-crds",
-            "--resync-seconds",
-            "2",
-        ],
+            &[
+                "--kubeconfig",
+                kc.as_ref(),
+                "--install-crds",
+                "--resync-seconds",
+                "2",
+            ],
+            server_flags,
+        ]
+        .concat(),
     );
     (operator, server)
 }
@@ -799,4 +813,215 @@ async fn private_images_need_the_tenants_registry_credentials() {
             None,
         );
     }
+}
+
+/// Load against one function from `concurrency` callers, each calling
+/// `/sleep?ms={ms}` in a loop until `stop` turns true: every status seen.
+fn load(
+    api: &Api,
+    name: &str,
+    concurrency: usize,
+    ms: u64,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<Vec<(u16, String)>> {
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (api, name, stop) = (api.clone(), name.to_string(), stop.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !*stop.borrow() {
+                    let (s, body) = api.get_invoke(&name, &format!("/sleep?ms={ms}")).await;
+                    seen.push((s, body));
+                }
+                seen
+            })
+        })
+        .collect();
+    tokio::spawn(async move {
+        let mut all = Vec::new();
+        for w in workers {
+            all.extend(w.await.expect("load worker"));
+        }
+        all
+    })
+}
+
+fn failures(results: &[(u16, String)]) -> Vec<&(u16, String)> {
+    results.iter().filter(|(s, _)| *s != 200).collect()
+}
+
+/// Issue 12 on the real node: a `minReplicas: 0` function goes to zero
+/// after its idle period; a burst of 50 invocations at zero all succeed
+/// (held while it wakes); steady load scales it up, and when the load
+/// falls it scales down and then to zero again, with no failed
+/// invocation on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn functions_scale_to_zero_wake_on_request_and_follow_the_load() {
+    let _serial = SERIAL.lock().await;
+    let kubeconfig = testenv_kubeconfig();
+    require_real_node_and_samples(&kubeconfig);
+    let tenant = format!("rn{}z", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let (_operator, server) = platform_with(
+        &kubeconfig,
+        &[&tenant],
+        dir.path(),
+        &["--scale-down-window-seconds", "5"],
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let api = Api::login(&http, &server.url(), &tenant).await;
+    let ns = format!("tenant-{tenant}");
+
+    step("deploy with minReplicas 0: it starts with one replica");
+    let (s, f) = api
+        .json(
+            reqwest::Method::POST,
+            "/v1/functions",
+            Some(json!({"name": "zero", "image": echo_image(), "env": [endpoint_drain()],
+                "autoscaling": {"minReplicas": 0, "maxReplicas": 4, "targetConcurrency": 2, "idleSeconds": 10}})),
+        )
+        .await;
+    assert_eq!(s, 201, "create: {f}");
+    assert_eq!(f["spec"]["autoscaling"]["targetConcurrency"], 2, "{f}");
+    api.wait_running("zero", 1).await;
+    let (s, _, body) = api.invoke("zero", "", "warm").await;
+    assert_eq!((s, body.as_str()), (200, "warm"));
+
+    step("idle for its idle period: scaled to zero");
+    let f = api
+        .wait_for("zero", "Idle", 90, |f| f["status"]["phase"] == "Idle")
+        .await;
+    assert_eq!(
+        f["status"]["scaling"]["lastScaleReason"], "Idle",
+        "{}",
+        f["status"]
+    );
+    assert_eq!(
+        f["status"]["scaling"]["desiredReplicas"], 0,
+        "{}",
+        f["status"]
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !pods_of(&kubeconfig, &ns, "zero").is_empty() {
+        assert!(Instant::now() < deadline, "pods still there at zero");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    step("a burst of 50 invocations at zero: all served");
+    let started = Instant::now();
+    let burst: Vec<_> = (0..50)
+        .map(|i| {
+            let api = api.clone();
+            tokio::spawn(async move { api.invoke("zero", "/burst", &format!("call {i}")).await })
+        })
+        .collect();
+    let mut first_done = None;
+    for (i, b) in burst.into_iter().enumerate() {
+        let (s, _, body) = b.await.unwrap();
+        assert_eq!(
+            (s, body.clone()),
+            (200, format!("call {i}")),
+            "call {i} of the burst"
+        );
+        first_done.get_or_insert(started.elapsed());
+    }
+    eprintln!(
+        "burst of 50 at zero: all 200 in {:?} (first in {:?})",
+        started.elapsed(),
+        first_done.unwrap_or_default()
+    );
+    let f = api
+        .wait_for("zero", "showing its cold start", 30, |f| {
+            f["status"]["scaling"]["lastColdStartMs"].is_i64()
+        })
+        .await;
+    eprintln!(
+        "cold start recorded: {} ms",
+        f["status"]["scaling"]["lastColdStartMs"]
+    );
+
+    // The burst itself asked for more replicas; they go again after the
+    // stabilisation window, back to one (the function was called just now).
+    api.wait_for("zero", "back to 1 after the burst", 120, |f| {
+        f["status"]["replicas"] == 1 && f["status"]["readyReplicas"] == 1
+    })
+    .await;
+
+    step("steady load of 8 slow callers: scaled up to 4");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let heavy = load(&api, "zero", 8, 400, stop_rx);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let ready = pods_of(&kubeconfig, &ns, "zero")
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .count();
+        let f = api.function("zero").await;
+        if ready == 4 && f["status"]["readyReplicas"] == 4 {
+            assert_eq!(
+                f["status"]["scaling"]["desiredReplicas"], 4,
+                "{}",
+                f["status"]
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not scaled up to 4 under load: {} pods, {}",
+            ready,
+            f["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    stop_tx.send(true).unwrap();
+    let heavy = heavy.await.unwrap();
+
+    step("the load falls to one caller: scaled down, no invocation fails");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let light = load(&api, "zero", 1, 200, stop_rx);
+    api.wait_for("zero", "scaled down to 1", 120, |f| {
+        f["status"]["replicas"] == 1 && f["status"]["readyReplicas"] == 1
+    })
+    .await;
+    // Until the removed replicas have finished draining.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    stop_tx.send(true).unwrap();
+    let light = light.await.unwrap();
+    eprintln!(
+        "{} invocations under load, {} while scaling down",
+        heavy.len(),
+        light.len()
+    );
+    assert!(
+        failures(&heavy).is_empty(),
+        "failed under load: {:?}",
+        failures(&heavy)
+    );
+    assert!(
+        failures(&light).is_empty(),
+        "failed while scaling down: {:?}",
+        failures(&light)
+    );
+
+    step("idle again: back to zero");
+    api.wait_for("zero", "Idle again", 90, |f| f["status"]["phase"] == "Idle")
+        .await;
+    let (s, _) = api
+        .json(reqwest::Method::DELETE, "/v1/functions/zero", None)
+        .await;
+    assert_eq!(s, 204);
+    let _ = kubectl(
+        &kubeconfig,
+        &[
+            "delete",
+            "tenants.eventflow.io",
+            tenant.as_str(),
+            "--timeout=90s",
+        ],
+        None,
+    );
 }

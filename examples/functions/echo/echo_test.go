@@ -267,6 +267,24 @@ func TestAlloc(t *testing.T) {
 	}
 }
 
+func TestSleep(t *testing.T) {
+	captureStdout(t)
+	s := newServer("p")
+	for _, bad := range []string{"", "-1", "abc", "60001"} {
+		if rec := do(t, s, "GET", "/sleep?ms="+bad, nil, nil); rec.Code != 400 {
+			t.Errorf("ms=%q: %d", bad, rec.Code)
+		}
+	}
+	start := time.Now()
+	rec := do(t, s, "GET", "/sleep?ms=50", nil, nil)
+	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"slept_ms":50}` {
+		t.Fatalf("got %d %q", rec.Code, rec.Body.String())
+	}
+	if took := time.Since(start); took < 50*time.Millisecond {
+		t.Errorf("answered after %v", took)
+	}
+}
+
 func TestEnv(t *testing.T) {
 	captureStdout(t)
 	t.Setenv("ECHO_TEST_MODE", "fast")

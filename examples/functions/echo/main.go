@@ -111,6 +111,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case "/env":
 			s.env(w, r)
 			return
+		case "/sleep":
+			s.sleep(w, r)
+			return
 		}
 	}
 	s.echo(w, r)
@@ -225,6 +228,27 @@ func (s *server) alloc(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	stdout.Printf("echo: GET /alloc %d MiB (%d MiB held) from %s request-id=%s", mb, total, r.RemoteAddr, requestID(r))
 	writeJSON(w, map[string]int{"allocated_mb": mb})
+}
+
+// maxSleepMS bounds /sleep.
+const maxSleepMS = 60_000
+
+// sleep answers after ?ms= milliseconds (a slow request, for tests of
+// in-flight counts and draining); it ends early if the caller goes away.
+func (s *server) sleep(w http.ResponseWriter, r *http.Request) {
+	raw := r.URL.Query().Get("ms")
+	ms, err := strconv.Atoi(raw)
+	if err != nil || ms < 0 || ms > maxSleepMS {
+		http.Error(w, fmt.Sprintf("ms: an integer from 0 to %d is required", maxSleepMS), http.StatusBadRequest)
+		return
+	}
+	select {
+	case <-time.After(time.Duration(ms) * time.Millisecond):
+	case <-r.Context().Done():
+		return
+	}
+	stdout.Printf("echo: GET /sleep %d ms from %s request-id=%s", ms, r.RemoteAddr, requestID(r))
+	writeJSON(w, map[string]int{"slept_ms": ms})
 }
 
 // env answers the value of the environment variable ?name=.

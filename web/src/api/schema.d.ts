@@ -397,11 +397,25 @@ export interface components {
         /** @enum {string} */
         AuthMode: "dev" | "production";
         Autoscaling: {
+            /**
+             * Format: int32
+             * @description Seconds without requests before scaling to zero (`minReplicas` 0
+             *     only); `None`: the platform's default.
+             */
+            idleSeconds?: number | null;
             /** Format: int32 */
             maxReplicas: number;
             /** Format: int32 */
             minReplicas: number;
-            /** Format: int32 */
+            /**
+             * Format: int32
+             * @description Set: request-based scaling by EventFlow's scaler (no HPA).
+             */
+            targetConcurrency?: number | null;
+            /**
+             * Format: int32
+             * @description The HPA's target; unused with request-based scaling.
+             */
             targetCpuPercent: number;
         };
         Check: {
@@ -565,6 +579,7 @@ export interface components {
             reason?: string | null;
             /** Format: int32 */
             replicas: number;
+            scaling?: null | components["schemas"]["ScalingDto"];
             /** @description Whether the current generation has been applied to the cluster. */
             synced: boolean;
             /** @description In-cluster URL of the function's Service. */
@@ -593,11 +608,12 @@ export interface components {
         };
         /**
          * @description Where a function is in its life: `Pending` (not yet applied, or waiting
-         *     for the operator), `Deploying`, `Running` (all replicas ready) or
-         *     `Failed` (see `reason`).
+         *     for the operator), `Deploying`, `Running` (all replicas ready), `Idle`
+         *     (scaled to zero replicas; with `minReplicas` 0 an invocation wakes it)
+         *     or `Failed` (see `reason`).
          * @enum {string}
          */
-        Phase: "Pending" | "Deploying" | "Running" | "Failed";
+        Phase: "Pending" | "Deploying" | "Running" | "Failed" | "Idle";
         /**
          * @description Used and hard values of the tenant's quota. Usage is what the catalog's
          *     functions ask for (replicas × requests/limits).
@@ -611,11 +627,30 @@ export interface components {
             requestsMemory: components["schemas"]["Usage"];
         };
         RawAutoscaling: {
+            /**
+             * Format: int64
+             * @description With `minReplicas` 0: seconds without requests before the function
+             *     goes to zero, 10–86400 (default: the platform's, 300).
+             */
+            idleSeconds?: number | null;
             /** Format: int64 */
             maxReplicas?: number | null;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description 0 lets the function scale to zero when idle (request-based scaling).
+             */
             minReplicas?: number | null;
-            /** Format: int64 */
+            /**
+             * Format: int64
+             * @description Request-based scaling (EventFlow's scaler): in-flight requests per
+             *     replica to aim at, 1–1000; default 10 when `minReplicas` is 0.
+             */
+            targetConcurrency?: number | null;
+            /**
+             * Format: int64
+             * @description CPU-based scaling (a HorizontalPodAutoscaler): the average CPU
+             *     utilization to aim at, 1–100 (default 80).
+             */
             targetCpuPercent?: number | null;
         };
         RawFunctionSpec: {
@@ -712,6 +747,27 @@ export interface components {
         SampleList: {
             /** @description In the order the server was configured with; empty when none are. */
             items: components["schemas"]["Sample"][];
+        };
+        ScalingDto: {
+            /**
+             * Format: int32
+             * @description Replicas the scaler last set.
+             */
+            desiredReplicas?: number | null;
+            /**
+             * Format: int64
+             * @description How long until a replica answered, in ms.
+             */
+            lastColdStartMs?: number | null;
+            /** @description When the last invocation woke the function from zero. */
+            lastColdStartTime?: string | null;
+            /**
+             * @description Why: `Load`, `Idle` (to zero), `MinReplicas`, `MaxReplicas` (the
+             *     load wants more than maxReplicas), `Stabilising` (held after the
+             *     load fell).
+             */
+            lastScaleReason?: string | null;
+            lastScaleTime?: string | null;
         };
         TenantDto: {
             createdAt: string;

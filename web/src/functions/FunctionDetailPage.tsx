@@ -182,6 +182,34 @@ function DeleteButton({ name }: { name: string }) {
   );
 }
 
+/** Request-based scaling: the range, the scaler's last decision, the last cold start. */
+function ScalingSummary({ fn }: { fn: FunctionObject }) {
+  const a = fn.spec.autoscaling;
+  const sc = fn.status.scaling;
+  if (!a || !sc) return null;
+  return (
+    <p className="mt-3 text-sm text-slate-600" data-testid="detail-scaling">
+      Scales on requests: {a.minReplicas}–{a.maxReplicas} replicas, {a.targetConcurrency} in flight
+      per replica
+      {a.minReplicas === 0 ? ", to zero when idle" : ""}.
+      {sc.lastScaleReason && sc.lastScaleTime && (
+        <>
+          {" "}
+          Last scaled to {sc.desiredReplicas ?? "?"} ({sc.lastScaleReason}){" "}
+          {formatAge(sc.lastScaleTime)} ago.
+        </>
+      )}
+      {sc.lastColdStartTime && sc.lastColdStartMs != null && (
+        <>
+          {" "}
+          Last cold start took {(sc.lastColdStartMs / 1000).toFixed(1)} s,{" "}
+          {formatAge(sc.lastColdStartTime)} ago.
+        </>
+      )}
+    </p>
+  );
+}
+
 export function FunctionDetailPage() {
   const { name = "" } = useParams();
   useDocumentTitle(name);
@@ -251,7 +279,7 @@ export function FunctionDetailPage() {
               <div>
                 <div className="text-xs uppercase tracking-wide text-slate-500">Ready</div>
                 <div className="mt-1 text-sm tabular-nums" data-testid="detail-ready">
-                  {st.readyReplicas}/{fn.spec.replicas}
+                  {st.readyReplicas}/{fn.spec.autoscaling ? st.replicas : fn.spec.replicas}
                 </div>
               </div>
               {!st.synced && (
@@ -268,6 +296,7 @@ export function FunctionDetailPage() {
               )}
             </div>
             {st.message && <p className="mt-3 text-sm text-slate-600">{st.message}</p>}
+            {st.scaling && <ScalingSummary fn={fn} />}
             <div className="mt-5 border-t border-slate-100 pt-4">
               <ScaleControl fn={fn} />
             </div>

@@ -8,6 +8,8 @@ const STYLES: Record<Phase, { dot: string; badge: string }> = {
   },
   Running: { dot: "bg-emerald-500", badge: "bg-emerald-50 text-emerald-800 ring-emerald-200" },
   Failed: { dot: "bg-red-500", badge: "bg-red-50 text-red-800 ring-red-200" },
+  // scaled to zero; the next invocation wakes it
+  Idle: { dot: "bg-sky-400", badge: "bg-sky-50 text-sky-800 ring-sky-200" },
 };
 
 const FALLBACK = { dot: "bg-slate-400", badge: "bg-slate-100 text-slate-700 ring-slate-200" };

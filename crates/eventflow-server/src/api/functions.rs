@@ -75,8 +75,9 @@ pub struct FunctionDto {
 }
 
 /// Where a function is in its life: `Pending` (not yet applied, or waiting
-/// for the operator), `Deploying`, `Running` (all replicas ready) or
-/// `Failed` (see `reason`).
+/// for the operator), `Deploying`, `Running` (all replicas ready), `Idle`
+/// (scaled to zero replicas; with `minReplicas` 0 an invocation wakes it)
+/// or `Failed` (see `reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[schema(as = Phase)]
 pub enum PhaseDto {
@@ -84,6 +85,7 @@ pub enum PhaseDto {
     Deploying,
     Running,
     Failed,
+    Idle,
 }
 
 impl From<Phase> for PhaseDto {
@@ -93,6 +95,7 @@ impl From<Phase> for PhaseDto {
             Phase::Deploying => PhaseDto::Deploying,
             Phase::Running => PhaseDto::Running,
             Phase::Failed => PhaseDto::Failed,
+            Phase::Idle => PhaseDto::Idle,
         }
     }
 }
@@ -112,6 +115,25 @@ pub struct FunctionStatusDto {
     pub conditions: Vec<ConditionDto>,
     /// Whether the current generation has been applied to the cluster.
     pub synced: bool,
+    /// Request-based scaling (`autoscaling.targetConcurrency`, or
+    /// `minReplicas` 0): the scaler's last decision and the last cold start.
+    pub scaling: Option<ScalingDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingDto {
+    /// Replicas the scaler last set.
+    pub desired_replicas: Option<u32>,
+    pub last_scale_time: Option<String>,
+    /// Why: `Load`, `Idle` (to zero), `MinReplicas`, `MaxReplicas` (the
+    /// load wants more than maxReplicas), `Stabilising` (held after the
+    /// load fell).
+    pub last_scale_reason: Option<String>,
+    /// When the last invocation woke the function from zero.
+    pub last_cold_start_time: Option<String>,
+    /// How long until a replica answered, in ms.
+    pub last_cold_start_ms: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -180,6 +202,12 @@ fn status_of(row: &FunctionRow) -> FunctionStatusDto {
             "applied to Kubernetes; waiting for the operator to report status".into(),
         )
     };
+    let by_requests = row
+        .spec
+        .autoscaling
+        .as_ref()
+        .is_some_and(eventflow_core::Autoscaling::by_requests);
+    let sc = &row.scaling;
     FunctionStatusDto {
         phase: phase.into(),
         reason,
@@ -189,6 +217,13 @@ fn status_of(row: &FunctionRow) -> FunctionStatusDto {
         url: s.url.clone(),
         conditions,
         synced,
+        scaling: by_requests.then(|| ScalingDto {
+            desired_replicas: sc.desired_replicas,
+            last_scale_time: sc.scaled_at.map(rfc3339),
+            last_scale_reason: sc.reason.clone(),
+            last_cold_start_time: sc.cold_start_at.map(rfc3339),
+            last_cold_start_ms: sc.cold_start_ms,
+        }),
     }
 }
 

@@ -55,6 +55,10 @@ impl SyncLease {
         }
     }
 
+    pub(super) fn identity(&self) -> &str {
+        &self.identity
+    }
+
     /// Leadership as the lease task publishes it.
     pub(super) fn subscribe(&self) -> watch::Receiver<bool> {
         self.leader.subscribe()

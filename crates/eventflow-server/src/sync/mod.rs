@@ -193,6 +193,17 @@ impl CatalogSync {
         self.client.borrow().clone()
     }
 
+    /// Whether this replica holds the sync lease, as the lease task last
+    /// found (the scaler decides only there).
+    pub fn leads(&self) -> bool {
+        *self.lease.subscribe().borrow()
+    }
+
+    /// This replica's name (in the sync lease and the load rows).
+    pub fn replica(&self) -> &str {
+        self.lease.identity()
+    }
+
     /// Reports that `client` failed at the connection level: it is
     /// withdrawn and the connection task reconnects.
     fn disconnect(&self) {

@@ -97,6 +97,7 @@ pub fn config(mode: AuthMode, source: KubeSource) -> Config {
         audit_retention: None,
         api_rate: 1000,
         logs: Default::default(),
+        scaling: Default::default(),
     }
 }
 

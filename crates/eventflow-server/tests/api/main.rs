@@ -736,7 +736,7 @@ both_databases! {
         assert!(doc["paths"]["/v1/functions/{name}"]["patch"].is_object());
         // Clients get the phases as an enum, not a bare string.
         assert_eq!(doc["components"]["schemas"]["Phase"]["enum"],
-            json!(["Pending", "Deploying", "Running", "Failed"]));
+            json!(["Pending", "Deploying", "Running", "Failed", "Idle"]));
         assert_eq!(doc["components"]["schemas"]["FunctionStatusDto"]["properties"]["phase"]["$ref"],
             "#/components/schemas/Phase");
     };

@@ -1,0 +1,216 @@
+//! The scaling decision for one function: pure, so every rule is a unit
+//! test.
+//!
+//! 1. **Recommendation** from the load summed over all server replicas:
+//!    `ceil(inFlight / targetConcurrency)`; with nothing in flight, one
+//!    replica until the function has been idle for its idle period, then
+//!    zero (only with `minReplicas` 0).
+//! 2. **Bounds**: at least `minReplicas`, at most `maxReplicas` (the reason
+//!    says when the maximum holds it back).
+//! 3. **Stabilisation**: up at once; down only to the highest
+//!    recommendation of the last window (like the HPA's scale-down
+//!    stabilisation), so a short lull does not remove replicas that the
+//!    next burst needs. Going to zero is not delayed again: the idle period
+//!    is its stabilisation.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+/// What the decision sees of one function at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inputs {
+    pub now_ms: i64,
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub target_concurrency: u32,
+    /// In flight now, over all server replicas.
+    pub in_flight: u32,
+    /// Since when the function counts as active: its last request, or
+    /// when it was last changed or the scaler started watching it, whichever
+    /// is latest.
+    pub active_since_ms: i64,
+    pub idle_ms: i64,
+}
+
+/// Why the scaler chose a replica count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// In-flight requests (or recent ones) need this many.
+    Load,
+    /// No request for the idle period: zero.
+    Idle,
+    /// Held up by `minReplicas`.
+    MinReplicas,
+    /// The load asks for more than `maxReplicas`.
+    MaxReplicas,
+    /// Held up by the stabilisation window after the load fell.
+    Stabilising,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Load => "Load",
+            Reason::Idle => "Idle",
+            Reason::MinReplicas => "MinReplicas",
+            Reason::MaxReplicas => "MaxReplicas",
+            Reason::Stabilising => "Stabilising",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Steps 1 and 2: the bounded recommendation and why.
+pub fn recommend(i: &Inputs) -> (u32, Reason) {
+    let target = i.target_concurrency.max(1);
+    let (wanted, reason) = if i.in_flight > 0 {
+        (i.in_flight.div_ceil(target), Reason::Load)
+    } else if i.now_ms.saturating_sub(i.active_since_ms) < i.idle_ms {
+        (1, Reason::Load)
+    } else {
+        (0, Reason::Idle)
+    };
+    if wanted > i.max_replicas {
+        (i.max_replicas, Reason::MaxReplicas)
+    } else if wanted < i.min_replicas {
+        (i.min_replicas, Reason::MinReplicas)
+    } else {
+        (wanted, reason)
+    }
+}
+
+/// Step 3: the recommendations of the last window, per function.
+#[derive(Debug, Default, Clone)]
+pub struct Stabiliser {
+    history: VecDeque<(i64, u32)>,
+}
+
+impl Stabiliser {
+    /// The replicas to set now, given the current count, and why.
+    pub fn decide(&mut self, i: &Inputs, current: u32, window_ms: i64) -> (u32, Reason) {
+        let (rec, reason) = recommend(i);
+        self.history.push_back((i.now_ms, rec));
+        while self
+            .history
+            .front()
+            .is_some_and(|(t, _)| i.now_ms.saturating_sub(*t) > window_ms)
+        {
+            self.history.pop_front();
+        }
+        if rec >= current || reason == Reason::Idle {
+            return (rec, reason);
+        }
+        let held = self.history.iter().map(|(_, r)| *r).max().unwrap_or(rec);
+        if held > rec {
+            (held.min(current), Reason::Stabilising)
+        } else {
+            (rec, reason)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(in_flight: u32, idle_for_ms: i64) -> Inputs {
+        Inputs {
+            now_ms: 1_000_000,
+            min_replicas: 0,
+            max_replicas: 10,
+            target_concurrency: 4,
+            in_flight,
+            active_since_ms: 1_000_000 - idle_for_ms,
+            idle_ms: 60_000,
+        }
+    }
+
+    #[test]
+    fn the_recommendation_follows_in_flight_requests_per_replica() {
+        assert_eq!(recommend(&inputs(1, 0)), (1, Reason::Load));
+        assert_eq!(recommend(&inputs(4, 0)), (1, Reason::Load));
+        assert_eq!(recommend(&inputs(5, 0)), (2, Reason::Load));
+        assert_eq!(recommend(&inputs(40, 0)), (10, Reason::Load));
+        assert_eq!(recommend(&inputs(41, 0)), (10, Reason::MaxReplicas));
+        assert_eq!(recommend(&inputs(1000, 0)), (10, Reason::MaxReplicas));
+    }
+
+    #[test]
+    fn idle_functions_go_to_zero_only_after_the_idle_period_and_with_min_zero() {
+        assert_eq!(recommend(&inputs(0, 59_999)), (1, Reason::Load));
+        assert_eq!(recommend(&inputs(0, 60_000)), (0, Reason::Idle));
+        let kept = Inputs {
+            min_replicas: 2,
+            ..inputs(0, 600_000)
+        };
+        assert_eq!(recommend(&kept), (2, Reason::MinReplicas));
+        // In flight counts even when the last request started long ago.
+        assert_eq!(recommend(&inputs(3, 600_000)), (1, Reason::Load));
+    }
+
+    #[test]
+    fn up_at_once_down_only_after_the_window() {
+        let window = 30_000;
+        let mut s = Stabiliser::default();
+        let at = |t: i64, in_flight: u32| Inputs {
+            now_ms: t,
+            active_since_ms: t,
+            ..inputs(in_flight, 0)
+        };
+        assert_eq!(s.decide(&at(0, 20), 1, window), (5, Reason::Load));
+        // The burst is over: held at 5 for the window.
+        assert_eq!(s.decide(&at(1_000, 2), 5, window), (5, Reason::Stabilising));
+        assert_eq!(
+            s.decide(&at(29_000, 2), 5, window),
+            (5, Reason::Stabilising)
+        );
+        // A smaller burst inside the window changes nothing either.
+        assert_eq!(
+            s.decide(&at(29_500, 8), 5, window),
+            (5, Reason::Stabilising)
+        );
+        // The 5 has left the window; the 2 of 29.5 s is the highest left.
+        assert_eq!(
+            s.decide(&at(31_000, 2), 5, window),
+            (2, Reason::Stabilising)
+        );
+        assert_eq!(s.decide(&at(60_000, 2), 2, window), (1, Reason::Load));
+        // Going up again is immediate.
+        assert_eq!(s.decide(&at(60_500, 40), 1, window), (10, Reason::Load));
+    }
+
+    #[test]
+    fn zero_is_not_delayed_by_the_window() {
+        let mut s = Stabiliser::default();
+        let busy = Inputs {
+            now_ms: 0,
+            active_since_ms: 0,
+            ..inputs(8, 0)
+        };
+        assert_eq!(s.decide(&busy, 0, 30_000), (2, Reason::Load));
+        let idle = Inputs {
+            now_ms: 61_000,
+            active_since_ms: 0,
+            ..inputs(0, 0)
+        };
+        assert_eq!(s.decide(&idle, 2, 300_000), (0, Reason::Idle));
+    }
+
+    #[test]
+    fn the_stabiliser_never_raises_above_the_current_count_on_the_way_down() {
+        let mut s = Stabiliser::default();
+        let at = |t: i64, in_flight: u32| Inputs {
+            now_ms: t,
+            active_since_ms: t,
+            ..inputs(in_flight, 0)
+        };
+        s.decide(&at(0, 40), 1, 30_000);
+        // Someone scaled it to 3 meanwhile; a lull keeps 3, not 10.
+        assert_eq!(s.decide(&at(1_000, 1), 3, 30_000), (3, Reason::Stabilising));
+    }
+}
