@@ -114,7 +114,48 @@ struct DeployArgs {
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<i64>,
     #[command(flatten)]
+    scaling: ScalingArgs,
+    #[command(flatten)]
     out: OutputArg,
+}
+
+/// Autoscaling flags of `fn deploy`; `--max-replicas` turns it on.
+#[derive(clap::Args, Debug, Default)]
+struct ScalingArgs {
+    /// Autoscale up to this many replicas.
+    #[arg(long, value_name = "N")]
+    max_replicas: Option<i64>,
+    /// Autoscale down to this many (0: scale to zero when idle) [default: 1].
+    #[arg(long, value_name = "N", requires = "max_replicas")]
+    min_replicas: Option<i64>,
+    /// Scale on requests: in-flight invocations per replica to aim at
+    /// [default with --min-replicas 0: 10].
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "max_replicas",
+        conflicts_with = "target_cpu"
+    )]
+    target_concurrency: Option<i64>,
+    /// Scale on CPU: average utilization to aim at, percent [default: 80].
+    #[arg(long, value_name = "PERCENT", requires = "max_replicas")]
+    target_cpu: Option<i64>,
+    /// With --min-replicas 0: seconds without requests before going to zero
+    /// [default: the server's, 300].
+    #[arg(long, value_name = "SECONDS", requires = "max_replicas")]
+    idle_seconds: Option<i64>,
+}
+
+impl ScalingArgs {
+    fn raw(&self) -> Option<eventflow_core::RawAutoscaling> {
+        self.max_replicas.map(|max| eventflow_core::RawAutoscaling {
+            min_replicas: self.min_replicas,
+            max_replicas: Some(max),
+            target_cpu_percent: self.target_cpu,
+            target_concurrency: self.target_concurrency,
+            idle_seconds: self.idle_seconds,
+        })
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -422,6 +463,7 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         env: (!args.env.is_empty()).then_some(args.env),
         port: args.port,
         timeout_seconds: args.timeout,
+        autoscaling: args.scaling.raw(),
         ..RawFunctionSpec::default()
     };
     // The server checks replicas against the tenant's own maximum.

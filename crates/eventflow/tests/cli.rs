@@ -1146,3 +1146,61 @@ fn registry_logins_are_stored_listed_and_removed_without_showing_the_password() 
     u.run(&["registry", "rm", "ghcr.io"])
         .fails(4, "no registry credential");
 }
+
+/// `fn deploy` with autoscaling flags: request-based scaling down to zero,
+/// checked before sending (exit 5 naming the field).
+#[test]
+fn deploy_with_scale_to_zero_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = dev_server(dir.path());
+    let u = User::new();
+    u.login(&server, "dora");
+    let f = u
+        .run(&[
+            "fn",
+            "deploy",
+            "lazy",
+            "--image",
+            "nginx:alpine",
+            "--min-replicas",
+            "0",
+            "--max-replicas",
+            "3",
+            "--idle-seconds",
+            "60",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let a = &f["spec"]["autoscaling"];
+    assert_eq!(a["minReplicas"], 0, "{f}");
+    assert_eq!(a["maxReplicas"], 3, "{f}");
+    assert_eq!(a["targetConcurrency"], 10, "{f}");
+    assert_eq!(a["idleSeconds"], 60, "{f}");
+    assert!(f["status"]["scaling"].is_object(), "{f}");
+    u.run(&[
+        "fn",
+        "deploy",
+        "lazy",
+        "--image",
+        "nginx:alpine",
+        "--min-replicas",
+        "0",
+        "--max-replicas",
+        "3",
+        "--target-cpu",
+        "50",
+    ])
+    .fails(5, "autoscaling.minReplicas");
+    u.run(&[
+        "fn",
+        "deploy",
+        "lazy",
+        "--image",
+        "nginx:alpine",
+        "--min-replicas",
+        "0",
+    ])
+    .fails(2, "--max-replicas");
+}

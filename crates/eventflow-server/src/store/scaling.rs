@@ -79,7 +79,8 @@ impl Store {
         Ok(())
     }
 
-    /// The load per function summed over the replicas: in-flight counts
+    /// The load per function summed over the replicas (the sum cast back
+    /// to BIGINT: PostgreSQL sums BIGINTs as NUMERIC): in-flight counts
     /// only from rows written at or after `fresh_since` (a replica that
     /// stopped reporting has no requests in flight), the latest request
     /// from any row.
@@ -89,7 +90,7 @@ impl Store {
     ) -> Result<HashMap<(TenantId, FunctionName), LoadTotal>> {
         let rows = sqlx::query(
             "SELECT tenant_id, name, \
-             SUM(CASE WHEN updated_at >= $1 THEN in_flight ELSE 0 END) AS in_flight, \
+             CAST(SUM(CASE WHEN updated_at >= $1 THEN in_flight ELSE 0 END) AS BIGINT) AS in_flight, \
              MAX(last_request_at) AS last_request_at \
              FROM function_load GROUP BY tenant_id, name",
         )

@@ -825,3 +825,120 @@ async fn registry_credentials_become_the_tenants_pull_secret() {
     .await;
     cleanup(&client, &tenant).await;
 }
+
+/// The scaler on testenv (no operator: the test makes the Deployment). Two
+/// server replicas share one catalog; the invocations in flight on *both*
+/// gateways are summed by the replica holding the sync lease, which sets
+/// the Deployment's scale: bounded by `maxReplicas` (reason recorded), held
+/// through the scale-down window when the load falls, one replica while
+/// recently used, zero after the idle period.
+#[tokio::test]
+async fn the_lease_holder_scales_on_the_load_of_every_replica() {
+    use eventflow_server::scaler::ScalerConfig;
+    use k8s_openapi::api::apps::v1::Deployment;
+    let client = eventflow_testenv::client().await;
+    let (url, guard) = fresh_database(Db::Postgres).await;
+    let guard = Arc::new(guard);
+    let mut cfg = crate::helpers::config(AuthMode::Dev, testenv_source());
+    cfg.scaling = ScalerConfig {
+        interval: Duration::from_millis(200),
+        idle_default: Duration::from_secs(60),
+        scale_down_window: Duration::from_secs(3),
+        queue_limit: 100,
+    };
+    let a = TestApp::on_with(url.clone(), guard.clone(), cfg.clone()).await;
+    let b = TestApp::on_with(url, guard, cfg).await;
+    let _stop_a = start_sync(&a);
+    let a_ref = &a;
+    eventually("replica a to hold the sync lease", || async move {
+        (a_ref.state.metrics.sync_leader.get() == 1).then_some(())
+    })
+    .await;
+    let _stop_b = start_sync(&b);
+    let mut scalers = Vec::new();
+    for app in [&a, &b] {
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(eventflow_server::scaler::run(app.state.clone(), rx));
+        scalers.push(tx);
+    }
+    let tenant = unique_tenant();
+    create_namespace(&client, &tenant).await;
+    let token = b.token(&tenant).await;
+    let (s, v) = b
+        .create(
+            &token,
+            json!({"name": "busy", "image": "registry.example/busy:1",
+                   "autoscaling": {"minReplicas": 0, "maxReplicas": 3, "targetConcurrency": 2, "idleSeconds": 10}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let ns = format!("tenant-{tenant}");
+    let deployment: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "fn-busy", "namespace": ns},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "busy"}},
+                 "template": {"metadata": {"labels": {"app": "busy"}},
+                              "spec": {"containers": [{"name": "f", "image": "registry.example/busy:1"}]}}}
+    }))
+    .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+    let replicas = |want: i32| {
+        let deployments = deployments.clone();
+        async move {
+            // A Scale omits `replicas` when it is 0.
+            let scale = deployments.get_scale("fn-busy").await.ok()?;
+            let r = scale.spec.and_then(|s| s.replicas).unwrap_or(0);
+            (r == want).then_some(())
+        }
+    };
+    let t = eventflow_core::TenantId::parse(&tenant).unwrap();
+    let n = eventflow_core::FunctionName::parse("busy").unwrap();
+    let reason = |app: &TestApp| {
+        let store = app.state.store.clone();
+        let (t, n) = (t.clone(), n.clone());
+        async move {
+            store
+                .tenant(&t)
+                .get(&n)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|f| f.scaling.reason)
+        }
+    };
+
+    // 4 in flight on a, 3 on b: 7 / 2 → 4, held at maxReplicas 3.
+    let on_a: Vec<_> = (0..4).map(|_| a.state.load.start(&t, &n)).collect();
+    let on_b: Vec<_> = (0..3).map(|_| b.state.load.start(&t, &n)).collect();
+    eventually("3 replicas for 7 in flight on two replicas", || replicas(3)).await;
+    assert_eq!(reason(&a).await.as_deref(), Some("MaxReplicas"));
+    assert!(
+        a.metrics()
+            .await
+            .contains("eventflow_function_desired_replicas{"),
+        "the leader decides"
+    );
+    assert!(
+        !b.metrics()
+            .await
+            .contains("eventflow_function_desired_replicas{"),
+        "the standby decides nothing"
+    );
+
+    // b's load ends: 4 / 2 → 2, but only after the scale-down window.
+    drop(on_b);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(replicas(3).await.is_some(), "held through the window");
+    eventually("2 replicas after the window", || replicas(2)).await;
+
+    // Nothing in flight: one replica while recently used, then zero.
+    drop(on_a);
+    eventually("1 replica once idle-but-recent", || replicas(1)).await;
+    eventually("0 replicas after the idle period", || replicas(0)).await;
+    assert_eq!(reason(&a).await.as_deref(), Some("Idle"));
+    cleanup(&client, &tenant).await;
+}

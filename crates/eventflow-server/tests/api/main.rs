@@ -5,6 +5,7 @@ mod gateway;
 mod helpers;
 mod registries;
 mod samples;
+mod scaling;
 
 use axum::{
     body::Body,
