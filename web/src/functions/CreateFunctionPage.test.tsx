@@ -68,7 +68,7 @@ describe("CreateFunctionPage", () => {
     await userEvent.type(screen.getByLabelText("Name"), "hello");
     await userEvent.type(screen.getByLabelText("Image"), "nginx:alpine");
     await userEvent.type(replicas, "6");
-    await userEvent.click(screen.getByLabelText("Scale on CPU usage"));
+    await userEvent.click(screen.getByLabelText("Autoscale"));
     expect(screen.getByLabelText("Maximum replicas")).toHaveAttribute("placeholder", "up to 5");
     await userEvent.type(screen.getByLabelText("Maximum replicas"), "3");
     await userEvent.click(screen.getByRole("button", { name: "Create function" }));
@@ -307,6 +307,30 @@ describe("CreateFunctionPage samples", () => {
       name: "my-echo",
       image: "127.0.0.1:26450/samples/echo:v1",
       replicas: 2,
+    });
+  });
+
+  it("creates a function that scales on requests down to zero", async () => {
+    const { calls } = setup({
+      "POST /v1/functions": { status: 201, body: { ...sampleFunction, name: "lazy" } },
+    });
+    await userEvent.type(screen.getByLabelText("Name"), "lazy");
+    await userEvent.type(screen.getByLabelText("Image"), "nginx:alpine");
+    await userEvent.click(screen.getByLabelText("Autoscale"));
+    await userEvent.click(screen.getByLabelText("On requests in flight (can scale to zero)"));
+    await userEvent.type(screen.getByLabelText("Minimum replicas"), "0");
+    await userEvent.type(screen.getByLabelText("Maximum replicas"), "4");
+    await userEvent.type(screen.getByLabelText("Requests per replica"), "5");
+    await userEvent.type(screen.getByLabelText("Idle seconds before zero"), "120");
+    await userEvent.click(screen.getByRole("button", { name: "Create function" }));
+    await waitFor(() => expect(calls.filter((c) => c.method === "POST")).toHaveLength(1));
+    const post = calls.find((c) => c.method === "POST")!;
+    const body = (await post.json()) as { autoscaling: unknown };
+    expect(body.autoscaling).toEqual({
+      minReplicas: 0,
+      maxReplicas: 4,
+      targetConcurrency: 5,
+      idleSeconds: 120,
     });
   });
 });

@@ -38,6 +38,8 @@ function focusFirstError(values: FunctionFormValues, errors: Record<string, stri
     "autoscaling.minReplicas",
     "autoscaling.maxReplicas",
     "autoscaling.targetCpuPercent",
+    "autoscaling.targetConcurrency",
+    "autoscaling.idleSeconds",
   ];
   const first = order.find((k) => errors[k]);
   if (!first) return;
@@ -386,8 +388,33 @@ export function CreateFunctionPage() {
               checked={values.autoscaling}
               onChange={(e) => set("autoscaling", e.target.checked)}
             />
-            Scale on CPU usage
+            Autoscale
           </label>
+          {values.autoscaling && (
+            <fieldset className="flex flex-wrap gap-x-6 gap-y-2 text-sm text-slate-700">
+              <legend className="sr-only">Scale on</legend>
+              <label className="flex items-center gap-2">
+                <input
+                  type="radio"
+                  name="scaleOn"
+                  className="h-4 w-4 border-slate-300 text-indigo-600"
+                  checked={values.scaleOn === "requests"}
+                  onChange={() => set("scaleOn", "requests")}
+                />
+                On requests in flight (can scale to zero)
+              </label>
+              <label className="flex items-center gap-2">
+                <input
+                  type="radio"
+                  name="scaleOn"
+                  className="h-4 w-4 border-slate-300 text-indigo-600"
+                  checked={values.scaleOn === "cpu"}
+                  onChange={() => set("scaleOn", "cpu")}
+                />
+                On CPU usage
+              </label>
+            </fieldset>
+          )}
           {values.autoscaling && (
             <div className="grid gap-4 sm:grid-cols-3">
               <TextField
@@ -395,6 +422,7 @@ export function CreateFunctionPage() {
                 label="Minimum replicas"
                 inputMode="numeric"
                 placeholder="1"
+                hint={values.scaleOn === "requests" ? "0: scale to zero when idle" : undefined}
                 value={values.minReplicas}
                 onChange={(e) => set("minReplicas", e.target.value)}
               />
@@ -407,14 +435,35 @@ export function CreateFunctionPage() {
                 value={values.maxReplicas}
                 onChange={(e) => set("maxReplicas", e.target.value)}
               />
-              <TextField
-                {...field("autoscaling.targetCpuPercent")}
-                label="Target CPU %"
-                inputMode="numeric"
-                placeholder={String(DEFAULTS.targetCpuPercent)}
-                value={values.targetCpuPercent}
-                onChange={(e) => set("targetCpuPercent", e.target.value)}
-              />
+              {values.scaleOn === "cpu" ? (
+                <TextField
+                  {...field("autoscaling.targetCpuPercent")}
+                  label="Target CPU %"
+                  inputMode="numeric"
+                  placeholder={String(DEFAULTS.targetCpuPercent)}
+                  value={values.targetCpuPercent}
+                  onChange={(e) => set("targetCpuPercent", e.target.value)}
+                />
+              ) : (
+                <TextField
+                  {...field("autoscaling.targetConcurrency")}
+                  label="Requests per replica"
+                  inputMode="numeric"
+                  placeholder={String(DEFAULTS.targetConcurrency)}
+                  value={values.targetConcurrency}
+                  onChange={(e) => set("targetConcurrency", e.target.value)}
+                />
+              )}
+              {values.scaleOn === "requests" && values.minReplicas.trim() === "0" && (
+                <TextField
+                  {...field("autoscaling.idleSeconds")}
+                  label="Idle seconds before zero"
+                  inputMode="numeric"
+                  placeholder="server default (300)"
+                  value={values.idleSeconds}
+                  onChange={(e) => set("idleSeconds", e.target.value)}
+                />
+              )}
             </div>
           )}
         </Section>

@@ -215,4 +215,40 @@ describe("FunctionDetailPage", () => {
     });
     expect(await screen.findByRole("heading", { name: "Function not found" })).toBeInTheDocument();
   });
+
+  it("shows an idle function and its last cold start", async () => {
+    const now = Date.now();
+    const idle = {
+      ...sampleFunction,
+      spec: {
+        ...sampleFunction.spec,
+        autoscaling: { minReplicas: 0, maxReplicas: 4, targetCpuPercent: 80, targetConcurrency: 2 },
+      },
+      status: {
+        ...sampleFunction.status,
+        phase: "Idle" as const,
+        reason: "ScaledToZero",
+        message: "scaled to zero replicas; with minReplicas 0 the next invocation starts one",
+        replicas: 0,
+        readyReplicas: 0,
+        scaling: {
+          desiredReplicas: 0,
+          lastScaleTime: new Date(now - 60_000).toISOString(),
+          lastScaleReason: "Idle",
+          lastColdStartTime: new Date(now - 600_000).toISOString(),
+          lastColdStartMs: 1180,
+        },
+      },
+    };
+    setup({ "GET /v1/functions/hello": { body: idle } });
+    const phase = await screen.findByTestId("detail-phase");
+    expect(within(phase).getByText("Idle")).toBeInTheDocument();
+    expect(screen.getByTestId("detail-ready")).toHaveTextContent("0/0");
+    const scaling = screen.getByTestId("detail-scaling");
+    expect(scaling).toHaveTextContent(
+      "Scales on requests: 0–4 replicas, 2 in flight per replica, to zero when idle.",
+    );
+    expect(scaling).toHaveTextContent("Last scaled to 0 (Idle)");
+    expect(scaling).toHaveTextContent("Last cold start took 1.2 s");
+  });
 });

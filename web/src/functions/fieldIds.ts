@@ -19,6 +19,8 @@ export const FORM_FIELDS = [
   "autoscaling.minReplicas",
   "autoscaling.maxReplicas",
   "autoscaling.targetCpuPercent",
+  "autoscaling.targetConcurrency",
+  "autoscaling.idleSeconds",
 ] as const;
 
 /** Resolves a server field path to a form field: `command[2]` → `command`, `resources` stays null. */

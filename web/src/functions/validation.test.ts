@@ -291,3 +291,53 @@ describe("validateReplicas", () => {
     expect(validateReplicas("500", undefined)).toEqual({ value: 500 });
   });
 });
+
+describe("request-based autoscaling", () => {
+  const base = {
+    ...emptyForm(),
+    name: "lazy",
+    image: "nginx",
+    autoscaling: true,
+    scaleOn: "requests" as const,
+  };
+
+  it("may scale to zero, and always says it is request-based", () => {
+    const r = validateFunctionForm(
+      { ...base, minReplicas: "0", maxReplicas: "4", idleSeconds: "60" },
+      LIMITS,
+    );
+    expect(r.errors).toEqual({});
+    expect(r.request?.autoscaling).toEqual({
+      minReplicas: 0,
+      maxReplicas: 4,
+      targetConcurrency: 10,
+      idleSeconds: 60,
+    });
+    const kept = validateFunctionForm(
+      { ...base, minReplicas: "1", maxReplicas: "4", targetConcurrency: "3" },
+      LIMITS,
+    );
+    expect(kept.request?.autoscaling).toEqual({
+      minReplicas: 1,
+      maxReplicas: 4,
+      targetConcurrency: 3,
+    });
+  });
+
+  it("names the field it refuses", () => {
+    const cases: [Partial<typeof base> & Record<string, string>, string][] = [
+      [
+        { minReplicas: "0", maxReplicas: "4", targetConcurrency: "0" },
+        "autoscaling.targetConcurrency",
+      ],
+      [{ minReplicas: "0", maxReplicas: "4", idleSeconds: "5" }, "autoscaling.idleSeconds"],
+      [{ minReplicas: "1", maxReplicas: "4", idleSeconds: "60" }, "autoscaling.idleSeconds"],
+      [{ minReplicas: "0", maxReplicas: "0" }, "autoscaling.maxReplicas"],
+    ];
+    for (const [values, field] of cases) {
+      expect(Object.keys(validateFunctionForm({ ...base, ...values }, LIMITS).errors)).toEqual([
+        field,
+      ]);
+    }
+  });
+});

@@ -20,6 +20,7 @@ export const DEFAULTS = {
   limitsCpu: "500m",
   limitsMemory: "512Mi",
   targetCpuPercent: 80,
+  targetConcurrency: 10,
 } as const;
 
 /** Field path (as the server names it) → message. */
@@ -205,9 +206,13 @@ export interface FunctionFormValues {
   /** One item per line. */
   args: string;
   autoscaling: boolean;
+  /** What autoscaling follows: CPU (an HPA) or requests in flight (EventFlow's scaler). */
+  scaleOn: "cpu" | "requests";
   minReplicas: string;
   maxReplicas: string;
   targetCpuPercent: string;
+  targetConcurrency: string;
+  idleSeconds: string;
 }
 
 export function emptyForm(): FunctionFormValues {
@@ -225,9 +230,12 @@ export function emptyForm(): FunctionFormValues {
     command: "",
     args: "",
     autoscaling: false,
+    scaleOn: "cpu",
     minReplicas: "",
     maxReplicas: "",
     targetCpuPercent: "",
+    targetConcurrency: "",
+    idleSeconds: "",
   };
 }
 
@@ -309,16 +317,17 @@ export function validateFunctionForm(
 
   let autoscaling: CreateFunctionRequest["autoscaling"];
   if (v.autoscaling) {
+    const byRequests = v.scaleOn === "requests";
     const min = checkInt(
       errors,
       "autoscaling.minReplicas",
       "Minimum replicas",
       v.minReplicas,
-      1,
-      // as the server: at least 1 even when a tenant may ask for 0 replicas
+      // request-based scaling may go to zero; CPU-based keeps one replica
+      byRequests ? 0 : 1,
       maxReplicas === undefined ? undefined : Math.max(1, maxReplicas),
     );
-    const minEff = min ?? 1;
+    const minEff = Math.max(1, min ?? 1);
     let max: number | undefined;
     if (v.maxReplicas.trim() === "") {
       errors["autoscaling.maxReplicas"] = "Maximum replicas is required when autoscaling is on.";
@@ -332,18 +341,44 @@ export function validateFunctionForm(
         maxReplicas,
       );
     }
-    const target = checkInt(
-      errors,
-      "autoscaling.targetCpuPercent",
-      "Target CPU",
-      v.targetCpuPercent,
-      1,
-      100,
-    );
-    if (max !== undefined) {
-      autoscaling = { maxReplicas: max };
-      if (min !== undefined) autoscaling.minReplicas = min;
-      if (target !== undefined) autoscaling.targetCpuPercent = target;
+    if (byRequests) {
+      const target = checkInt(
+        errors,
+        "autoscaling.targetConcurrency",
+        "Requests per replica",
+        v.targetConcurrency,
+        1,
+        1000,
+      );
+      let idle: number | undefined;
+      if (v.idleSeconds.trim() !== "") {
+        if (min !== 0) {
+          errors["autoscaling.idleSeconds"] =
+            "The idle time applies only with a minimum of 0 replicas.";
+        } else {
+          idle = checkInt(errors, "autoscaling.idleSeconds", "Idle time", v.idleSeconds, 10, 86400);
+        }
+      }
+      if (max !== undefined) {
+        // always sent: it is what makes the scaling request-based
+        autoscaling = { maxReplicas: max, targetConcurrency: target ?? DEFAULTS.targetConcurrency };
+        if (min !== undefined) autoscaling.minReplicas = min;
+        if (idle !== undefined) autoscaling.idleSeconds = idle;
+      }
+    } else {
+      const target = checkInt(
+        errors,
+        "autoscaling.targetCpuPercent",
+        "Target CPU",
+        v.targetCpuPercent,
+        1,
+        100,
+      );
+      if (max !== undefined) {
+        autoscaling = { maxReplicas: max };
+        if (min !== undefined) autoscaling.minReplicas = min;
+        if (target !== undefined) autoscaling.targetCpuPercent = target;
+      }
     }
   }
 
