@@ -63,6 +63,61 @@ struct ColdStart {
 }
 
 impl ColdStart {
+    fn new() -> Self {
+        Self {
+            wake: watch::channel(Wake::Starting).0,
+            waiting: AtomicU32::new(0),
+        }
+    }
+
+    /// Counts one more held invocation (released when the guard drops):
+    /// 429 while it is still starting and `limit` invocations wait already.
+    fn join<'a>(
+        &'a self,
+        name: &FunctionName,
+        limit: u32,
+        gauge: prometheus::IntGauge,
+    ) -> Result<Queued<'a>, ApiError> {
+        let queued = self.waiting.fetch_add(1, Ordering::SeqCst) + 1;
+        gauge.inc();
+        let held = Queued { cold: self, gauge };
+        if queued > limit && matches!(&*self.wake.borrow(), Wake::Starting) {
+            return Err(ApiError::TooManyRequests {
+                message: format!(
+                    "function {:?} is starting and already holds {limit} invocations",
+                    name.as_str()
+                ),
+                retry_after: 1,
+            });
+        }
+        Ok(held)
+    }
+
+    /// Waits for the end of the cold start: the pod, 504 at `deadline`,
+    /// 503 when it failed.
+    async fn outcome(
+        &self,
+        name: &FunctionName,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<PodTarget, ApiError> {
+        let mut rx = self.wake.subscribe();
+        let woke =
+            tokio::time::timeout_at(deadline, rx.wait_for(|w| !matches!(w, Wake::Starting))).await;
+        match woke {
+            Err(_) => Err(ApiError::GatewayTimeout(timeout.as_secs())),
+            Ok(Err(_)) => Err(ApiError::Unavailable(format!(
+                "function {:?} could not be woken",
+                name.as_str()
+            ))),
+            Ok(Ok(w)) => match &*w {
+                Wake::Ready { target, .. } => Ok(target.clone()),
+                Wake::Failed(m) => Err(ApiError::Unavailable(m.clone())),
+                Wake::Starting => unreachable!("waited for a state other than Starting"),
+            },
+        }
+    }
+
     /// Whether a new invocation may join it: still starting, or woken
     /// within [`WARM_FOR`].
     fn usable(&self) -> bool {
@@ -155,10 +210,7 @@ impl Activator {
             match starts.get(&key) {
                 Some(c) if c.usable() => (Arc::clone(c), false),
                 _ => {
-                    let c = Arc::new(ColdStart {
-                        wake: watch::channel(Wake::Starting).0,
-                        waiting: AtomicU32::new(0),
-                    });
+                    let c = Arc::new(ColdStart::new());
                     starts.insert(key, Arc::clone(&c));
                     (c, true)
                 }
@@ -173,37 +225,11 @@ impl Activator {
                 Arc::clone(&cold),
             ));
         }
-        let limit = state.config.scaling.queue_limit;
         let gauge = self
             .queue_depth
             .with_label_values(&[tenant.as_str(), name.as_str()]);
-        let queued = cold.waiting.fetch_add(1, Ordering::SeqCst) + 1;
-        gauge.inc();
-        let _held = Queued { cold: &cold, gauge };
-        if queued > limit && matches!(&*cold.wake.borrow(), Wake::Starting) {
-            return Err(ApiError::TooManyRequests {
-                message: format!(
-                    "function {:?} is starting and already holds {limit} invocations",
-                    name.as_str()
-                ),
-                retry_after: 1,
-            });
-        }
-        let mut rx = cold.wake.subscribe();
-        let woke =
-            tokio::time::timeout_at(deadline, rx.wait_for(|w| !matches!(w, Wake::Starting))).await;
-        match woke {
-            Err(_) => Err(ApiError::GatewayTimeout(timeout.as_secs())),
-            Ok(Err(_)) => Err(ApiError::Unavailable(format!(
-                "function {:?} could not be woken",
-                name.as_str()
-            ))),
-            Ok(Ok(w)) => match &*w {
-                Wake::Ready { target, .. } => Ok(target.clone()),
-                Wake::Failed(m) => Err(ApiError::Unavailable(m.clone())),
-                Wake::Starting => unreachable!("waited for a state other than Starting"),
-            },
-        }
+        let _held = cold.join(name, state.config.scaling.queue_limit, gauge)?;
+        cold.outcome(name, deadline, timeout).await
     }
 }
 
@@ -372,4 +398,79 @@ async fn answers(ip: &str, port: u16) -> bool {
         .await,
         Ok(Ok(_))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gauge() -> prometheus::IntGauge {
+        prometheus::IntGauge::new("q", "q").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_starting_function_holds_up_to_the_limit_then_answers_429() {
+        let name = FunctionName::parse("f").unwrap();
+        let cold = ColdStart::new();
+        let g = gauge();
+        let held: Vec<_> = (0..3)
+            .map(|_| cold.join(&name, 3, g.clone()).unwrap())
+            .collect();
+        assert_eq!(g.get(), 3);
+        let Err(e) = cold.join(&name, 3, g.clone()) else {
+            panic!("a fourth invocation was held")
+        };
+        assert_eq!(e.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(g.get(), 3, "the refused one is not counted");
+        drop(held);
+        assert_eq!((g.get(), cold.waiting.load(Ordering::SeqCst)), (0, 0));
+        // Woken: joining is no longer limited (nothing waits any more).
+        cold.wake.send_replace(Wake::Ready {
+            target: PodTarget {
+                pod: "p".into(),
+                ip: "10.0.0.1".into(),
+                port: 8080,
+            },
+            at: Instant::now(),
+        });
+        let _many: Vec<_> = (0..5)
+            .map(|_| cold.join(&name, 3, g.clone()).unwrap())
+            .collect();
+    }
+
+    #[tokio::test]
+    async fn held_invocations_get_the_pod_504_at_their_deadline_or_503_on_failure() {
+        let name = FunctionName::parse("f").unwrap();
+        let cold = ColdStart::new();
+        let t = Duration::from_millis(50);
+        let e = cold
+            .outcome(&name, Instant::now() + t, t)
+            .await
+            .unwrap_err();
+        assert_eq!(e.status(), axum::http::StatusCode::GATEWAY_TIMEOUT);
+        let target = PodTarget {
+            pod: "p".into(),
+            ip: "10.0.0.1".into(),
+            port: 8080,
+        };
+        let waiting = cold.outcome(&name, Instant::now() + Duration::from_secs(5), t);
+        let wake = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            cold.wake.send_replace(Wake::Ready {
+                target: target.clone(),
+                at: Instant::now(),
+            });
+        };
+        let (got, ()) = tokio::join!(waiting, wake);
+        assert_eq!(got.unwrap(), target);
+        let failed = ColdStart::new();
+        failed.wake.send_replace(Wake::Failed("no cluster".into()));
+        let e = failed
+            .outcome(&name, Instant::now() + t, t)
+            .await
+            .unwrap_err();
+        assert_eq!(e.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.to_string().contains("no cluster"));
+        assert!(!failed.usable(), "a failed cold start is not joined");
+    }
 }
