@@ -623,7 +623,14 @@ async fn invoke(
     };
     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
     let resp = match upstream {
-        Ok(upstream) => forward(&state, &upstream, req, left).await,
+        // A timeout names the function's whole timeout, not what a cold
+        // start left of it.
+        Ok(upstream) => forward(&state, &upstream, req, left)
+            .await
+            .map_err(|e| match e {
+                ApiError::GatewayTimeout(_) => ApiError::GatewayTimeout(route.timeout.as_secs()),
+                e => e,
+            }),
         Err(e) => Err(e),
     };
     gw.duration
