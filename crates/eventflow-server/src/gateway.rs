@@ -625,12 +625,22 @@ async fn invoke(
     let resp = match upstream {
         // A timeout names the function's whole timeout, not what a cold
         // start left of it.
-        Ok(upstream) => forward(&state, &upstream, req, left)
-            .await
-            .map_err(|e| match e {
-                ApiError::GatewayTimeout(_) => ApiError::GatewayTimeout(route.timeout.as_secs()),
-                e => e,
+        Ok(upstream) => forward(
+            &state,
+            &upstream,
+            req,
+            left,
+            route.wakes.then_some(Wakeable {
+                tenant,
+                name: &name,
+                port: route.port,
             }),
+        )
+        .await
+        .map_err(|e| match e {
+            ApiError::GatewayTimeout(_) => ApiError::GatewayTimeout(route.timeout.as_secs()),
+            e => e,
+        }),
         Err(e) => Err(e),
     };
     gw.duration
@@ -652,13 +662,31 @@ fn hold_until_streamed(resp: Response, held: (OwnedSemaphorePermit, InFlight)) -
     Response::from_parts(parts, Body::new(body))
 }
 
+/// How long an invocation waits, in kube-proxy mode, for the Service to get
+/// an endpoint (the endpoints lag behind the pod's readiness by a moment).
+const NO_ENDPOINT_WAIT: Duration = Duration::from_secs(5);
+
+/// A function that can be woken from zero: its identity and port.
+#[derive(Clone, Copy)]
+struct Wakeable<'a> {
+    tenant: &'a TenantId,
+    name: &'a FunctionName,
+    port: u16,
+}
+
 /// Sends `req` to `upstream` with the forwarded headers, at the same
-/// sub-path and query.
+/// sub-path and query. Through the API server's proxy (the body is
+/// buffered there anyway), a Service without an endpoint is not the
+/// function's answer: nothing reached the function, so the request is sent
+/// again, to the Service once it has an endpoint (within
+/// [`NO_ENDPOINT_WAIT`]) or, for a `wakeable` function whose replicas are
+/// gone, to the pod the activator wakes.
 async fn forward(
-    state: &AppState,
+    state: &Arc<AppState>,
     upstream: &Upstream,
     req: Request,
     timeout: Duration,
+    wakeable: Option<Wakeable<'_>>,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let client_addr = parts
@@ -670,11 +698,8 @@ async fn forward(
         .get("x-request-id")
         .and_then(|v| v.to_str().ok());
     let headers = upstream_headers(&parts.headers, client_addr, request_id);
-    let url = target(
-        upstream.base(),
-        raw_suffix(parts.uri.path()),
-        parts.uri.query(),
-    );
+    let (suffix, query) = (raw_suffix(parts.uri.path()), parts.uri.query());
+    let url = target(upstream.base(), suffix, query);
     match upstream {
         Upstream::Http(_) => {
             forward_http(&state.gateway, &url, parts.method, headers, body, timeout).await
@@ -684,7 +709,48 @@ async fn forward(
                 .sync
                 .client()
                 .ok_or_else(|| ApiError::BadGateway("Kubernetes is not reachable".into()))?;
-            forward_kube(&client, &url, parts.method, headers, body, timeout).await
+            let bytes = axum::body::to_bytes(body, PROXY_BUFFER_LIMIT)
+                .await
+                .map_err(|_| ApiError::PayloadTooLarge {
+                    limit: PROXY_BUFFER_LIMIT,
+                })?;
+            let deadline = tokio::time::Instant::now() + timeout;
+            let patience = tokio::time::Instant::now() + NO_ENDPOINT_WAIT.min(timeout);
+            let mut url = url;
+            loop {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let sent = forward_kube(
+                    &client,
+                    &url,
+                    parts.method.clone(),
+                    headers.clone(),
+                    bytes.clone(),
+                    left,
+                )
+                .await;
+                match (sent, wakeable) {
+                    (Err(ApiError::NoReadyReplicas(_)), Some(w)) => {
+                        let target = state
+                            .gateway
+                            .activator
+                            .wait(state, w.tenant, w.name, w.port, deadline, timeout)
+                            .await?;
+                        let pod = state
+                            .gateway
+                            .config
+                            .resolver
+                            .pod_upstream(w.tenant, &target)?;
+                        url = crate::gateway::target(pod.base(), suffix, query);
+                    }
+                    (Err(ApiError::NoReadyReplicas(m)), None) => {
+                        if tokio::time::Instant::now() >= patience {
+                            return Err(ApiError::NoReadyReplicas(m));
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    (other, _) => return other,
+                }
+            }
         }
     }
 }
@@ -736,25 +802,38 @@ async fn forward_http(
     ))
 }
 
+/// The API server's own answer when a Service has no ready endpoint (its
+/// proxy says so in a `Status` with reason `ServiceUnavailable`).
+fn is_no_endpoints(status: u16, body: &[u8]) -> bool {
+    status == 503
+        && serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| {
+            v["kind"] == "Status"
+                && v["reason"] == "ServiceUnavailable"
+                && v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("no endpoints available"))
+        })
+}
+
+/// Largest JSON 503 body read, in kube-proxy mode, to tell the API server's
+/// "no endpoints" from a function's own 503 (a function's larger JSON 503
+/// is answered 502).
+const STATUS_BODY_LIMIT: usize = 64 * 1024;
+
 async fn forward_kube(
     client: &kube::Client,
     path: &str,
     method: axum::http::Method,
     headers: HeaderMap,
-    body: Body,
+    bytes: axum::body::Bytes,
     timeout: Duration,
 ) -> Result<Response, ApiError> {
-    let bytes = axum::body::to_bytes(body, PROXY_BUFFER_LIMIT)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge {
-            limit: PROXY_BUFFER_LIMIT,
-        })?;
     let mut builder = axum::http::Request::builder().method(method).uri(path);
     for (k, v) in &headers {
         builder = builder.header(k, v);
     }
     let req = builder
-        .body(kube::client::Body::from(bytes))
+        .body(kube::client::Body::from(bytes.to_vec()))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let resp = match tokio::time::timeout(timeout, client.send(req)).await {
         Err(_) => return Err(ApiError::GatewayTimeout(timeout.as_secs())),
@@ -766,6 +845,26 @@ async fn forward_kube(
         Ok(Ok(r)) => r,
     };
     let (parts, body) = resp.into_parts();
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if parts.status.as_u16() == 503 && json {
+        let limited = http_body_util::Limited::new(body, STATUS_BODY_LIMIT);
+        if let Ok(collected) = http_body_util::BodyExt::collect(limited).await {
+            let bytes = collected.to_bytes();
+            if is_no_endpoints(503, &bytes) {
+                return Err(ApiError::NoReadyReplicas(
+                    "the function's Service has no ready endpoint".into(),
+                ));
+            }
+            return Ok(downstream(503, parts.headers, Body::from(bytes)));
+        }
+        return Err(ApiError::BadGateway(
+            "the function's 503 answer could not be read".into(),
+        ));
+    }
     let stream = http_body_util::BodyDataStream::new(body).map_err(std::io::Error::other);
     Ok(downstream(
         parts.status.as_u16(),
@@ -841,6 +940,17 @@ mod tests {
         );
         let stopped = route(0, true, 1).ready(&n, true).unwrap_err();
         assert_eq!(stopped.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn only_the_api_servers_no_endpoints_status_is_no_endpoints() {
+        let api = br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"no endpoints available for service \"fn-zero\"","reason":"ServiceUnavailable","code":503}"#;
+        assert!(is_no_endpoints(503, api));
+        assert!(!is_no_endpoints(502, api));
+        assert!(!is_no_endpoints(503, br#"{"error":"busy"}"#));
+        assert!(!is_no_endpoints(503, b"no endpoints available"));
+        let other = br#"{"kind":"Status","reason":"ServiceUnavailable","message":"the server is shutting down"}"#;
+        assert!(!is_no_endpoints(503, other));
     }
 
     #[test]
