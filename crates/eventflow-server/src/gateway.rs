@@ -730,7 +730,7 @@ async fn forward(
                 .await;
                 match (sent, wakeable) {
                     (Err(ApiError::NoReadyReplicas(_)), Some(w)) => {
-                        let target = state
+                        let woken = state
                             .gateway
                             .activator
                             .wait(state, w.tenant, w.name, w.port, deadline, timeout)
@@ -739,8 +739,8 @@ async fn forward(
                             .gateway
                             .config
                             .resolver
-                            .pod_upstream(w.tenant, &target)?;
-                        url = crate::gateway::target(pod.base(), suffix, query);
+                            .pod_upstream(w.tenant, &woken)?;
+                        url = target(pod.base(), suffix, query);
                     }
                     (Err(ApiError::NoReadyReplicas(m)), None) => {
                         if tokio::time::Instant::now() >= patience {

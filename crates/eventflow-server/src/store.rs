@@ -885,6 +885,30 @@ impl TenantStore<'_> {
         &self.tenant
     }
 
+    /// Serialises writes that count the tenant's rows against a quota: on
+    /// PostgreSQL the tenant's row is locked until `tx` ends (SQLite has a
+    /// single writer already).
+    async fn lock_tenant(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
+        if self.store.backend == Backend::Postgres {
+            sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
+                .bind(self.tenant.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// An insert's error: a missing tenant row (foreign key) is
+    /// [`StoreError::TenantGone`].
+    fn tenant_gone(&self, e: sqlx::Error) -> StoreError {
+        match e {
+            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                StoreError::TenantGone(self.tenant.clone())
+            }
+            other => other.into(),
+        }
+    }
+
     pub async fn get(&self, name: &FunctionName) -> Result<Option<FunctionRow>> {
         let row = sqlx::query(&format!(
             "SELECT {FUNCTION_COLUMNS} FROM functions WHERE tenant_id = $1 AND name = $2"
@@ -941,12 +965,7 @@ impl TenantStore<'_> {
         actor: &Actor,
     ) -> Result<Created> {
         let mut tx = self.store.pool.begin().await?;
-        if self.store.backend == Backend::Postgres {
-            sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
-                .bind(self.tenant.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        }
+        self.lock_tenant(&mut tx).await?;
         let inserted = sqlx::query(
             "INSERT INTO functions (tenant_id, name, spec_json, generation, applied_generation, status_json, created_at, updated_at) \
              SELECT $1, $2, $3, 1, 0, '{}', $4, $4 \
@@ -960,12 +979,7 @@ impl TenantStore<'_> {
         .bind(i64::from(max_functions))
         .execute(&mut *tx)
         .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-                StoreError::TenantGone(self.tenant.clone())
-            }
-            other => other.into(),
-        })?
+        .map_err(|e| self.tenant_gone(e))?
         .rows_affected()
             == 1;
         if !inserted {

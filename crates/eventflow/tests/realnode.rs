@@ -89,6 +89,23 @@ fn platform_with(
     (operator, server)
 }
 
+/// Deletes the test's Tenants (their finalizer, run by the test's operator,
+/// removes the namespaces), so that no later operator recreates them.
+fn delete_tenants(kubeconfig: &std::path::Path, tenants: &[&String]) {
+    for t in tenants {
+        let _ = kubectl(
+            kubeconfig,
+            &[
+                "delete",
+                "tenants.eventflow.io",
+                t.as_str(),
+                "--timeout=90s",
+            ],
+            None,
+        );
+    }
+}
+
 fn step(what: &str) {
     eprintln!("[realnode {:?}] {what}", std::time::SystemTime::now());
 }
@@ -630,20 +647,7 @@ async fn functions_really_run_on_the_real_node() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    // The Tenants go too (their finalizer, run by this test's operator,
-    // removes the namespaces), so no later operator recreates them.
-    for t in [&alice, &bob] {
-        let _ = kubectl(
-            &kubeconfig,
-            &[
-                "delete",
-                "tenants.eventflow.io",
-                t.as_str(),
-                "--timeout=90s",
-            ],
-            None,
-        );
-    }
+    delete_tenants(&kubeconfig, &[&alice, &bob]);
 }
 
 /// One real-node test at a time: each starts its own operator and loads the
@@ -801,18 +805,7 @@ async fn private_images_need_the_tenants_registry_credentials() {
             .await;
         assert_eq!(s, 204, "delete: {f}");
     }
-    for t in [&carol, &dave] {
-        let _ = kubectl(
-            &kubeconfig,
-            &[
-                "delete",
-                "tenants.eventflow.io",
-                t.as_str(),
-                "--timeout=90s",
-            ],
-            None,
-        );
-    }
+    delete_tenants(&kubeconfig, &[&carol, &dave]);
 }
 
 /// Load against one function from `concurrency` callers, each calling
@@ -1014,14 +1007,5 @@ async fn functions_scale_to_zero_wake_on_request_and_follow_the_load() {
         .json(reqwest::Method::DELETE, "/v1/functions/zero", None)
         .await;
     assert_eq!(s, 204);
-    let _ = kubectl(
-        &kubeconfig,
-        &[
-            "delete",
-            "tenants.eventflow.io",
-            tenant.as_str(),
-            "--timeout=90s",
-        ],
-        None,
-    );
+    delete_tenants(&kubeconfig, &[&tenant]);
 }

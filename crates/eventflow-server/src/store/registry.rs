@@ -5,9 +5,7 @@
 use eventflow_core::{RegistryHost, RegistryLogin, TenantId};
 use sqlx::{any::AnyRow, Row};
 
-use super::{
-    audit, enqueue, now_ms, Actor, Backend, OutboxKind, Result, Store, StoreError, TenantStore,
-};
+use super::{audit, enqueue, now_ms, Actor, OutboxKind, Result, Store, StoreError, TenantStore};
 
 /// One credential as the API shows it: no password.
 #[derive(Debug, Clone)]
@@ -82,12 +80,7 @@ impl TenantStore<'_> {
         actor: &Actor,
     ) -> Result<Saved> {
         let mut tx = self.store.pool.begin().await?;
-        if self.store.backend == Backend::Postgres {
-            sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
-                .bind(self.tenant.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        }
+        self.lock_tenant(&mut tx).await?;
         let now = now_ms();
         let replaced = sqlx::query(
             "UPDATE registry_credentials SET username = $1, password = $2, updated_at = $3 \
@@ -116,12 +109,7 @@ impl TenantStore<'_> {
             .bind(i64::from(max))
             .execute(&mut *tx)
             .await
-            .map_err(|e| match e {
-                sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-                    StoreError::TenantGone(self.tenant.clone())
-                }
-                other => other.into(),
-            })?
+            .map_err(|e| self.tenant_gone(e))?
             .rows_affected()
                 == 1;
             if !inserted {
