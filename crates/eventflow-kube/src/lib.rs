@@ -113,6 +113,10 @@ pub fn replica_identity(fallback: &str) -> String {
     format!("{host}-{}", std::process::id())
 }
 
+/// The ResourceQuota the operator writes in each tenant's namespace (the
+/// server's scaler reads its status to know how many more pods fit).
+pub const TENANT_QUOTA_NAME: &str = "eventflow-quota";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,7 +59,7 @@ pub const PRE_STOP_SLEEP_SECONDS: i64 = 2;
 pub const PROGRESS_DEADLINE_SECONDS: i32 = 300;
 
 /// Names of the tenant namespace's fixed objects.
-pub const QUOTA_NAME: &str = "eventflow-quota";
+pub const QUOTA_NAME: &str = eventflow_kube::TENANT_QUOTA_NAME;
 pub const LIMIT_RANGE_NAME: &str = "eventflow-limits";
 pub const NETPOL_DEFAULT_DENY: &str = "eventflow-default-deny";
 pub const NETPOL_ALLOW_INGRESS: &str = "eventflow-allow-ingress";

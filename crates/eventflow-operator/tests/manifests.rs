@@ -92,8 +92,8 @@ fn cluster_roles_have_no_wildcards_and_read_no_secrets() {
             }
         }
     }
-    // Cluster-wide the server touches nothing but the CRs; pods, their logs
-    // and the pull Secret only through eventflow-server-tenant, bound per
+    // Cluster-wide the server touches nothing but the CRs; pods, their logs,
+    // the scale, the quota's status and the pull Secret only through eventflow-server-tenant, bound per
     // tenant namespace.
     assert_eq!(
         role_resources("eventflow-server"),
@@ -105,6 +105,7 @@ fn cluster_roles_have_no_wildcards_and_read_no_secrets() {
             "deployments/scale",
             "pods",
             "pods/log",
+            "resourcequotas",
             "secrets",
             "secrets"
         ]

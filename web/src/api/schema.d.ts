@@ -764,7 +764,8 @@ export interface components {
             /**
              * @description Why: `Load`, `Idle` (to zero), `MinReplicas`, `MaxReplicas` (the
              *     load wants more than maxReplicas), `Stabilising` (held after the
-             *     load fell).
+             *     load fell), `TenantMaxReplicas` or `Quota` (the tenant's limits hold
+             *     it lower).
              */
             lastScaleReason?: string | null;
             lastScaleTime?: string | null;

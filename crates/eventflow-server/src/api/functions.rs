@@ -128,7 +128,8 @@ pub struct ScalingDto {
     pub last_scale_time: Option<String>,
     /// Why: `Load`, `Idle` (to zero), `MinReplicas`, `MaxReplicas` (the
     /// load wants more than maxReplicas), `Stabilising` (held after the
-    /// load fell).
+    /// load fell), `TenantMaxReplicas` or `Quota` (the tenant's limits hold
+    /// it lower).
     pub last_scale_reason: Option<String>,
     /// When the last invocation woke the function from zero.
     pub last_cold_start_time: Option<String>,

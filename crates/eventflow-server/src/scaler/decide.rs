@@ -12,8 +12,11 @@
 //!    stabilisation), so a short lull does not remove replicas that the
 //!    next burst needs. Going to zero is not delayed again: the idle period
 //!    is its stabilisation.
+//! 4. **The tenant's limits** ([`cap`]): never above the tenant's current
+//!    max-replica limit, and never more new pods than its ResourceQuota
+//!    has room for ([`quota_room`]); the reason says which one held it.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
 /// What the decision sees of one function at one moment.
@@ -45,6 +48,11 @@ pub enum Reason {
     MaxReplicas,
     /// Held up by the stabilisation window after the load fell.
     Stabilising,
+    /// The tenant's max-replica limit (lowered since the function was
+    /// deployed) holds it below what the load asks for.
+    TenantMaxReplicas,
+    /// The tenant's ResourceQuota has no room for more pods of it.
+    Quota,
 }
 
 impl Reason {
@@ -55,6 +63,8 @@ impl Reason {
             Reason::MinReplicas => "MinReplicas",
             Reason::MaxReplicas => "MaxReplicas",
             Reason::Stabilising => "Stabilising",
+            Reason::TenantMaxReplicas => "TenantMaxReplicas",
+            Reason::Quota => "Quota",
         }
     }
 }
@@ -112,6 +122,53 @@ impl Stabiliser {
             (rec, reason)
         }
     }
+}
+
+/// Step 4: `desired` within the tenant's limits. `quota_room` is how many
+/// more pods of this function the tenant's quota admits (`None`: not
+/// known, so not limited here; the quota itself still refuses the pods).
+/// Scaling down is never held back by a quota.
+pub fn cap(
+    (desired, reason): (u32, Reason),
+    current: u32,
+    tenant_max: u32,
+    quota_room: Option<u32>,
+) -> (u32, Reason) {
+    let (mut desired, mut reason) = (desired, reason);
+    if desired > tenant_max {
+        (desired, reason) = (tenant_max, Reason::TenantMaxReplicas);
+    }
+    if let Some(room) = quota_room {
+        let most = current.saturating_add(room);
+        if desired > current && desired > most {
+            (desired, reason) = (most, Reason::Quota);
+        }
+    }
+    (desired, reason)
+}
+
+/// How many more pods, each asking `per_pod` (resource name → amount in
+/// nanos, e.g. `requests.cpu`), fit in a quota with `hard` limits of which
+/// `used` is taken. A resource the quota does not limit does not count; a
+/// resource over its limit leaves no room.
+pub fn quota_room(
+    hard: &BTreeMap<String, u128>,
+    used: &BTreeMap<String, u128>,
+    per_pod: &[(&str, u128)],
+) -> Option<u32> {
+    let mut room: Option<u128> = None;
+    for (resource, each) in per_pod {
+        let Some(limit) = hard.get(*resource) else {
+            continue;
+        };
+        if *each == 0 {
+            continue;
+        }
+        let left = limit.saturating_sub(used.get(*resource).copied().unwrap_or(0));
+        let fits = left / each;
+        room = Some(room.map_or(fits, |r| r.min(fits)));
+    }
+    room.map(|r| u32::try_from(r).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]
@@ -212,5 +269,49 @@ mod tests {
         s.decide(&at(0, 40), 1, 30_000);
         // Someone scaled it to 3 meanwhile; a lull keeps 3, not 10.
         assert_eq!(s.decide(&at(1_000, 1), 3, 30_000), (3, Reason::Stabilising));
+    }
+
+    #[test]
+    fn the_tenants_limits_hold_back_scaling_up_and_say_so() {
+        // Within every limit: unchanged.
+        assert_eq!(cap((5, Reason::Load), 2, 10, Some(8)), (5, Reason::Load));
+        // The tenant's max-replica limit was lowered to 4.
+        assert_eq!(
+            cap((5, Reason::Load), 2, 4, None),
+            (4, Reason::TenantMaxReplicas)
+        );
+        // ... also below the current count.
+        assert_eq!(
+            cap((6, Reason::Stabilising), 6, 4, Some(0)),
+            (4, Reason::TenantMaxReplicas)
+        );
+        // Room for one more pod only.
+        assert_eq!(cap((5, Reason::Load), 2, 10, Some(1)), (3, Reason::Quota));
+        // A full quota keeps the count, and a function at zero stays there.
+        assert_eq!(cap((5, Reason::Load), 2, 10, Some(0)), (2, Reason::Quota));
+        assert_eq!(cap((1, Reason::Load), 0, 10, Some(0)), (0, Reason::Quota));
+        // Scaling down is never held by the quota.
+        assert_eq!(cap((1, Reason::Load), 3, 10, Some(0)), (1, Reason::Load));
+        assert_eq!(cap((0, Reason::Idle), 3, 10, Some(0)), (0, Reason::Idle));
+    }
+
+    #[test]
+    fn quota_room_is_the_scarcest_resource() {
+        const G: u128 = 1_000_000_000;
+        let map = |v: &[(&str, u128)]| {
+            v.iter()
+                .map(|(k, n)| ((*k).to_string(), *n))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let hard = map(&[("pods", 10 * G), ("requests.cpu", 2 * G)]);
+        let used = map(&[("pods", 4 * G), ("requests.cpu", G)]);
+        // 6 pods left, but only 1 CPU: 4 pods of 250m.
+        let per_pod = [("pods", G), ("requests.cpu", G / 4), ("limits.cpu", G)];
+        assert_eq!(quota_room(&hard, &used, &per_pod), Some(4));
+        // Over the limit (the quota was lowered): no room, not a panic.
+        let used = map(&[("pods", 12 * G)]);
+        assert_eq!(quota_room(&hard, &used, &per_pod), Some(0));
+        // No limit on what the pods ask for: not known.
+        assert_eq!(quota_room(&BTreeMap::new(), &used, &per_pod), None);
     }
 }

@@ -22,6 +22,8 @@ use std::time::Duration;
 
 use eventflow_core::{FunctionName, TenantId};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ResourceQuota;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use prometheus::{IntGaugeVec, Opts};
@@ -260,6 +262,18 @@ async fn decide_one(
         }
         d
     };
+    let (desired, reason) = if desired > current {
+        let tenant_max = state
+            .store
+            .get_tenant(&f.tenant)
+            .await?
+            .and_then(|t| t.max_replicas)
+            .unwrap_or(eventflow_core::SpecLimits::default().max_replicas);
+        let room = quota_room(client, f).await?;
+        decide::cap((desired, reason), current, tenant_max, room)
+    } else {
+        (desired, reason)
+    };
     state
         .scaler
         .desired
@@ -294,4 +308,37 @@ async fn decide_one(
             .await?;
     }
     Ok(())
+}
+
+/// How many more pods of `f` the tenant's ResourceQuota has room for, from
+/// the quota's own status (what the API server counts). `None` when the
+/// quota or its status is not there yet.
+async fn quota_room(client: &Client, f: &FunctionRow) -> Result<Option<u32>, RoundError> {
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &f.tenant.namespace());
+    let Some(quota) = quotas.get_opt(eventflow_kube::TENANT_QUOTA_NAME).await? else {
+        return Ok(None);
+    };
+    let Some(status) = quota.status else {
+        return Ok(None);
+    };
+    let nanos = |m: Option<std::collections::BTreeMap<String, Quantity>>| {
+        m.unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| {
+                eventflow_core::Quantity::parse(&v.0)
+                    .ok()
+                    .map(|q| (k, q.nanos()))
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (hard, used) = (nanos(status.hard), nanos(status.used));
+    let r = &f.spec.resources;
+    let per_pod = [
+        ("pods", 1_000_000_000),
+        ("requests.cpu", r.requests.cpu.nanos()),
+        ("requests.memory", r.requests.memory.nanos()),
+        ("limits.cpu", r.limits.cpu.nanos()),
+        ("limits.memory", r.limits.memory.nanos()),
+    ];
+    Ok(decide::quota_room(&hard, &used, &per_pod))
 }

@@ -942,3 +942,98 @@ async fn the_lease_holder_scales_on_the_load_of_every_replica() {
     assert_eq!(reason(&a).await.as_deref(), Some("Idle"));
     cleanup(&client, &tenant).await;
 }
+
+#[tokio::test]
+async fn the_scaler_adds_only_the_replicas_the_tenants_quota_has_room_for() {
+    use eventflow_server::scaler::ScalerConfig;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::ResourceQuota;
+    let client = eventflow_testenv::client().await;
+    let (url, guard) = fresh_database(Db::Sqlite).await;
+    let mut cfg = crate::helpers::config(AuthMode::Dev, testenv_source());
+    cfg.scaling = ScalerConfig {
+        interval: Duration::from_millis(200),
+        ..ScalerConfig::default()
+    };
+    let app = TestApp::on_with(url, Arc::new(guard), cfg).await;
+    let _stop_sync = start_sync(&app);
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(eventflow_server::scaler::run(app.state.clone(), rx));
+    let _stop_scaler = tx;
+    let tenant = unique_tenant();
+    create_namespace(&client, &tenant).await;
+    let ns = format!("tenant-{tenant}");
+    // Room for 3 pods; another function's pod takes one of them.
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
+    let quota: ResourceQuota = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "eventflow-quota", "namespace": ns},
+        "spec": {"hard": {"pods": "3"}}
+    }))
+    .unwrap();
+    quotas.create(&PostParams::default(), &quota).await.unwrap();
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &ns);
+    create_pod(&pods, "other-0", "other").await;
+    let token = app.token(&tenant).await;
+    let (s, v) = app
+        .create(
+            &token,
+            json!({"name": "busy", "image": "registry.example/busy:1",
+                   "autoscaling": {"minReplicas": 1, "maxReplicas": 10, "targetConcurrency": 1}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let deployment: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "fn-busy", "namespace": ns},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "busy"}},
+                 "template": {"metadata": {"labels": {"app": "busy"}},
+                              "spec": {"containers": [{"name": "f", "image": "registry.example/busy:1"}]}}}
+    }))
+    .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+    // The quota counts both pods before the load arrives.
+    let quotas_ref = &quotas;
+    eventually("the quota to count 2 pods", || async move {
+        let q = quotas_ref.get("eventflow-quota").await.ok()?;
+        let used = q.status?.used?.get("pods")?.0.clone();
+        (used == "2").then_some(())
+    })
+    .await;
+    let t = eventflow_core::TenantId::parse(&tenant).unwrap();
+    let n = eventflow_core::FunctionName::parse("busy").unwrap();
+    // 6 in flight at 1 each ask for 6 replicas; the quota has room for one
+    // more pod, so 2, and the status says why.
+    let _load: Vec<_> = (0..6).map(|_| app.state.load.start(&t, &n)).collect();
+    let store = app.state.store.clone();
+    let (t_ref, n_ref) = (&t, &n);
+    let scaling = eventually("the scaler to hit the quota", || {
+        let store = store.clone();
+        async move {
+            let f = store.tenant(t_ref).get(n_ref).await.ok().flatten()?;
+            (f.scaling.reason.as_deref() == Some("Quota")).then_some(f.scaling)
+        }
+    })
+    .await;
+    assert_eq!(scaling.desired_replicas, Some(2));
+    let scale = deployments.get_scale("fn-busy").await.unwrap();
+    assert_eq!(scale.spec.and_then(|s| s.replicas), Some(2));
+    // Room appears: the other pod goes, and the scaler takes it.
+    pods.delete(
+        "other-0",
+        &kube::api::DeleteParams::default().grace_period(0),
+    )
+    .await
+    .unwrap();
+    let deployments_ref = &deployments;
+    eventually("3 replicas once the room is there", || async move {
+        let scale = deployments_ref.get_scale("fn-busy").await.ok()?;
+        (scale.spec?.replicas? == 3).then_some(())
+    })
+    .await;
+    cleanup(&client, &tenant).await;
+}
