@@ -1,6 +1,8 @@
 //! The invoke gateway: `ANY /v1/functions/{name}/invoke[/{*path}]` proxies
 //! the request to the function and streams both bodies without buffering
-//! them whole.
+//! them whole (except: through the API server's proxy, and request bodies
+//! up to [`REPLAY_LIMIT`] of `minReplicas: 0` functions, kept so a call that
+//! reached nothing can go to the pod the activator wakes).
 //!
 //! * Endpoint resolution is pluggable ([`Resolver`]): in-cluster Service DNS,
 //!   the Kubernetes API server's service proxy (for a server running outside
@@ -702,7 +704,51 @@ async fn forward(
     let url = target(upstream.base(), suffix, query);
     match upstream {
         Upstream::Http(_) => {
-            forward_http(&state.gateway, &url, parts.method, headers, body, timeout).await
+            let gw = &state.gateway;
+            let (Some(w), Some(len)) = (wakeable, replayable_len(&body)) else {
+                return forward_http(gw, &url, parts.method, headers, body, timeout)
+                    .await
+                    .map_err(ApiError::from);
+            };
+            // A function that can go to zero may have just gone there while
+            // this replica still saw it ready: keep the (small) body, so a
+            // call that reached nothing can go to the pod the activator
+            // wakes instead.
+            let deadline = tokio::time::Instant::now() + timeout;
+            let bytes = axum::body::to_bytes(body, len).await.map_err(|e| {
+                ApiError::bad_request(format!("could not read the request body: {e}"), None)
+            })?;
+            let first = forward_http(
+                gw,
+                &url,
+                parts.method.clone(),
+                headers.clone(),
+                Body::from(bytes.clone()),
+                timeout,
+            )
+            .await;
+            match first {
+                Err(HttpError::Unreachable(e)) => {
+                    tracing::info!(tenant = %w.tenant, function = %w.name, error = %e, "the function's Service reached nothing; waking a replica");
+                    let woken = gw
+                        .activator
+                        .wait(state, w.tenant, w.name, w.port, deadline, timeout)
+                        .await?;
+                    let pod = gw.config.resolver.pod_upstream(w.tenant, &woken)?;
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    forward_http(
+                        gw,
+                        &target(pod.base(), suffix, query),
+                        parts.method,
+                        headers,
+                        Body::from(bytes),
+                        left,
+                    )
+                    .await
+                    .map_err(ApiError::from)
+                }
+                other => other.map_err(ApiError::from),
+            }
         }
         Upstream::KubeProxy(_) => {
             let client = state
@@ -770,6 +816,54 @@ fn downstream(status: u16, mut headers: HeaderMap, body: Body) -> Response {
     resp
 }
 
+/// Largest request body the gateway keeps, for a `minReplicas: 0`
+/// function called through Service DNS, so that it can send the call again
+/// to a woken pod (see [`forward`]). Larger or chunked bodies stream.
+pub const REPLAY_LIMIT: u64 = 1024 * 1024;
+
+/// The size of a request body small enough, and of known size, to keep for
+/// a second attempt.
+fn replayable_len(body: &Body) -> Option<usize> {
+    axum::body::HttpBody::size_hint(body)
+        .exact()
+        .filter(|n| *n <= REPLAY_LIMIT)
+        .and_then(|n| usize::try_from(n).ok())
+}
+
+/// Why a call through the gateway's HTTP client got no answer.
+#[derive(Debug)]
+enum HttpError {
+    /// Nothing was reached (no address, connection refused or timed
+    /// out): the request was not sent, so it may be sent elsewhere.
+    Unreachable(String),
+    /// The connection broke after the request was (maybe) sent.
+    Failed(String),
+    Timeout(Duration),
+}
+
+impl From<HttpError> for ApiError {
+    fn from(e: HttpError) -> Self {
+        match e {
+            HttpError::Unreachable(e) | HttpError::Failed(e) => {
+                ApiError::BadGateway(format!("the function did not answer: {e}"))
+            }
+            HttpError::Timeout(t) => ApiError::GatewayTimeout(t.as_secs()),
+        }
+    }
+}
+
+/// The whole chain of an error's causes, for the message.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 async fn forward_http(
     gw: &Gateway,
     url: &str,
@@ -777,20 +871,23 @@ async fn forward_http(
     headers: HeaderMap,
     body: Body,
     timeout: Duration,
-) -> Result<Response, ApiError> {
+) -> Result<Response, HttpError> {
     let mut req = axum::http::Request::builder()
         .method(method)
         .uri(url)
         .body(body)
-        .map_err(|e| ApiError::BadGateway(format!("invalid upstream URL: {e}")))?;
+        .map_err(|e| HttpError::Failed(format!("invalid upstream URL: {e}")))?;
     *req.headers_mut() = headers;
     let resp = match tokio::time::timeout(timeout, gw.http.request(req)).await {
-        Err(_) => return Err(ApiError::GatewayTimeout(timeout.as_secs())),
+        Err(_) => return Err(HttpError::Timeout(timeout)),
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "upstream request failed");
-            return Err(ApiError::BadGateway(format!(
-                "the function did not answer: {e}"
-            )));
+            let text = error_chain(&e);
+            tracing::warn!(error = %text, "upstream request failed");
+            return Err(if e.is_connect() {
+                HttpError::Unreachable(text)
+            } else {
+                HttpError::Failed(text)
+            });
         }
         Ok(Ok(r)) => r,
     };
@@ -962,5 +1059,58 @@ mod tests {
         assert_eq!(target("/api/proxy", None, None), "/api/proxy/");
         assert_eq!(raw_suffix("/v1/functions/f/invoke/a%2Fb"), Some("/a%2Fb"));
         assert_eq!(raw_suffix("/v1/functions/f/invoke"), None);
+    }
+
+    #[test]
+    fn only_small_bodies_of_known_size_are_kept_for_a_second_attempt() {
+        assert_eq!(replayable_len(&Body::empty()), Some(0));
+        assert_eq!(replayable_len(&Body::from(vec![7u8; 10])), Some(10));
+        let limit = usize::try_from(REPLAY_LIMIT).unwrap();
+        assert_eq!(replayable_len(&Body::from(vec![7u8; limit])), Some(limit));
+        assert_eq!(replayable_len(&Body::from(vec![7u8; limit + 1])), None);
+        let chunked = futures::stream::iter([Ok::<_, std::io::Error>(
+            axum::body::Bytes::from_static(b"x"),
+        )]);
+        assert_eq!(replayable_len(&Body::from_stream(chunked)), None);
+    }
+
+    #[tokio::test]
+    async fn a_call_that_reached_nothing_is_told_from_one_that_broke() {
+        let gw = Gateway::new(GatewayConfig::default(), &prometheus::Registry::new());
+        let call = |url: String| {
+            let gw = &gw;
+            async move {
+                forward_http(
+                    gw,
+                    &url,
+                    axum::http::Method::POST,
+                    HeaderMap::new(),
+                    Body::from("hello"),
+                    Duration::from_secs(5),
+                )
+                .await
+            }
+        };
+        // Nothing listens: refused, so the request can go elsewhere.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let refused = call(format!("http://127.0.0.1:{port}/")).await;
+        assert!(
+            matches!(refused, Err(HttpError::Unreachable(_))),
+            "{refused:?}"
+        );
+        // Accepted, then closed without an answer: maybe sent, not resent.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(&mut conn, &mut buf).await;
+        });
+        let broke = call(format!("http://{addr}/")).await;
+        assert!(matches!(broke, Err(HttpError::Failed(_))), "{broke:?}");
+        let e = ApiError::from(broke.unwrap_err());
+        assert_eq!(e.status(), StatusCode::BAD_GATEWAY);
     }
 }
