@@ -156,7 +156,7 @@ impl Activator {
         let cold_starts = IntCounterVec::new(
             Opts::new(
                 "eventflow_function_cold_starts_total",
-                "Cold starts: a function woken from zero replicas by an invocation",
+                "Wakes by an invocation: outcome ready (woken from zero: a cold start), failed, or running (it had replicas already)",
             ),
             &["tenant", "function", "outcome"],
         )
@@ -254,7 +254,19 @@ async fn wake(
             )),
         };
     match outcome {
-        Ok(target) => {
+        // Its replicas were there (the caller saw none ready, or its
+        // Service reached nothing): no cold start to count.
+        Ok((target, false)) => {
+            activator
+                .cold_starts
+                .with_label_values(&[labels[0], labels[1], "running"])
+                .inc();
+            cold.wake.send_replace(Wake::Ready {
+                target,
+                at: Instant::now(),
+            });
+        }
+        Ok((target, true)) => {
             let took = began.elapsed();
             activator
                 .cold_starts
@@ -294,29 +306,34 @@ async fn bring_up(
     tenant: &TenantId,
     name: &FunctionName,
     port: u16,
-) -> Result<PodTarget, String> {
+) -> Result<(PodTarget, bool), String> {
     let client = state
         .sync
         .client()
         .ok_or_else(|| "Kubernetes is not reachable".to_string())?;
     let ns = tenant.namespace();
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    scale_to_one(&deployments, &name.k8s_name()).await?;
-    state.scaler.forget(tenant, name);
-    ready_pod(&Api::<Pod>::namespaced(client, &ns), name, port).await
+    let woke = scale_to_one(&deployments, &name.k8s_name()).await?;
+    if woke {
+        state.scaler.forget(tenant, name);
+    }
+    let target = ready_pod(&Api::<Pod>::namespaced(client, &ns), name, port).await?;
+    Ok((target, woke))
 }
 
 /// Sets the Deployment's replicas to one if it has none, with the read
 /// `resourceVersion` as a precondition, so a count the scaler raised in the
 /// meantime is never lowered.
-async fn scale_to_one(deployments: &Api<Deployment>, deployment: &str) -> Result<(), String> {
+/// `true` when this call raised it from zero (a cold start), `false` when
+/// it already had replicas.
+async fn scale_to_one(deployments: &Api<Deployment>, deployment: &str) -> Result<bool, String> {
     for _ in 0..5 {
         let scale = deployments
             .get_scale(deployment)
             .await
             .map_err(|e| format!("reading the scale of {deployment}: {e}"))?;
         if scale.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > 0 {
-            return Ok(());
+            return Ok(false);
         }
         let patch = serde_json::json!({
             "metadata": {"resourceVersion": scale.metadata.resource_version},
@@ -330,7 +347,7 @@ async fn scale_to_one(deployments: &Api<Deployment>, deployment: &str) -> Result
             )
             .await
         {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok(true),
             Err(kube::Error::Api(e)) if e.code == 409 => continue,
             Err(e) => return Err(format!("scaling {deployment} to one replica: {e}")),
         }

@@ -855,11 +855,17 @@ async fn functions_scale_to_zero_wake_on_request_and_follow_the_load() {
     require_real_node_and_samples(&kubeconfig);
     let tenant = format!("rn{}z", std::process::id());
     let dir = tempfile::tempdir().unwrap();
+    let metrics_addr = format!("127.0.0.1:{}", common::free_port());
     let (_operator, server) = platform_with(
         &kubeconfig,
         &[&tenant],
         dir.path(),
-        &["--scale-down-window-seconds", "5"],
+        &[
+            "--scale-down-window-seconds",
+            "5",
+            "--metrics-listen",
+            &metrics_addr,
+        ],
     );
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -936,6 +942,29 @@ async fn functions_scale_to_zero_wake_on_request_and_follow_the_load() {
         "cold start recorded: {} ms",
         f["status"]["scaling"]["lastColdStartMs"]
     );
+    // The 50 calls shared one cold start.
+    let metrics = http
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let cold_starts = |outcome: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("eventflow_function_cold_starts_total{")
+                    && l.contains(&format!("tenant=\"{tenant}\""))
+                    && l.contains("function=\"zero\"")
+                    && l.contains(&format!("outcome=\"{outcome}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(cold_starts("ready"), 1.0, "{metrics}");
+    assert_eq!(cold_starts("failed"), 0.0, "{metrics}");
 
     // The burst itself asked for more replicas; they go again after the
     // stabilisation window, back to one (the function was called just now).
