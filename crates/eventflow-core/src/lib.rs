@@ -14,7 +14,7 @@ pub use ids::{FunctionName, TenantId, FUNCTION_NAME_MAX, TENANT_ID_MAX};
 pub use quantity::Quantity;
 pub use registry::{RegistryHost, RegistryLogin, MAX_REGISTRY_CREDENTIALS};
 pub use spec::{
-    Autoscaling, EnvVar, FunctionSpec, RawAutoscaling, RawFunctionSpec, RawResources, ResourceList,
-    Resources, SpecLimits,
+    Autoscaling, EnvVar, FunctionSpec, RawAutoscaling, RawFunctionSpec, RawResources, RawRetry,
+    ResourceList, Resources, Retry, SpecLimits, MAX_ATTEMPTS,
 };
 pub use tenant::{check_fits_quota, QuotaSpec, TenantLimits};

@@ -60,6 +60,19 @@ pub struct RawFunctionSpec {
     /// Invocation timeout in seconds (1..=900). Default 30.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<i64>,
+    /// How asynchronous invocations of this function are retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RawRetry>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawRetry {
+    /// Attempts of one asynchronous invocation before it is `dead`, 1–20
+    /// (default: the platform's, 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,7 +145,22 @@ pub struct FunctionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<Autoscaling>,
     pub timeout_seconds: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Retry>,
 }
+
+/// Retries of asynchronous invocations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Retry {
+    /// `None`: the platform's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+}
+
+/// Most attempts one asynchronous invocation may be given.
+pub const MAX_ATTEMPTS: u32 = 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -483,6 +511,16 @@ impl FunctionSpec {
             1,
             i64::from(MAX_TIMEOUT_SECONDS),
         )?;
+        let retry = raw
+            .retry
+            .map(|r| {
+                let max_attempts = r
+                    .max_attempts
+                    .map(|n| bounded("retry.maxAttempts", n, 1, i64::from(MAX_ATTEMPTS)))
+                    .transpose()?;
+                Ok::<_, ValidationError>(Retry { max_attempts })
+            })
+            .transpose()?;
         Ok(Self {
             image,
             replicas,
@@ -493,6 +531,7 @@ impl FunctionSpec {
             args,
             autoscaling,
             timeout_seconds,
+            retry,
         })
     }
 
@@ -522,6 +561,9 @@ impl FunctionSpec {
                 idle_seconds: a.idle_seconds.map(i64::from),
             }),
             timeout_seconds: Some(i64::from(self.timeout_seconds)),
+            retry: self.retry.map(|r| RawRetry {
+                max_attempts: r.max_attempts.map(i64::from),
+            }),
         }
     }
 }
@@ -554,6 +596,30 @@ mod tests {
         assert_eq!(s.resources.requests.memory.as_str(), "128Mi");
         assert_eq!(s.resources.limits.cpu.as_str(), "500m");
         assert_eq!(s.resources.limits.memory.as_str(), "512Mi");
+    }
+
+    #[test]
+    fn retry_attempts_are_bounded_and_kept() {
+        let with = |n: i64| RawFunctionSpec {
+            retry: Some(RawRetry {
+                max_attempts: Some(n),
+            }),
+            ..raw("nginx")
+        };
+        let s = FunctionSpec::parse(with(7), SpecLimits::default()).unwrap();
+        assert_eq!(s.retry.unwrap().max_attempts, Some(7));
+        assert_eq!(
+            FunctionSpec::parse(s.to_raw(), SpecLimits::default()).unwrap(),
+            s
+        );
+        assert_eq!(field_of(with(0)), "retry.maxAttempts");
+        assert_eq!(field_of(with(21)), "retry.maxAttempts");
+        assert_eq!(
+            FunctionSpec::parse(raw("nginx"), SpecLimits::default())
+                .unwrap()
+                .retry,
+            None
+        );
     }
 
     #[test]

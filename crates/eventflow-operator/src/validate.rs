@@ -89,6 +89,9 @@ pub fn raw_spec(s: &eventflow_crd::FunctionSpec) -> RawFunctionSpec {
             idle_seconds: a.idle_seconds.map(i64::from),
         }),
         timeout_seconds: Some(i64::from(s.timeout_seconds)),
+        // Retries are the server's business (asynchronous invocations);
+        // the custom resource does not carry them.
+        retry: None,
     }
 }
 

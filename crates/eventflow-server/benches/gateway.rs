@@ -119,6 +119,7 @@ async fn main() {
         api_rate: 1000,
         logs: Default::default(),
         scaling: Default::default(),
+        invocations: Default::default(),
     };
     let jwt = JwtKeys::new(&[7u8; 32], 3600).unwrap();
     let state = AppState::new(config, store.clone(), jwt.clone());

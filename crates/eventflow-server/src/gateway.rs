@@ -271,11 +271,11 @@ impl Gateway {
     async fn route(
         &self,
         state: &AppState,
-        auth: &TenantAuth,
+        tenant: &TenantId,
         name: &FunctionName,
     ) -> Result<RouteInfo, ApiError> {
         let not_found = || ApiError::not_found(format!("function {:?} not found", name.as_str()));
-        let key = (auth.tenant.to_string(), name.to_string());
+        let key = (tenant.to_string(), name.to_string());
         if let Some((at, info)) = self
             .routes
             .lock()
@@ -286,8 +286,9 @@ impl Gateway {
                 return info.clone().ok_or_else(not_found);
             }
         }
-        let info = auth
-            .functions(&state.store)
+        let info = state
+            .store
+            .tenant(tenant)
             .get(name)
             .await?
             .map(|row| RouteInfo {
@@ -345,7 +346,7 @@ impl Gateway {
             })
     }
 
-    fn admit(&self, tenant: &TenantId) -> Result<(), ApiError> {
+    pub(crate) fn admit(&self, tenant: &TenantId) -> Result<(), ApiError> {
         self.rate.check(tenant.as_str())
     }
 }
@@ -486,7 +487,7 @@ pub fn upstream_headers(
 
 /// The request path after `/v1/functions/{name}/invoke`, exactly as sent
 /// (percent-encoding kept), so the function sees the path the caller wrote.
-fn raw_suffix(path: &str) -> Option<&str> {
+pub(crate) fn raw_suffix(path: &str) -> Option<&str> {
     let rest = path.strip_prefix("/v1/functions/")?;
     let (_, after_name) = rest.split_once('/')?;
     let suffix = after_name.strip_prefix("invoke")?;
@@ -584,10 +585,25 @@ async fn invoke(
     name: String,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let gw = &state.gateway;
     let name = FunctionName::parse(&name)?;
     check_sub_path(raw_suffix(req.uri().path()))?;
-    let tenant = &auth.tenant;
+    if crate::invocations::prefers_async(req.headers()) {
+        return crate::invocations::accept(&state, &auth, &name, req).await;
+    }
+    call(&state, &auth.tenant, &name, req).await
+}
+
+/// One synchronous invocation of `tenant`'s function `name`: `req`'s path
+/// is `/v1/functions/{name}/invoke[/…]` (the sub-path is checked). The
+/// asynchronous workers call this too, so every limit applies to them.
+pub async fn call(
+    state: &Arc<AppState>,
+    tenant: &TenantId,
+    name: &FunctionName,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let gw = &state.gateway;
+    let name = name.clone();
     let outcome = Outcome {
         gw,
         tenant,
@@ -602,7 +618,7 @@ async fn invoke(
         }
         return Err(e);
     }
-    let route = gw.route(&state, &auth, &name).await?;
+    let route = gw.route(state, tenant, &name).await?;
     let ready = route.ready(&name, gw.config.resolver.trusts_unreported());
     let wake = ready.is_err() && route.wakes && gw.config.resolver.can_wake();
     if !wake {
@@ -616,7 +632,7 @@ async fn invoke(
     let upstream = if wake {
         let target = outcome.check(
             gw.activator
-                .wait(&state, tenant, &name, route.port, deadline, route.timeout)
+                .wait(state, tenant, &name, route.port, deadline, route.timeout)
                 .await,
         )?;
         gw.config.resolver.pod_upstream(tenant, &target)
@@ -628,7 +644,7 @@ async fn invoke(
         // A timeout names the function's whole timeout, not what a cold
         // start left of it.
         Ok(upstream) => forward(
-            &state,
+            state,
             &upstream,
             req,
             left,

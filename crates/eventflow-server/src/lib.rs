@@ -11,6 +11,7 @@ pub mod auth;
 pub mod dev_host;
 pub mod error;
 pub mod gateway;
+pub mod invocations;
 pub mod json;
 pub mod limits;
 pub mod metrics;
@@ -75,6 +76,8 @@ pub struct Config {
     pub logs: api::logs::LogLimits,
     /// Request-based scaling and waking functions at zero.
     pub scaling: scaler::ScalerConfig,
+    /// Asynchronous invocations: workers, retries, limits, retention.
+    pub invocations: invocations::AsyncConfig,
 }
 
 pub struct AppState {
@@ -92,6 +95,8 @@ pub struct AppState {
     /// In-flight invocations per function on this replica (the scaler's input).
     pub load: Arc<scaler::load::Load>,
     pub scaler: scaler::Scaler,
+    /// This replica's worker of asynchronous invocations.
+    pub invocations: invocations::Invocations,
     pub shutting_down: AtomicBool,
     /// Turns true when shutdown begins; endless responses (followed logs)
     /// end on it so that the graceful drain can finish.
@@ -108,6 +113,7 @@ impl AppState {
         ));
         let gateway = gateway::Gateway::new(config.gateway.clone(), &metrics.registry);
         let scaler = scaler::Scaler::new(&metrics.registry);
+        let invocations = invocations::Invocations::new(&metrics.registry);
         let api_rate = limits::TenantRate::new(config.api_rate, "requests");
         Arc::new(Self {
             gateway,
@@ -121,6 +127,7 @@ impl AppState {
             sync,
             load: Arc::default(),
             scaler,
+            invocations,
             shutting_down: AtomicBool::new(false),
             shutdown: tokio::sync::watch::channel(false).0,
         })
@@ -184,7 +191,7 @@ fn invoke_routes() -> Router<Arc<AppState>> {
 
 /// The route table: every endpoint of the platform's own and its handler.
 fn routes() -> Router<Arc<AppState>> {
-    use api::{admin, auth, functions, health, me, registries, samples};
+    use api::{admin, auth, functions, health, invocations, me, registries, samples};
     Router::new()
         .route("/auth/config", get(auth::config))
         .route("/auth/token", post(auth::token))
@@ -219,6 +226,9 @@ fn routes() -> Router<Arc<AppState>> {
             axum::routing::delete(admin::revoke_api_key),
         )
         .route("/v1/functions/{name}/logs", get(api::logs::logs))
+        .route("/v1/invocations/{id}", get(invocations::get))
+        .route("/v1/invocations/{id}/redrive", post(invocations::redrive))
+        .route("/v1/functions/{name}/invocations", get(invocations::list))
         .route("/v1/registry-credentials", get(registries::list))
         .route(
             "/v1/registry-credentials/{registry}",
@@ -318,7 +328,15 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sync_task = tokio::spawn(state.sync.clone().run(stop_rx.clone()));
-    let scaler_task = tokio::spawn(scaler::run(state.clone(), stop_rx));
+    let scaler_task = tokio::spawn(scaler::run(state.clone(), stop_rx.clone()));
+    // Attempts under way get the shutdown delay to finish; what is left is
+    // picked up by another replica when its lease ends.
+    let worker_task = tokio::spawn(invocations::run(
+        state.clone(),
+        stop_rx.clone(),
+        state.config.shutdown_delay,
+    ));
+    let pruner_task = tokio::spawn(invocations::prune(state.clone(), stop_rx));
     let retention_task = state
         .config
         .audit_retention
@@ -351,6 +369,8 @@ pub async fn serve(
     // The sender went with the shutdown future, which ends the sync loop.
     let _ = sync_task.await;
     let _ = scaler_task.await;
+    let _ = worker_task.await;
+    let _ = pruner_task.await;
     metrics_task.abort();
     if let Some(t) = retention_task {
         t.abort();

@@ -7,7 +7,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use crate::api::{admin, auth, functions, health, logs, me, registries, samples};
+use crate::api::{admin, auth, functions, health, invocations, logs, me, registries, samples};
 
 struct BearerAuth;
 
@@ -35,6 +35,7 @@ impl Modify for BearerAuth {
         samples::list,
         functions::list, functions::create, functions::get, functions::replace, functions::patch, functions::delete, logs::logs,
         registries::list, registries::put, registries::delete,
+        invocations::get, invocations::list, invocations::redrive,
         admin::create_tenant, admin::list_tenants, admin::update_tenant, admin::delete_tenant,
         admin::create_api_key, admin::list_api_keys, admin::revoke_api_key, admin::audit_log,
         crate::gateway::invoke_root, crate::gateway::invoke_path,
@@ -46,6 +47,7 @@ impl Modify for BearerAuth {
         (name = "auth", description = "Sign-in"),
         (name = "functions", description = "The caller's functions"),
         (name = "invoke", description = "Calling functions through the gateway (any HTTP method)"),
+        (name = "invocations", description = "Asynchronous invocations (`Prefer: respond-async` on invoke): records, history, re-drive"),
         (name = "tenant", description = "The caller's tenant"),
         (name = "samples", description = "Sample function images the platform offers"),
         (name = "registry-credentials", description = "The tenant's logins to private container registries (passwords are write-only)"),

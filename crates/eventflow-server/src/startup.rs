@@ -71,6 +71,8 @@ pub struct Settings {
     pub logs: crate::api::logs::LogLimits,
     /// Request-based scaling and waking functions at zero.
     pub scaling: crate::scaler::ScalerConfig,
+    /// Asynchronous invocations.
+    pub invocations: crate::invocations::AsyncConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -256,6 +258,7 @@ impl Server {
             api_rate: s.api_rate,
             logs: s.logs,
             scaling: s.scaling,
+            invocations: s.invocations,
         };
         let listener = bind(s.listen).await?;
         let metrics_listener = bind(s.metrics_listen).await?;

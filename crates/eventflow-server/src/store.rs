@@ -864,8 +864,13 @@ impl Store {
 }
 
 /// Function queries scoped to one tenant.
+mod invocations;
 mod registry;
 mod scaling;
+pub use invocations::{
+    AttemptResult, AttemptRow, Claimed, Enqueued, InvocationRow, InvocationStatus, NewInvocation,
+    Next, QueueStats, StoredRequest, StoredResponse,
+};
 pub use registry::{RegistryAuth, RegistryCredentialRow, Saved};
 pub use scaling::{LoadRow, LoadTotal, Scaling};
 

@@ -195,6 +195,59 @@ pub struct ServerArgs {
     /// from zero; 429 beyond.
     #[arg(long, env = "EVENTFLOW_WAKE_QUEUE_LIMIT", default_value_t = 100)]
     wake_queue_limit: u32,
+    /// Attempts of asynchronous invocations one server replica runs at once.
+    #[arg(long, env = "EVENTFLOW_ASYNC_WORKERS", default_value_t = 32)]
+    async_workers: u32,
+    /// Attempts an asynchronous invocation gets when its function's spec
+    /// does not set `retry.maxAttempts` (1–20).
+    #[arg(long, env = "EVENTFLOW_ASYNC_MAX_ATTEMPTS", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    async_max_attempts: u32,
+    /// Milliseconds before the first retry; doubled for each further one
+    /// (with jitter), up to --async-retry-max-ms.
+    #[arg(long, env = "EVENTFLOW_ASYNC_RETRY_BASE_MS", default_value_t = 1000)]
+    async_retry_base_ms: u64,
+    #[arg(long, env = "EVENTFLOW_ASYNC_RETRY_MAX_MS", default_value_t = 300_000)]
+    async_retry_max_ms: u64,
+    /// Seconds a replica holds an invocation it works on without renewing;
+    /// after a crash, another replica takes it over once this has passed.
+    #[arg(long, env = "EVENTFLOW_ASYNC_LEASE_SECONDS", default_value_t = 30)]
+    async_lease_seconds: u64,
+    /// Queued and running asynchronous invocations per tenant; 429 beyond.
+    #[arg(long, env = "EVENTFLOW_ASYNC_QUEUE_LIMIT", default_value_t = 10_000)]
+    async_queue_limit: u32,
+    /// Largest request body of an asynchronous invocation, in bytes; 413
+    /// beyond.
+    #[arg(long, env = "EVENTFLOW_ASYNC_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    async_body_limit: usize,
+    /// Longest response body kept per invocation, in bytes (cut beyond,
+    /// `truncated` set).
+    #[arg(long, env = "EVENTFLOW_ASYNC_RESPONSE_LIMIT", default_value_t = 256 * 1024)]
+    async_response_limit: usize,
+    /// Hours finished invocations are kept.
+    #[arg(
+        long,
+        env = "EVENTFLOW_INVOCATION_RETENTION_HOURS",
+        default_value_t = 168
+    )]
+    invocation_retention_hours: u64,
+    /// Finished invocations kept per tenant (the newest).
+    #[arg(long, env = "EVENTFLOW_INVOCATION_RETENTION_COUNT", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    invocation_retention_count: u32,
+    /// Allow completion callbacks over plain http (default: https only).
+    #[arg(long, env = "EVENTFLOW_CALLBACK_ALLOW_HTTP")]
+    callback_allow_http: bool,
+    /// An address range completion callbacks may reach although it is not
+    /// public (loopback, private, link-local … are refused otherwise), e.g.
+    /// 127.0.0.0/8; repeatable, or comma-separated in the variable.
+    #[arg(
+        long = "callback-allow-cidr",
+        env = "EVENTFLOW_CALLBACK_ALLOW_CIDRS",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    callback_allow_cidrs: Vec<ipnet::IpNet>,
 }
 
 /// What `eventflow server` starts from, and how it logs. `in_cluster`:
@@ -258,6 +311,23 @@ pub fn settings(args: ServerArgs, in_cluster: bool) -> Result<(Settings, LogForm
             idle_default: Duration::from_secs(args.scale_to_zero_after_seconds.max(1)),
             scale_down_window: Duration::from_secs(args.scale_down_window_seconds),
             queue_limit: args.wake_queue_limit.max(1),
+            ..Default::default()
+        },
+        invocations: eventflow_server::invocations::AsyncConfig {
+            workers: args.async_workers.max(1),
+            lease: Duration::from_secs(args.async_lease_seconds.max(1)),
+            retry_base: Duration::from_millis(args.async_retry_base_ms.max(1)),
+            retry_cap: Duration::from_millis(args.async_retry_max_ms.max(args.async_retry_base_ms)),
+            default_max_attempts: args.async_max_attempts,
+            queue_per_tenant: args.async_queue_limit.max(1),
+            body_limit: args.async_body_limit,
+            response_limit: args.async_response_limit,
+            retention: Duration::from_secs(args.invocation_retention_hours.saturating_mul(3600)),
+            retention_count: args.invocation_retention_count,
+            callbacks: eventflow_server::invocations::callback::CallbackPolicy {
+                allow_http: args.callback_allow_http,
+                allowed_nets: args.callback_allow_cidrs,
+            },
             ..Default::default()
         },
     };

@@ -2,6 +2,7 @@ pub mod admin;
 pub mod auth;
 pub mod functions;
 pub mod health;
+pub mod invocations;
 pub mod logs;
 pub mod me;
 pub mod registries;

@@ -98,6 +98,7 @@ pub fn config(mode: AuthMode, source: KubeSource) -> Config {
         api_rate: 1000,
         logs: Default::default(),
         scaling: Default::default(),
+        invocations: Default::default(),
     }
 }
 
