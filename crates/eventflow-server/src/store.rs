@@ -327,7 +327,7 @@ impl Store {
     /// Entries written before env values were redacted get redacted, once
     /// (marked in `meta`), in one transaction.
     async fn redact_old_audit_entries(&self) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let marked = sqlx::query(
             "INSERT INTO meta (key, value) VALUES ('audit_env_redacted', '1') ON CONFLICT (key) DO NOTHING",
         )
@@ -434,6 +434,18 @@ impl Store {
         self.backend
     }
 
+    /// A transaction that reads and then writes. On SQLite it takes the
+    /// write lock at once (`BEGIN IMMEDIATE`): a deferred transaction that
+    /// read before another connection committed a write could not write
+    /// afterwards (`SQLITE_BUSY`, which the busy timeout does not wait
+    /// out), so concurrent writers queue on the lock instead.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -478,7 +490,7 @@ impl Store {
         max_replicas: Option<u32>,
         actor: &Actor,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO tenants (id, email, spec_json, max_replicas, created_at, created_by) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
@@ -520,7 +532,7 @@ impl Store {
         max_replicas: Option<u32>,
         actor: &Actor,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let updated =
             sqlx::query("UPDATE tenants SET spec_json = $1, max_replicas = $2 WHERE id = $3")
                 .bind(serde_json::to_string(spec)?)
@@ -549,7 +561,7 @@ impl Store {
     /// Deletes a tenant with its functions and keys; the sync removes the
     /// Tenant CR (and with it, through the operator, the namespace).
     pub async fn delete_tenant(&self, id: &TenantId, actor: &Actor) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let names: Vec<String> = sqlx::query("SELECT name FROM functions WHERE tenant_id = $1")
             .bind(id.as_str())
             .fetch_all(&mut *tx)
@@ -606,7 +618,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<ApiKeyRow> {
         let id = uuid::Uuid::new_v4().to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO api_keys (id, prefix, hash, tenant_id, role, name, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (hash) DO NOTHING",
@@ -676,7 +688,7 @@ impl Store {
     }
 
     pub async fn revoke_api_key(&self, id: &str, actor: &Actor) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let revoked =
             sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now_ms())
@@ -969,7 +981,7 @@ impl TenantStore<'_> {
         max_functions: u32,
         actor: &Actor,
     ) -> Result<Created> {
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.begin_write().await?;
         self.lock_tenant(&mut tx).await?;
         let inserted = sqlx::query(
             "INSERT INTO functions (tenant_id, name, spec_json, generation, applied_generation, status_json, created_at, updated_at) \
@@ -1013,7 +1025,7 @@ impl TenantStore<'_> {
         spec: &FunctionSpec,
         actor: &Actor,
     ) -> Result<Option<FunctionRow>> {
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE functions SET spec_json = $1, generation = generation + 1, updated_at = $2 \
              WHERE tenant_id = $3 AND name = $4",
@@ -1067,7 +1079,7 @@ impl TenantStore<'_> {
     }
 
     pub async fn delete(&self, name: &FunctionName, actor: &Actor) -> Result<bool> {
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.begin_write().await?;
         let deleted = sqlx::query("DELETE FROM functions WHERE tenant_id = $1 AND name = $2")
             .bind(self.tenant.as_str())
             .bind(name.as_str())

@@ -226,6 +226,23 @@ export interface paths {
         patch: operations["patch"];
         trace?: never;
     };
+    "/v1/functions/{name}/invocations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A function's invocations, newest first, a page at a time. */
+        get: operations["list_invocations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/functions/{name}/invoke": {
         parameters: {
             query?: never;
@@ -274,6 +291,43 @@ export interface paths {
         get: operations["logs"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/invocations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One invocation of the caller's tenant, with every attempt. */
+        get: operations["get_invocation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/invocations/{id}/redrive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queue a `dead` or `failed` invocation again, with as many attempts as
+         *     its function allows on top of those it had. Its history is kept.
+         */
+        post: operations["redrive_invocation"];
         delete?: never;
         options?: never;
         head?: never;
@@ -366,6 +420,26 @@ export interface components {
             revokedAt?: string | null;
             role: components["schemas"]["Role"];
             tenant?: string | null;
+        };
+        AttemptDto: {
+            error?: string | null;
+            finishedAt?: string | null;
+            /**
+             * Format: int32
+             * @description 1-based.
+             */
+            n: number;
+            /**
+             * @description `succeeded`, `retry`, `failed` or `lost` (its server stopped);
+             *     absent while under way.
+             */
+            outcome?: string | null;
+            startedAt: string;
+            /**
+             * Format: int32
+             * @description The function's HTTP status, when it answered.
+             */
+            status?: number | null;
         };
         /** @description One audit entry as the admin API shows it. */
         AuditEntry: {
@@ -545,6 +619,7 @@ export interface components {
              */
             replicas?: number | null;
             resources?: null | components["schemas"]["RawResources"];
+            retry?: null | components["schemas"]["RawRetry"];
             /**
              * Format: int64
              * @description Invocation timeout in seconds (1..=900). Default 30.
@@ -563,6 +638,7 @@ export interface components {
             /** Format: int32 */
             replicas: number;
             resources: components["schemas"]["Resources"];
+            retry?: null | components["schemas"]["Retry"];
             /** Format: int32 */
             timeoutSeconds: number;
         };
@@ -588,6 +664,56 @@ export interface components {
         Health: {
             status: string;
         };
+        /** @description One asynchronous invocation. */
+        InvocationDto: {
+            /** @description Every attempt, oldest first (`GET /v1/invocations/{id}` only). */
+            attemptLog?: components["schemas"]["AttemptDto"][] | null;
+            /** Format: int32 */
+            attempts: number;
+            /** @description `delivered: 200`, `failed: …` or `refused: …` once it was tried. */
+            callbackStatus?: string | null;
+            /** @description The completion callback's URL, if one was named. */
+            callbackUrl?: string | null;
+            createdAt: string;
+            finishedAt?: string | null;
+            function: string;
+            id: string;
+            lastError?: string | null;
+            /** Format: int32 */
+            maxAttempts: number;
+            method: string;
+            /** @description When the next attempt is due (queued only). */
+            nextAttemptAt?: string | null;
+            /** @description The sub-path after `/invoke` and the query, as sent. */
+            path: string;
+            response?: null | components["schemas"]["InvocationResponseDto"];
+            /** @description `api`, or `schedule:NAME` for a cron trigger. */
+            source: string;
+            status: components["schemas"]["InvocationStatus"];
+            updatedAt: string;
+        };
+        InvocationList: {
+            items: components["schemas"]["InvocationDto"][];
+            /** @description Pass as `cursor` for the next (older) page; `null` on the last. */
+            nextCursor?: string | null;
+        };
+        /** @description The function's answer to the last attempt. */
+        InvocationResponseDto: components["schemas"]["StoredBody"] & {
+            /** @description `[name, value]` pairs, as the function sent them. */
+            headers: [
+                string,
+                string
+            ][];
+            /** Format: int32 */
+            status: number;
+            /** @description The body was longer than the server keeps (256 KiB by default). */
+            truncated: boolean;
+        };
+        /**
+         * @description Where an invocation stands.
+         * @enum {string}
+         */
+        InvocationStatus: "queued" | "running" | "succeeded" | "failed" | "dead";
         /** @description A new key; `key` is shown only in this response. */
         IssuedApiKey: components["schemas"]["ApiKeyDto"] & {
             key: string;
@@ -671,6 +797,7 @@ export interface components {
              */
             replicas?: number | null;
             resources?: null | components["schemas"]["RawResources"];
+            retry?: null | components["schemas"]["RawRetry"];
             /**
              * Format: int64
              * @description Invocation timeout in seconds (1..=900). Default 30.
@@ -686,6 +813,14 @@ export interface components {
         RawResources: {
             limits?: null | components["schemas"]["RawResourceList"];
             requests?: null | components["schemas"]["RawResourceList"];
+        };
+        RawRetry: {
+            /**
+             * Format: int64
+             * @description Attempts of one asynchronous invocation before it is `dead`, 1–20
+             *     (default: the platform's, 5).
+             */
+            maxAttempts?: number | null;
         };
         Readiness: {
             checks: components["schemas"]["Checks"];
@@ -730,6 +865,14 @@ export interface components {
             limits: components["schemas"]["ResourceList"];
             requests: components["schemas"]["ResourceList"];
         };
+        /** @description Retries of asynchronous invocations. */
+        Retry: {
+            /**
+             * Format: int32
+             * @description `None`: the platform's default.
+             */
+            maxAttempts?: number | null;
+        };
         /** @enum {string} */
         Role: "admin" | "tenant";
         /** @description A sample function image offered by this platform. */
@@ -769,6 +912,11 @@ export interface components {
              */
             lastScaleReason?: string | null;
             lastScaleTime?: string | null;
+        };
+        /** @description A body as kept: text when it is UTF-8, else base64. */
+        StoredBody: {
+            body?: string | null;
+            bodyBase64?: string | null;
         };
         TenantDto: {
             createdAt: string;
@@ -1511,6 +1659,50 @@ export interface operations {
             };
         };
     };
+    list_invocations: {
+        parameters: {
+            query?: {
+                /** @description Only this status: queued, running, succeeded, failed or dead */
+                status?: string;
+                /** @description Page size, 1–200 (default 50) */
+                limit?: number;
+                /** @description `nextCursor` of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvocationList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     invoke_root: {
         parameters: {
             query?: never;
@@ -1690,6 +1882,73 @@ export interface operations {
             };
             /** @description Kubernetes is not reachable */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_invocation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvocationDto"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    redrive_invocation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvocationDto"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not dead or failed */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -173,7 +173,7 @@ fn not_found(id: &str) -> ApiError {
 }
 
 /// One invocation of the caller's tenant, with every attempt.
-#[utoipa::path(get, path = "/v1/invocations/{id}", tag = "invocations",
+#[utoipa::path(get, path = "/v1/invocations/{id}", tag = "invocations", operation_id = "get_invocation",
     params(("id" = String, Path)),
     responses((status = 200, body = InvocationDto), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -194,7 +194,7 @@ const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
 
 /// A function's invocations, newest first, a page at a time.
-#[utoipa::path(get, path = "/v1/functions/{name}/invocations", tag = "invocations",
+#[utoipa::path(get, path = "/v1/functions/{name}/invocations", tag = "invocations", operation_id = "list_invocations",
     params(
         ("name" = String, Path),
         ("status" = Option<String>, Query, description = "Only this status: queued, running, succeeded, failed or dead"),
@@ -259,7 +259,7 @@ pub async fn list(
 
 /// Queue a `dead` or `failed` invocation again, with as many attempts as
 /// its function allows on top of those it had. Its history is kept.
-#[utoipa::path(post, path = "/v1/invocations/{id}/redrive", tag = "invocations",
+#[utoipa::path(post, path = "/v1/invocations/{id}/redrive", tag = "invocations", operation_id = "redrive_invocation",
     params(("id" = String, Path)),
     responses(
         (status = 200, body = InvocationDto),

@@ -253,7 +253,7 @@ impl TenantStore<'_> {
     /// locked, so concurrent calls cannot pass the limit together).
     pub async fn enqueue(&self, inv: NewInvocation, queue_limit: u32) -> Result<Enqueued> {
         let now = now_ms();
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.begin_write().await?;
         self.lock_tenant(&mut tx).await?;
         let exists = sqlx::query("SELECT 1 FROM functions WHERE tenant_id = $1 AND name = $2")
             .bind(self.tenant.as_str())
@@ -350,7 +350,7 @@ impl TenantStore<'_> {
         actor: &Actor,
     ) -> Result<Option<Result<InvocationRow, InvocationStatus>>> {
         let now = now_ms();
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.begin_write().await?;
         let row = sqlx::query(&format!(
             "UPDATE invocations SET status = 'queued', max_attempts = attempts + $3, \
              next_attempt_at = $4, updated_at = $4, finished_at = NULL \
@@ -426,7 +426,7 @@ impl Store {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(&format!(
             "UPDATE invocations SET status = 'running', lease_owner = $1, lease_until = $2, \
              attempts = attempts + 1, updated_at = $3 WHERE seq IN (\
@@ -511,7 +511,7 @@ impl Store {
             Next::RetryAt(_) => "retry",
             Next::Done(_) => "failed",
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE invocation_attempts SET finished_at = $3, status = $4, outcome = $5, error = $6 \
              WHERE invocation_seq = $1 AND n = $2",
@@ -572,7 +572,7 @@ impl Store {
         replica: &str,
         at: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let released = sqlx::query(
             "UPDATE invocations SET status = 'queued', attempts = attempts - 1, next_attempt_at = $4, \
              lease_owner = NULL, lease_until = NULL, updated_at = $5 \

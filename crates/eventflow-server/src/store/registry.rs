@@ -79,7 +79,7 @@ impl TenantStore<'_> {
         max: u32,
         actor: &Actor,
     ) -> Result<Saved> {
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.begin_write().await?;
         self.lock_tenant(&mut tx).await?;
         let now = now_ms();
         let replaced = sqlx::query(
@@ -153,7 +153,7 @@ impl TenantStore<'_> {
         registry: &RegistryHost,
         actor: &Actor,
     ) -> Result<bool> {
-        let mut tx = self.store.pool.begin().await?;
+        let mut tx = self.store.begin_write().await?;
         let deleted =
             sqlx::query("DELETE FROM registry_credentials WHERE tenant_id = $1 AND registry = $2")
                 .bind(self.tenant.as_str())

@@ -58,7 +58,7 @@ impl Store {
             return Ok(());
         }
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for r in rows {
             sqlx::query(
                 "INSERT INTO function_load (replica, tenant_id, name, in_flight, last_request_at, updated_at) \

@@ -3,6 +3,7 @@
 mod cluster;
 mod gateway;
 mod helpers;
+mod invocations;
 mod registries;
 mod samples;
 mod scaling;
