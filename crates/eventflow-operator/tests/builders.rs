@@ -54,6 +54,7 @@ fn representative() -> (TenantId, FunctionName, FunctionSpec) {
                 ..RawAutoscaling::default()
             }),
             timeout_seconds: Some(30),
+            retry: None,
         },
         SpecLimits::default(),
     )
@@ -333,6 +334,7 @@ fn arb_raw_spec() -> impl Strategy<Value = RawFunctionSpec> {
                     ..RawAutoscaling::default()
                 }),
                 timeout_seconds: Some(timeout),
+                retry: None,
             },
         )
 }
