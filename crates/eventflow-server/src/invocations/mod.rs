@@ -342,6 +342,9 @@ pub async fn run(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>, drai
                         .unwrap_or_else(PoisonError::into_inner)
                         .remove(&seq);
                     drop(permit);
+                    // A slot is free: claim the next one now, not at the
+                    // next poll.
+                    state.invocations.wake();
                 });
             }
             if n < free {
