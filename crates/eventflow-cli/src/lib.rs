@@ -11,6 +11,7 @@ mod admin;
 mod client;
 pub mod config;
 pub mod error;
+mod invocations;
 mod output;
 mod registry;
 
@@ -89,10 +90,35 @@ enum FnCommand {
     /// Delete a function (no confirmation).
     #[command(alias = "rm")]
     Delete { name: String },
-    /// Call a function through the gateway; the response body goes to stdout.
+    /// Call a function through the gateway; the response body goes to stdout
+    /// (with --async: the invocation's id, or with --wait its result).
     Invoke(InvokeArgs),
     /// Print (and with -f follow) the logs of a function's pods.
     Logs(LogsArgs),
+    /// List a function's asynchronous invocations, newest first.
+    Invocations {
+        name: String,
+        /// Only this status: queued, running, succeeded, failed or dead.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// Show one asynchronous invocation with its attempts.
+    Invocation {
+        id: String,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// Queue a dead or failed asynchronous invocation again.
+    Redrive {
+        id: String,
+        #[command(flatten)]
+        out: OutputArg,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -115,6 +141,10 @@ struct DeployArgs {
     timeout: Option<i64>,
     #[command(flatten)]
     scaling: ScalingArgs,
+    /// Attempts an asynchronous invocation gets before it is dead, 1–20
+    /// [default: the server's, 5].
+    #[arg(long, value_name = "N")]
+    max_attempts: Option<i64>,
     #[command(flatten)]
     out: OutputArg,
 }
@@ -176,6 +206,17 @@ struct InvokeArgs {
     /// Print the response status and headers to stderr.
     #[arg(short, long)]
     verbose: bool,
+    /// Invoke asynchronously (`Prefer: respond-async`): the server stores
+    /// the request, retries it, and this prints the invocation's id.
+    #[arg(long = "async")]
+    asynchronous: bool,
+    /// With --async: wait until the invocation ends and print its response
+    /// body (exit code as for a synchronous call).
+    #[arg(long, requires = "asynchronous")]
+    wait: bool,
+    /// With --async: a URL that receives the result when it ends.
+    #[arg(long, value_name = "URL", requires = "asynchronous")]
+    callback: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -452,6 +493,14 @@ async fn function_command(command: FnCommand) -> Result<(), CliError> {
         }
         FnCommand::Invoke(args) => invoke(args).await,
         FnCommand::Logs(args) => logs(args).await,
+        FnCommand::Invocations {
+            name,
+            status,
+            limit,
+            out,
+        } => invocations::list(&name, status.as_deref(), limit, out.format).await,
+        FnCommand::Invocation { id, out } => invocations::show(&id, out.format).await,
+        FnCommand::Redrive { id, out } => invocations::redrive(&id, out.format).await,
     }
 }
 
@@ -464,6 +513,9 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         port: args.port,
         timeout_seconds: args.timeout,
         autoscaling: args.scaling.raw(),
+        retry: args.max_attempts.map(|n| eventflow_core::RawRetry {
+            max_attempts: Some(n),
+        }),
         ..RawFunctionSpec::default()
     };
     // The server checks replicas against the tenant's own maximum.
@@ -550,6 +602,12 @@ async fn invoke(args: InvokeArgs) -> Result<(), CliError> {
     for (k, v) in headers {
         rb = rb.header(k, v);
     }
+    if args.asynchronous {
+        rb = rb.header("prefer", "respond-async");
+        if let Some(url) = &args.callback {
+            rb = rb.header("eventflow-callback", url.as_str());
+        }
+    }
     if let Some((body, len)) = body {
         if let Some(len) = len {
             rb = rb.header(CONTENT_LENGTH, len);
@@ -574,6 +632,10 @@ async fn invoke(args: InvokeArgs) -> Result<(), CliError> {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
+    if args.asynchronous && status == StatusCode::ACCEPTED {
+        let accepted: Value = resp.json().await.map_err(|e| api.transport_error(e))?;
+        return invocations::accepted(accepted, args.wait).await;
+    }
     let mut stream = resp.bytes_stream();
     let mut head = Vec::new();
     if !status.is_success() && is_json {

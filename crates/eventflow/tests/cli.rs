@@ -1204,3 +1204,112 @@ fn deploy_with_scale_to_zero_flags() {
     ])
     .fails(2, "--max-replicas");
 }
+
+#[test]
+fn async_invocations_from_the_cli() {
+    let (up, _seen) = upstream();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--kubernetes",
+            "off",
+            "--invoke-static",
+            &format!("alice/echo=http://127.0.0.1:{up}"),
+            "--async-retry-base-ms",
+            "20",
+        ],
+    );
+    let u = User::new();
+    u.login(&server, "alice");
+    let f = u
+        .run(&[
+            "fn",
+            "deploy",
+            "echo",
+            "--image",
+            "nginx",
+            "--max-attempts",
+            "2",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(f["spec"]["retry"]["maxAttempts"], 2, "{f}");
+    // --wait: the function's answer on stdout, as for a synchronous call.
+    let out = u
+        .run(&[
+            "fn", "invoke", "echo", "--async", "--wait", "-d", "hello", "-H", "x-test:1",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "POST / bytes=5 x-test=1");
+    // Without --wait: the id only, to poll later.
+    let out = u
+        .run(&["fn", "invoke", "echo", "--async", "--path", "/status/503"])
+        .ok();
+    let id = out.stdout.trim().to_string();
+    assert_eq!(id.len(), 36, "{out:#?}");
+    assert!(out.stderr.contains("fn invocation"), "{out:#?}");
+    // It answers 503 every time: dead after 2 attempts.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let dead = loop {
+        let v = u.run(&["fn", "invocation", &id, "-o", "json"]).ok().json();
+        if v["status"] == "dead" {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "{v}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(dead["attempts"], 2, "{dead}");
+    assert_eq!(dead["attemptLog"].as_array().unwrap().len(), 2, "{dead}");
+    let table = u.run(&["fn", "invocation", &id]).ok().stdout;
+    assert!(
+        table.contains("dead") && table.contains("ATTEMPT"),
+        "{table}"
+    );
+    // --wait on a failing call exits non-zero with the reason.
+    u.run(&[
+        "fn",
+        "invoke",
+        "echo",
+        "--async",
+        "--wait",
+        "--path",
+        "/status/404",
+    ])
+    .fails(1, "ended failed after 1 attempt");
+    // The list, newest first, filtered.
+    let all = u
+        .run(&["fn", "invocations", "echo", "-o", "json"])
+        .ok()
+        .json();
+    let statuses: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["failed", "dead", "succeeded"]);
+    let dead_only = u
+        .run(&[
+            "fn",
+            "invocations",
+            "echo",
+            "--status",
+            "dead",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(dead_only.as_array().unwrap().len(), 1);
+    // Re-drive: queued again with two more attempts (it fails again).
+    let v = u.run(&["fn", "redrive", &id, "-o", "json"]).ok().json();
+    assert_eq!(v["status"], "queued", "{v}");
+    assert_eq!(v["maxAttempts"], 4, "{v}");
+    u.run(&["fn", "redrive", "not-an-id!"])
+        .fails(2, "not an invocation id");
+    u.run(&["fn", "invoke", "echo", "--wait"])
+        .fails(2, "--async");
+}
