@@ -523,6 +523,7 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         raw.clone(),
         SpecLimits {
             max_replicas: u32::MAX,
+            min_schedule_interval_seconds: 0,
         },
     )?;
     let api = session().await?;

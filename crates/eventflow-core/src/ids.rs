@@ -11,7 +11,7 @@ pub const FUNCTION_NAME_MAX: usize = 63 - "fn-".len();
 
 /// Checks an RFC 1123 label: lowercase ASCII letters, digits and '-',
 /// starting and ending with a letter or digit, 1..=max characters.
-fn check_label(field: &str, value: &str, max: usize) -> Result<(), ValidationError> {
+pub(crate) fn check_label(field: &str, value: &str, max: usize) -> Result<(), ValidationError> {
     let err = |m: String| Err(ValidationError::new(field, m));
     if value.is_empty() {
         return err("must not be empty".into());

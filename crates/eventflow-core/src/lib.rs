@@ -6,6 +6,7 @@ mod error;
 mod ids;
 pub mod quantity;
 pub mod registry;
+pub mod schedule;
 pub mod spec;
 pub mod tenant;
 
@@ -13,6 +14,7 @@ pub use error::ValidationError;
 pub use ids::{FunctionName, TenantId, FUNCTION_NAME_MAX, TENANT_ID_MAX};
 pub use quantity::Quantity;
 pub use registry::{RegistryHost, RegistryLogin, MAX_REGISTRY_CREDENTIALS};
+pub use schedule::{RawSchedule, Schedule, MAX_SCHEDULES, MAX_SCHEDULE_BODY};
 pub use spec::{
     Autoscaling, EnvVar, FunctionSpec, RawAutoscaling, RawFunctionSpec, RawResources, RawRetry,
     ResourceList, Resources, Retry, SpecLimits, MAX_ATTEMPTS,

@@ -63,6 +63,10 @@ pub struct RawFunctionSpec {
     /// How asynchronous invocations of this function are retried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RawRetry>,
+    /// Cron triggers: each run is an asynchronous invocation (POST to the
+    /// function's root path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedules: Option<Vec<crate::schedule::RawSchedule>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -147,6 +151,8 @@ pub struct FunctionSpec {
     pub timeout_seconds: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<Retry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<crate::schedule::Schedule>,
 }
 
 /// Retries of asynchronous invocations.
@@ -207,11 +213,16 @@ impl Autoscaling {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpecLimits {
     pub max_replicas: u32,
+    /// The shortest time allowed between two runs of a schedule.
+    pub min_schedule_interval_seconds: u32,
 }
 
 impl Default for SpecLimits {
     fn default() -> Self {
-        Self { max_replicas: 20 }
+        Self {
+            max_replicas: 20,
+            min_schedule_interval_seconds: 60,
+        }
     }
 }
 
@@ -521,6 +532,8 @@ impl FunctionSpec {
                 Ok::<_, ValidationError>(Retry { max_attempts })
             })
             .transpose()?;
+        let schedules =
+            crate::schedule::parse_schedules(raw.schedules, limits.min_schedule_interval_seconds)?;
         Ok(Self {
             image,
             replicas,
@@ -532,6 +545,7 @@ impl FunctionSpec {
             autoscaling,
             timeout_seconds,
             retry,
+            schedules,
         })
     }
 
@@ -563,6 +577,17 @@ impl FunctionSpec {
             timeout_seconds: Some(i64::from(self.timeout_seconds)),
             retry: self.retry.map(|r| RawRetry {
                 max_attempts: r.max_attempts.map(i64::from),
+            }),
+            schedules: (!self.schedules.is_empty()).then(|| {
+                self.schedules
+                    .iter()
+                    .map(|s| crate::schedule::RawSchedule {
+                        name: Some(s.name.clone()),
+                        cron: Some(s.cron.clone()),
+                        time_zone: s.time_zone.clone(),
+                        body: s.body.clone(),
+                    })
+                    .collect()
             }),
         }
     }

@@ -53,6 +53,7 @@ impl TenantLimits {
             max_replicas: self
                 .max_replicas
                 .unwrap_or(SpecLimits::default().max_replicas),
+            ..SpecLimits::default()
         }
     }
 }
@@ -124,7 +125,14 @@ mod quota_fit_tests {
 
     fn spec(raw: serde_json::Value) -> FunctionSpec {
         let raw: RawFunctionSpec = serde_json::from_value(raw).unwrap();
-        FunctionSpec::parse(raw, SpecLimits { max_replicas: 1000 }).unwrap()
+        FunctionSpec::parse(
+            raw,
+            SpecLimits {
+                max_replicas: 1000,
+                ..SpecLimits::default()
+            },
+        )
+        .unwrap()
     }
 
     #[test]

@@ -92,6 +92,7 @@ pub fn raw_spec(s: &eventflow_crd::FunctionSpec) -> RawFunctionSpec {
         // Retries are the server's business (asynchronous invocations);
         // the custom resource does not carry them.
         retry: None,
+        schedules: None,
     }
 }
 
@@ -111,6 +112,8 @@ pub fn function(f: &Function) -> Result<ValidFunction, Invalid> {
         raw_spec(&f.spec),
         SpecLimits {
             max_replicas: MAX_REPLICAS,
+            // Schedules are the server's; the custom resource has none.
+            min_schedule_interval_seconds: 0,
         },
     )
     .map_err(|e| Invalid::new(format!("spec.{}", e.field), e.message.clone()))?;

@@ -55,6 +55,7 @@ fn representative() -> (TenantId, FunctionName, FunctionSpec) {
             }),
             timeout_seconds: Some(30),
             retry: None,
+            schedules: None,
         },
         SpecLimits::default(),
     )
@@ -335,6 +336,7 @@ fn arb_raw_spec() -> impl Strategy<Value = RawFunctionSpec> {
                 }),
                 timeout_seconds: Some(timeout),
                 retry: None,
+                schedules: None,
             },
         )
 }

@@ -425,7 +425,10 @@ impl TestTenant {
                 replicas: Some(i64::from(replicas)),
                 ..Default::default()
             },
-            eventflow_core::SpecLimits { max_replicas: 100 },
+            eventflow_core::SpecLimits {
+                max_replicas: 100,
+                ..Default::default()
+            },
         )
         .expect("valid spec");
         let mut f = Function::new(name, FunctionSpec::from(&spec));

@@ -282,6 +282,7 @@ pub(crate) async fn spec_limits(
         max_replicas: tenant
             .and_then(|t| t.max_replicas)
             .unwrap_or(eventflow_core::SpecLimits::default().max_replicas),
+        min_schedule_interval_seconds: state.config.invocations.min_schedule_interval_seconds,
     })
 }
 

@@ -71,6 +71,8 @@ pub struct AsyncConfig {
     /// ... and at most this many per tenant (the newest).
     pub retention_count: u32,
     pub callbacks: callback::CallbackPolicy,
+    /// The shortest time allowed between two runs of a schedule.
+    pub min_schedule_interval_seconds: u32,
 }
 
 impl Default for AsyncConfig {
@@ -88,6 +90,7 @@ impl Default for AsyncConfig {
             retention: Duration::from_secs(7 * 24 * 3600),
             retention_count: 10_000,
             callbacks: callback::CallbackPolicy::default(),
+            min_schedule_interval_seconds: 60,
         }
     }
 }
