@@ -336,7 +336,8 @@ pub async fn serve(
         stop_rx.clone(),
         state.config.shutdown_delay,
     ));
-    let pruner_task = tokio::spawn(invocations::prune(state.clone(), stop_rx));
+    let pruner_task = tokio::spawn(invocations::prune(state.clone(), stop_rx.clone()));
+    let scheduler_task = tokio::spawn(invocations::scheduler::run(state.clone(), stop_rx));
     let retention_task = state
         .config
         .audit_retention
@@ -371,6 +372,7 @@ pub async fn serve(
     let _ = scaler_task.await;
     let _ = worker_task.await;
     let _ = pruner_task.await;
+    let _ = scheduler_task.await;
     metrics_task.abort();
     if let Some(t) = retention_task {
         t.abort();

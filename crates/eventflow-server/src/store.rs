@@ -879,12 +879,14 @@ impl Store {
 mod invocations;
 mod registry;
 mod scaling;
+mod schedules;
 pub use invocations::{
     AttemptResult, AttemptRow, Claimed, Enqueued, InvocationRow, InvocationStatus, NewInvocation,
     Next, QueueStats, StoredRequest, StoredResponse,
 };
 pub use registry::{RegistryAuth, RegistryCredentialRow, Saved};
 pub use scaling::{LoadRow, LoadTotal, Scaling};
+pub use schedules::{DueSlot, ScheduleState};
 
 pub struct TenantStore<'a> {
     store: &'a Store,
@@ -1057,6 +1059,7 @@ impl TenantStore<'_> {
         action: &str,
     ) -> Result<FunctionRow> {
         enqueue(&mut tx, OutboxKind::Function, &self.tenant, Some(name)).await?;
+        schedules::sync(&mut tx, &self.tenant, name, &spec.schedules, now_ms()).await?;
         audit(
             &mut tx,
             actor,

@@ -248,6 +248,11 @@ pub struct ServerArgs {
         value_delimiter = ','
     )]
     callback_allow_cidrs: Vec<ipnet::IpNet>,
+    /// The shortest time allowed between two runs of a function's schedule,
+    /// in seconds (schedules that fire more often are refused, 422).
+    #[arg(long, env = "EVENTFLOW_SCHEDULE_MIN_INTERVAL_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    schedule_min_interval_seconds: u32,
 }
 
 /// What `eventflow server` starts from, and how it logs. `in_cluster`:
@@ -328,6 +333,7 @@ pub fn settings(args: ServerArgs, in_cluster: bool) -> Result<(Settings, LogForm
                 allow_http: args.callback_allow_http,
                 allowed_nets: args.callback_allow_cidrs,
             },
+            min_schedule_interval_seconds: args.schedule_min_interval_seconds,
             ..Default::default()
         },
     };

@@ -621,6 +621,11 @@ export interface components {
             resources?: null | components["schemas"]["RawResources"];
             retry?: null | components["schemas"]["RawRetry"];
             /**
+             * @description Cron triggers: each run is an asynchronous invocation (POST to the
+             *     function's root path).
+             */
+            schedules?: components["schemas"]["RawSchedule"][] | null;
+            /**
              * Format: int64
              * @description Invocation timeout in seconds (1..=900). Default 30.
              */
@@ -639,6 +644,7 @@ export interface components {
             replicas: number;
             resources: components["schemas"]["Resources"];
             retry?: null | components["schemas"]["Retry"];
+            schedules?: components["schemas"]["Schedule"][];
             /** Format: int32 */
             timeoutSeconds: number;
         };
@@ -656,6 +662,11 @@ export interface components {
             /** Format: int32 */
             replicas: number;
             scaling?: null | components["schemas"]["ScalingDto"];
+            /**
+             * @description The cron triggers' last and next runs (on one function's `GET`,
+             *     create and update; not in lists).
+             */
+            schedules?: components["schemas"]["ScheduleStatusDto"][] | null;
             /** @description Whether the current generation has been applied to the cluster. */
             synced: boolean;
             /** @description In-cluster URL of the function's Service. */
@@ -799,6 +810,11 @@ export interface components {
             resources?: null | components["schemas"]["RawResources"];
             retry?: null | components["schemas"]["RawRetry"];
             /**
+             * @description Cron triggers: each run is an asynchronous invocation (POST to the
+             *     function's root path).
+             */
+            schedules?: components["schemas"]["RawSchedule"][] | null;
+            /**
              * Format: int64
              * @description Invocation timeout in seconds (1..=900). Default 30.
              */
@@ -821,6 +837,27 @@ export interface components {
              *     (default: the platform's, 5).
              */
             maxAttempts?: number | null;
+        };
+        RawSchedule: {
+            /**
+             * @description Body of the POST each run sends (up to 64 KiB); JSON is sent as
+             *     `application/json`, anything else as text.
+             */
+            body?: string | null;
+            /**
+             * @description Cron expression: 5 fields (minute hour day-of-month month
+             *     day-of-week), or 6 with seconds first; `L`, `W`, `#` and `@daily`
+             *     style aliases work.
+             * @example 0 3 * * *
+             */
+            cron?: string | null;
+            /** @description Unique within the function: lowercase letters, digits and `-`, 1–40. */
+            name?: string | null;
+            /**
+             * @description IANA time zone the expression is read in, e.g. `Europe/Paris`
+             *     (default UTC).
+             */
+            timeZone?: string | null;
         };
         Readiness: {
             checks: components["schemas"]["Checks"];
@@ -912,6 +949,21 @@ export interface components {
              */
             lastScaleReason?: string | null;
             lastScaleTime?: string | null;
+        };
+        /** @description A validated cron trigger. */
+        Schedule: {
+            body?: string | null;
+            cron: string;
+            name: string;
+            timeZone?: string | null;
+        };
+        ScheduleStatusDto: {
+            /** @description The asynchronous invocation of the last run. */
+            lastInvocationId?: string | null;
+            lastRunTime?: string | null;
+            name: string;
+            /** @description The next slot; absent when the expression never fires again. */
+            nextRunTime?: string | null;
         };
         /** @description A body as kept: text when it is UTF-8, else base64. */
         StoredBody: {

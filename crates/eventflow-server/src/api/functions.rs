@@ -118,6 +118,21 @@ pub struct FunctionStatusDto {
     /// Request-based scaling (`autoscaling.targetConcurrency`, or
     /// `minReplicas` 0): the scaler's last decision and the last cold start.
     pub scaling: Option<ScalingDto>,
+    /// The cron triggers' last and next runs (on one function's `GET`,
+    /// create and update; not in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedules: Option<Vec<ScheduleStatusDto>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleStatusDto {
+    pub name: String,
+    /// The next slot; absent when the expression never fires again.
+    pub next_run_time: Option<String>,
+    pub last_run_time: Option<String>,
+    /// The asynchronous invocation of the last run.
+    pub last_invocation_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -225,7 +240,31 @@ fn status_of(row: &FunctionRow) -> FunctionStatusDto {
             last_cold_start_time: sc.cold_start_at.map(rfc3339),
             last_cold_start_ms: sc.cold_start_ms,
         }),
+        schedules: None,
     }
+}
+
+/// One function as the API shows it alone: with its schedules' state.
+async fn one(state: &AppState, auth: &TenantAuth, row: &FunctionRow) -> ApiResult<FunctionDto> {
+    let mut dto = FunctionDto::from(row);
+    if !row.spec.schedules.is_empty() {
+        let states = auth
+            .functions(&state.store)
+            .schedule_states(&row.name)
+            .await?;
+        dto.status.schedules = Some(
+            states
+                .into_iter()
+                .map(|s| ScheduleStatusDto {
+                    name: s.name,
+                    next_run_time: s.next_at.map(rfc3339),
+                    last_run_time: s.last_at.map(rfc3339),
+                    last_invocation_id: s.last_invocation_id,
+                })
+                .collect(),
+        );
+    }
+    Ok(dto)
 }
 
 impl From<&FunctionRow> for FunctionDto {
@@ -390,7 +429,7 @@ pub async fn create(
     // The gateway may have cached the name as missing.
     state.gateway.invalidate(&auth.tenant, &name);
     tracing::info!(tenant = %auth.tenant, function = %name, "function created");
-    Ok((StatusCode::CREATED, Json(FunctionDto::from(row.as_ref()))))
+    Ok((StatusCode::CREATED, Json(one(&state, &auth, &row).await?)))
 }
 
 /// Get one function with its status.
@@ -409,7 +448,7 @@ pub async fn get(
         .get(&name)
         .await?
         .ok_or_else(|| not_found(name.as_str()))?;
-    Ok(Json(FunctionDto::from(&row)))
+    Ok(Json(one(&state, &auth, &row).await?))
 }
 
 async fn save(
@@ -427,7 +466,7 @@ async fn save(
     state.sync.notify();
     state.gateway.invalidate(&auth.tenant, name);
     tracing::info!(tenant = %auth.tenant, function = %name, generation = row.generation, "function updated");
-    Ok(Json(FunctionDto::from(&row)))
+    Ok(Json(one(state, auth, &row).await?))
 }
 
 /// Replace a function's spec. Omitted fields take their defaults.
@@ -485,7 +524,7 @@ pub async fn patch(
     }
     let spec = FunctionSpec::parse(raw, spec_limits(&state, &auth).await?)?;
     if spec == row.spec {
-        return Ok(Json(FunctionDto::from(&row)));
+        return Ok(Json(one(&state, &auth, &row).await?));
     }
     save(&state, &auth, &name, spec).await
 }

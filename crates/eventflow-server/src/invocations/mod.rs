@@ -18,6 +18,7 @@
 
 pub mod callback;
 pub mod policy;
+pub mod scheduler;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -415,3 +415,114 @@ both_databases! {
         assert_eq!(got.lock().unwrap().len(), 1, "the refused callback sent nothing");
     };
 }
+
+/// An upstream that records the `x-eventflow-scheduled-time` of each call.
+async fn schedule_upstream(times: Arc<Mutex<Vec<String>>>) -> SocketAddr {
+    let app = Router::new().fallback(any(move |req: Request| {
+        let times = times.clone();
+        async move {
+            if let Some(t) = req.headers().get("x-eventflow-scheduled-time") {
+                times.lock().unwrap().push(t.to_str().unwrap().to_string());
+            }
+            "ok"
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+fn start_scheduler(app: &TestApp) -> watch::Sender<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(eventflow_server::invocations::scheduler::run(
+        app.state.clone(),
+        rx,
+    ));
+    tx
+}
+
+both_databases! {
+    schedules_are_validated_and_show_their_runs => |db| async move {
+        let up = schedule_upstream(Arc::default()).await;
+        let app = app_with(db, app_config(up, &["alice/cron"], async_config())).await;
+        let t = app.token("alice").await;
+        // The default minimum interval is 60 s.
+        let r = app.create(&t, json!({"name": "cron", "image": "nginx",
+            "schedules": [{"name": "fast", "cron": "*/5 * * * * *"}]})).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("schedules[0].cron"));
+        let r = app.create(&t, json!({"name": "cron", "image": "nginx",
+            "schedules": [{"name": "x", "cron": "0 3 * * *", "timeZone": "Nowhere/Else"}]})).await;
+        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("schedules[0].timeZone"));
+        let (s, f) = app.create(&t, json!({"name": "cron", "image": "nginx",
+            "schedules": [{"name": "nightly", "cron": "0 3 * * *", "timeZone": "Europe/Paris", "body": "{\"report\":1}"}]})).await;
+        assert_eq!(s, StatusCode::CREATED, "{f}");
+        assert_eq!(f["spec"]["schedules"][0]["cron"], "0 3 * * *");
+        let st = &f["status"]["schedules"][0];
+        assert_eq!(st["name"], "nightly");
+        assert!(st["nextRunTime"].as_str().unwrap().contains("T0"), "{st}");
+        assert!(st["lastRunTime"].is_null());
+        // Removing the schedule removes its state.
+        let (s, f) = app.call(Method::PUT, "/v1/functions/cron", Some(&t), Some(json!({"image": "nginx"}))).await;
+        assert_eq!(s, StatusCode::OK, "{f}");
+        assert!(f["status"].get("schedules").is_none(), "{f}");
+        let due = app.state.store.due_slots(i64::MAX, 10).await.unwrap();
+        assert!(due.is_empty(), "{due:?}");
+    };
+
+    a_schedule_fires_once_per_slot_across_two_replicas => |db| async move {
+        let times: Arc<Mutex<Vec<String>>> = Arc::default();
+        let up = schedule_upstream(times.clone()).await;
+        let inv = AsyncConfig { min_schedule_interval_seconds: 1, ..async_config() };
+        let cfg = app_config(up, &["alice/tick"], inv);
+        let (url, guard) = fresh_database(db).await;
+        let guard = Arc::new(guard);
+        let a = TestApp::on_with(url.clone(), guard.clone(), cfg.clone()).await;
+        let b = TestApp::on_with(url, guard, cfg).await;
+        let t = a.token("alice").await;
+        let (s, f) = a.create(&t, json!({"name": "tick", "image": "nginx",
+            "schedules": [{"name": "every-second", "cron": "* * * * * *", "body": "tick"}]})).await;
+        assert_eq!(s, StatusCode::CREATED, "{f}");
+        let _workers = (start_worker(&a), start_worker(&b));
+        let schedulers = (start_scheduler(&a), start_scheduler(&b));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while times.lock().unwrap().len() < 12 {
+            assert!(tokio::time::Instant::now() < deadline, "{:?}", times.lock().unwrap());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        drop(schedulers);
+        // Let the last fired ones finish.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let seen = times.lock().unwrap().clone();
+        let mut slots = seen.clone();
+        slots.sort();
+        slots.dedup();
+        assert_eq!(slots.len(), seen.len(), "a slot fired twice: {seen:?}");
+        // Consecutive seconds: none skipped while both ran.
+        let ms: Vec<i64> = slots.iter().map(|s| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()).collect();
+        for w in ms.windows(2) {
+            assert_eq!(w[1] - w[0], 1000, "{slots:?}");
+        }
+        let (_, l) = a.call(Method::GET, "/v1/functions/tick/invocations?limit=200", Some(&t), None).await;
+        let items = l["items"].as_array().unwrap();
+        assert_eq!(items.len(), seen.len(), "one invocation per slot: {l}");
+        assert!(items.iter().all(|i| i["source"] == "schedule:every-second"), "{l}");
+        let (_, f) = a.call(Method::GET, "/v1/functions/tick", Some(&t), None).await;
+        let st = &f["status"]["schedules"][0];
+        assert!(st["lastRunTime"].is_string() && st["lastInvocationId"].is_string(), "{f}");
+
+        // Down for 3 slots: on return the missed slots fire once, not
+        // three times.
+        let before = seen.len();
+        tokio::time::sleep(Duration::from_millis(3200)).await;
+        let restarted_at = chrono::Utc::now().timestamp_millis();
+        let _scheduler = start_scheduler(&b);
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let after = times.lock().unwrap().clone();
+        let missed: Vec<&String> = after[before..]
+            .iter()
+            .filter(|s| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis() < restarted_at - 1000)
+            .collect();
+        assert_eq!(missed.len(), 1, "missed slots fire once on return: {:?}", &after[before..]);
+    };
+}
