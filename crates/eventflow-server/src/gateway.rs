@@ -510,11 +510,14 @@ fn target(base: &str, path: Option<&str>, query: Option<&str>) -> String {
 /// Invoke the function at its root path. Any method; the body streams both
 /// ways. Platform errors carry `X-EventFlow-Error`.
 #[utoipa::path(post, path = "/v1/functions/{name}/invoke", tag = "invoke",
-    params(("name" = String, Path)),
+    params(("name" = String, Path), ("Prefer" = Option<String>, Header, description = "`respond-async`: store the request and answer 202 at once (an asynchronous invocation, retried; see /v1/invocations)"), ("EventFlow-Callback" = Option<String>, Header, description = "With respond-async: a URL that receives the result when it ends (https, public addresses only unless the platform allows more)")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "Passed to the function as sent"),
     responses(
         (status = 200, description = "The function's own response (any status, headers and body)"),
+        (status = 202, body = crate::api::invocations::InvocationDto, description = "With Prefer: respond-async: stored and queued; Location names the invocation"),
+        (status = 400, body = crate::error::ErrorBody, description = "A `.` or `..` path segment, or a callback the platform does not allow (field EventFlow-Callback)"),
         (status = 404, body = crate::error::ErrorBody, description = "No such function in your tenant"),
+        (status = 413, body = crate::error::ErrorBody, description = "An asynchronous request's body is larger than the platform keeps"),
         (status = 429, body = crate::error::ErrorBody, description = "Tenant concurrency or rate limit (Retry-After)"),
         (status = 502, body = crate::error::ErrorBody, description = "The function could not be reached"),
         (status = 503, body = crate::error::ErrorBody, description = "No ready replicas (Retry-After)"),
@@ -532,11 +535,14 @@ pub async fn invoke_root(
 
 /// Invoke the function at a sub-path (query string kept). Any method.
 #[utoipa::path(post, path = "/v1/functions/{name}/invoke/{path}", tag = "invoke",
-    params(("name" = String, Path), ("path" = String, Path, description = "Everything after /invoke/, forwarded as sent")),
+    params(("name" = String, Path), ("Prefer" = Option<String>, Header, description = "`respond-async`: store the request and answer 202 at once (an asynchronous invocation, retried; see /v1/invocations)"), ("EventFlow-Callback" = Option<String>, Header, description = "With respond-async: a URL that receives the result when it ends (https, public addresses only unless the platform allows more)"), ("path" = String, Path, description = "Everything after /invoke/, forwarded as sent")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "Passed to the function as sent"),
     responses(
         (status = 200, description = "The function's own response (any status, headers and body)"),
+        (status = 202, body = crate::api::invocations::InvocationDto, description = "With Prefer: respond-async: stored and queued; Location names the invocation"),
+        (status = 400, body = crate::error::ErrorBody, description = "A `.` or `..` path segment, or a callback the platform does not allow (field EventFlow-Callback)"),
         (status = 404, body = crate::error::ErrorBody, description = "No such function in your tenant"),
+        (status = 413, body = crate::error::ErrorBody, description = "An asynchronous request's body is larger than the platform keeps"),
         (status = 429, body = crate::error::ErrorBody, description = "Tenant concurrency or rate limit (Retry-After)"),
         (status = 502, body = crate::error::ErrorBody, description = "The function could not be reached"),
         (status = 503, body = crate::error::ErrorBody, description = "No ready replicas (Retry-After)"),

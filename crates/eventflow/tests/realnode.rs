@@ -376,6 +376,48 @@ async fn functions_really_run_on_the_real_node() {
         "X-Pod-Name is the pod's name"
     );
 
+    step("an asynchronous invocation: 202, poll, the function's answer kept");
+    let resp = a
+        .req(reqwest::Method::POST, "/v1/functions/echo/invoke/async")
+        .header("prefer", "respond-async")
+        .header("content-type", "text/plain")
+        .body("ping, later")
+        .send()
+        .await
+        .expect("async invoke");
+    assert_eq!(resp.status().as_u16(), 202);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let accepted: Value = resp.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/v1/invocations/{}", accepted["id"].as_str().unwrap())
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let (s, v) = a.json(reqwest::Method::GET, &location, None).await;
+        assert_eq!(s, 200, "{v}");
+        if v["status"] != "queued" && v["status"] != "running" {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "still {}: {v}", v["status"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["attempts"], 1, "{done}");
+    assert_eq!(done["response"]["status"], 200, "{done}");
+    assert_eq!(done["response"]["body"], "ping, later", "{done}");
+    let pod_header = done["response"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h[0] == "x-pod-name")
+        .map(|h| h[1].clone());
+    assert_eq!(
+        pod_header,
+        Some(pods[0]["metadata"]["name"].clone()),
+        "{done}"
+    );
+
     step("logs show the line the invocation printed");
     let (s, logs) = a
         .json(

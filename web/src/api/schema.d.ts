@@ -1758,7 +1758,12 @@ export interface operations {
     invoke_root: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `respond-async`: store the request and answer 202 at once (an asynchronous invocation, retried; see /v1/invocations) */
+                Prefer?: string | null;
+                /** @description With respond-async: a URL that receives the result when it ends (https, public addresses only unless the platform allows more) */
+                "EventFlow-Callback"?: string | null;
+            };
             path: {
                 name: string;
             };
@@ -1778,8 +1783,35 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description With Prefer: respond-async: stored and queued; Location names the invocation */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvocationDto"];
+                };
+            };
+            /** @description A `.` or `..` path segment, or a callback the platform does not allow (field EventFlow-Callback) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such function in your tenant */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An asynchronous request's body is larger than the platform keeps */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1828,7 +1860,12 @@ export interface operations {
     invoke_path: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description `respond-async`: store the request and answer 202 at once (an asynchronous invocation, retried; see /v1/invocations) */
+                Prefer?: string | null;
+                /** @description With respond-async: a URL that receives the result when it ends (https, public addresses only unless the platform allows more) */
+                "EventFlow-Callback"?: string | null;
+            };
             path: {
                 name: string;
                 /** @description Everything after /invoke/, forwarded as sent */
@@ -1850,8 +1887,35 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description With Prefer: respond-async: stored and queued; Location names the invocation */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvocationDto"];
+                };
+            };
+            /** @description A `.` or `..` path segment, or a callback the platform does not allow (field EventFlow-Callback) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such function in your tenant */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An asynchronous request's body is larger than the platform keeps */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
