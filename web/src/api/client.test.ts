@@ -1,6 +1,12 @@
 import { describe, expect, it, vi } from "vitest";
 import { ApiError, createApiClient, errorFromResponse } from "./client";
-import { mockFetch, platformError, sampleFunction, sampleMe } from "../test/utils";
+import {
+  mockFetch,
+  platformError,
+  sampleFunction,
+  sampleInvocation,
+  sampleMe,
+} from "../test/utils";
 
 function client(routes: Parameters<typeof mockFetch>[0], token: string | null = "tok") {
   const m = mockFetch(routes);
@@ -233,6 +239,93 @@ describe("invoke", () => {
     const notFound = await api.invoke("hello", { method: "GET", path: "/nope" });
     expect(notFound.status).toBe(404);
     expect(notFound.gatewayError).toBeNull();
+  });
+});
+
+describe("asynchronous invocations", () => {
+  it("queues with Prefer: respond-async and the callback, and returns the invocation", async () => {
+    const queued = { ...sampleInvocation, status: "queued", attempts: 0, response: null };
+    const { api, calls } = client({
+      "POST /v1/functions/hello/invoke/jobs": {
+        status: 202,
+        body: queued,
+        headers: { location: `/v1/invocations/${queued.id}` },
+      },
+    });
+    const inv = await api.invokeAsync("hello", {
+      method: "POST",
+      path: "/jobs?x=1",
+      body: '{"n":1}',
+      callbackUrl: " https://example.com/done ",
+    });
+    expect(inv).toEqual(queued);
+    const req = calls[0]!;
+    expect(req.headers.get("prefer")).toBe("respond-async");
+    expect(req.headers.get("eventflow-callback")).toBe("https://example.com/done");
+    expect(req.headers.get("content-type")).toBe("application/json");
+    expect(req.headers.get("authorization")).toBe("Bearer tok");
+    expect(new URL(req.url).search).toBe("?x=1");
+    expect(await req.text()).toBe('{"n":1}');
+  });
+
+  it("sends no callback header without a URL", async () => {
+    const { api, calls } = client({
+      "GET /v1/functions/hello/invoke": { status: 202, body: sampleInvocation },
+    });
+    await api.invokeAsync("hello", { method: "GET", path: "/", callbackUrl: "" });
+    expect(calls[0]!.headers.has("eventflow-callback")).toBe(false);
+    expect(calls[0]!.body).toBeNull();
+  });
+
+  it("rejects with the server's refusal, naming the callback header", async () => {
+    const { api } = client({
+      "POST /v1/functions/hello/invoke": platformError(
+        400,
+        "bad_request",
+        "EventFlow-Callback: only https URLs are allowed",
+        "EventFlow-Callback",
+      ),
+    });
+    const e = await api
+      .invokeAsync("hello", { method: "POST", path: "", callbackUrl: "http://x" })
+      .catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(ApiError);
+    expect((e as ApiError).field).toBe("EventFlow-Callback");
+    expect((e as ApiError).fieldMessage).toBe("only https URLs are allowed");
+  });
+
+  it("rejects an answer that did not queue the request", async () => {
+    const { api } = client({ "POST /v1/functions/hello/invoke": { status: 200, body: "ran" } });
+    await expect(api.invokeAsync("hello", { method: "POST", path: "" })).rejects.toMatchObject({
+      code: "not_queued",
+    });
+  });
+
+  it("lists, reads and re-drives invocations", async () => {
+    const { api, calls } = client({
+      "GET /v1/functions/hello/invocations": {
+        body: { items: [sampleInvocation], nextCursor: "n2" },
+      },
+      [`GET /v1/invocations/${sampleInvocation.id}`]: {
+        body: { ...sampleInvocation, attemptLog: [] },
+      },
+      [`POST /v1/invocations/${sampleInvocation.id}/redrive`]: {
+        body: { ...sampleInvocation, status: "queued" },
+      },
+    });
+    const page = await api.listInvocations("hello", { status: "dead", limit: 20, cursor: "c1" });
+    expect(page.nextCursor).toBe("n2");
+    const url = new URL(calls[0]!.url);
+    expect(Object.fromEntries(url.searchParams)).toEqual({
+      status: "dead",
+      limit: "20",
+      cursor: "c1",
+    });
+    await api.listInvocations("hello");
+    expect(new URL(calls[1]!.url).search).toBe("");
+    expect((await api.getInvocation(sampleInvocation.id)).attemptLog).toEqual([]);
+    expect((await api.redriveInvocation(sampleInvocation.id)).status).toBe("queued");
+    expect(calls[3]!.method).toBe("POST");
   });
 });
 

@@ -4,6 +4,9 @@ import type {
   ErrorBody,
   FunctionList,
   FunctionObject,
+  Invocation,
+  InvocationList,
+  InvocationStatus,
   Me,
   PatchFunctionRequest,
   RegistryCredential,
@@ -74,6 +77,23 @@ export interface InvokeRequest {
   body?: string;
   contentType?: string;
   signal?: AbortSignal;
+}
+
+/** An asynchronous invocation: the request to store, and where to report its end. */
+export interface InvokeAsyncRequest extends InvokeRequest {
+  /** Sent as `EventFlow-Callback`: the server POSTs the outcome there when it ends. */
+  callbackUrl?: string;
+}
+
+/** The header that asks the invoke route to queue the request (RFC 7240). */
+export const PREFER_ASYNC = "respond-async";
+/** The header naming an asynchronous invocation's completion callback. */
+export const CALLBACK_HEADER = "EventFlow-Callback";
+
+export interface ListInvocationsParams {
+  status?: InvocationStatus | null;
+  limit?: number;
+  cursor?: string | null;
 }
 
 export interface InvokeResult {
@@ -210,8 +230,26 @@ export function createApiClient(options: ClientOptions) {
   }
 
   const fn = (name: string) => `/v1/functions/${encodeURIComponent(name)}`;
+  const invocationPath = (id: string) => `/v1/invocations/${encodeURIComponent(id)}`;
   const registryPath = (registry: string) =>
     `/v1/registry-credentials/${encodeURIComponent(registry)}`;
+
+  /** URL, headers and body of a call through the invoke gateway. */
+  function invokeInit(name: string, req: InvokeRequest, extra: Record<string, string> = {}) {
+    const sub = req.path.trim().replace(/^\/+/, "");
+    const url = `${fn(name)}/invoke${sub ? `/${sub}` : ""}`;
+    const headers: Record<string, string> = { ...extra };
+    const hasBody =
+      req.body !== undefined && req.body !== "" && !["GET", "HEAD"].includes(req.method);
+    if (hasBody) headers["Content-Type"] = req.contentType ?? "application/json";
+    const init: RequestInit = {
+      method: req.method,
+      headers,
+      body: hasBody ? req.body : undefined,
+      signal: req.signal,
+    };
+    return { url, init };
+  }
 
   return {
     authConfig: () => json<AuthConfig>("GET", "/auth/config", undefined, false),
@@ -242,18 +280,9 @@ export function createApiClient(options: ClientOptions) {
 
     /** Sends a raw request through the invoke gateway and reports the raw response. */
     async invoke(name: string, req: InvokeRequest): Promise<InvokeResult> {
-      const sub = req.path.trim().replace(/^\/+/, "");
-      const url = `${fn(name)}/invoke${sub ? `/${sub}` : ""}`;
-      const headers: Record<string, string> = {};
-      const hasBody =
-        req.body !== undefined && req.body !== "" && !["GET", "HEAD"].includes(req.method);
-      if (hasBody) headers["Content-Type"] = req.contentType ?? "application/json";
+      const { url, init } = invokeInit(name, req);
       const started = performance.now();
-      const res = await send(
-        url,
-        { method: req.method, headers, body: hasBody ? req.body : undefined, signal: req.signal },
-        true,
-      );
+      const res = await send(url, init, true);
       const body = await res.text();
       const durationMs = Math.round(performance.now() - started);
       const headerList: [string, string][] = [];
@@ -267,6 +296,48 @@ export function createApiClient(options: ClientOptions) {
         gatewayError: gatewayErrorOf(res, body),
       };
     },
+
+    /**
+     * Queues a request through the invoke gateway (`Prefer: respond-async`):
+     * resolves with the stored invocation the server answers 202 with, and
+     * rejects with ApiError when it refuses (unknown function, body too large,
+     * queue full, a callback URL it does not allow, …).
+     */
+    async invokeAsync(name: string, req: InvokeAsyncRequest): Promise<Invocation> {
+      const extra: Record<string, string> = { Accept: "application/json", Prefer: PREFER_ASYNC };
+      const callback = req.callbackUrl?.trim();
+      if (callback) extra[CALLBACK_HEADER] = callback;
+      const { url, init } = invokeInit(name, req, extra);
+      const res = await send(url, init, true);
+      if (!res.ok) throw await errorFromResponse(res);
+      const text = await res.text();
+      if (res.status !== 202) {
+        throw new ApiError(
+          res.status,
+          "not_queued",
+          `The server answered ${res.status} instead of queueing the request (202).`,
+        );
+      }
+      try {
+        return JSON.parse(text) as Invocation;
+      } catch {
+        throw new ApiError(res.status, "bad_response", "The server sent a response that is not JSON.");
+      }
+    },
+    /** A function's asynchronous invocations, newest first, a page at a time. */
+    listInvocations: (name: string, params: ListInvocationsParams = {}) => {
+      const q = new URLSearchParams();
+      if (params.status) q.set("status", params.status);
+      if (params.limit !== undefined) q.set("limit", String(params.limit));
+      if (params.cursor) q.set("cursor", params.cursor);
+      const qs = q.toString();
+      return json<InvocationList>("GET", `${fn(name)}/invocations${qs ? `?${qs}` : ""}`);
+    },
+    /** One invocation with its attempt log. */
+    getInvocation: (id: string) => json<Invocation>("GET", invocationPath(id)),
+    /** Queues a dead or failed invocation again (409 `conflict` for any other status). */
+    redriveInvocation: (id: string) =>
+      json<Invocation>("POST", `${invocationPath(id)}/redrive`),
 
     /**
      * Streams a function's logs, calling onChunk with each decoded piece of text.

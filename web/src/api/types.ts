@@ -38,6 +38,25 @@ export type PatchFunctionRequest = Schemas["FunctionPatch"];
 
 export type ErrorBody = Schemas["ErrorBody"];
 
+/** `retry` of a spec: attempts of one asynchronous invocation (null: the platform's default). */
+export type Retry = Schemas["Retry"];
+/** A cron trigger as the spec holds it; each run is an asynchronous invocation. */
+export type Schedule = Schemas["Schedule"];
+/** A cron trigger as sent in a create or replace request. */
+export type ScheduleRequest = Schemas["RawSchedule"];
+/** `status.schedules[]`: a trigger's last and next run. */
+export type ScheduleStatus = Schemas["ScheduleStatusDto"];
+
+/** One asynchronous invocation (`Prefer: respond-async`, or a schedule's run). */
+export type Invocation = Schemas["InvocationDto"];
+export type InvocationList = Schemas["InvocationList"];
+/** queued, running, succeeded, failed or dead. */
+export type InvocationStatus = Schemas["InvocationStatus"];
+/** One try of an invocation (`attemptLog[]`, on GET /v1/invocations/{id} only). */
+export type InvocationAttempt = Schemas["AttemptDto"];
+/** The function's answer to an invocation's last attempt. */
+export type InvocationResponse = Schemas["InvocationResponseDto"];
+
 /** A sample function image the server offers (GET /v1/samples). */
 export type Sample = Schemas["Sample"];
 export type SampleList = Schemas["SampleList"];
@@ -48,6 +67,11 @@ export type RegistryCredentialRequest = Schemas["RegistryCredentialRequest"];
 
 /** `status.phase`: Pending, Deploying, Running or Failed (an enum in the OpenAPI document). */
 export type Phase = Schemas["Phase"];
+
+/** Query parameters of GET /v1/functions/{name}/invocations. */
+export type ListInvocationsQuery = NonNullable<
+  paths["/v1/functions/{name}/invocations"]["get"]["parameters"]["query"]
+>;
 
 /** Query parameters of GET /v1/functions. */
 export type ListFunctionsQuery = NonNullable<paths["/v1/functions"]["get"]["parameters"]["query"]>;

@@ -5,7 +5,7 @@ import { MemoryRouter, Route, Routes } from "react-router";
 import axe from "axe-core";
 import { expect } from "vitest";
 import { ERROR_HEADER } from "../api/client";
-import type { Me } from "../api/types";
+import type { Invocation, Me } from "../api/types";
 import { AuthProvider } from "../auth/AuthContext";
 import { saveSession } from "../auth/session";
 
@@ -186,3 +186,36 @@ export const sampleFunction = {
   createdAt: "2026-01-01T00:00:00Z",
   updatedAt: "2026-01-01T00:00:00Z",
 };
+
+/** An asynchronous invocation of hello as the server lists it (no attempt log). */
+export const sampleInvocation: Invocation = {
+  id: "4f0c1a2b-1111-4222-8333-444455556666",
+  function: "hello",
+  status: "succeeded",
+  source: "api",
+  method: "POST",
+  path: "/jobs",
+  attempts: 2,
+  maxAttempts: 5,
+  createdAt: "2026-01-01T00:00:00Z",
+  updatedAt: "2026-01-01T00:00:02Z",
+  nextAttemptAt: null,
+  finishedAt: "2026-01-01T00:00:02Z",
+  lastError: null,
+  response: {
+    status: 200,
+    headers: [["content-type", "application/json"]],
+    body: '{"done":true}',
+    truncated: false,
+  },
+  callbackUrl: null,
+  callbackStatus: null,
+};
+
+/** sampleInvocation with other fields (a new id unless one is given). */
+export function invocation(fields: Partial<Invocation> = {}): Invocation {
+  nextInvocation += 1;
+  const id = `${String(nextInvocation).padStart(8, "0")}-aaaa-4bbb-8ccc-dddddddddddd`;
+  return { ...sampleInvocation, id, ...fields };
+}
+let nextInvocation = 0;

@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import { QueryClient } from "@tanstack/react-query";
+import { invocation } from "../test/utils";
+import { isActive, putInvocation, queryKeys, type InvocationPages } from "./queries";
+
+function pages(...lists: ReturnType<typeof invocation>[][]): InvocationPages {
+  return {
+    pages: lists.map((items, i) => ({ items, nextCursor: i < lists.length - 1 ? `c${i}` : null })),
+    pageParams: lists.map((_, i) => (i === 0 ? null : `c${i - 1}`)),
+  };
+}
+
+const ids = (qc: QueryClient, status: Parameters<typeof queryKeys.invocationList>[1]) =>
+  qc
+    .getQueryData<InvocationPages>(queryKeys.invocationList("hello", status))
+    ?.pages.map((p) => p.items.map((i) => `${i.id.slice(0, 8)}:${i.status}`));
+
+describe("putInvocation", () => {
+  it("puts a new invocation at the top of the lists it belongs in", () => {
+    const qc = new QueryClient();
+    const old = invocation({ status: "succeeded" });
+    const dead = invocation({ status: "dead" });
+    qc.setQueryData(queryKeys.invocationList("hello", "all"), pages([old], [dead]));
+    qc.setQueryData(queryKeys.invocationList("hello", "queued"), pages([]));
+    qc.setQueryData(queryKeys.invocationList("hello", "dead"), pages([dead]));
+    const fresh = invocation({ status: "queued" });
+    putInvocation(qc, fresh);
+    const s = (i: typeof old) => `${i.id.slice(0, 8)}:${i.status}`;
+    expect(ids(qc, "all")).toEqual([[s(fresh), s(old)], [s(dead)]]);
+    expect(ids(qc, "queued")).toEqual([[s(fresh)]]);
+    expect(ids(qc, "dead")).toEqual([[s(dead)]]);
+    expect(qc.getQueryData(queryKeys.invocation(fresh.id))).toEqual(fresh);
+    // every list of the function is refetched
+    expect(qc.getQueryState(queryKeys.invocationList("hello", "dead"))?.isInvalidated).toBe(true);
+  });
+
+  it("replaces a re-driven invocation where it is, keeping its loaded attempts", () => {
+    const qc = new QueryClient();
+    const dead = invocation({ status: "dead" });
+    const attemptLog = [{ n: 1, startedAt: dead.createdAt, outcome: "failed" }];
+    qc.setQueryData(queryKeys.invocationList("hello", "all"), pages([invocation(), dead]));
+    qc.setQueryData(queryKeys.invocationList("hello", "dead"), pages([dead]));
+    qc.setQueryData(queryKeys.invocation(dead.id), { ...dead, attemptLog });
+    putInvocation(qc, { ...dead, status: "queued" });
+    expect(ids(qc, "all")?.[0]?.[1]).toBe(`${dead.id.slice(0, 8)}:queued`);
+    expect(ids(qc, "dead")).toEqual([[`${dead.id.slice(0, 8)}:queued`]]);
+    expect(qc.getQueryData(queryKeys.invocation(dead.id))).toMatchObject({
+      status: "queued",
+      attemptLog,
+    });
+  });
+
+  it("leaves other functions' lists alone", () => {
+    const qc = new QueryClient();
+    qc.setQueryData(queryKeys.invocationList("other", "all"), pages([]));
+    putInvocation(qc, invocation());
+    expect(
+      qc.getQueryData<InvocationPages>(queryKeys.invocationList("other", "all"))?.pages[0]?.items,
+    ).toEqual([]);
+  });
+});
+
+describe("isActive", () => {
+  it("is true while the worker may still change it", () => {
+    expect(
+      ["queued", "running", "succeeded", "failed", "dead"].map((status) =>
+        isActive({ status: status as "queued" }),
+      ),
+    ).toEqual([true, true, false, false, false]);
+  });
+});
