@@ -321,7 +321,11 @@ export function createApiClient(options: ClientOptions) {
       try {
         return JSON.parse(text) as Invocation;
       } catch {
-        throw new ApiError(res.status, "bad_response", "The server sent a response that is not JSON.");
+        throw new ApiError(
+          res.status,
+          "bad_response",
+          "The server sent a response that is not JSON.",
+        );
       }
     },
     /** A function's asynchronous invocations, newest first, a page at a time. */
@@ -336,8 +340,7 @@ export function createApiClient(options: ClientOptions) {
     /** One invocation with its attempt log. */
     getInvocation: (id: string) => json<Invocation>("GET", invocationPath(id)),
     /** Queues a dead or failed invocation again (409 `conflict` for any other status). */
-    redriveInvocation: (id: string) =>
-      json<Invocation>("POST", `${invocationPath(id)}/redrive`),
+    redriveInvocation: (id: string) => json<Invocation>("POST", `${invocationPath(id)}/redrive`),
 
     /**
      * Streams a function's logs, calling onChunk with each decoded piece of text.

@@ -146,7 +146,8 @@ export function useInvocation(id: string) {
   return useQuery({
     queryKey: queryKeys.invocation(id),
     queryFn: () => api.getInvocation(id),
-    refetchInterval: (q) => (q.state.data && isActive(q.state.data) ? INVOCATIONS_REFRESH_MS : false),
+    refetchInterval: (q) =>
+      q.state.data && isActive(q.state.data) ? INVOCATIONS_REFRESH_MS : false,
   });
 }
 
