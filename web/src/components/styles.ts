@@ -16,3 +16,11 @@ export function buttonClass(variant: Variant = "secondary", extra = ""): string 
 
 export const inputClass =
   "block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm shadow-sm placeholder:text-slate-400 focus:border-indigo-500 focus:ring-2 focus:ring-indigo-200 focus:outline-none aria-[invalid=true]:border-red-500 aria-[invalid=true]:ring-red-100";
+
+/** Badge colours of an HTTP status: 2xx green, 3xx blue, 4xx amber, 5xx red. */
+export function httpStatusClass(status: number): string {
+  if (status < 300) return "bg-emerald-50 text-emerald-800 ring-emerald-200";
+  if (status < 400) return "bg-sky-50 text-sky-800 ring-sky-200";
+  if (status < 500) return "bg-amber-50 text-amber-800 ring-amber-200";
+  return "bg-red-50 text-red-800 ring-red-200";
+}

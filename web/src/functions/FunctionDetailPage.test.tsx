@@ -3,6 +3,7 @@ import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import {
   expectAccessible,
+  invocation,
   meWithLimits,
   mockFetch,
   platformError,
@@ -24,6 +25,7 @@ function setup(routes: Parameters<typeof mockFetch>[0] = {}) {
       "unavailable",
       "Kubernetes is not reachable; logs come from the cluster",
     ),
+    "GET /v1/functions/hello/invocations": { body: { items: [], nextCursor: null } },
     ...routes,
   });
   const r = renderApp(<FunctionDetailPage />, {
@@ -192,6 +194,71 @@ describe("FunctionDetailPage", () => {
     expect(await screen.findByTestId("invoke-status")).toHaveTextContent("503");
     expect(screen.queryByText(/EventFlow answered instead/)).not.toBeInTheDocument();
     expect(screen.getByLabelText("Response body")).toHaveTextContent('"message": "try later"');
+  });
+
+  it("invokes asynchronously and puts the invocation at the top of the history", async () => {
+    const queued = invocation({ status: "queued", attempts: 0, response: null, path: "/jobs" });
+    let sent = false;
+    const { calls } = setup({
+      "POST /v1/functions/hello/invoke/jobs": () => {
+        sent = true;
+        return {
+          status: 202,
+          body: queued,
+          headers: { location: `/v1/invocations/${queued.id}` },
+        };
+      },
+      "GET /v1/functions/hello/invocations": () => ({
+        body: { items: sent ? [queued] : [], nextCursor: null },
+      }),
+      [`GET /v1/invocations/${queued.id}`]: { body: { ...queued, attemptLog: [] } },
+    });
+    await screen.findByTestId("invocations-empty");
+    await userEvent.selectOptions(screen.getByLabelText("Method"), "POST");
+    await userEvent.clear(screen.getByLabelText("Path"));
+    await userEvent.type(screen.getByLabelText("Path"), "/jobs");
+    await userEvent.type(screen.getByLabelText(/^Body/), '{{"n":1}');
+    await userEvent.click(screen.getByLabelText("Asynchronous"));
+    expect(screen.getByLabelText("Asynchronous")).toHaveAccessibleDescription(
+      /Queue the request and get its id at once/,
+    );
+    await userEvent.type(screen.getByLabelText(/^Callback URL/), "https://example.com/done");
+    await userEvent.click(screen.getByRole("button", { name: "Queue request" }));
+    expect(await screen.findByTestId("invoke-async-id")).toHaveTextContent(queued.id);
+    const result = screen.getByTestId("invoke-async");
+    expect(within(result).getByText("queued")).toBeInTheDocument();
+    expect(result).toHaveTextContent("attempts 0/5");
+    const post = calls.find((c) => c.method === "POST")!;
+    expect(post.headers.get("prefer")).toBe("respond-async");
+    expect(post.headers.get("eventflow-callback")).toBe("https://example.com/done");
+    expect(await post.text()).toBe('{"n":1}');
+    // the history has it at the top, without a page reload
+    const row = await screen.findByTestId(`invocation-${queued.id}`);
+    expect(within(row).getByText("queued")).toBeInTheDocument();
+    expect(screen.queryByTestId("invocations-empty")).toBeNull();
+    // no synchronous response was shown
+    expect(screen.queryByTestId("invoke-status")).toBeNull();
+  });
+
+  it("shows a refused callback URL on its field", async () => {
+    setup({
+      "GET /v1/functions/hello/invoke": platformError(
+        400,
+        "bad_request",
+        "EventFlow-Callback: callback URLs must use https",
+        "EventFlow-Callback",
+      ),
+    });
+    await screen.findByRole("heading", { level: 1, name: "hello" });
+    await userEvent.click(screen.getByLabelText("Asynchronous"));
+    const callback = screen.getByLabelText(/^Callback URL/);
+    await userEvent.type(callback, "http://example.com/done");
+    await userEvent.click(screen.getByRole("button", { name: "Queue request" }));
+    await waitFor(() =>
+      expect(callback).toHaveAccessibleDescription("callback URLs must use https"),
+    );
+    expect(callback).toHaveAttribute("aria-invalid", "true");
+    expect(screen.queryByText("Could not queue the request")).toBeNull();
   });
 
   it("streams logs", async () => {

@@ -10,6 +10,7 @@ import { Button, Card, ErrorBanner, PageHeader, Spinner } from "../components/ui
 import { useDocumentTitle } from "../components/useDocumentTitle";
 import { formatAge, formatDateTime } from "../lib/time";
 import { EditFunctionForm } from "./EditFunctionForm";
+import { InvocationsPanel } from "./InvocationsPanel";
 import { InvokePanel } from "./InvokePanel";
 import { LogsPanel } from "./LogsPanel";
 import { PhaseBadge } from "./PhaseBadge";
@@ -319,6 +320,9 @@ export function FunctionDetailPage() {
         </div>
         <div className="space-y-6">
           <InvokePanel name={fn.name} />
+        </div>
+        <div className="min-w-0 lg:col-span-3">
+          <InvocationsPanel fn={fn} />
         </div>
         <div className="lg:col-span-3">
           <LogsPanel name={fn.name} />
