@@ -145,6 +145,10 @@ struct DeployArgs {
     /// [default: the server's, 5].
     #[arg(long, value_name = "N")]
     max_attempts: Option<i64>,
+    /// A cron trigger, repeatable: NAME=CRON, optionally followed by
+    /// `;tz=ZONE` and `;body=TEXT`, e.g. 'nightly=0 3 * * *;tz=Europe/Paris'.
+    #[arg(long = "schedule", value_name = "NAME=CRON[;tz=ZONE][;body=TEXT]", value_parser = parse_schedule)]
+    schedules: Vec<eventflow_core::RawSchedule>,
     #[command(flatten)]
     out: OutputArg,
 }
@@ -249,6 +253,32 @@ fn parse_env_var(s: &str) -> Result<EnvVar, String> {
         }),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),
     }
+}
+
+fn parse_schedule(s: &str) -> Result<eventflow_core::RawSchedule, String> {
+    let (name, rest) = s
+        .split_once('=')
+        .filter(|(n, _)| !n.is_empty())
+        .ok_or_else(|| format!("expected NAME=CRON, got {s:?}"))?;
+    let mut parts = rest.split(';');
+    let cron = parts.next().unwrap_or_default().trim().to_string();
+    let mut schedule = eventflow_core::RawSchedule {
+        name: Some(name.trim().to_string()),
+        cron: Some(cron),
+        ..Default::default()
+    };
+    for part in parts {
+        match part.split_once('=') {
+            Some(("tz", z)) => schedule.time_zone = Some(z.trim().to_string()),
+            Some(("body", b)) => schedule.body = Some(b.to_string()),
+            _ => {
+                return Err(format!(
+                    "unknown schedule option {part:?} (use tz=ZONE or body=TEXT)"
+                ))
+            }
+        }
+    }
+    Ok(schedule)
 }
 
 fn parse_duration_secs(s: &str) -> Result<u64, String> {
@@ -516,6 +546,7 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         retry: args.max_attempts.map(|n| eventflow_core::RawRetry {
             max_attempts: Some(n),
         }),
+        schedules: (!args.schedules.is_empty()).then_some(args.schedules),
         ..RawFunctionSpec::default()
     };
     // The server checks replicas against the tenant's own maximum.
@@ -727,6 +758,20 @@ mod tests {
         assert!(parse_duration_secs("").is_err());
         assert!(parse_duration_secs("-3").is_err());
         assert!(parse_duration_secs("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn schedules() {
+        let s = parse_schedule("nightly=0 3 * * *;tz=Europe/Paris;body={\"a\":1}").unwrap();
+        assert_eq!(s.name.as_deref(), Some("nightly"));
+        assert_eq!(s.cron.as_deref(), Some("0 3 * * *"));
+        assert_eq!(s.time_zone.as_deref(), Some("Europe/Paris"));
+        assert_eq!(s.body.as_deref(), Some("{\"a\":1}"));
+        let plain = parse_schedule("tick=*/10 * * * * *").unwrap();
+        assert_eq!(plain.time_zone, None);
+        assert!(parse_schedule("=0 3 * * *").is_err());
+        assert!(parse_schedule("nightly").is_err());
+        assert!(parse_schedule("n=0 3 * * *;color=red").is_err());
     }
 
     #[test]

@@ -1237,6 +1237,37 @@ fn async_invocations_from_the_cli() {
         .ok()
         .json();
     assert_eq!(f["spec"]["retry"]["maxAttempts"], 2, "{f}");
+    // Schedules from flags; the server checks them and names the field.
+    let f = u
+        .run(&[
+            "fn",
+            "deploy",
+            "nightly",
+            "--image",
+            "nginx",
+            "--schedule",
+            "report=0 3 * * *;tz=Europe/Paris;body={\"full\":true}",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(f["spec"]["schedules"][0]["timeZone"], "Europe/Paris", "{f}");
+    assert_eq!(f["spec"]["schedules"][0]["body"], "{\"full\":true}", "{f}");
+    assert!(
+        f["status"]["schedules"][0]["nextRunTime"].is_string(),
+        "{f}"
+    );
+    u.run(&[
+        "fn",
+        "deploy",
+        "nightly",
+        "--image",
+        "nginx",
+        "--schedule",
+        "fast=* * * * * *",
+    ])
+    .fails(5, "schedules[0].cron");
     // --wait: the function's answer on stdout, as for a synchronous call.
     let out = u
         .run(&[
