@@ -181,6 +181,49 @@ describe("CreateFunctionPage", () => {
   });
 });
 
+describe("CreateFunctionPage retries", () => {
+  it("sets the attempts of asynchronous invocations", async () => {
+    const { calls } = setup({ "POST /v1/functions": { status: 201, body: sampleFunction } });
+    await userEvent.type(screen.getByLabelText("Name"), "hello");
+    await userEvent.type(screen.getByLabelText("Image"), "nginx:alpine");
+    const attempts = screen.getByLabelText("Attempts per invocation");
+    await userEvent.type(attempts, "25");
+    await userEvent.click(screen.getByRole("button", { name: "Create function" }));
+    expect(attempts).toHaveAccessibleDescription("Attempts must be between 1 and 20.");
+    await waitFor(() => expect(attempts).toHaveFocus());
+    expect(calls.some((c) => c.method === "POST")).toBe(false);
+    await userEvent.clear(attempts);
+    await userEvent.type(attempts, "3");
+    await userEvent.click(screen.getByRole("button", { name: "Create function" }));
+    expect(await screen.findByText("detail page")).toBeInTheDocument();
+    expect(await calls.find((c) => c.method === "POST")!.json()).toEqual({
+      name: "hello",
+      image: "nginx:alpine",
+      retry: { maxAttempts: 3 },
+    });
+  });
+
+  it("puts the server's refusal on the attempts field", async () => {
+    setup({
+      "POST /v1/functions": platformError(
+        422,
+        "validation_failed",
+        "retry.maxAttempts: must be between 1 and 20",
+        "retry.maxAttempts",
+      ),
+    });
+    await userEvent.type(screen.getByLabelText("Name"), "hello");
+    await userEvent.type(screen.getByLabelText("Image"), "nginx:alpine");
+    await userEvent.type(screen.getByLabelText("Attempts per invocation"), "5");
+    await userEvent.click(screen.getByRole("button", { name: "Create function" }));
+    await waitFor(() =>
+      expect(screen.getByLabelText("Attempts per invocation")).toHaveAccessibleDescription(
+        "must be between 1 and 20",
+      ),
+    );
+  });
+});
+
 describe("CreateFunctionPage samples", () => {
   const posts = (calls: Request[]) => calls.filter((c) => c.method === "POST");
 

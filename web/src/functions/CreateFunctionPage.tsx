@@ -15,6 +15,8 @@ import { deploySample } from "./samples";
 import {
   DEFAULTS,
   emptyForm,
+  MAX_ATTEMPTS_MAX,
+  MAX_ATTEMPTS_MIN,
   NAME_MAX,
   validateFunctionForm,
   type FieldErrors,
@@ -40,6 +42,7 @@ function focusFirstError(values: FunctionFormValues, errors: Record<string, stri
     "autoscaling.targetCpuPercent",
     "autoscaling.targetConcurrency",
     "autoscaling.idleSeconds",
+    "retry.maxAttempts",
   ];
   const first = order.find((k) => errors[k]);
   if (!first) return;
@@ -466,6 +469,24 @@ export function CreateFunctionPage() {
               )}
             </div>
           )}
+        </Section>
+
+        <Section
+          title="Asynchronous invocations"
+          description="Requests sent with Prefer: respond-async, and runs of schedules, are queued and retried when the function fails. Add schedules on the function's page once it exists."
+        >
+          <div className="grid gap-4 sm:grid-cols-3">
+            <TextField
+              {...field("retry.maxAttempts")}
+              label="Attempts per invocation"
+              name="maxAttempts"
+              inputMode="numeric"
+              placeholder="platform default"
+              hint={`${MAX_ATTEMPTS_MIN} to ${MAX_ATTEMPTS_MAX}`}
+              value={values.maxAttempts}
+              onChange={(e) => set("maxAttempts", e.target.value)}
+            />
+          </div>
         </Section>
 
         {generalError && <ErrorBanner title="Could not create the function" error={generalError} />}

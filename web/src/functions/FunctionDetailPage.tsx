@@ -15,6 +15,7 @@ import { InvokePanel } from "./InvokePanel";
 import { LogsPanel } from "./LogsPanel";
 import { PhaseBadge } from "./PhaseBadge";
 import { ScaleControl } from "./ScaleControl";
+import { SchedulesCard } from "./SchedulesCard";
 
 function Row({ label, children }: { label: string; children: ReactNode }) {
   return (
@@ -314,6 +315,7 @@ export function FunctionDetailPage() {
               <SpecView fn={fn} />
             )}
           </Card>
+          <SchedulesCard fn={fn} />
           <Card title="Conditions">
             <Conditions fn={fn} />
           </Card>

@@ -21,6 +21,7 @@ export const FORM_FIELDS = [
   "autoscaling.targetCpuPercent",
   "autoscaling.targetConcurrency",
   "autoscaling.idleSeconds",
+  "retry.maxAttempts",
 ] as const;
 
 /** Resolves a server field path to a form field: `command[2]` → `command`, `resources` stays null. */

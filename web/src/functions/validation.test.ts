@@ -5,6 +5,7 @@ import {
   validateEnv,
   validateFunctionForm,
   validateImage,
+  validateMaxAttempts,
   validateName,
   validateReplicas,
   type EnvRow,
@@ -339,5 +340,24 @@ describe("request-based autoscaling", () => {
         field,
       ]);
     }
+  });
+});
+
+describe("retry.maxAttempts", () => {
+  it("is sent when given, 1 to 20", () => {
+    expect(validateFunctionForm(form({ maxAttempts: " 3 " }), LIMITS).request?.retry).toEqual({
+      maxAttempts: 3,
+    });
+    expect(validateFunctionForm(form({}), LIMITS).request).not.toHaveProperty("retry");
+    expect(validateFunctionForm(form({ maxAttempts: "21" }), LIMITS).errors).toEqual({
+      "retry.maxAttempts": "Attempts must be between 1 and 20.",
+    });
+  });
+
+  it("is checked the same way in the schedules card", () => {
+    expect(validateMaxAttempts("")).toEqual({ value: undefined });
+    expect(validateMaxAttempts("20")).toEqual({ value: 20 });
+    expect(validateMaxAttempts("0")).toEqual({ error: "Attempts must be between 1 and 20." });
+    expect(validateMaxAttempts("two")).toEqual({ error: "Attempts must be a whole number." });
   });
 });

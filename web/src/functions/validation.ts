@@ -11,6 +11,9 @@ export const IMAGE_MAX = 512;
 export const MAX_ENV_VARS = 100;
 export const ENV_NAME_MAX = 128;
 export const MAX_TIMEOUT_SECONDS = 900;
+/** Bounds of `retry.maxAttempts`: attempts of one asynchronous invocation. */
+export const MAX_ATTEMPTS_MIN = 1;
+export const MAX_ATTEMPTS_MAX = 20;
 export const DEFAULTS = {
   replicas: 1,
   port: 8080,
@@ -213,6 +216,8 @@ export interface FunctionFormValues {
   targetCpuPercent: string;
   targetConcurrency: string;
   idleSeconds: string;
+  /** `retry.maxAttempts`; blank: the platform's default. */
+  maxAttempts: string;
 }
 
 export function emptyForm(): FunctionFormValues {
@@ -236,6 +241,7 @@ export function emptyForm(): FunctionFormValues {
     targetCpuPercent: "",
     targetConcurrency: "",
     idleSeconds: "",
+    maxAttempts: "",
   };
 }
 
@@ -279,6 +285,14 @@ export function validateFunctionForm(
     MAX_TIMEOUT_SECONDS,
   );
   const env = validateEnv(v.env, errors);
+  const maxAttempts = checkInt(
+    errors,
+    "retry.maxAttempts",
+    "Attempts",
+    v.maxAttempts,
+    MAX_ATTEMPTS_MIN,
+    MAX_ATTEMPTS_MAX,
+  );
 
   const q = (field: string, label: string, text: string, fallback: string) => {
     const t = text.trim();
@@ -408,6 +422,7 @@ export function validateFunctionForm(
   if (args.length) request.args = args;
   if (autoscaling) request.autoscaling = autoscaling;
   if (timeoutSeconds !== undefined) request.timeoutSeconds = timeoutSeconds;
+  if (maxAttempts !== undefined) request.retry = { maxAttempts };
   return { errors: {}, request };
 }
 
@@ -423,4 +438,24 @@ export function validateReplicas(
   if (n === null) return { error: "Replicas must be a whole number." };
   const error = rangeError("Replicas", n, 0, tenantLimits?.maxReplicas);
   return error ? { error } : { value: n };
+}
+
+/**
+ * `retry.maxAttempts` as typed into the schedules card: blank leaves it to
+ * the platform's default (undefined).
+ */
+export function validateMaxAttempts(
+  text: string,
+): { value: number | undefined } | { error: string } {
+  const errors: FieldErrors = {};
+  const value = checkInt(
+    errors,
+    "retry.maxAttempts",
+    "Attempts",
+    text,
+    MAX_ATTEMPTS_MIN,
+    MAX_ATTEMPTS_MAX,
+  );
+  const error = errors["retry.maxAttempts"];
+  return error ? { error } : { value };
 }
