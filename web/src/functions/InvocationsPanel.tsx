@@ -128,7 +128,7 @@ function InvocationDetails({ summary }: { summary: Invocation }) {
             None yet: the first attempt is made as soon as a worker is free.
           </p>
         ) : (
-          <div className="mt-1 overflow-x-auto">
+          <div className="relative mt-1 overflow-x-auto">
             <table className="min-w-full text-left text-xs">
               <caption className="sr-only">Attempts of invocation {short}</caption>
               <thead className="text-slate-500">
@@ -340,7 +340,8 @@ export function InvocationsPanel({ fn }: { fn: FunctionObject }) {
   else
     content = (
       <>
-        <div className="-mx-4 overflow-x-auto sm:mx-0">
+        {/* relative: the sr-only texts at its far right scroll with it instead of widening the page */}
+        <div className="relative -mx-4 overflow-x-auto sm:mx-0">
           <table className="min-w-full text-left text-sm">
             <caption className="sr-only">Asynchronous invocations of {name}, newest first</caption>
             <thead className="text-xs tracking-wide text-slate-500 uppercase">
@@ -438,21 +439,23 @@ export function InvocationsPanel({ fn }: { fn: FunctionObject }) {
           <label htmlFor={`${ids}-status`} className="text-sm text-slate-600">
             Status
           </label>
-          <select
-            id={`${ids}-status`}
-            className={`${inputClass} w-auto py-1.5`}
-            value={filter}
-            onChange={(e) => {
-              setFilter(e.target.value as Filter);
-              setNotice(null);
-            }}
-          >
-            {FILTERS.map((f) => (
-              <option key={f.value} value={f.value}>
-                {f.label}
-              </option>
-            ))}
-          </select>
+          <div className="w-32">
+            <select
+              id={`${ids}-status`}
+              className={`${inputClass} py-1.5`}
+              value={filter}
+              onChange={(e) => {
+                setFilter(e.target.value as Filter);
+                setNotice(null);
+              }}
+            >
+              {FILTERS.map((f) => (
+                <option key={f.value} value={f.value}>
+                  {f.label}
+                </option>
+              ))}
+            </select>
+          </div>
           <Button className="py-1.5" onClick={() => void list.refetch()}>
             Refresh
           </Button>
