@@ -9,6 +9,7 @@ import {
   SCREENSHOT_DIR,
   startBrowser,
   startServer,
+  startUpstream,
 } from "./harness.mjs";
 
 const FN = "hello-e2e";
@@ -16,9 +17,13 @@ const PHASE = /^(Pending|Deploying|Running|Failed)$/;
 // The sample the server offers (`--sample-image`). The e2e server has no node that runs
 // containers, so the image need not exist: the step checks the function is created with it.
 const ECHO_IMAGE = "127.0.0.1:26450/samples/echo:v1";
+// A function whose invocations reach a local stand-in for its container
+// (--invoke-static): asynchronous invocations and schedules really run.
+const ASYNC_FN = "async-e2e";
 
 describe("dashboard end to end", { timeout: 240_000 }, () => {
   let server;
+  let upstream;
   let browser;
   let page;
   const shots = [];
@@ -49,7 +54,28 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
 
   before(async () => {
     const { bin, browser: chromiumPath } = requirePrerequisites();
-    server = await startServer(bin, ["--sample-image", `echo=${ECHO_IMAGE}`]);
+    // Answers 503 to the first attempt of /flaky (so it is retried), else 200 with what it got.
+    upstream = await startUpstream((req, body) => {
+      const attempt = Number(req.headers["x-eventflow-attempt"] ?? 0);
+      if (req.url.startsWith("/flaky") && attempt < 2)
+        return { status: 503, headers: { "content-type": "text/plain" }, body: "warming up" };
+      const schedule = req.headers["x-eventflow-schedule"] ?? null;
+      return {
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ method: req.method, url: req.url, attempt, schedule, body }),
+      };
+    });
+    server = await startServer(bin, [
+      "--sample-image",
+      `echo=${ECHO_IMAGE}`,
+      "--invoke-static",
+      `alice/${ASYNC_FN}=${upstream.url}`,
+      "--async-retry-base-ms",
+      "300",
+      // lets the test's schedule fire every few seconds
+      "--schedule-min-interval-seconds",
+      "1",
+    ]);
     browser = await startBrowser(chromiumPath);
     page = browser.page;
     page.setDefaultTimeout(15_000);
@@ -58,6 +84,7 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
   after(async () => {
     await browser?.stop();
     await server?.stop();
+    await upstream?.stop();
     console.log(`screenshots (${shots.length}) in ${SCREENSHOT_DIR}`);
     if (server) console.log(`server log: ${server.logPath}`);
   });
@@ -338,6 +365,123 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
     for (const name of ["echo", second]) {
       assert.equal((await api(`/v1/functions/${name}`, { method: "DELETE" })).status, 204);
     }
+  });
+
+  it("invokes asynchronously, follows the attempts and schedules runs", async () => {
+    const api = async (path, init = {}) =>
+      page.evaluate(
+        async ({ path, init }) => {
+          const token = JSON.parse(sessionStorage.getItem("eventflow.session")).token;
+          const r = await fetch(path, {
+            ...init,
+            headers: { ...init.headers, authorization: `Bearer ${token}` },
+          });
+          return { status: r.status, body: r.status === 204 ? null : await r.json() };
+        },
+        { path, init },
+      );
+    // create it from the form, with 3 attempts per asynchronous invocation
+    await page.goto(`${server.baseUrl}/functions/new`);
+    await page.getByRole("heading", { level: 1, name: "New function" }).waitFor();
+    await page.getByLabel("Name", { exact: true }).fill(ASYNC_FN);
+    await page.getByLabel("Image", { exact: true }).fill("nginx:alpine");
+    await page.getByLabel("Attempts per invocation").fill("3");
+    await page.getByRole("button", { name: "Create function" }).click();
+    await page.getByRole("heading", { level: 1, name: ASYNC_FN }).waitFor();
+    await page.getByTestId("invocations-empty").waitFor();
+    await page.getByTestId("schedules-empty").waitFor();
+    assert.match(await page.getByTestId("retry-summary").textContent(), /: 3\.$/);
+
+    // queue a request that fails once, then succeeds
+    await page.getByLabel("Method").selectOption("POST");
+    await page.getByLabel("Path").fill("/flaky");
+    await page.getByLabel(/^Body/).fill('{"job":1}');
+    await page.getByLabel("Asynchronous").check();
+    await page.getByRole("button", { name: "Queue request" }).click();
+    const id = (await page.getByTestId("invoke-async-id").textContent()).trim();
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    const short = id.split("-")[0];
+    // at the top of the history at once, then succeeded after a retry (the list refreshes itself)
+    const row = page.getByTestId(`invocation-${id}`);
+    await row.waitFor();
+    const history = page.getByRole("region", { name: "Invocations" });
+    assert.equal(
+      await history.locator("tbody tr").first().getAttribute("data-testid"),
+      `invocation-${id}`,
+    );
+    await row.locator('[data-invocation-status="succeeded"]').waitFor();
+    assert.equal((await row.getByTestId("invocation-attempts").textContent()).trim(), "2/3");
+    assert.equal((await row.getByTestId("invocation-response").textContent()).trim(), "200");
+    assert.equal((await row.getByTestId("invocation-source").textContent()).trim(), "API");
+    // the Invoke panel follows it too
+    await page
+      .getByTestId("invoke-async")
+      .locator('[data-invocation-status="succeeded"]')
+      .waitFor();
+
+    // its attempt log and the function's answer
+    await page.getByRole("button", { name: `Details of invocation ${short}` }).click();
+    const details = page.getByTestId(`invocation-details-${id}`);
+    const first = details.getByTestId("attempt-1");
+    await first.waitFor();
+    assert.match(await first.textContent(), /503.*retry/);
+    assert.match(await details.getByTestId("attempt-2").textContent(), /200.*succeeded/);
+    const body = await details.getByLabel(`Response body of invocation ${short}`).textContent();
+    assert.deepEqual(JSON.parse(body), {
+      method: "POST",
+      url: "/flaky",
+      attempt: 2,
+      schedule: null,
+      body: '{"job":1}',
+    });
+    assert.equal(upstream.requests.filter((r) => r.url === "/flaky").length, 2);
+    await shot("13-invocations");
+    await checkA11y("function detail with invocations");
+    await narrow("13-invocations-360px");
+
+    // a schedule: the server's refusal lands on the field it names, then it saves
+    await page.getByRole("button", { name: "Edit schedules" }).click();
+    await page.getByRole("button", { name: "Add schedule" }).click();
+    const editor = page.getByRole("group", { name: "Schedule 1" });
+    await editor.getByLabel("Name", { exact: true }).fill("tick");
+    await editor.getByLabel("Cron", { exact: true }).fill("*/3 * * * * *");
+    await editor.getByLabel("Time zone", { exact: true }).fill("Mars/Olympus");
+    await editor.getByLabel("Body").fill('{"tick":true}');
+    await page.getByRole("button", { name: "Save schedules" }).click();
+    const zone = editor.getByLabel("Time zone", { exact: true });
+    await page.waitForFunction(
+      (el) => el.getAttribute("aria-invalid") === "true",
+      await zone.elementHandle(),
+    );
+    const described = await zone.getAttribute("aria-describedby");
+    assert.match(
+      await page.locator(`[id="${described.split(" ").at(-1)}"]`).textContent(),
+      /unknown time zone/,
+    );
+    await shot("14-schedule-refused");
+    await zone.fill("Europe/Paris");
+    await page.getByRole("button", { name: "Save schedules" }).click();
+    const schedule = page.getByTestId("schedule-tick");
+    await schedule.waitFor();
+    assert.match(await schedule.getByTestId("schedule-next-run").textContent(), /\(in \d+s\)/);
+    assert.match(await schedule.textContent(), /\*\/3 \* \* \* \* \*.*Europe\/Paris/);
+    // it runs: the last run shows, and its invocation appears in the history
+    await schedule.getByTestId("schedule-last-run").filter({ hasText: /ago/ }).waitFor();
+    const scheduled = page
+      .getByTestId("invocation-source")
+      .filter({ hasText: "schedule tick" })
+      .first();
+    await scheduled.waitFor();
+    const fn = await api(`/v1/functions/${ASYNC_FN}`);
+    assert.deepEqual(fn.body.spec.schedules, [
+      { name: "tick", cron: "*/3 * * * * *", timeZone: "Europe/Paris", body: '{"tick":true}' },
+    ]);
+    assert.deepEqual(fn.body.spec.retry, { maxAttempts: 3 });
+    assert.ok(upstream.requests.some((r) => r.headers["x-eventflow-schedule"] === "tick"));
+    await shot("15-schedules");
+    await checkA11y("function detail with a schedule");
+
+    assert.equal((await api(`/v1/functions/${ASYNC_FN}`, { method: "DELETE" })).status, 204);
   });
 
   it("sends an expired session back to sign-in with a message", async () => {

@@ -10,6 +10,7 @@ import {
   readFileSync,
   rmSync,
 } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -45,6 +46,37 @@ export function freePort() {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A stand-in for a function's container on 127.0.0.1, for `--invoke-static
+ * tenant/name=URL`: `handler(req, body)` returns `{status, headers, body}`.
+ * Records every request it gets (method, url, headers, body).
+ */
+export async function startUpstream(handler) {
+  const requests = [];
+  const server = createHttpServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks).toString("utf8");
+      requests.push({ method: req.method, url: req.url, headers: req.headers, body });
+      const r = handler(req, body);
+      res.writeHead(r.status ?? 200, r.headers ?? {});
+      res.end(r.body ?? "");
+    });
+  });
+  await new Promise((res) => server.listen(0, "127.0.0.1", res));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    requests,
+    stop: () =>
+      new Promise((res) => {
+        server.close(res);
+        // the gateway keeps connections alive; do not wait for it to let go
+        server.closeAllConnections();
+      }),
+  };
+}
 
 /** Checks prerequisites and fails with instructions rather than skipping. */
 export function requirePrerequisites() {
