@@ -14,6 +14,7 @@ pub mod error;
 mod invocations;
 mod output;
 mod registry;
+mod revisions;
 
 use std::io::Write;
 
@@ -116,6 +117,25 @@ enum FnCommand {
     /// Queue a dead or failed asynchronous invocation again.
     Redrive {
         id: String,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// A function's revisions, newest first (or with --diff what one changed).
+    Revisions {
+        name: String,
+        /// Show what this revision changed (from the one before, or --against).
+        #[arg(long, value_name = "REVISION")]
+        diff: Option<i64>,
+        /// With --diff: the older revision to compare with.
+        #[arg(long, value_name = "REVISION", requires = "diff")]
+        against: Option<i64>,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// Make an earlier revision's spec the function's spec again (a new revision).
+    Rollback {
+        name: String,
+        revision: i64,
         #[command(flatten)]
         out: OutputArg,
     },
@@ -531,6 +551,17 @@ async fn function_command(command: FnCommand) -> Result<(), CliError> {
         } => invocations::list(&name, status.as_deref(), limit, out.format).await,
         FnCommand::Invocation { id, out } => invocations::show(&id, out.format).await,
         FnCommand::Redrive { id, out } => invocations::redrive(&id, out.format).await,
+        FnCommand::Revisions {
+            name,
+            diff,
+            against,
+            out,
+        } => revisions::list(&name, diff, against, out.format).await,
+        FnCommand::Rollback {
+            name,
+            revision,
+            out,
+        } => revisions::rollback(&name, revision, out.format).await,
     }
 }
 

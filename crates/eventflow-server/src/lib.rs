@@ -191,7 +191,7 @@ fn invoke_routes() -> Router<Arc<AppState>> {
 
 /// The route table: every endpoint of the platform's own and its handler.
 fn routes() -> Router<Arc<AppState>> {
-    use api::{admin, auth, functions, health, invocations, me, registries, samples};
+    use api::{admin, auth, functions, health, invocations, me, registries, revisions, samples};
     Router::new()
         .route("/auth/config", get(auth::config))
         .route("/auth/token", post(auth::token))
@@ -226,6 +226,16 @@ fn routes() -> Router<Arc<AppState>> {
             axum::routing::delete(admin::revoke_api_key),
         )
         .route("/v1/functions/{name}/logs", get(api::logs::logs))
+        .route("/v1/functions/{name}/revisions", get(revisions::list))
+        .route(
+            "/v1/functions/{name}/revisions/{revision}",
+            get(revisions::get),
+        )
+        .route(
+            "/v1/functions/{name}/revisions/{revision}/diff",
+            get(revisions::diff_revisions),
+        )
+        .route("/v1/functions/{name}/rollback", post(revisions::rollback))
         .route("/v1/invocations/{id}", get(invocations::get))
         .route("/v1/invocations/{id}/redrive", post(invocations::redrive))
         .route("/v1/functions/{name}/invocations", get(invocations::list))

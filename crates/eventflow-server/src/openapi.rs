@@ -7,7 +7,9 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use crate::api::{admin, auth, functions, health, invocations, logs, me, registries, samples};
+use crate::api::{
+    admin, auth, functions, health, invocations, logs, me, registries, revisions, samples,
+};
 
 struct BearerAuth;
 
@@ -36,6 +38,7 @@ impl Modify for BearerAuth {
         functions::list, functions::create, functions::get, functions::replace, functions::patch, functions::delete, logs::logs,
         registries::list, registries::put, registries::delete,
         invocations::get, invocations::list, invocations::redrive,
+        revisions::list, revisions::get, revisions::diff_revisions, revisions::rollback,
         admin::create_tenant, admin::list_tenants, admin::update_tenant, admin::delete_tenant,
         admin::create_api_key, admin::list_api_keys, admin::revoke_api_key, admin::audit_log,
         crate::gateway::invoke_root, crate::gateway::invoke_path,

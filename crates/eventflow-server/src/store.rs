@@ -878,6 +878,7 @@ impl Store {
 /// Function queries scoped to one tenant.
 mod invocations;
 mod registry;
+mod revisions;
 mod scaling;
 mod schedules;
 pub use invocations::{
@@ -885,6 +886,7 @@ pub use invocations::{
     Next, QueueStats, StoredRequest, StoredResponse,
 };
 pub use registry::{RegistryAuth, RegistryCredentialRow, Saved};
+pub use revisions::RevisionRow;
 pub use scaling::{LoadRow, LoadTotal, Scaling};
 pub use schedules::{DueSlot, ScheduleState};
 
@@ -1015,7 +1017,7 @@ impl TenantStore<'_> {
                 Created::QuotaUsedUp
             });
         }
-        self.finish_write(tx, name, spec, actor, "function.create")
+        self.finish_write(tx, name, spec, actor, "function.create", None)
             .await
             .map(|row| Created::Row(Box::new(row)))
     }
@@ -1026,6 +1028,18 @@ impl TenantStore<'_> {
         name: &FunctionName,
         spec: &FunctionSpec,
         actor: &Actor,
+    ) -> Result<Option<FunctionRow>> {
+        self.update_with(name, spec, actor, None).await
+    }
+
+    /// [`Self::update`] that restores revision `rollback_of` (recorded on
+    /// the new revision and in the audit log).
+    pub async fn update_with(
+        &self,
+        name: &FunctionName,
+        spec: &FunctionSpec,
+        actor: &Actor,
+        rollback_of: Option<i64>,
     ) -> Result<Option<FunctionRow>> {
         let mut tx = self.store.begin_write().await?;
         let updated = sqlx::query(
@@ -1043,7 +1057,12 @@ impl TenantStore<'_> {
         if !updated {
             return Ok(None);
         }
-        self.finish_write(tx, name, spec, actor, "function.update")
+        let action = if rollback_of.is_some() {
+            "function.rollback"
+        } else {
+            "function.update"
+        };
+        self.finish_write(tx, name, spec, actor, action, rollback_of)
             .await
             .map(Some)
     }
@@ -1057,6 +1076,7 @@ impl TenantStore<'_> {
         spec: &FunctionSpec,
         actor: &Actor,
         action: &str,
+        rollback_of: Option<i64>,
     ) -> Result<FunctionRow> {
         enqueue(&mut tx, OutboxKind::Function, &self.tenant, Some(name)).await?;
         schedules::sync(&mut tx, &self.tenant, name, &spec.schedules, now_ms()).await?;
@@ -1077,6 +1097,16 @@ impl TenantStore<'_> {
         .fetch_one(&mut *tx)
         .await?;
         let row = function_from_row(&row)?;
+        revisions::record(
+            &mut tx,
+            self,
+            name,
+            row.generation,
+            spec,
+            actor,
+            rollback_of,
+        )
+        .await?;
         tx.commit().await?;
         Ok(row)
     }

@@ -1344,3 +1344,50 @@ fn async_invocations_from_the_cli() {
     u.run(&["fn", "invoke", "echo", "--wait"])
         .fails(2, "--async");
 }
+
+#[test]
+fn revisions_and_rollback_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = dev_server(dir.path());
+    let u = User::new();
+    u.login(&server, "rita");
+    u.run(&["fn", "deploy", "app", "--image", "echo:1"]).ok();
+    u.run(&[
+        "fn",
+        "deploy",
+        "app",
+        "--image",
+        "echo:2",
+        "-e",
+        "MODE=fast",
+    ])
+    .ok();
+    let table = u.run(&["fn", "revisions", "app"]).ok().stdout;
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("REVISION"), "{table}");
+    assert!(
+        lines[1].starts_with('2') && lines[1].contains('*') && lines[1].contains("echo:2"),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with('1') && lines[2].contains("echo:1"),
+        "{table}"
+    );
+    let diff = u
+        .run(&["fn", "revisions", "app", "--diff", "2"])
+        .ok()
+        .stdout;
+    assert!(
+        diff.contains("image") && diff.contains("echo:1") && diff.contains("echo:2"),
+        "{diff}"
+    );
+    let out = u.run(&["fn", "rollback", "app", "1"]).ok().stdout;
+    assert!(out.contains("now revision 3, image echo:1"), "{out}");
+    let f = u.run(&["fn", "get", "app", "-o", "json"]).ok().json();
+    assert_eq!(f["spec"]["image"], "echo:1");
+    assert_eq!(f["spec"]["env"], serde_json::json!([]));
+    u.run(&["fn", "rollback", "app", "42"])
+        .fails(4, "no revision 42");
+    u.run(&["fn", "revisions", "app", "--against", "1"])
+        .fails(2, "--diff");
+}

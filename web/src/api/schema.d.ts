@@ -297,6 +297,82 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/functions/{name}/revisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A function's revisions, newest first. */
+        get: operations["list_revisions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/revisions/{revision}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One revision. */
+        get: operations["get_revision"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/revisions/{revision}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What changed from revision `against` (default: the one before) to this
+         *     one.
+         */
+        get: operations["diff_revisions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Roll back: make an earlier revision's spec the function's spec again.
+         *     This is a change like any other: a new revision (equal to the old spec,
+         *     with `rollbackOf`), applied to the cluster as a rolling update. When
+         *     that spec is already the current one, nothing changes.
+         */
+        post: operations["rollback_function"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/invocations/{id}": {
         parameters: {
             query?: never;
@@ -910,8 +986,50 @@ export interface components {
              */
             maxAttempts?: number | null;
         };
+        RevisionDiff: {
+            changes: components["schemas"]["SpecChange"][];
+            /** Format: int64 */
+            from: number;
+            /** Format: int64 */
+            to: number;
+        };
+        /** @description One revision of a function's spec. */
+        RevisionDto: {
+            /**
+             * @description Who made the change: the token's subject (a user id, or
+             *     `key:PREFIX` for an API key).
+             */
+            actor: string;
+            createdAt: string;
+            /** @description Whether this is the function's spec now. */
+            current: boolean;
+            /**
+             * Format: int64
+             * @description The function's generation this spec had.
+             */
+            revision: number;
+            /**
+             * Format: int64
+             * @description The revision this one restored, when it is a rollback.
+             */
+            rollbackOf?: number | null;
+            spec: components["schemas"]["FunctionSpec"];
+        };
+        RevisionList: {
+            items: components["schemas"]["RevisionDto"][];
+            /** @description Pass as `cursor` for older revisions; `null` on the last page. */
+            nextCursor?: string | null;
+        };
         /** @enum {string} */
         Role: "admin" | "tenant";
+        /** @description Body of `POST /v1/functions/{name}/rollback`. */
+        RollbackRequest: {
+            /**
+             * Format: int64
+             * @description The revision whose spec becomes the function's spec again.
+             */
+            revision: number;
+        };
         /** @description A sample function image offered by this platform. */
         Sample: {
             /** @description What the sample does, for the samples EventFlow knows; null otherwise. */
@@ -964,6 +1082,15 @@ export interface components {
             name: string;
             /** @description The next slot; absent when the expression never fires again. */
             nextRunTime?: string | null;
+        };
+        /** @description One field that differs between two revisions. */
+        SpecChange: {
+            /** @description The value in the older revision (absent: not set there). */
+            from?: Record<string, never> | null;
+            /** @description Where, e.g. `image`, `env[0].value`, `autoscaling.maxReplicas`. */
+            path: string;
+            /** @description The value in the newer one (absent: not set there). */
+            to?: Record<string, never> | null;
         };
         /** @description A body as kept: text when it is UTF-8, else base64. */
         StoredBody: {
@@ -1998,6 +2125,160 @@ export interface operations {
             };
             /** @description Kubernetes is not reachable */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_revisions: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–200 (default 50) */
+                limit?: number;
+                /** @description `nextCursor` of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevisionList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_revision: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                revision: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevisionDto"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    diff_revisions: {
+        parameters: {
+            query?: {
+                /** @description The older revision (default: the one before) */
+                against?: number;
+            };
+            header?: never;
+            path: {
+                name: string;
+                revision: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevisionDiff"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    rollback_function: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RollbackRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FunctionDto"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -245,7 +245,11 @@ fn status_of(row: &FunctionRow) -> FunctionStatusDto {
 }
 
 /// One function as the API shows it alone: with its schedules' state.
-async fn one(state: &AppState, auth: &TenantAuth, row: &FunctionRow) -> ApiResult<FunctionDto> {
+pub(crate) async fn one(
+    state: &AppState,
+    auth: &TenantAuth,
+    row: &FunctionRow,
+) -> ApiResult<FunctionDto> {
     let mut dto = FunctionDto::from(row);
     if !row.spec.schedules.is_empty() {
         let states = auth
@@ -457,10 +461,21 @@ async fn save(
     name: &FunctionName,
     spec: FunctionSpec,
 ) -> ApiResult<Json<FunctionDto>> {
+    save_with(state, auth, name, spec, None).await
+}
+
+/// Stores a new spec (a new revision; `rollback_of` when it restores one).
+pub(crate) async fn save_with(
+    state: &AppState,
+    auth: &TenantAuth,
+    name: &FunctionName,
+    spec: FunctionSpec,
+    rollback_of: Option<i64>,
+) -> ApiResult<Json<FunctionDto>> {
     eventflow_core::check_fits_quota(&spec, &state.tenant_quota(&auth.tenant).await?)?;
     let row = auth
         .functions(&state.store)
-        .update(name, &spec, &auth.actor())
+        .update_with(name, &spec, &auth.actor(), rollback_of)
         .await?
         .ok_or_else(|| not_found(name.as_str()))?;
     state.sync.notify();

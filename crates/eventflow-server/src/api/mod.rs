@@ -6,4 +6,5 @@ pub mod invocations;
 pub mod logs;
 pub mod me;
 pub mod registries;
+pub mod revisions;
 pub mod samples;

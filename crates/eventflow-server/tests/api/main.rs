@@ -5,6 +5,7 @@ mod gateway;
 mod helpers;
 mod invocations;
 mod registries;
+mod revisions;
 mod samples;
 mod scaling;
 
