@@ -227,7 +227,7 @@ describe("InvocationsPanel", () => {
     const seen = listCalls().length;
     await new Promise((r) => setTimeout(r, 2500));
     expect(listCalls()).toHaveLength(seen);
-  });
+  }, 15_000);
 
   it("shows an error with a retry when the list cannot be loaded", async () => {
     setup({ [LIST]: platformError(503, "unavailable", "the catalog is not reachable") });

@@ -101,7 +101,7 @@ describe("SchedulesCard", () => {
       },
     };
     let current = scheduled;
-    const { put, container } = setup(scheduled, {
+    const { put } = setup(scheduled, {
       "GET /v1/functions/hello": () => ({ body: current }),
       "PUT /v1/functions/hello": () => {
         current = saved;
@@ -121,7 +121,6 @@ describe("SchedulesCard", () => {
     expect(attempts).toHaveValue("3");
     await userEvent.clear(attempts);
     await userEvent.type(attempts, "7");
-    await expectAccessible(container);
     await userEvent.click(screen.getByRole("button", { name: "Save schedules" }));
 
     const item = await screen.findByTestId("schedule-hourly");
@@ -144,7 +143,16 @@ describe("SchedulesCard", () => {
       ],
     });
     expect(screen.getByTestId("retry-summary")).toHaveTextContent(": 7.");
-  });
+  }, 15_000);
+
+  it("opens an accessible editor", async () => {
+    const { container } = setup(scheduled);
+    await userEvent.click(await screen.findByRole("button", { name: "Edit schedules" }));
+    expect(within(row(1)).getByLabelText("Cron")).toHaveValue("0 3 * * *");
+    expect(within(row(1)).getByLabelText("Time zone")).toHaveValue("Europe/Paris");
+    expect(within(row(1)).getByLabelText(/^Body/)).toHaveValue("{}");
+    await expectAccessible(container);
+  }, 15_000);
 
   it("removes schedules and leaves retries to the platform when blank", async () => {
     const { put } = setup(scheduled, { "PUT /v1/functions/hello": { body: sampleFunction } });
