@@ -664,6 +664,118 @@ async fn functions_really_run_on_the_real_node() {
         results.len()
     );
 
+    step("a new image, then a rollback under load: the previous image again, no failed invocation");
+    // The same sample under a second tag: another image reference to roll
+    // between.
+    common::bash(&format!(
+        "m=$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' http://{REGISTRY}/v2/samples/echo/manifests/v1) && \
+         curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary \"$m\" \
+           http://{REGISTRY}/v2/samples/echo/manifests/v1-rollback-test >/dev/null"
+    ));
+    let (_, before) = a
+        .json(reqwest::Method::GET, "/v1/functions/echo", None)
+        .await;
+    let good = before["generation"].as_i64().unwrap();
+    let other = format!("{REGISTRY}/samples/echo:v1-rollback-test");
+    let (s, f) = a
+        .json(
+            reqwest::Method::PATCH,
+            "/v1/functions/echo",
+            Some(json!({"image": other})),
+        )
+        .await;
+    assert_eq!(s, 200, "new image: {f}");
+    let images = |kubeconfig: &std::path::Path| -> Vec<String> {
+        pods_of(kubeconfig, &ns_a, "echo")
+            .iter()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .map(|p| {
+                p["spec"]["containers"][0]["image"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while images(&kubeconfig) != [other.clone()] {
+        assert!(
+            Instant::now() < deadline,
+            "the new image never ran alone: {:?}",
+            images(&kubeconfig)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    a.wait_running("echo", 1).await;
+    let (s, f) = a
+        .json(
+            reqwest::Method::POST,
+            "/v1/functions/echo/rollback",
+            Some(json!({"revision": good})),
+        )
+        .await;
+    assert_eq!(s, 200, "rollback: {f}");
+    assert_eq!(f["spec"]["image"], json!(echo_image()), "{f}");
+    let load = {
+        let a = a.clone();
+        let kubeconfig = kubeconfig.clone();
+        let ns = ns_a.clone();
+        let images = move || {
+            pods_of(&kubeconfig, &ns, "echo")
+                .iter()
+                .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+                .map(|p| {
+                    p["spec"]["containers"][0]["image"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+        };
+        tokio::spawn(async move {
+            let mut results = Vec::new();
+            let start = Instant::now();
+            let mut tick = tokio::time::interval(Duration::from_millis(40));
+            let (mut done, mut checked) = (false, Instant::now());
+            loop {
+                tick.tick().await;
+                let (s, _, body) = a.invoke("echo", "/rollback", "r").await;
+                results.push((s, body));
+                // kubectl is slow: look at the pods twice a second.
+                if checked.elapsed() > Duration::from_millis(500) {
+                    done = images() == [echo_image()];
+                    checked = Instant::now();
+                }
+                if done && start.elapsed() > Duration::from_secs(3)
+                    || start.elapsed() > Duration::from_secs(150)
+                {
+                    return (results, done);
+                }
+            }
+        })
+    };
+    let (results, rolled) = load.await.unwrap();
+    assert!(
+        rolled,
+        "the previous image never ran alone again within 150 s"
+    );
+    a.wait_running("echo", 1).await;
+    let failed: Vec<_> = results.iter().filter(|(s, _)| *s != 200).collect();
+    eprintln!(
+        "{} invocations during the rollback, {} failed",
+        results.len(),
+        failed.len()
+    );
+    assert!(failed.is_empty(), "failed during the rollback: {failed:?}");
+    let (_, revs) = a
+        .json(
+            reqwest::Method::GET,
+            "/v1/functions/echo/revisions?limit=1",
+            None,
+        )
+        .await;
+    assert_eq!(revs["items"][0]["rollbackOf"], json!(good), "{revs}");
+
     step("delete → pods gone");
     for (api, name) in [(&a, "echo"), (&a, "echo2"), (&b, "echo")] {
         let (s, f) = api
