@@ -36,6 +36,8 @@ pub const AUDIENCE: &str = "eventflow-api";
 pub const LEEWAY_SECONDS: u64 = 30;
 pub const MIN_SECRET_BYTES: usize = 32;
 pub const API_KEY_PREFIX: &str = "efk_";
+/// Invoke keys start with this: they may invoke one function, nothing else.
+pub const INVOKE_KEY_PREFIX: &str = "efi_";
 
 #[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -197,12 +199,21 @@ impl KeyCheck {
 
 /// A freshly generated API key: `efk_` and 40 random alphanumerics.
 pub fn generate_api_key() -> String {
+    generate_key(API_KEY_PREFIX)
+}
+
+/// A freshly generated invoke key: `efi_` and 40 random alphanumerics.
+pub fn generate_invoke_key() -> String {
+    generate_key(INVOKE_KEY_PREFIX)
+}
+
+fn generate_key(prefix: &str) -> String {
     let body: String = rand::thread_rng()
         .sample_iter(&Alphanumeric)
         .take(40)
         .map(char::from)
         .collect();
-    format!("{API_KEY_PREFIX}{body}")
+    format!("{prefix}{body}")
 }
 
 /// Keys are high-entropy random strings, so a plain SHA-256 is the right
@@ -267,7 +278,13 @@ impl FromRequestParts<Arc<AppState>> for Principal {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let claims = state.jwt.verify(bearer(parts)?)?;
+        let token = bearer(parts)?;
+        if token.starts_with(INVOKE_KEY_PREFIX) {
+            return Err(ApiError::unauthorized(
+                "an invoke key may only invoke its own function (POST /v1/functions/{name}/invoke); sign in for anything else",
+            ));
+        }
+        let claims = state.jwt.verify(token)?;
         // Before anything that costs a query.
         if parts.extensions.get::<OwnRateLimit>().is_none() {
             let key = match &claims.tenant {
@@ -391,5 +408,46 @@ mod tests {
         assert!(k.starts_with(API_KEY_PREFIX) && k.len() == 44);
         assert_eq!(hash_api_key(&k), hash_api_key(&k));
         assert_ne!(hash_api_key(&k), hash_api_key(&generate_api_key()));
+    }
+}
+
+/// Who calls the invoke route: a tenant's token, or an invoke key (which
+/// names the one function it may invoke).
+#[derive(Debug, Clone)]
+pub enum InvokeCaller {
+    Tenant(TenantAuth),
+    Key(crate::store::InvokeKeyGrant),
+}
+
+impl InvokeCaller {
+    pub fn tenant(&self) -> &TenantId {
+        match self {
+            InvokeCaller::Tenant(t) => &t.tenant,
+            InvokeCaller::Key(k) => &k.tenant,
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for InvokeCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts)?;
+        if !token.starts_with(INVOKE_KEY_PREFIX) {
+            return TenantAuth::from_request_parts(parts, state)
+                .await
+                .map(InvokeCaller::Tenant);
+        }
+        // Looked up on every call: a revoked key stops at once, on every
+        // replica.
+        match state.store.invoke_key_grant(&hash_api_key(token)).await? {
+            Some(grant) => Ok(InvokeCaller::Key(grant)),
+            None => Err(ApiError::unauthorized(
+                "invoke key unknown, revoked or expired",
+            )),
+        }
     }
 }

@@ -35,7 +35,7 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::json::ApiPath as Path;
-use crate::{auth::TenantAuth, error::ApiError, AppState};
+use crate::{auth::InvokeCaller, error::ApiError, AppState};
 
 /// How the gateway finds a function's endpoint.
 #[derive(Debug, Clone)]
@@ -508,7 +508,9 @@ fn target(base: &str, path: Option<&str>, query: Option<&str>) -> String {
 }
 
 /// Invoke the function at its root path. Any method; the body streams both
-/// ways. Platform errors carry `X-EventFlow-Error`.
+/// ways. Platform errors carry `X-EventFlow-Error`. The bearer is a
+/// tenant's token or an invoke key of this function (`efi_…`, see
+/// /v1/functions/{name}/invoke-keys).
 #[utoipa::path(post, path = "/v1/functions/{name}/invoke", tag = "invoke",
     params(("name" = String, Path), ("Prefer" = Option<String>, Header, description = "`respond-async`: store the request and answer 202 at once (an asynchronous invocation, retried; see /v1/invocations)"), ("EventFlow-Callback" = Option<String>, Header, description = "With respond-async: a URL that receives the result when it ends (https, public addresses only unless the platform allows more)")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "Passed to the function as sent"),
@@ -516,6 +518,8 @@ fn target(base: &str, path: Option<&str>, query: Option<&str>) -> String {
         (status = 200, description = "The function's own response (any status, headers and body)"),
         (status = 202, body = crate::api::invocations::InvocationDto, description = "With Prefer: respond-async: stored and queued; Location names the invocation"),
         (status = 400, body = crate::error::ErrorBody, description = "A `.` or `..` path segment, or a callback the platform does not allow (field EventFlow-Callback)"),
+        (status = 401, body = crate::error::ErrorBody, description = "No token or key, or an invoke key that is unknown, revoked or expired"),
+        (status = 403, body = crate::error::ErrorBody, description = "An invoke key of another function"),
         (status = 404, body = crate::error::ErrorBody, description = "No such function in your tenant"),
         (status = 413, body = crate::error::ErrorBody, description = "An asynchronous request's body is larger than the platform keeps"),
         (status = 429, body = crate::error::ErrorBody, description = "Tenant concurrency or rate limit (Retry-After)"),
@@ -526,7 +530,7 @@ fn target(base: &str, path: Option<&str>, query: Option<&str>) -> String {
     security(("bearer" = [])))]
 pub async fn invoke_root(
     state: State<Arc<AppState>>,
-    auth: TenantAuth,
+    auth: InvokeCaller,
     Path(name): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
@@ -541,6 +545,8 @@ pub async fn invoke_root(
         (status = 200, description = "The function's own response (any status, headers and body)"),
         (status = 202, body = crate::api::invocations::InvocationDto, description = "With Prefer: respond-async: stored and queued; Location names the invocation"),
         (status = 400, body = crate::error::ErrorBody, description = "A `.` or `..` path segment, or a callback the platform does not allow (field EventFlow-Callback)"),
+        (status = 401, body = crate::error::ErrorBody, description = "No token or key, or an invoke key that is unknown, revoked or expired"),
+        (status = 403, body = crate::error::ErrorBody, description = "An invoke key of another function"),
         (status = 404, body = crate::error::ErrorBody, description = "No such function in your tenant"),
         (status = 413, body = crate::error::ErrorBody, description = "An asynchronous request's body is larger than the platform keeps"),
         (status = 429, body = crate::error::ErrorBody, description = "Tenant concurrency or rate limit (Retry-After)"),
@@ -551,7 +557,7 @@ pub async fn invoke_root(
     security(("bearer" = [])))]
 pub async fn invoke_path(
     state: State<Arc<AppState>>,
-    auth: TenantAuth,
+    auth: InvokeCaller,
     Path((name, path)): Path<(String, String)>,
     req: Request,
 ) -> Result<Response, ApiError> {
@@ -587,16 +593,23 @@ impl Outcome<'_> {
 /// call itself within what is left of the function's timeout.
 async fn invoke(
     State(state): State<Arc<AppState>>,
-    auth: TenantAuth,
+    auth: InvokeCaller,
     name: String,
     req: Request,
 ) -> Result<Response, ApiError> {
     let name = FunctionName::parse(&name)?;
+    if let InvokeCaller::Key(grant) = &auth {
+        if grant.function != name {
+            return Err(ApiError::forbidden(
+                "this invoke key may only invoke its own function",
+            ));
+        }
+    }
     check_sub_path(raw_suffix(req.uri().path()))?;
     if crate::invocations::prefers_async(req.headers()) {
-        return crate::invocations::accept(&state, &auth, &name, req).await;
+        return crate::invocations::accept(&state, auth.tenant(), &name, req).await;
     }
-    call(&state, &auth.tenant, &name, req).await
+    call(&state, auth.tenant(), &name, req).await
 }
 
 /// One synchronous invocation of `tenant`'s function `name`: `req`'s path

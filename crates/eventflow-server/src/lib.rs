@@ -191,7 +191,10 @@ fn invoke_routes() -> Router<Arc<AppState>> {
 
 /// The route table: every endpoint of the platform's own and its handler.
 fn routes() -> Router<Arc<AppState>> {
-    use api::{admin, auth, functions, health, invocations, me, registries, revisions, samples};
+    use api::{
+        admin, auth, functions, health, invocations, invoke_keys, me, registries, revisions,
+        samples,
+    };
     Router::new()
         .route("/auth/config", get(auth::config))
         .route("/auth/token", post(auth::token))
@@ -236,6 +239,14 @@ fn routes() -> Router<Arc<AppState>> {
             get(revisions::diff_revisions),
         )
         .route("/v1/functions/{name}/rollback", post(revisions::rollback))
+        .route(
+            "/v1/functions/{name}/invoke-keys",
+            get(invoke_keys::list).post(invoke_keys::create),
+        )
+        .route(
+            "/v1/functions/{name}/invoke-keys/{id}",
+            axum::routing::delete(invoke_keys::revoke),
+        )
         .route("/v1/invocations/{id}", get(invocations::get))
         .route("/v1/invocations/{id}/redrive", post(invocations::redrive))
         .route("/v1/functions/{name}/invocations", get(invocations::list))

@@ -8,7 +8,8 @@ use utoipa::{
 };
 
 use crate::api::{
-    admin, auth, functions, health, invocations, logs, me, registries, revisions, samples,
+    admin, auth, functions, health, invocations, invoke_keys, logs, me, registries, revisions,
+    samples,
 };
 
 struct BearerAuth;
@@ -39,6 +40,7 @@ impl Modify for BearerAuth {
         registries::list, registries::put, registries::delete,
         invocations::get, invocations::list, invocations::redrive,
         revisions::list, revisions::get, revisions::diff_revisions, revisions::rollback,
+        invoke_keys::create, invoke_keys::list, invoke_keys::revoke,
         admin::create_tenant, admin::list_tenants, admin::update_tenant, admin::delete_tenant,
         admin::create_api_key, admin::list_api_keys, admin::revoke_api_key, admin::audit_log,
         crate::gateway::invoke_root, crate::gateway::invoke_path,

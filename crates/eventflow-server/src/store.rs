@@ -877,6 +877,7 @@ impl Store {
 
 /// Function queries scoped to one tenant.
 mod invocations;
+mod invoke_keys;
 mod registry;
 mod revisions;
 mod scaling;
@@ -885,6 +886,7 @@ pub use invocations::{
     AttemptResult, AttemptRow, Claimed, Enqueued, InvocationRow, InvocationStatus, NewInvocation,
     Next, QueueStats, StoredRequest, StoredResponse,
 };
+pub use invoke_keys::{InvokeKeyGrant, InvokeKeyRow, KeyCreated, MAX_INVOKE_KEYS};
 pub use registry::{RegistryAuth, RegistryCredentialRow, Saved};
 pub use revisions::RevisionRow;
 pub use scaling::{LoadRow, LoadTotal, Scaling};

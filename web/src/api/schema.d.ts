@@ -254,10 +254,47 @@ export interface paths {
         put?: never;
         /**
          * Invoke the function at its root path. Any method; the body streams both
-         *     ways. Platform errors carry `X-EventFlow-Error`.
+         *     ways. Platform errors carry `X-EventFlow-Error`. The bearer is a
+         *     tenant's token or an invoke key of this function (`efi_…`, see
+         *     /v1/functions/{name}/invoke-keys).
          */
         post: operations["invoke_root"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/invoke-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a function's invoke keys (never the keys). */
+        get: operations["list_invoke_keys"];
+        put?: never;
+        /** Make an invoke key for one function. */
+        post: operations["create_invoke_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/invoke-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke an invoke key: it stops working at once, on every server replica. */
+        delete: operations["revoke_invoke_key"];
         options?: never;
         head?: never;
         patch?: never;
@@ -801,6 +838,33 @@ export interface components {
          * @enum {string}
          */
         InvocationStatus: "queued" | "running" | "succeeded" | "failed" | "dead";
+        /** @description A key, without the key. */
+        InvokeKeyDto: {
+            /** @description Neither revoked nor expired. */
+            active: boolean;
+            createdAt: string;
+            expiresAt?: string | null;
+            function: string;
+            id: string;
+            /** @description Updated at most once a minute. */
+            lastUsedAt?: string | null;
+            name: string;
+            /** @description The key's first characters, to tell keys apart. */
+            prefix: string;
+            revokedAt?: string | null;
+        };
+        InvokeKeyList: {
+            items: components["schemas"]["InvokeKeyDto"][];
+        };
+        InvokeKeyRequest: {
+            /**
+             * Format: int64
+             * @description Seconds until it stops working, 60 to a year; absent: until revoked.
+             */
+            expiresInSeconds?: number | null;
+            /** @description What the key is for, e.g. `github-webhook` (1–64 printable characters). */
+            name: string;
+        };
         /** @description A new key; `key` is shown only in this response. */
         IssuedApiKey: components["schemas"]["ApiKeyDto"] & {
             key: string;
@@ -818,6 +882,14 @@ export interface components {
             role: components["schemas"]["Role"];
             subject: string;
             tenant: string;
+        };
+        /** @description A new key: the only time the key itself is shown. */
+        NewInvokeKey: components["schemas"]["InvokeKeyDto"] & {
+            /**
+             * @description Send it as `Authorization: Bearer <key>` to the function's invoke
+             *     route. Shown once.
+             */
+            key: string;
         };
         /**
          * @description Where a function is in its life: `Pending` (not yet applied, or waiting
@@ -1928,6 +2000,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description No token or key, or an invoke key that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An invoke key of another function */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such function in your tenant */
             404: {
                 headers: {
@@ -1984,6 +2074,113 @@ export interface operations {
             };
         };
     };
+    list_invoke_keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvokeKeyList"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_invoke_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InvokeKeyRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NewInvokeKey"];
+                };
+            };
+            /** @description The function has 20 keys */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_invoke_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     invoke_path: {
         parameters: {
             query?: never;
@@ -2025,6 +2222,24 @@ export interface operations {
             };
             /** @description A `.` or `..` path segment, or a callback the platform does not allow (field EventFlow-Callback) */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No token or key, or an invoke key that is unknown, revoked or expired */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description An invoke key of another function */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

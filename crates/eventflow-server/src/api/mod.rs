@@ -3,6 +3,7 @@ pub mod auth;
 pub mod functions;
 pub mod health;
 pub mod invocations;
+pub mod invoke_keys;
 pub mod logs;
 pub mod me;
 pub mod registries;

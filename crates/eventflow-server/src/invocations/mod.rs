@@ -28,12 +28,11 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use eventflow_core::FunctionName;
+use eventflow_core::{FunctionName, TenantId};
 use prometheus::{IntCounterVec, IntGauge, Opts};
 use rand::Rng;
 use tokio::sync::{watch, Notify, Semaphore};
 
-use crate::auth::TenantAuth;
 use crate::error::ApiError;
 use crate::store::{
     now_ms, AttemptResult, Claimed, Enqueued, InvocationStatus, NewInvocation, Next, StoredRequest,
@@ -188,13 +187,13 @@ pub fn keeps_header(name: &str) -> bool {
 /// `POST /v1/functions/{name}/invoke[/…]` with `Prefer: respond-async`.
 pub async fn accept(
     state: &Arc<AppState>,
-    auth: &TenantAuth,
+    tenant: &TenantId,
     name: &FunctionName,
     req: Request,
 ) -> Result<Response, ApiError> {
     let cfg = &state.config.invocations;
-    state.gateway.admit(&auth.tenant)?;
-    let tenants = auth.functions(&state.store);
+    state.gateway.admit(tenant)?;
+    let tenants = state.store.tenant(tenant);
     let function = tenants
         .get(name)
         .await?

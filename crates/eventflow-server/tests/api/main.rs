@@ -4,6 +4,7 @@ mod cluster;
 mod gateway;
 mod helpers;
 mod invocations;
+mod invoke_keys;
 mod registries;
 mod revisions;
 mod samples;
