@@ -12,6 +12,7 @@ mod client;
 pub mod config;
 pub mod error;
 mod invocations;
+mod invoke_keys;
 mod output;
 mod registry;
 mod revisions;
@@ -131,6 +132,11 @@ enum FnCommand {
         against: Option<i64>,
         #[command(flatten)]
         out: OutputArg,
+    },
+    /// A function's invoke keys (for webhooks): create, list, revoke.
+    Keys {
+        #[command(subcommand)]
+        command: invoke_keys::KeysCommand,
     },
     /// Make an earlier revision's spec the function's spec again (a new revision).
     Rollback {
@@ -301,7 +307,7 @@ fn parse_schedule(s: &str) -> Result<eventflow_core::RawSchedule, String> {
     Ok(schedule)
 }
 
-fn parse_duration_secs(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_duration_secs(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => s.split_at(i),
@@ -557,6 +563,7 @@ async fn function_command(command: FnCommand) -> Result<(), CliError> {
             against,
             out,
         } => revisions::list(&name, diff, against, out.format).await,
+        FnCommand::Keys { command } => invoke_keys::command(command).await,
         FnCommand::Rollback {
             name,
             revision,

@@ -1391,3 +1391,66 @@ fn revisions_and_rollback_from_the_cli() {
     u.run(&["fn", "revisions", "app", "--against", "1"])
         .fails(2, "--diff");
 }
+
+#[test]
+fn invoke_keys_from_the_cli() {
+    let (up, _seen) = upstream();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--kubernetes",
+            "off",
+            "--invoke-static",
+            &format!("kim/hook=http://127.0.0.1:{up}"),
+        ],
+    );
+    let u = User::new();
+    u.login(&server, "kim");
+    u.run(&["fn", "deploy", "hook", "--image", "nginx"]).ok();
+    let out = u
+        .run(&[
+            "fn",
+            "keys",
+            "create",
+            "hook",
+            "--key-name",
+            "ci",
+            "--expires",
+            "30d",
+        ])
+        .ok();
+    let key = out.stdout.trim().to_string();
+    assert!(key.starts_with("efi_"), "{out:#?}");
+    assert!(out.stderr.contains("shown only now"), "{out:#?}");
+    // The key invokes the function, and only that.
+    let web = User::new();
+    let invoked = web
+        .run_with(
+            &["fn", "invoke", "hook", "--data", "x"],
+            &[("EVENTFLOW_URL", &server.url()), ("EVENTFLOW_TOKEN", &key)],
+        )
+        .ok();
+    assert!(invoked.stdout.starts_with("POST / bytes=1"), "{invoked:#?}");
+    web.run_with(
+        &["fn", "list"],
+        &[("EVENTFLOW_URL", &server.url()), ("EVENTFLOW_TOKEN", &key)],
+    )
+    .fails(3, "invoke key");
+    let list = u
+        .run(&["fn", "keys", "list", "hook", "-o", "json"])
+        .ok()
+        .json();
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    assert!(!list.to_string().contains(&key));
+    let table = u.run(&["fn", "keys", "ls", "hook"]).ok().stdout;
+    assert!(table.contains("ci") && table.contains("active"), "{table}");
+    u.run(&["fn", "keys", "revoke", "hook", &id]).ok();
+    let table = u.run(&["fn", "keys", "ls", "hook"]).ok().stdout;
+    assert!(table.contains("revoked"), "{table}");
+    web.run_with(
+        &["fn", "invoke", "hook"],
+        &[("EVENTFLOW_URL", &server.url()), ("EVENTFLOW_TOKEN", &key)],
+    )
+    .fails(3, "revoked");
+}
