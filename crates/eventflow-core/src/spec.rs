@@ -67,6 +67,11 @@ pub struct RawFunctionSpec {
     /// function's root path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedules: Option<Vec<crate::schedule::RawSchedule>>,
+    /// Opt in to an unauthenticated route for webhooks,
+    /// `/v1/public/{tenant}/{name}/invoke` (under the tenant's rate limits).
+    /// Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_invoke: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -153,6 +158,9 @@ pub struct FunctionSpec {
     pub retry: Option<Retry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedules: Vec<crate::schedule::Schedule>,
+    /// Whether anyone may invoke it at `/v1/public/{tenant}/{name}/invoke`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public_invoke: bool,
 }
 
 /// Retries of asynchronous invocations.
@@ -546,6 +554,7 @@ impl FunctionSpec {
             timeout_seconds,
             retry,
             schedules,
+            public_invoke: raw.public_invoke.unwrap_or(false),
         })
     }
 
@@ -589,6 +598,7 @@ impl FunctionSpec {
                     })
                     .collect()
             }),
+            public_invoke: self.public_invoke.then_some(true),
         }
     }
 }

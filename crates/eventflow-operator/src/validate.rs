@@ -93,6 +93,7 @@ pub fn raw_spec(s: &eventflow_crd::FunctionSpec) -> RawFunctionSpec {
         // the custom resource does not carry them.
         retry: None,
         schedules: None,
+        public_invoke: None,
     }
 }
 

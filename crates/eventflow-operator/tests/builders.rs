@@ -56,6 +56,7 @@ fn representative() -> (TenantId, FunctionName, FunctionSpec) {
             timeout_seconds: Some(30),
             retry: None,
             schedules: None,
+            public_invoke: None,
         },
         SpecLimits::default(),
     )
@@ -337,6 +338,7 @@ fn arb_raw_spec() -> impl Strategy<Value = RawFunctionSpec> {
                 timeout_seconds: Some(timeout),
                 retry: None,
                 schedules: None,
+                public_invoke: None,
             },
         )
 }

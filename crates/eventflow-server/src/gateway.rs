@@ -565,6 +565,97 @@ pub async fn invoke_path(
     invoke(state, auth, name, req).await
 }
 
+/// Invoke a function that opted in (`publicInvoke: true`) without a token,
+/// for webhooks: the same gateway, under the tenant's rate and concurrency
+/// limits. Any method and sub-path; `Prefer: respond-async` works too. A
+/// function that did not opt in, or does not exist, is 404 alike.
+#[utoipa::path(post, path = "/v1/public/{tenant}/{name}/invoke", tag = "invoke",
+    params(("tenant" = String, Path), ("name" = String, Path)),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "Passed to the function as sent"),
+    responses(
+        (status = 200, description = "The function's own response (any status, headers and body)"),
+        (status = 202, body = crate::api::invocations::InvocationDto, description = "With Prefer: respond-async"),
+        (status = 404, body = crate::error::ErrorBody, description = "No such function, or it does not take public invocations"),
+        (status = 429, body = crate::error::ErrorBody, description = "The tenant's rate or concurrency limit (Retry-After)"),
+        (status = 502, body = crate::error::ErrorBody),
+        (status = 503, body = crate::error::ErrorBody),
+        (status = 504, body = crate::error::ErrorBody),
+    ))]
+pub async fn public_root(
+    State(state): State<Arc<AppState>>,
+    Path((tenant, name)): Path<(String, String)>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    public(state, tenant, name, req).await
+}
+
+/// [`public_root`] at a sub-path (query kept).
+#[utoipa::path(post, path = "/v1/public/{tenant}/{name}/invoke/{path}", tag = "invoke",
+    params(("tenant" = String, Path), ("name" = String, Path), ("path" = String, Path, description = "Everything after /invoke/, forwarded as sent")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "Passed to the function as sent"),
+    responses(
+        (status = 200, description = "The function's own response (any status, headers and body)"),
+        (status = 202, body = crate::api::invocations::InvocationDto, description = "With Prefer: respond-async"),
+        (status = 404, body = crate::error::ErrorBody, description = "No such function, or it does not take public invocations"),
+        (status = 429, body = crate::error::ErrorBody, description = "The tenant's rate or concurrency limit (Retry-After)"),
+    ))]
+pub async fn public_path(
+    State(state): State<Arc<AppState>>,
+    Path((tenant, name, path)): Path<(String, String, String)>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let _ = path; // forwarded as sent, see `public`
+    public(state, tenant, name, req).await
+}
+
+async fn public(
+    state: Arc<AppState>,
+    tenant: String,
+    name: String,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::not_found("no such public function");
+    let tenant = TenantId::parse(&tenant).map_err(|_| not_found())?;
+    let name = FunctionName::parse(&name).map_err(|_| not_found())?;
+    // The rate first: probing names costs a query only within it.
+    state.gateway.admit(&tenant)?;
+    let public = state
+        .store
+        .tenant(&tenant)
+        .get(&name)
+        .await?
+        .is_some_and(|f| f.spec.public_invoke);
+    if !public {
+        return Err(not_found());
+    }
+    // The same request at the tenant's own invoke path, sub-path and query
+    // exactly as sent.
+    let (mut parts, body) = req.into_parts();
+    let prefix = format!("/v1/public/{tenant}/{name}/invoke");
+    let suffix = parts
+        .uri
+        .path()
+        .strip_prefix(&prefix)
+        .unwrap_or("")
+        .to_string();
+    let mut uri = format!("/v1/functions/{name}/invoke{suffix}");
+    if let Some(q) = parts.uri.query() {
+        uri.push('?');
+        uri.push_str(q);
+    }
+    parts.uri = uri
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid path", None))?;
+    // No credentials of anyone's reach the function from here.
+    parts.headers.remove(header::AUTHORIZATION);
+    let req = Request::from_parts(parts, body);
+    check_sub_path(raw_suffix(req.uri().path()))?;
+    if crate::invocations::prefers_async(req.headers()) {
+        return crate::invocations::accept(&state, &tenant, &name, req).await;
+    }
+    call(&state, &tenant, &name, req).await
+}
+
 /// Counts an invocation's outcome per tenant, function and status code.
 struct Outcome<'a> {
     gw: &'a Gateway,

@@ -185,6 +185,14 @@ fn invoke_routes() -> Router<Arc<AppState>> {
             "/v1/functions/{name}/invoke/{*path}",
             any(gateway::invoke_path),
         )
+        .route(
+            "/v1/public/{tenant}/{name}/invoke",
+            any(gateway::public_root),
+        )
+        .route(
+            "/v1/public/{tenant}/{name}/invoke/{*path}",
+            any(gateway::public_path),
+        )
         // The gateway counts invocations itself (`--invoke-rate`).
         .layer(axum::Extension(auth::OwnRateLimit))
 }

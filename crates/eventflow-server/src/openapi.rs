@@ -44,6 +44,7 @@ impl Modify for BearerAuth {
         admin::create_tenant, admin::list_tenants, admin::update_tenant, admin::delete_tenant,
         admin::create_api_key, admin::list_api_keys, admin::revoke_api_key, admin::audit_log,
         crate::gateway::invoke_root, crate::gateway::invoke_path,
+        crate::gateway::public_root, crate::gateway::public_path,
         health::healthz, health::readyz,
     ),
     components(schemas(auth::DevLogin, auth::KeyLogin)),

@@ -464,6 +464,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/public/{tenant}/{name}/invoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Invoke a function that opted in (`publicInvoke: true`) without a token,
+         *     for webhooks: the same gateway, under the tenant's rate and concurrency
+         *     limits. Any method and sub-path; `Prefer: respond-async` works too. A
+         *     function that did not opt in, or does not exist, is 404 alike.
+         */
+        post: operations["public_root"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/public/{tenant}/{name}/invoke/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** [`public_root`] at a sub-path (query kept). */
+        post: operations["public_path"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/registry-credentials": {
         parameters: {
             query?: never;
@@ -727,6 +766,12 @@ export interface components {
              */
             port?: number | null;
             /**
+             * @description Opt in to an unauthenticated route for webhooks,
+             *     `/v1/public/{tenant}/{name}/invoke` (under the tenant's rate limits).
+             *     Default false.
+             */
+            publicInvoke?: boolean | null;
+            /**
              * Format: int64
              * @description Desired replicas (0 stops the function). Default 1.
              */
@@ -753,6 +798,8 @@ export interface components {
             image: string;
             /** Format: int32 */
             port: number;
+            /** @description Whether anyone may invoke it at `/v1/public/{tenant}/{name}/invoke`. */
+            publicInvoke?: boolean;
             /** Format: int32 */
             replicas: number;
             resources: components["schemas"]["Resources"];
@@ -950,6 +997,12 @@ export interface components {
              * @description Port the container listens on. Default 8080.
              */
             port?: number | null;
+            /**
+             * @description Opt in to an unauthenticated route for webhooks,
+             *     `/v1/public/{tenant}/{name}/invoke` (under the tenant's rate limits).
+             *     Default false.
+             */
+            publicInvoke?: boolean | null;
             /**
              * Format: int64
              * @description Desired replicas (0 stops the function). Default 1.
@@ -2588,6 +2641,138 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    public_root: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description Passed to the function as sent */
+        requestBody: {
+            content: {
+                "application/octet-stream": number[];
+            };
+        };
+        responses: {
+            /** @description The function's own response (any status, headers and body) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description With Prefer: respond-async */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvocationDto"];
+                };
+            };
+            /** @description No such function, or it does not take public invocations */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The tenant's rate or concurrency limit (Retry-After) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    public_path: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenant: string;
+                name: string;
+                /** @description Everything after /invoke/, forwarded as sent */
+                path: string;
+            };
+            cookie?: never;
+        };
+        /** @description Passed to the function as sent */
+        requestBody: {
+            content: {
+                "application/octet-stream": number[];
+            };
+        };
+        responses: {
+            /** @description The function's own response (any status, headers and body) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description With Prefer: respond-async */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvocationDto"];
+                };
+            };
+            /** @description No such function, or it does not take public invocations */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The tenant's rate or concurrency limit (Retry-After) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -145,3 +145,45 @@ both_databases! {
         assert!(!text.contains(&key) && !text.contains(&key2), "no key in the audit log");
     };
 }
+
+both_databases! {
+    only_functions_that_opt_in_take_public_invocations => |db| async move {
+        let up = upstream().await;
+        let mut cfg = config(AuthMode::Dev, KubeSource::Disabled);
+        cfg.gateway = GatewayConfig {
+            resolver: Resolver::Static([("alice/open".to_string(), format!("http://{up}")), ("alice/closed".to_string(), format!("http://{up}"))].into()),
+            rate_per_tenant: 5,
+            ..GatewayConfig::default()
+        };
+        let (url, guard) = fresh_database(db).await;
+        let app = TestApp::on_with(url, Arc::new(guard), cfg).await;
+        let t = app.token("alice").await;
+        let (s, f) = app.create(&t, json!({"name": "open", "image": "nginx", "publicInvoke": true})).await;
+        assert_eq!(s, StatusCode::CREATED, "{f}");
+        assert_eq!(f["spec"]["publicInvoke"], true);
+        app.create(&t, json!({"name": "closed", "image": "nginx"})).await;
+        let anon = |method: Method, path: &str| {
+            let req = Request::builder().method(method).uri(path).body(Body::from("hi")).unwrap();
+            app.raw(req)
+        };
+        let (s, _, b) = anon(Method::POST, "/v1/public/alice/open/invoke/hook?x=1").await;
+        assert_eq!((s, b.as_slice()), (StatusCode::OK, &b"pong"[..]));
+        // Not opted in, unknown, another tenant's: the same 404.
+        for p in ["/v1/public/alice/closed/invoke", "/v1/public/alice/nope/invoke", "/v1/public/bob/open/invoke", "/v1/public/NOT%20A%20TENANT/open/invoke"] {
+            let (s, _, b) = anon(Method::POST, p).await;
+            assert_eq!(s, StatusCode::NOT_FOUND, "{p}: {}", String::from_utf8_lossy(&b));
+        }
+        let (s, _, _) = anon(Method::POST, "/v1/public/alice/open/invoke/../x").await;
+        assert!(s.is_client_error(), "{s}");
+        // Under the tenant's invocation rate (5/s, burst 10).
+        let mut limited = false;
+        for _ in 0..30 {
+            let (s, _, _) = anon(Method::POST, "/v1/public/alice/open/invoke").await;
+            if s == StatusCode::TOO_MANY_REQUESTS {
+                limited = true;
+                break;
+            }
+        }
+        assert!(limited, "the tenant's rate limit applies to public invocations");
+    };
+}
