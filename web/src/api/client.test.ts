@@ -329,6 +329,100 @@ describe("asynchronous invocations", () => {
   });
 });
 
+describe("revisions", () => {
+  it("lists, reads and diffs revisions, and rolls back", async () => {
+    const revision = {
+      revision: 2,
+      spec: sampleFunction.spec,
+      actor: "alice",
+      createdAt: "2026-01-01T00:00:00Z",
+      rollbackOf: null,
+      current: true,
+    };
+    const diff = { from: 1, to: 2, changes: [{ path: "image", from: "a:1", to: "a:2" }] };
+    const { api, calls } = client({
+      "GET /v1/functions/hello/revisions": { body: { items: [revision], nextCursor: "1" } },
+      "GET /v1/functions/hello/revisions/2": { body: revision },
+      "GET /v1/functions/hello/revisions/2/diff": { body: diff },
+      "POST /v1/functions/hello/rollback": { body: { ...sampleFunction, generation: 3 } },
+    });
+    const page = await api.listRevisions("hello", { limit: 20, cursor: "5" });
+    expect(page.nextCursor).toBe("1");
+    expect(Object.fromEntries(new URL(calls[0]!.url).searchParams)).toEqual({
+      limit: "20",
+      cursor: "5",
+    });
+    await api.listRevisions("hello");
+    expect(new URL(calls[1]!.url).search).toBe("");
+    expect((await api.getRevision("hello", 2)).current).toBe(true);
+    await expect(api.diffRevision("hello", 2)).resolves.toEqual(diff);
+    expect(new URL(calls[3]!.url).search).toBe("");
+    await api.diffRevision("hello", 2, 1);
+    expect(new URL(calls[4]!.url).searchParams.get("against")).toBe("1");
+    expect((await api.rollbackFunction("hello", 1)).generation).toBe(3);
+    expect(calls[5]!.method).toBe("POST");
+    expect(await calls[5]!.json()).toEqual({ revision: 1 });
+  });
+
+  it("rejects the first revision's diff without `against` with the server's 404", async () => {
+    const { api } = client({
+      "GET /v1/functions/hello/revisions/1/diff": platformError(
+        404,
+        "not_found",
+        'revision 1 of "hello" is its first: name one to compare with in `against`',
+      ),
+    });
+    await expect(api.diffRevision("hello", 1)).rejects.toMatchObject({
+      status: 404,
+      code: "not_found",
+    });
+  });
+});
+
+describe("invoke keys", () => {
+  it("creates, lists and revokes keys", async () => {
+    const listed = {
+      id: "k/1",
+      function: "hello",
+      name: "github",
+      prefix: "efi_AbCdEfGh",
+      createdAt: "2026-01-01T00:00:00Z",
+      expiresAt: null,
+      revokedAt: null,
+      lastUsedAt: null,
+      active: true,
+    };
+    const { api, calls } = client({
+      "POST /v1/functions/hello/invoke-keys": { status: 201, body: { ...listed, key: "efi_s" } },
+      "GET /v1/functions/hello/invoke-keys": { body: { items: [listed] } },
+      "DELETE /v1/functions/hello/invoke-keys/k%2F1": { status: 204 },
+    });
+    const made = await api.createInvokeKey("hello", { name: "github", expiresInSeconds: 86400 });
+    expect(made.key).toBe("efi_s");
+    expect(await calls[0]!.json()).toEqual({ name: "github", expiresInSeconds: 86400 });
+    expect((await api.listInvokeKeys("hello")).items).toEqual([listed]);
+    await expect(api.revokeInvokeKey("hello", "k/1")).resolves.toBeUndefined();
+    expect(calls[2]!.method).toBe("DELETE");
+  });
+
+  it("names the field the server refuses", async () => {
+    const { api } = client({
+      "POST /v1/functions/hello/invoke-keys": platformError(
+        422,
+        "validation_failed",
+        "expiresInSeconds: must be between 60 and 31622400",
+        "expiresInSeconds",
+      ),
+    });
+    const err = await api
+      .createInvokeKey("hello", { name: "x", expiresInSeconds: 1 })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).field).toBe("expiresInSeconds");
+    expect((err as ApiError).fieldMessage).toBe("must be between 60 and 31622400");
+  });
+});
+
 describe("streamLogs", () => {
   it("streams decoded chunks", async () => {
     const enc = new TextEncoder();

@@ -7,12 +7,19 @@ import type {
   Invocation,
   InvocationList,
   InvocationStatus,
+  InvokeKeyList,
+  InvokeKeyRequest,
   Me,
+  NewInvokeKey,
   PatchFunctionRequest,
   RegistryCredential,
   RegistryCredentialList,
   RegistryCredentialRequest,
   ReplaceFunctionRequest,
+  Revision,
+  RevisionDiff,
+  RevisionList,
+  RollbackRequest,
   SampleList,
   TokenRequest,
   TokenResponse,
@@ -92,6 +99,11 @@ export const CALLBACK_HEADER = "EventFlow-Callback";
 
 export interface ListInvocationsParams {
   status?: InvocationStatus | null;
+  limit?: number;
+  cursor?: string | null;
+}
+
+export interface ListRevisionsParams {
   limit?: number;
   cursor?: string | null;
 }
@@ -341,6 +353,41 @@ export function createApiClient(options: ClientOptions) {
     getInvocation: (id: string) => json<Invocation>("GET", invocationPath(id)),
     /** Queues a dead or failed invocation again (409 `conflict` for any other status). */
     redriveInvocation: (id: string) => json<Invocation>("POST", `${invocationPath(id)}/redrive`),
+
+    /** A function's revisions (every change of its spec), newest first, a page at a time. */
+    listRevisions: (name: string, params: ListRevisionsParams = {}) => {
+      const q = new URLSearchParams();
+      if (params.limit !== undefined) q.set("limit", String(params.limit));
+      if (params.cursor) q.set("cursor", params.cursor);
+      const qs = q.toString();
+      return json<RevisionList>("GET", `${fn(name)}/revisions${qs ? `?${qs}` : ""}`);
+    },
+    getRevision: (name: string, revision: number) =>
+      json<Revision>("GET", `${fn(name)}/revisions/${revision}`),
+    /**
+     * What changed from `against` (default: the revision before) to `revision`;
+     * 404 for the first revision without `against`.
+     */
+    diffRevision: (name: string, revision: number, against?: number) =>
+      json<RevisionDiff>(
+        "GET",
+        `${fn(name)}/revisions/${revision}/diff${against !== undefined ? `?against=${against}` : ""}`,
+      ),
+    /**
+     * Makes an earlier revision's spec the function's spec again, as a new
+     * revision (none when it is the spec already); resolves with the function.
+     */
+    rollbackFunction: (name: string, revision: number) =>
+      json<FunctionObject>("POST", `${fn(name)}/rollback`, { revision } satisfies RollbackRequest),
+
+    /** A function's invoke keys, without the keys. */
+    listInvokeKeys: (name: string) => json<InvokeKeyList>("GET", `${fn(name)}/invoke-keys`),
+    /** Makes an invoke key; the answer is the only time the key itself is shown. */
+    createInvokeKey: (name: string, req: InvokeKeyRequest) =>
+      json<NewInvokeKey>("POST", `${fn(name)}/invoke-keys`, req),
+    /** Revokes an invoke key: it stops working at once. */
+    revokeInvokeKey: (name: string, id: string) =>
+      json<undefined>("DELETE", `${fn(name)}/invoke-keys/${encodeURIComponent(id)}`),
 
     /**
      * Streams a function's logs, calling onChunk with each decoded piece of text.

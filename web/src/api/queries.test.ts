@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { QueryClient } from "@tanstack/react-query";
 import { invocation } from "../test/utils";
-import { isActive, putInvocation, queryKeys, type InvocationPages } from "./queries";
+import {
+  isActive,
+  markInvokeKeyRevoked,
+  putInvocation,
+  putInvokeKey,
+  queryKeys,
+  type InvocationPages,
+} from "./queries";
+import type { InvokeKey, InvokeKeyList } from "./types";
 
 function pages(...lists: ReturnType<typeof invocation>[][]): InvocationPages {
   return {
@@ -67,5 +75,42 @@ describe("isActive", () => {
         isActive({ status: status as "queued" }),
       ),
     ).toEqual([true, true, false, false, false]);
+  });
+});
+
+describe("invoke keys in the cache", () => {
+  const github: InvokeKey = {
+    id: "k1",
+    function: "hello",
+    name: "github",
+    prefix: "efi_AbCdEfGh",
+    createdAt: "2026-01-01T00:00:00Z",
+    expiresAt: null,
+    revokedAt: null,
+    lastUsedAt: null,
+    active: true,
+  };
+
+  it("adds a new key to its function's list without the key itself", () => {
+    const qc = new QueryClient();
+    qc.setQueryData<InvokeKeyList>(queryKeys.invokeKeys("hello"), { items: [github] });
+    putInvokeKey(qc, { ...github, id: "k2", name: "stripe", key: "efi_secret" });
+    const items = qc.getQueryData<InvokeKeyList>(queryKeys.invokeKeys("hello"))?.items;
+    expect(items?.map((k) => k.name)).toEqual(["github", "stripe"]);
+    expect(JSON.stringify(items)).not.toContain("efi_secret");
+    expect(qc.getQueryState(queryKeys.invokeKeys("hello"))?.isInvalidated).toBe(true);
+  });
+
+  it("marks a revoked key at once", () => {
+    const qc = new QueryClient();
+    qc.setQueryData<InvokeKeyList>(queryKeys.invokeKeys("hello"), {
+      items: [github, { ...github, id: "k2" }],
+    });
+    markInvokeKeyRevoked(qc, "hello", "k1", "2026-01-03T00:00:00Z");
+    const items = qc.getQueryData<InvokeKeyList>(queryKeys.invokeKeys("hello"))?.items;
+    expect(items?.map((k) => [k.id, k.active, k.revokedAt])).toEqual([
+      ["k1", false, "2026-01-03T00:00:00Z"],
+      ["k2", true, null],
+    ]);
   });
 });

@@ -10,7 +10,15 @@ import {
 } from "@tanstack/react-query";
 import { useApi, useAuth } from "../auth/useAuth";
 import { ApiError } from "./client";
-import type { Invocation, InvocationList, InvocationStatus } from "./types";
+import type {
+  Invocation,
+  InvocationList,
+  InvocationStatus,
+  InvokeKey,
+  InvokeKeyList,
+  NewInvokeKey,
+  RevisionList,
+} from "./types";
 
 /** Key factory: every cache entry the dashboard uses. */
 export const queryKeys = {
@@ -33,6 +41,14 @@ export const queryKeys = {
     ["invocations", name, status] as const,
   /** GET /v1/invocations/{id}, with its attempt log. */
   invocation: (id: string) => ["invocation", id] as const,
+  /** Everything cached about a function's revisions (a prefix: the list and the diffs). */
+  revisions: (name: string) => ["revisions", name] as const,
+  /** GET /v1/functions/{name}/revisions, all pages (an infinite query). */
+  revisionList: (name: string) => ["revisions", name, "list"] as const,
+  /** GET /v1/functions/{name}/revisions/{revision}/diff against the revision before. */
+  revisionDiff: (name: string, revision: number) => ["revisions", name, "diff", revision] as const,
+  /** GET /v1/functions/{name}/invoke-keys. */
+  invokeKeys: (name: string) => ["invoke-keys", name] as const,
 };
 
 export const LIST_REFRESH_MS = 3000;
@@ -42,6 +58,7 @@ export const FUNCTIONS_PAGE_SIZE = 50;
 /** How often invocations are refetched while one is queued or running. */
 export const INVOCATIONS_REFRESH_MS = 2000;
 export const INVOCATIONS_PAGE_SIZE = 20;
+export const REVISIONS_PAGE_SIZE = 20;
 
 /** The sign-in options; the server's configuration, so read once. */
 export function useAuthConfig() {
@@ -185,4 +202,89 @@ export function putInvocation(queryClient: QueryClient, inv: Invocation) {
   }
   void queryClient.invalidateQueries({ queryKey: queryKeys.invocations(inv.function) });
   void queryClient.invalidateQueries({ queryKey: queryKeys.invocation(inv.id) });
+}
+
+/** The pages of a revision list as the cache holds them. */
+export type RevisionPages = InfiniteData<RevisionList, string | null>;
+
+/**
+ * A function's revisions, newest first, page by page. Not polled: the history
+ * card refetches it when the function's generation changes (every change of
+ * the spec is a revision).
+ */
+export function useRevisions(name: string) {
+  const api = useApi();
+  return useInfiniteQuery({
+    queryKey: queryKeys.revisionList(name),
+    queryFn: ({ pageParam }) =>
+      api.listRevisions(name, { limit: REVISIONS_PAGE_SIZE, cursor: pageParam }),
+    initialPageParam: null as string | null,
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
+  });
+}
+
+/**
+ * What revision `revision` changed from the one before it. Revisions never
+ * change, so it is read once per mount; `enabled` false for the first one
+ * (the server has nothing to compare it with).
+ */
+export function useRevisionDiff(name: string, revision: number, enabled = true) {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.revisionDiff(name, revision),
+    queryFn: () => api.diffRevision(name, revision),
+    enabled,
+  });
+}
+
+/** A function's invoke keys (never the keys themselves). */
+export function useInvokeKeys(name: string) {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.invokeKeys(name),
+    queryFn: () => api.listInvokeKeys(name),
+  });
+}
+
+/**
+ * Adds a key just made to its function's cached list, without the key itself:
+ * that is shown once, by the component that made it, and never cached. Then
+ * the list is refetched.
+ */
+export function putInvokeKey(queryClient: QueryClient, created: NewInvokeKey) {
+  const listed: InvokeKey = {
+    id: created.id,
+    function: created.function,
+    name: created.name,
+    prefix: created.prefix,
+    createdAt: created.createdAt,
+    expiresAt: created.expiresAt,
+    revokedAt: created.revokedAt,
+    lastUsedAt: created.lastUsedAt,
+    active: created.active,
+  };
+  queryClient.setQueryData<InvokeKeyList>(queryKeys.invokeKeys(created.function), (old) =>
+    old ? { ...old, items: [...old.items.filter((k) => k.id !== created.id), listed] } : old,
+  );
+  void queryClient.invalidateQueries({ queryKey: queryKeys.invokeKeys(created.function) });
+}
+
+/** Marks a key revoked in the cached list at once, then refetches the list to confirm it. */
+export function markInvokeKeyRevoked(
+  queryClient: QueryClient,
+  name: string,
+  id: string,
+  at: string = new Date().toISOString(),
+) {
+  queryClient.setQueryData<InvokeKeyList>(queryKeys.invokeKeys(name), (old) =>
+    old
+      ? {
+          ...old,
+          items: old.items.map((k) =>
+            k.id === id ? { ...k, revokedAt: k.revokedAt ?? at, active: false } : k,
+          ),
+        }
+      : old,
+  );
+  void queryClient.invalidateQueries({ queryKey: queryKeys.invokeKeys(name) });
 }

@@ -57,6 +57,30 @@ export type InvocationAttempt = Schemas["AttemptDto"];
 /** The function's answer to an invocation's last attempt. */
 export type InvocationResponse = Schemas["InvocationResponseDto"];
 
+/** One revision of a function's spec: numbered by its generation, newest first in lists. */
+export type Revision = Schemas["RevisionDto"];
+export type RevisionList = Schemas["RevisionList"];
+/** Body of POST /v1/functions/{name}/rollback. */
+export type RollbackRequest = Schemas["RollbackRequest"];
+/**
+ * One field that differs between two revisions. `from` and `to` are any JSON
+ * value (the OpenAPI document says "object"); absent or null: not set there.
+ */
+export type SpecChange = Omit<Schemas["SpecChange"], "from" | "to"> & {
+  from?: unknown;
+  to?: unknown;
+};
+/** GET /v1/functions/{name}/revisions/{revision}/diff. */
+export type RevisionDiff = Omit<Schemas["RevisionDiff"], "changes"> & { changes: SpecChange[] };
+
+/** A function's invoke key as listed: never the key itself. */
+export type InvokeKey = Schemas["InvokeKeyDto"];
+export type InvokeKeyList = Schemas["InvokeKeyList"];
+/** Body of POST /v1/functions/{name}/invoke-keys. */
+export type InvokeKeyRequest = Schemas["InvokeKeyRequest"];
+/** The answer to creating a key: the only time `key` is shown. */
+export type NewInvokeKey = Schemas["NewInvokeKey"];
+
 /** A sample function image the server offers (GET /v1/samples). */
 export type Sample = Schemas["Sample"];
 export type SampleList = Schemas["SampleList"];
