@@ -26,6 +26,7 @@ function setup(routes: Parameters<typeof mockFetch>[0] = {}) {
       "Kubernetes is not reachable; logs come from the cluster",
     ),
     "GET /v1/functions/hello/invocations": { body: { items: [], nextCursor: null } },
+    "GET /v1/functions/hello/revisions": { body: { items: [], nextCursor: null } },
     ...routes,
   });
   const r = renderApp(<FunctionDetailPage />, {

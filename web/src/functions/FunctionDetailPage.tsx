@@ -10,6 +10,7 @@ import { Button, Card, ErrorBanner, PageHeader, Spinner } from "../components/ui
 import { useDocumentTitle } from "../components/useDocumentTitle";
 import { formatAge, formatDateTime } from "../lib/time";
 import { EditFunctionForm } from "./EditFunctionForm";
+import { HistoryCard } from "./HistoryCard";
 import { InvocationsPanel } from "./InvocationsPanel";
 import { InvokePanel } from "./InvokePanel";
 import { LogsPanel } from "./LogsPanel";
@@ -150,6 +151,8 @@ function DeleteButton({ name }: { name: string }) {
     mutationFn: () => api.deleteFunction(name),
     onSuccess: () => {
       queryClient.removeQueries({ queryKey: queryKeys.function(name) });
+      // a new function of the same name starts its own history
+      queryClient.removeQueries({ queryKey: queryKeys.revisions(name) });
       void queryClient.invalidateQueries({ queryKey: queryKeys.functions() });
       void navigate("/functions", { state: { deleted: name } });
     },
@@ -316,11 +319,12 @@ export function FunctionDetailPage() {
             )}
           </Card>
           <SchedulesCard fn={fn} />
+          <HistoryCard fn={fn} />
           <Card title="Conditions">
             <Conditions fn={fn} />
           </Card>
         </div>
-        <div className="space-y-6">
+        <div className="min-w-0 space-y-6">
           <InvokePanel name={fn.name} />
         </div>
         <div className="min-w-0 lg:col-span-3">

@@ -43,6 +43,7 @@ function setup(fn: FunctionObject, routes: Parameters<typeof mockFetch>[0] = {})
     "GET /v1/functions/hello": { body: fn },
     "GET /v1/functions/hello/logs": { body: "" },
     "GET /v1/functions/hello/invocations": { body: { items: [], nextCursor: null } },
+    "GET /v1/functions/hello/revisions": { body: { items: [], nextCursor: null } },
     ...routes,
   });
   const r = renderApp(<FunctionDetailPage />, {
