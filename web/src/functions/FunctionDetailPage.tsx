@@ -12,6 +12,7 @@ import { formatAge, formatDateTime } from "../lib/time";
 import { EditFunctionForm } from "./EditFunctionForm";
 import { HistoryCard } from "./HistoryCard";
 import { InvocationsPanel } from "./InvocationsPanel";
+import { InvokeKeysCard } from "./InvokeKeysCard";
 import { InvokePanel } from "./InvokePanel";
 import { LogsPanel } from "./LogsPanel";
 import { PhaseBadge } from "./PhaseBadge";
@@ -151,8 +152,9 @@ function DeleteButton({ name }: { name: string }) {
     mutationFn: () => api.deleteFunction(name),
     onSuccess: () => {
       queryClient.removeQueries({ queryKey: queryKeys.function(name) });
-      // a new function of the same name starts its own history
+      // a new function of the same name starts its own history and keys
       queryClient.removeQueries({ queryKey: queryKeys.revisions(name) });
+      queryClient.removeQueries({ queryKey: queryKeys.invokeKeys(name) });
       void queryClient.invalidateQueries({ queryKey: queryKeys.functions() });
       void navigate("/functions", { state: { deleted: name } });
     },
@@ -326,6 +328,7 @@ export function FunctionDetailPage() {
         </div>
         <div className="min-w-0 space-y-6">
           <InvokePanel name={fn.name} />
+          <InvokeKeysCard fn={fn} />
         </div>
         <div className="min-w-0 lg:col-span-3">
           <InvocationsPanel fn={fn} />

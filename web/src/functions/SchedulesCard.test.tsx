@@ -44,6 +44,7 @@ function setup(fn: FunctionObject, routes: Parameters<typeof mockFetch>[0] = {})
     "GET /v1/functions/hello/logs": { body: "" },
     "GET /v1/functions/hello/invocations": { body: { items: [], nextCursor: null } },
     "GET /v1/functions/hello/revisions": { body: { items: [], nextCursor: null } },
+    "GET /v1/functions/hello/invoke-keys": { body: { items: [] } },
     ...routes,
   });
   const r = renderApp(<FunctionDetailPage />, {
