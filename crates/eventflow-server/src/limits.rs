@@ -10,6 +10,9 @@ use governor::{clock::Clock, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::error::ApiError;
 
+/// Keys kept before idle ones are dropped.
+const MAX_KEYS: usize = 10_000;
+
 pub struct TenantRate {
     per_second: u32,
     limiter: DefaultKeyedRateLimiter<String>,
@@ -31,6 +34,13 @@ impl TenantRate {
     /// Counts one request of `key` (a tenant id, or an admin's subject):
     /// 429 with `Retry-After` when it is over the rate.
     pub fn check(&self, key: &str) -> Result<(), ApiError> {
+        // Keys come from callers too (the public invoke route names its
+        // tenant before anything is looked up): past this many, keys whose
+        // budget is full again are dropped, so memory stays bounded.
+        if self.limiter.len() > MAX_KEYS {
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
         self.limiter
             .check_key(&key.to_string())
             .map_err(|not_until| {
@@ -63,5 +73,24 @@ mod tests {
             "{e}"
         );
         r.check("b").expect("other keys have their own budget");
+    }
+
+    #[test]
+    fn keys_with_a_full_budget_are_dropped_past_the_bound() {
+        let r = TenantRate::new(5, "requests");
+        for i in 0..=super::MAX_KEYS {
+            r.check(&format!("probe-{i}")).unwrap();
+        }
+        assert_eq!(r.limiter.len(), super::MAX_KEYS + 1);
+        // Their budgets refill (one request at 5/s: 200 ms); the next check
+        // past the bound sweeps them out.
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        r.check("a").unwrap();
+        assert!(r.limiter.len() <= 2, "{} keys kept", r.limiter.len());
+        // A key that is being limited is kept.
+        for _ in 0..11 {
+            let _ = r.check("busy");
+        }
+        assert!(r.check("busy").is_err());
     }
 }
