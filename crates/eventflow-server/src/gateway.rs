@@ -209,7 +209,19 @@ pub struct Gateway {
     duration: HistogramVec,
     /// Holds invocations of functions at zero while they wake.
     pub activator: Activator,
+    /// Functions found to take public invocations, and when (trusted for
+    /// [`PUBLIC_TTL`]; dropped when the function changes).
+    public: Mutex<HashMap<(String, String), Instant>>,
+    /// Catalog lookups the public route makes for names it has not found
+    /// public lately, over all tenants: made-up tenant names each have a
+    /// fresh per-tenant budget, so this bounds the queries they cause.
+    public_lookups: crate::limits::TenantRate,
 }
+
+/// How long a function found public is trusted without a lookup.
+const PUBLIC_TTL: Duration = Duration::from_secs(10);
+/// Public-route lookups per second over all tenants (burst twice that).
+const PUBLIC_LOOKUPS_PER_SECOND: u32 = 200;
 
 impl Gateway {
     pub fn new(config: GatewayConfig, registry: &prometheus::Registry) -> Self {
@@ -254,15 +266,62 @@ impl Gateway {
             invocations,
             duration,
             activator: Activator::new(registry),
+            public: Mutex::new(HashMap::new()),
+            public_lookups: crate::limits::TenantRate::new(PUBLIC_LOOKUPS_PER_SECOND, "lookups"),
         }
     }
 
     /// Forgets a cached route (after the function changed or was deleted).
     pub fn invalidate(&self, tenant: &TenantId, name: &FunctionName) {
+        let key = (tenant.to_string(), name.to_string());
         self.routes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&(tenant.to_string(), name.to_string()));
+            .remove(&key);
+        self.public
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&key);
+    }
+
+    /// Whether `tenant`'s function `name` takes public invocations: from
+    /// the cache, else (within the global lookup budget) the catalog.
+    async fn is_public(
+        &self,
+        state: &AppState,
+        tenant: &TenantId,
+        name: &FunctionName,
+    ) -> Result<bool, ApiError> {
+        let key = (tenant.to_string(), name.to_string());
+        let fresh = self
+            .public
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .is_some_and(|at| at.elapsed() < PUBLIC_TTL);
+        if fresh {
+            return Ok(true);
+        }
+        self.public_lookups.check("public route")?;
+        let public = state
+            .store
+            .tenant(tenant)
+            .get(name)
+            .await?
+            .is_some_and(|f| f.spec.public_invoke);
+        let mut cache = self
+            .public
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if public {
+            if cache.len() > 100_000 {
+                cache.clear();
+            }
+            cache.insert(key, Instant::now());
+        } else {
+            cache.remove(&key);
+        }
+        Ok(public)
     }
 
     /// What the gateway knows of `name`: from the cache while fresh (a
@@ -617,15 +676,10 @@ async fn public(
     let not_found = || ApiError::not_found("no such public function");
     let tenant = TenantId::parse(&tenant).map_err(|_| not_found())?;
     let name = FunctionName::parse(&name).map_err(|_| not_found())?;
-    // The rate first: probing names costs a query only within it.
+    // The tenant's rate first, then (for names not lately found public) a
+    // lookup budget shared by all: probing made-up names costs few queries.
     state.gateway.admit(&tenant)?;
-    let public = state
-        .store
-        .tenant(&tenant)
-        .get(&name)
-        .await?
-        .is_some_and(|f| f.spec.public_invoke);
-    if !public {
+    if !state.gateway.is_public(&state, &tenant, &name).await? {
         return Err(not_found());
     }
     // The same request at the tenant's own invoke path, sub-path and query

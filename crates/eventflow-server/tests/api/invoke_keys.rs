@@ -185,5 +185,11 @@ both_databases! {
             }
         }
         assert!(limited, "the tenant's rate limit applies to public invocations");
+        // Opting out holds at once on this replica (others within 10 s).
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let (s, f) = app.call(Method::PUT, "/v1/functions/open", Some(&t), Some(json!({"image": "nginx"}))).await;
+        assert_eq!(s, StatusCode::OK, "{f}");
+        let (s, _, _) = anon(Method::POST, "/v1/public/alice/open/invoke").await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
     };
 }
