@@ -321,14 +321,15 @@ export function FunctionDetailPage() {
             )}
           </Card>
           <SchedulesCard fn={fn} />
-          <HistoryCard fn={fn} />
+          <HistoryCard key={fn.name} fn={fn} />
           <Card title="Conditions">
             <Conditions fn={fn} />
           </Card>
         </div>
         <div className="min-w-0 space-y-6">
           <InvokePanel name={fn.name} />
-          <InvokeKeysCard fn={fn} />
+          {/* keyed: a key shown once must not follow to another function's page */}
+          <InvokeKeysCard key={fn.name} fn={fn} />
         </div>
         <div className="min-w-0 lg:col-span-3">
           <InvocationsPanel fn={fn} />

@@ -68,7 +68,7 @@ function RevisionChanges({
     return (
       <p className="text-sm text-slate-600" data-testid="revision-first">
         The first revision: {name} as it was created, with image{" "}
-        <span className="font-mono text-xs break-all">{revision.spec.image}</span>.
+        <span className="font-mono text-xs wrap-anywhere">{revision.spec.image}</span>.
       </p>
     );
   if (diff.isPending) return <p className="text-sm text-slate-500">Loading changes…</p>;
@@ -134,7 +134,7 @@ function RollbackButton({
         <Button disabled aria-describedby={noteId}>
           Roll back to this revision
         </Button>
-        <p id={noteId} className="mt-1 text-xs text-slate-500">
+        <p id={noteId} className="mt-1 text-xs wrap-anywhere text-slate-500">
           This is the current spec.
         </p>
       </div>
@@ -155,8 +155,8 @@ function RollbackButton({
           description={
             <>
               {fn.name} gets the spec of revision {n} again (image{" "}
-              <span className="font-mono text-xs break-all">{revision.spec.image}</span>) as a new
-              revision, applied like any change. The revisions since stay in the history.
+              <span className="font-mono text-xs wrap-anywhere">{revision.spec.image}</span>) as a
+              new revision, applied like any change. The revisions since stay in the history.
             </>
           }
           onClose={() => !rollback.isPending && setOpen(false)}
@@ -266,8 +266,8 @@ export function HistoryCard({ fn }: { fn: FunctionObject }) {
                     </span>
                   )}
                 </div>
-                <p className="mt-1 text-xs break-words text-slate-500">
-                  <span className="font-mono break-all text-slate-700">{r.spec.image}</span>
+                <p className="mt-1 text-xs wrap-anywhere text-slate-500">
+                  <span className="font-mono text-slate-700">{r.spec.image}</span>
                   {" · by "}
                   <span className="text-slate-700">{r.actor}</span>
                   {" · "}

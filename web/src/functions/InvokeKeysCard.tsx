@@ -308,7 +308,7 @@ export function InvokeKeysCard({ fn }: { fn: { name: string } }) {
                   <span
                     id={itemId(k.id)}
                     tabIndex={-1}
-                    className="rounded font-medium break-all text-slate-900 focus:ring-2 focus:ring-indigo-300 focus:outline-none"
+                    className="rounded font-medium wrap-anywhere text-slate-900 focus:ring-2 focus:ring-indigo-300 focus:outline-none"
                   >
                     {k.name}
                   </span>{" "}
