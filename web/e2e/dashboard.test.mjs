@@ -20,6 +20,8 @@ const ECHO_IMAGE = "127.0.0.1:26450/samples/echo:v1";
 // A function whose invocations reach a local stand-in for its container
 // (--invoke-static): asynchronous invocations and schedules really run.
 const ASYNC_FN = "async-e2e";
+// Another function behind the stand-in: its history is rolled back, and an invoke key calls it.
+const HOOK_FN = "hook-e2e";
 
 describe("dashboard end to end", { timeout: 240_000 }, () => {
   let server;
@@ -69,7 +71,7 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
       "--sample-image",
       `echo=${ECHO_IMAGE}`,
       "--invoke-static",
-      `alice/${ASYNC_FN}=${upstream.url}`,
+      `alice/${ASYNC_FN}=${upstream.url},alice/${HOOK_FN}=${upstream.url}`,
       "--async-retry-base-ms",
       "300",
       // lets the test's schedule fire every few seconds
@@ -334,7 +336,7 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
       PHASE,
     );
     // the page to call it and read its logs
-    await page.getByRole("heading", { level: 2, name: "Invoke" }).waitFor();
+    await page.getByRole("heading", { level: 2, name: "Invoke", exact: true }).waitFor();
     await page.getByRole("heading", { level: 2, name: "Logs" }).waitFor();
     await page.getByText(ECHO_IMAGE).first().waitFor();
     const fn = await api("/v1/functions/echo");
@@ -482,6 +484,157 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
     await checkA11y("function detail with a schedule");
 
     assert.equal((await api(`/v1/functions/${ASYNC_FN}`, { method: "DELETE" })).status, 204);
+  });
+
+  it("keeps a history to roll back to, and invokes with a key until it is revoked", async () => {
+    const api = async (path, init = {}) =>
+      page.evaluate(
+        async ({ path, init }) => {
+          const token = JSON.parse(sessionStorage.getItem("eventflow.session")).token;
+          const r = await fetch(path, {
+            ...init,
+            headers: { ...init.headers, authorization: `Bearer ${token}` },
+          });
+          return { status: r.status, body: r.status === 204 ? null : await r.json() };
+        },
+        { path, init },
+      );
+    await page.goto(`${server.baseUrl}/functions/new`);
+    await page.getByRole("heading", { level: 1, name: "New function" }).waitFor();
+    await page.getByLabel("Name", { exact: true }).fill(HOOK_FN);
+    await page.getByLabel("Image", { exact: true }).fill("nginx:1.26");
+    await page.getByRole("button", { name: "Create function" }).click();
+    await page.getByRole("heading", { level: 1, name: HOOK_FN }).waitFor();
+    const history = page.getByRole("region", { name: "History" });
+    const first = history.getByTestId("revision-1");
+    await first.getByTestId("revision-current").waitFor();
+    assert.match(await first.textContent(), /nginx:1\.26 · by alice · \d+[smh] ago/);
+
+    // a change from the edit form is revision 2
+    await page.getByRole("button", { name: "Edit image & env" }).click();
+    await page.getByLabel("Image", { exact: true }).fill("nginx:1.27");
+    await page.getByRole("button", { name: "Add variable" }).click();
+    await page.getByLabel("Variable 1 name").fill("MODE");
+    await page.getByLabel("Variable 1 value").fill("prod");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    const second = history.getByTestId("revision-2");
+    await second.getByTestId("revision-current").waitFor();
+    assert.equal(await first.getByTestId("revision-current").count(), 0);
+    await history.getByRole("button", { name: "Revision 2", exact: true }).click();
+    const changes = history.getByTestId("revision-details-2");
+    await changes.getByRole("heading", { name: "Changes from revision 1 to 2" }).waitFor();
+    assert.equal(
+      (await changes.getByTestId("change-image").textContent()).replace(/\s+/g, " ").trim(),
+      "image was nginx:1.26 → now nginx:1.27",
+    );
+    assert.match(
+      await changes.getByTestId("change-env").textContent(),
+      /was \[\] → now \[\{"name":"MODE","value":"prod"\}\]/,
+    );
+    assert.ok(
+      await changes.getByRole("button", { name: "Roll back to this revision" }).isDisabled(),
+      "the current revision cannot be rolled back to",
+    );
+    await shot("16-history-diff");
+    await checkA11y("function detail with a revision's changes");
+
+    // roll back to revision 1: revision 3, the spec of 1 again
+    await history.getByRole("button", { name: "Revision 1", exact: true }).click();
+    await history.getByTestId("revision-first").waitFor();
+    await history.getByRole("button", { name: "Roll back to this revision" }).click();
+    const dialog = page.getByRole("dialog", { name: "Roll back to revision 1?" });
+    await dialog.waitFor();
+    await shot("17-rollback-confirm", { fullPage: false });
+    await checkA11y("rollback dialog");
+    await dialog.getByRole("button", { name: "Roll back to revision 1" }).click();
+    await history.getByText("Rolled back to revision 1: its spec is now revision 3.").waitFor();
+    const third = history.getByTestId("revision-3");
+    await third.getByTestId("revision-current").waitFor();
+    assert.equal(
+      (await third.getByTestId("revision-rollback-of").textContent()).trim(),
+      "rollback of 1",
+    );
+    const spec = page.getByRole("region", { name: "Specification" });
+    await spec.getByText("nginx:1.26", { exact: true }).waitFor();
+    assert.equal(await spec.getByText("MODE=").count(), 0);
+    const fn = await api(`/v1/functions/${HOOK_FN}`);
+    assert.equal(fn.body.spec.image, "nginx:1.26");
+    assert.deepEqual(fn.body.spec.env, []);
+    assert.equal(fn.body.generation, 3);
+    await shot("18-history-rolled-back");
+    await narrow("18-history-rolled-back-360px");
+
+    // an invoke key, shown once
+    const keys = page.getByRole("region", { name: "Invoke keys" });
+    await keys.getByTestId("invoke-keys-empty").waitFor();
+    await keys.getByLabel("Key name").fill("e2e-hook");
+    await keys.getByLabel("Expires").selectOption({ label: "In 1 day" });
+    await keys.getByRole("button", { name: "Create key" }).click();
+    const field = keys.getByLabel("Invoke key", { exact: true });
+    await field.waitFor();
+    const key = await field.inputValue();
+    assert.match(key, /^efi_/);
+    assert.ok(await field.evaluate((el) => el === document.activeElement && el.readOnly));
+    await keys.getByText("it is shown only once", { exact: false }).waitFor();
+    assert.equal(
+      (await keys.getByTestId("invoke-key-curl").textContent()).trim(),
+      `curl -X POST ${server.baseUrl}/v1/functions/${HOOK_FN}/invoke -H "Authorization: Bearer ${key}"`,
+    );
+    const listed = keys.getByRole("listitem").filter({ hasText: "e2e-hook" });
+    await listed.locator('[data-key-state="active"]').waitFor();
+    await shot("19-invoke-key-created");
+    await checkA11y("function detail with a new invoke key");
+    await narrow("19-invoke-key-created-360px");
+    const created = await api(`/v1/functions/${HOOK_FN}/invoke-keys`);
+    assert.equal(created.body.items.length, 1);
+    assert.ok(created.body.items[0].expiresAt, "it expires");
+    assert.ok(!JSON.stringify(created.body).includes(key), "the list has the key");
+
+    // the key calls the function, and nothing else
+    const invoke = (bearer) =>
+      fetch(`${server.baseUrl}/v1/functions/${HOOK_FN}/invoke/hook`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${bearer}`, "content-type": "application/json" },
+        body: '{"event":"push"}',
+      });
+    const ok = await invoke(key);
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), {
+      method: "POST",
+      url: "/hook",
+      attempt: 0,
+      schedule: null,
+      body: '{"event":"push"}',
+    });
+    const me = await fetch(`${server.baseUrl}/v1/me`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    assert.equal(me.status, 401);
+
+    // shown once: gone after a reload, the list keeps only its prefix
+    await page.reload();
+    await page.getByRole("heading", { level: 1, name: HOOK_FN }).waitFor();
+    await keys.getByText("e2e-hook", { exact: true }).waitFor();
+    assert.equal(await keys.getByLabel("Invoke key", { exact: true }).count(), 0);
+    assert.ok(!(await page.content()).includes(key), "the key is on the page after a reload");
+    // the call above is its last use
+    assert.match(await keys.getByTestId("invoke-key-last-used").textContent(), /^\d+[smh] ago$/);
+
+    // revoked, it is refused at once
+    await keys.getByRole("button", { name: "Revoke key e2e-hook" }).click();
+    const revoke = page.getByRole("dialog", { name: "Revoke key “e2e-hook”?" });
+    await revoke.getByRole("button", { name: "Revoke key" }).click();
+    await keys.getByText("Key “e2e-hook” revoked: requests with it are refused.").waitFor();
+    await keys.locator('[data-key-state="revoked"]').waitFor();
+    assert.equal(await keys.getByRole("button", { name: /^Revoke/ }).count(), 0);
+    const refused = await invoke(key);
+    assert.equal(refused.status, 401);
+    assert.equal(refused.headers.get("x-eventflow-error"), "unauthorized");
+    assert.equal(upstream.requests.filter((r) => r.url === "/hook").length, 1);
+    await shot("20-invoke-key-revoked");
+    await checkA11y("function detail with a revoked invoke key");
+
+    assert.equal((await api(`/v1/functions/${HOOK_FN}`, { method: "DELETE" })).status, 204);
   });
 
   it("sends an expired session back to sign-in with a message", async () => {
