@@ -1210,12 +1210,12 @@ export interface components {
         };
         /** @description One field that differs between two revisions. */
         SpecChange: {
-            /** @description The value in the older revision (absent: not set there). */
-            from?: Record<string, never> | null;
+            /** @description The value in the older revision (absent: not set there); any JSON. */
+            from?: unknown;
             /** @description Where, e.g. `image`, `env[0].value`, `autoscaling.maxReplicas`. */
             path: string;
-            /** @description The value in the newer one (absent: not set there). */
-            to?: Record<string, never> | null;
+            /** @description The value in the newer one (absent: not set there); any JSON. */
+            to?: unknown;
         };
         /** @description A body as kept: text when it is UTF-8, else base64. */
         StoredBody: {

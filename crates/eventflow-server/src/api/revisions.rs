@@ -65,11 +65,9 @@ pub struct RevisionList {
 pub struct SpecChange {
     /// Where, e.g. `image`, `env[0].value`, `autoscaling.maxReplicas`.
     pub path: String,
-    /// The value in the older revision (absent: not set there).
-    #[schema(value_type = Option<Object>)]
+    /// The value in the older revision (absent: not set there); any JSON.
     pub from: Option<Value>,
-    /// The value in the newer one (absent: not set there).
-    #[schema(value_type = Option<Object>)]
+    /// The value in the newer one (absent: not set there); any JSON.
     pub to: Option<Value>,
 }
 
