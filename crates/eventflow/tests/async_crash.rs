@@ -62,18 +62,29 @@ async fn json_call(
 }
 
 async fn killed_mid_work_loses_nothing(postgres: bool) {
-    // An upstream that takes 150 ms per call and counts attempts per id.
+    // An upstream that takes 150 ms per call and counts the calls per id
+    // as they arrive. From the HOLD-th call on it answers nothing until
+    // released: when the server is killed, the calls it has under way are
+    // known to be under way (not a matter of timing).
+    const HOLD: usize = N / 4;
     let seen: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
-    let counter = seen.clone();
+    let arrived = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (release, released) = tokio::sync::watch::channel(false);
+    let (counter, arrivals) = (seen.clone(), arrived.clone());
     let app = Router::new().fallback(any(move |req: Request| {
-        let counter = counter.clone();
+        let (counter, arrivals, mut released) =
+            (counter.clone(), arrivals.clone(), released.clone());
         async move {
             let id = req.headers()["x-eventflow-invocation-id"]
                 .to_str()
                 .unwrap()
                 .to_string();
-            tokio::time::sleep(Duration::from_millis(150)).await;
             *counter.lock().unwrap().entry(id).or_insert(0) += 1;
+            let n = arrivals.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n >= HOLD {
+                let _ = released.wait_for(|r| *r).await;
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
             "done"
         }
     }));
@@ -132,16 +143,17 @@ async fn killed_mid_work_loses_nothing(postgres: bool) {
             .unwrap();
         assert_eq!(resp.status().as_u16(), 202, "invocation {i}");
     }
-    // Kill it while it works: some done, some under way, most queued.
+    // Kill it while it works: some done, every worker waiting on the
+    // function, the rest queued.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while seen.lock().unwrap().len() < N / 4 {
-        assert!(Instant::now() < deadline, "the worker did not start");
+    while arrived.load(std::sync::atomic::Ordering::SeqCst) < HOLD + 4 {
+        assert!(Instant::now() < deadline, "the worker did not get going");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.signal("-KILL");
     let before = seen.lock().unwrap().len();
-    eprintln!("killed after {before} of {N} invocations reached the function");
-    assert!(before < N, "killed too late to test anything");
+    eprintln!("killed with {before} of {N} invocations begun, 4 of them under way");
+    release.send_replace(true);
 
     // Start again over the same catalog.
     let server = Server::start(dir.path(), &args);
@@ -193,10 +205,8 @@ async fn killed_mid_work_loses_nothing(postgres: bool) {
         if postgres { "PostgreSQL" } else { "SQLite" },
         retried.len(),
     );
-    assert!(
-        !retried.is_empty(),
-        "the worker was busy when it was killed"
-    );
+    // The 4 under way when it died, at least.
+    assert!(retried.len() >= 4, "{retried:?}");
     assert!(retried.len() >= twice);
     for id in &retried {
         let (_, v) = json_call(

@@ -1,8 +1,10 @@
 //! Cron triggers: every server replica looks for due slots and fires each
 //! as an asynchronous invocation. A slot is claimed in the transaction that
 //! enqueues its invocation (see [`crate::store::Store::fire_slot`]), so it
-//! fires once however many replicas see it. The next slot is computed from
-//! now: slots missed while the platform was down fire once, not once each.
+//! fires once however many replicas see it. A slot fired late by up to
+//! 10 s is followed by each slot after it; after a longer gap (the
+//! platform was down) the schedule goes on from now, so the missed slots
+//! fire once, not once each.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +13,9 @@ use tokio::sync::watch;
 
 use crate::store::{now_ms, DueSlot, NewInvocation, StoredRequest};
 use crate::AppState;
+
+/// How late a slot may fire and still be followed by each slot after it.
+const CATCH_UP_MS: i64 = 10_000;
 
 /// Sent to the function on each run of a schedule.
 pub const SCHEDULE_HEADER: &str = "x-eventflow-schedule";
@@ -59,7 +64,16 @@ async fn fire(state: &AppState, slot: &DueSlot, now: i64) -> Result<(), crate::s
         // Removed meanwhile; the function's write removes the row too.
         return state.store.skip_slot(slot, None).await;
     };
-    let next = schedule.next_after(now.max(slot.at));
+    // A slot late by a little (this replica was busy) is followed by the
+    // next one in turn, so none is skipped; after a longer gap (the
+    // platform was down) the schedule goes on from now: the missed slots
+    // fire once, as this one.
+    let after = if now - slot.at <= CATCH_UP_MS {
+        slot.at
+    } else {
+        now
+    };
+    let next = schedule.next_after(after);
     let body = schedule.body.clone().unwrap_or_default();
     let content_type = if serde_json::from_str::<serde_json::Value>(&body).is_ok() {
         "application/json"
