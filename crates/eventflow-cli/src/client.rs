@@ -180,6 +180,38 @@ impl Api {
         }
     }
 
+    /// The `items` of a paged list (`{"items": […], "nextCursor"}`), page
+    /// after page (200 at most each), up to `limit` of them; `query` is
+    /// sent with every page.
+    pub async fn all_items(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        limit: usize,
+    ) -> Result<Vec<Value>, CliError> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        while items.len() < limit {
+            let page_size = (limit - items.len()).min(200).to_string();
+            let mut q = query.to_vec();
+            q.push(("limit", &page_size));
+            if let Some(c) = &cursor {
+                q.push(("cursor", c));
+            }
+            let page = self.json::<()>(Method::GET, path, &q, None).await?;
+            if let Some(Value::Array(page_items)) = page.get("items") {
+                items.extend(page_items.iter().cloned());
+            }
+            match page.get("nextCursor").and_then(Value::as_str) {
+                Some(c) if !c.is_empty() && Some(c) != cursor.as_deref() => {
+                    cursor = Some(c.to_string())
+                }
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+
     /// Sends a request without a body (e.g. a stream to read), renewing a
     /// rejected token once like [`Api::json`]; fails on an error status.
     pub async fn open(

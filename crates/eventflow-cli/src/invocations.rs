@@ -16,12 +16,17 @@ use crate::{output, session, CliError, Format};
 /// Statuses an invocation ends in.
 const FINAL: [&str; 3] = ["succeeded", "failed", "dead"];
 
-fn path(id: &str) -> Result<String, CliError> {
-    // Ids are the server's UUIDs; anything else cannot be one and must not
-    // become a path.
+/// Ids are the server's UUIDs: anything else cannot be one and must not
+/// become part of a path.
+pub(crate) fn check_id(id: &str, what: &str) -> Result<(), CliError> {
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        return Err(CliError::Usage(format!("{id:?} is not an invocation id")));
+        return Err(CliError::Usage(format!("{id:?} is not {what}")));
     }
+    Ok(())
+}
+
+fn path(id: &str) -> Result<String, CliError> {
+    check_id(id, "an invocation id")?;
     Ok(format!("/v1/invocations/{id}"))
 }
 
@@ -88,33 +93,10 @@ pub(crate) async fn list(
 ) -> Result<(), CliError> {
     let name = FunctionName::parse(name)?;
     let api = session().await?;
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    while items.len() < limit {
-        let page_size = (limit - items.len()).min(200).to_string();
-        let mut query = vec![("limit", page_size.as_str())];
-        if let Some(s) = status {
-            query.push(("status", s));
-        }
-        if let Some(c) = &cursor {
-            query.push(("cursor", c));
-        }
-        let page = api
-            .json::<()>(
-                Method::GET,
-                &format!("/v1/functions/{name}/invocations"),
-                &query,
-                None,
-            )
-            .await?;
-        if let Some(Value::Array(page_items)) = page.get("items") {
-            items.extend(page_items.iter().cloned());
-        }
-        match page.get("nextCursor").and_then(Value::as_str) {
-            Some(c) if Some(c) != cursor.as_deref() => cursor = Some(c.to_string()),
-            _ => break,
-        }
-    }
+    let query: Vec<(&str, &str)> = status.iter().map(|s| ("status", *s)).collect();
+    let items = api
+        .all_items(&format!("/v1/functions/{name}/invocations"), &query, limit)
+        .await?;
     output::render_with(
         &mut std::io::stdout().lock(),
         format,

@@ -80,9 +80,7 @@ pub(crate) async fn command(command: KeysCommand) -> Result<(), CliError> {
         }
         KeysCommand::Revoke { name, id } => {
             let name = FunctionName::parse(&name)?;
-            if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-                return Err(CliError::Usage(format!("{id:?} is not a key id")));
-            }
+            crate::invocations::check_id(&id, "a key id")?;
             api.json::<()>(
                 Method::DELETE,
                 &format!("/v1/functions/{name}/invoke-keys/{id}"),

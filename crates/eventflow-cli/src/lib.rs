@@ -492,26 +492,7 @@ async fn function_command(command: FnCommand) -> Result<(), CliError> {
         FnCommand::Deploy(args) => deploy(args).await,
         FnCommand::List { out } => {
             let api = session().await?;
-            let mut items = Vec::new();
-            let mut cursor: Option<String> = None;
-            loop {
-                let mut query = vec![("limit", "200")];
-                if let Some(c) = &cursor {
-                    query.push(("cursor", c));
-                }
-                let page = api
-                    .json::<()>(Method::GET, "/v1/functions", &query, None)
-                    .await?;
-                if let Some(Value::Array(page_items)) = page.get("items") {
-                    items.extend(page_items.iter().cloned());
-                }
-                match page.get("nextCursor").and_then(Value::as_str) {
-                    Some(c) if !c.is_empty() && Some(c) != cursor.as_deref() => {
-                        cursor = Some(c.to_string())
-                    }
-                    _ => break,
-                }
-            }
+            let items = api.all_items("/v1/functions", &[], usize::MAX).await?;
             print_value(out.format, &Value::Array(items))
         }
         FnCommand::Get { name, out } => {

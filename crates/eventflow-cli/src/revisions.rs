@@ -31,29 +31,9 @@ pub(crate) async fn list(
             .await?;
         return output::render_with(&mut std::io::stdout().lock(), format, &d, changes);
     }
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut query = vec![("limit", "200")];
-        if let Some(c) = &cursor {
-            query.push(("cursor", c));
-        }
-        let page = api
-            .json::<()>(
-                Method::GET,
-                &format!("/v1/functions/{name}/revisions"),
-                &query,
-                None,
-            )
-            .await?;
-        if let Some(Value::Array(page_items)) = page.get("items") {
-            items.extend(page_items.iter().cloned());
-        }
-        match page.get("nextCursor").and_then(Value::as_str) {
-            Some(c) if Some(c) != cursor.as_deref() => cursor = Some(c.to_string()),
-            _ => break,
-        }
-    }
+    let items = api
+        .all_items(&format!("/v1/functions/{name}/revisions"), &[], usize::MAX)
+        .await?;
     output::render_with(
         &mut std::io::stdout().lock(),
         format,
