@@ -344,6 +344,38 @@ pub(crate) fn page_limit(q: &HashMap<String, String>, default: i64, max: i64) ->
     }
 }
 
+/// The `cursor` of a list paged by a number, newest first (the rows below
+/// it): absent, or a positive number (400 naming `cursor` otherwise).
+pub(crate) fn number_cursor(q: &HashMap<String, String>) -> ApiResult<Option<i64>> {
+    match q.get("cursor").filter(|c| !c.is_empty()) {
+        None => Ok(None),
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request("invalid cursor", Some("cursor".into()))),
+    }
+}
+
+/// Rows read with `limit + 1`: the page of at most `limit`, and the next
+/// page's cursor (the last row's `key`) when there are more.
+pub(crate) fn split_page<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    key: impl Fn(&T) -> i64,
+) -> (Vec<T>, Option<String>) {
+    let page = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = rows.len() > page;
+    rows.truncate(page);
+    let next = if more {
+        rows.last().map(|r| key(r).to_string())
+    } else {
+        None
+    };
+    (rows, next)
+}
+
 /// List the caller's functions, by name, a page at a time.
 #[utoipa::path(get, path = "/v1/functions", tag = "functions",
     params(

@@ -14,7 +14,7 @@ use eventflow_core::FunctionName;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::functions::{page_limit, rfc3339};
+use super::functions::{number_cursor, page_limit, rfc3339, split_page};
 use crate::json::ApiPath as Path;
 use crate::{
     auth::TenantAuth,
@@ -221,15 +221,7 @@ pub async fn list(
             )
         })?),
     };
-    let before = match q.get("cursor").filter(|c| !c.is_empty()) {
-        None => None,
-        Some(c) => Some(
-            c.parse::<i64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ApiError::bad_request("invalid cursor", Some("cursor".into())))?,
-        ),
-    };
+    let before = number_cursor(&q)?;
     let store = auth.functions(&state.store);
     if store.get(&name).await?.is_none() {
         return Err(ApiError::not_found(format!(
@@ -238,19 +230,10 @@ pub async fn list(
         )));
     }
     let rows = store.invocations(&name, status, before, limit + 1).await?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    let items: Vec<_> = rows
-        .iter()
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .collect();
-    let next_cursor = if more {
-        items.last().map(|r| r.seq.to_string())
-    } else {
-        None
-    };
+    let (rows, next_cursor) = split_page(rows, limit, |r| r.seq);
     Ok(Json(InvocationList {
-        items: items
-            .into_iter()
+        items: rows
+            .iter()
             .map(|r| InvocationDto::from_row(r, None))
             .collect(),
         next_cursor,

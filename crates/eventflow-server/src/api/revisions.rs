@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::functions::{page_limit, rfc3339, FunctionDto};
+use super::functions::{number_cursor, page_limit, rfc3339, split_page, FunctionDto};
 use crate::json::{ApiJson, ApiPath as Path};
 use crate::{
     auth::TenantAuth,
@@ -158,28 +158,16 @@ pub async fn list(
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text(), None))?;
     let name = FunctionName::parse(&name)?;
     let limit = page_limit(&q, 50, 200)?;
-    let before = match q.get("cursor").filter(|c| !c.is_empty()) {
-        None => None,
-        Some(c) => Some(
-            c.parse::<i64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ApiError::bad_request("invalid cursor", Some("cursor".into())))?,
-        ),
-    };
+    let before = number_cursor(&q)?;
     let f = current_generation(&state, &auth, &name).await?;
     let rows = auth
         .functions(&state.store)
         .revisions(&name, before, limit + 1)
         .await?;
-    let page = usize::try_from(limit).unwrap_or(usize::MAX);
-    let next_cursor = (rows.len() > page)
-        .then(|| rows.get(page - 1).map(|r| r.revision.to_string()))
-        .flatten();
+    let (rows, next_cursor) = split_page(rows, limit, |r| r.revision);
     Ok(Json(RevisionList {
         items: rows
             .iter()
-            .take(page)
             .map(|r| RevisionDto::of(r, f.generation))
             .collect(),
         next_cursor,
