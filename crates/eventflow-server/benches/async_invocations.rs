@@ -9,40 +9,17 @@
 
 #![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+mod common;
+
+use std::time::{Duration, Instant};
 
 use axum::{routing::any, Router};
-use eventflow_core::{FunctionName, TenantId};
-use eventflow_crd::{FunctionStatus, Phase};
-use eventflow_server::{
-    auth::{AuthMode, JwtKeys},
-    gateway::{GatewayConfig, Resolver},
-    invocations::AsyncConfig,
-    store::Store,
-    sync::{KubeSource, SyncConfig},
-    AppState, Config,
-};
+use common::{platform, serve};
+use eventflow_server::{invocations::AsyncConfig, store::Store};
 use tokio::sync::watch;
 
 const ENQUEUE_FOR: Duration = Duration::from_secs(5);
 const CONCURRENCY: usize = 16;
-
-async fn serve(app: Router) -> String {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            l,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
-    format!("http://{addr}")
-}
 
 /// Requests per second and p50/p99 of `CONCURRENCY` clients for
 /// `ENQUEUE_FOR`, each request expecting `want`.
@@ -109,71 +86,15 @@ async fn postgres_url() -> Option<String> {
 
 async fn run(label: &str, url: &str, upstream: &str) {
     let store = Store::connect(url).await.unwrap();
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        auth_mode: AuthMode::Dev,
-        web_dir: None,
-        sync: SyncConfig {
-            source: KubeSource::Disabled,
-            install_crds: false,
-            resync_interval: Duration::from_secs(3600),
-        },
-        gateway: GatewayConfig {
-            resolver: Resolver::Static([("bench/echo".to_string(), upstream.to_string())].into()),
-            concurrency_per_tenant: 1024,
-            rate_per_tenant: 1_000_000,
-        },
-        shutdown_delay: Duration::ZERO,
-        samples: Vec::new(),
-        allowed_hosts: Vec::new(),
-        audit_retention: None,
-        api_rate: 1000,
-        logs: Default::default(),
-        scaling: Default::default(),
-        invocations: AsyncConfig {
+    let (state, server, token) = platform(
+        &store,
+        upstream,
+        AsyncConfig {
             queue_per_tenant: 10_000_000,
             ..AsyncConfig::default()
         },
-    };
-    let state = AppState::new(
-        config,
-        store.clone(),
-        JwtKeys::new(&[7u8; 32], 3600).unwrap(),
-    );
-    let server = serve(eventflow_server::app(Arc::clone(&state))).await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let token: serde_json::Value = client
-        .post(format!("{server}/auth/token"))
-        .json(&serde_json::json!({"user_id": "bench"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap().to_string();
-    let created = client
-        .post(format!("{server}/v1/functions"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"name": "echo", "image": "nginx"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(created.status().is_success());
-    let status = FunctionStatus {
-        phase: Some(Phase::Running),
-        replicas: 1,
-        ready_replicas: 1,
-        ..Default::default()
-    };
-    store
-        .record_status(
-            &TenantId::parse("bench").unwrap(),
-            &FunctionName::parse("echo").unwrap(),
-            &status,
-        )
-        .await
-        .unwrap();
+    )
+    .await;
     let invoke = format!("{server}/v1/functions/echo/invoke");
 
     let (_, sync_rps, sync_p50, sync_p99) = load(&invoke, &token, false).await;

@@ -7,30 +7,15 @@
 
 #![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+mod common;
+
+use std::time::{Duration, Instant};
 
 use axum::{routing::any, Router};
-use eventflow_core::{FunctionName, TenantId};
-use eventflow_crd::{FunctionStatus, Phase};
-use eventflow_server::{
-    auth::{AuthMode, JwtKeys},
-    gateway::{GatewayConfig, Resolver},
-    store::Store,
-    sync::{KubeSource, SyncConfig},
-    AppState, Config,
-};
+use common::{platform, serve};
+use eventflow_server::store::Store;
 
 const PER_LEVEL: Duration = Duration::from_secs(4);
-
-async fn serve(app: Router) -> String {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    format!("http://{addr}")
-}
 
 struct Run {
     rps: f64,
@@ -97,63 +82,7 @@ async fn main() {
     ))
     .await
     .unwrap();
-    let tenant = TenantId::parse("bench").unwrap();
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        auth_mode: AuthMode::Dev,
-        web_dir: None,
-        sync: SyncConfig {
-            source: KubeSource::Disabled,
-            install_crds: false,
-            resync_interval: Duration::from_secs(3600),
-        },
-        gateway: GatewayConfig {
-            resolver: Resolver::Static([("bench/echo".to_string(), upstream.clone())].into()),
-            concurrency_per_tenant: 1024,
-            rate_per_tenant: 1_000_000,
-        },
-        shutdown_delay: Duration::ZERO,
-        samples: Vec::new(),
-        allowed_hosts: Vec::new(),
-        audit_retention: None,
-        api_rate: 1000,
-        logs: Default::default(),
-        scaling: Default::default(),
-        invocations: Default::default(),
-    };
-    let jwt = JwtKeys::new(&[7u8; 32], 3600).unwrap();
-    let state = AppState::new(config, store.clone(), jwt.clone());
-    let gateway = serve(eventflow_server::app(Arc::clone(&state))).await;
-    // A tenant, a function and a token, the way the API makes them.
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let token: serde_json::Value = client
-        .post(format!("{gateway}/auth/token"))
-        .json(&serde_json::json!({"user_id": "bench"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().unwrap().to_string();
-    let created = client
-        .post(format!("{gateway}/v1/functions"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"name": "echo", "image": "nginx"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(created.status().is_success());
-    let status = FunctionStatus {
-        phase: Some(Phase::Running),
-        replicas: 1,
-        ready_replicas: 1,
-        ..Default::default()
-    };
-    store
-        .record_status(&tenant, &FunctionName::parse("echo").unwrap(), &status)
-        .await
-        .unwrap();
+    let (_state, gateway, token) = platform(&store, &upstream, Default::default()).await;
 
     println!("gateway benchmark: small POST bodies on loopback, {PER_LEVEL:?} per level");
     println!(
