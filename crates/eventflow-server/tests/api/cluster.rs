@@ -832,10 +832,29 @@ async fn registry_credentials_become_the_tenants_pull_secret() {
 /// the Deployment's scale: bounded by `maxReplicas` (reason recorded), held
 /// through the scale-down window when the load falls, one replica while
 /// recently used, zero after the idle period.
+/// The Deployment `fn-busy` with one replica, as the operator would have
+/// made it for function `busy` (the scaler only sets its scale).
+async fn busy_deployment(client: &Client, ns: &str) -> Api<k8s_openapi::api::apps::v1::Deployment> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let deployment: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "fn-busy", "namespace": ns},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "busy"}},
+                 "template": {"metadata": {"labels": {"app": "busy"}},
+                              "spec": {"containers": [{"name": "f", "image": "registry.example/busy:1"}]}}}
+    }))
+    .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+    deployments
+}
+
 #[tokio::test]
 async fn the_lease_holder_scales_on_the_load_of_every_replica() {
     use eventflow_server::scaler::ScalerConfig;
-    use k8s_openapi::api::apps::v1::Deployment;
     let client = eventflow_testenv::client().await;
     let (url, guard) = fresh_database(Db::Postgres).await;
     let guard = Arc::new(guard);
@@ -873,19 +892,7 @@ async fn the_lease_holder_scales_on_the_load_of_every_replica() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let ns = format!("tenant-{tenant}");
-    let deployment: Deployment = serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "fn-busy", "namespace": ns},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "busy"}},
-                 "template": {"metadata": {"labels": {"app": "busy"}},
-                              "spec": {"containers": [{"name": "f", "image": "registry.example/busy:1"}]}}}
-    }))
-    .unwrap();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    deployments
-        .create(&PostParams::default(), &deployment)
-        .await
-        .unwrap();
+    let deployments = busy_deployment(&client, &ns).await;
     let replicas = |want: i32| {
         let deployments = deployments.clone();
         async move {
@@ -946,7 +953,6 @@ async fn the_lease_holder_scales_on_the_load_of_every_replica() {
 #[tokio::test]
 async fn the_scaler_adds_only_the_replicas_the_tenants_quota_has_room_for() {
     use eventflow_server::scaler::ScalerConfig;
-    use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::ResourceQuota;
     let client = eventflow_testenv::client().await;
     let (url, guard) = fresh_database(Db::Sqlite).await;
@@ -983,19 +989,7 @@ async fn the_scaler_adds_only_the_replicas_the_tenants_quota_has_room_for() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    let deployment: Deployment = serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "fn-busy", "namespace": ns},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "busy"}},
-                 "template": {"metadata": {"labels": {"app": "busy"}},
-                              "spec": {"containers": [{"name": "f", "image": "registry.example/busy:1"}]}}}
-    }))
-    .unwrap();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    deployments
-        .create(&PostParams::default(), &deployment)
-        .await
-        .unwrap();
+    let deployments = busy_deployment(&client, &ns).await;
     // The quota counts both pods before the load arrives.
     let quotas_ref = &quotas;
     eventually("the quota to count 2 pods", || async move {
