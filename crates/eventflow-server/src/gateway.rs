@@ -703,11 +703,8 @@ async fn public(
     // No credentials of anyone's reach the function from here.
     parts.headers.remove(header::AUTHORIZATION);
     let req = Request::from_parts(parts, body);
-    check_sub_path(raw_suffix(req.uri().path()))?;
-    if crate::invocations::prefers_async(req.headers()) {
-        return crate::invocations::accept(&state, &tenant, &name, req).await;
-    }
-    call(&state, &tenant, &name, req).await
+    // Its rate was counted above, before the lookup.
+    dispatch(&state, &tenant, &name, req, Rate::Counted).await
 }
 
 /// Counts an invocation's outcome per tenant, function and status code.
@@ -750,11 +747,31 @@ async fn invoke(
             ));
         }
     }
+    dispatch(&state, auth.tenant(), &name, req, Rate::Count).await
+}
+
+/// Whether the tenant's invocation rate is still to be counted for a call
+/// (the public route counts it before its lookup, and only once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rate {
+    Count,
+    Counted,
+}
+
+/// An invocation as the routes take it: the sub-path checked, then stored
+/// for later with `Prefer: respond-async`, else called now.
+async fn dispatch(
+    state: &Arc<AppState>,
+    tenant: &TenantId,
+    name: &FunctionName,
+    req: Request,
+    rate: Rate,
+) -> Result<Response, ApiError> {
     check_sub_path(raw_suffix(req.uri().path()))?;
     if crate::invocations::prefers_async(req.headers()) {
-        return crate::invocations::accept(&state, auth.tenant(), &name, req).await;
+        return crate::invocations::accept(state, tenant, name, req, rate).await;
     }
-    call(&state, auth.tenant(), &name, req).await
+    call_with(state, tenant, name, req, rate).await
 }
 
 /// One synchronous invocation of `tenant`'s function `name`: `req`'s path
@@ -766,6 +783,16 @@ pub async fn call(
     name: &FunctionName,
     req: Request,
 ) -> Result<Response, ApiError> {
+    call_with(state, tenant, name, req, Rate::Count).await
+}
+
+async fn call_with(
+    state: &Arc<AppState>,
+    tenant: &TenantId,
+    name: &FunctionName,
+    req: Request,
+    rate: Rate,
+) -> Result<Response, ApiError> {
     let gw = &state.gateway;
     let name = name.clone();
     let outcome = Outcome {
@@ -776,11 +803,13 @@ pub async fn call(
     // The rate first, so unknown names count too (and cost no query when
     // over it); counted per function only for a function known to exist,
     // so probing names cannot grow the metric's labels.
-    if let Err(e) = gw.admit(tenant) {
-        if gw.known(tenant, &name) {
-            outcome.record(e.status());
+    if rate == Rate::Count {
+        if let Err(e) = gw.admit(tenant) {
+            if gw.known(tenant, &name) {
+                outcome.record(e.status());
+            }
+            return Err(e);
         }
-        return Err(e);
     }
     let route = gw.route(state, tenant, &name).await?;
     let ready = route.ready(&name, gw.config.resolver.trusts_unreported());

@@ -190,9 +190,12 @@ pub async fn accept(
     tenant: &TenantId,
     name: &FunctionName,
     req: Request,
+    rate: crate::gateway::Rate,
 ) -> Result<Response, ApiError> {
     let cfg = &state.config.invocations;
-    state.gateway.admit(tenant)?;
+    if rate == crate::gateway::Rate::Count {
+        state.gateway.admit(tenant)?;
+    }
     let tenants = state.store.tenant(tenant);
     let function = tenants
         .get(name)
