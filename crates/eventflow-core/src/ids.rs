@@ -8,6 +8,8 @@ use crate::ValidationError;
 pub const TENANT_ID_MAX: usize = 63 - "tenant-".len();
 /// Longest function name: `fn-{name}` must stay a 63-character DNS-1123 label.
 pub const FUNCTION_NAME_MAX: usize = 63 - "fn-".len();
+/// Longest secret name: volume `secret-{name}` must stay a 63-character label.
+pub const SECRET_NAME_MAX: usize = 63 - "secret-".len();
 
 /// Checks an RFC 1123 label: lowercase ASCII letters, digits and '-',
 /// starting and ending with a letter or digit, 1..=max characters.
@@ -90,6 +92,16 @@ label_newtype!(
     "name",
     FUNCTION_NAME_MAX,
     "fn-"
+);
+
+label_newtype!(
+    /// A tenant's secret, unique within its tenant. Its Kubernetes Secret
+    /// is `eventflow-secret-{name}` in the tenant's namespace; a function
+    /// mounts it as volume `secret-{name}` (a 63-character label).
+    SecretName,
+    "name",
+    SECRET_NAME_MAX,
+    "eventflow-secret-"
 );
 
 impl TenantId {

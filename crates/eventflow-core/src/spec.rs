@@ -72,6 +72,13 @@ pub struct RawFunctionSpec {
     /// Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_invoke: Option<bool>,
+    /// Environment variables set from keys of the tenant's secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<Vec<crate::SecretEnvVar>>,
+    /// Secrets mounted read-only as files, one per key, at
+    /// `/var/eventflow/secrets/{secret}/{key}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_files: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -161,6 +168,11 @@ pub struct FunctionSpec {
     /// Whether anyone may invoke it at `/v1/public/{tenant}/{name}/invoke`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub public_invoke: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_env: Vec<crate::SecretEnvVar>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub secret_files: Vec<crate::SecretName>,
 }
 
 /// Retries of asynchronous invocations.
@@ -301,26 +313,7 @@ fn parse_env(env: Option<Vec<EnvVar>>) -> Result<Vec<EnvVar>, ValidationError> {
     for (i, var) in env.iter().enumerate() {
         let field = format!("env[{i}].name");
         let name = var.name.as_str();
-        if name.is_empty() || name.len() > MAX_ENV_NAME_LEN {
-            return err(
-                &field,
-                format!("must be 1 to {MAX_ENV_NAME_LEN} characters"),
-            );
-        }
-        let first_ok = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-        if !first_ok
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        {
-            return err(
-                &field,
-                "must start with a letter or '_' and contain only letters, digits, '_', '.' and '-'",
-            );
-        }
+        check_env_name(&field, name)?;
         if !seen.insert(name) {
             return err(&field, format!("duplicate variable {name:?}"));
         }
@@ -333,6 +326,32 @@ fn parse_env(env: Option<Vec<EnvVar>>) -> Result<Vec<EnvVar>, ValidationError> {
         );
     }
     Ok(env)
+}
+
+/// An environment variable's name: 1–128 letters, digits, `_`, `.` and
+/// `-`, starting with a letter or `_`.
+pub(crate) fn check_env_name(field: &str, name: &str) -> Result<(), ValidationError> {
+    if name.is_empty() || name.len() > MAX_ENV_NAME_LEN {
+        return err(
+            field,
+            format!("must be 1 to {MAX_ENV_NAME_LEN} characters"),
+        );
+    }
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        return err(
+            field,
+            "must start with a letter or '_' and contain only letters, digits, '_', '.' and '-'",
+        );
+    }
+    Ok(())
 }
 
 fn parse_strings(
@@ -542,6 +561,8 @@ impl FunctionSpec {
             .transpose()?;
         let schedules =
             crate::schedule::parse_schedules(raw.schedules, limits.min_schedule_interval_seconds)?;
+        let (secret_env, secret_files) =
+            crate::secret::parse_refs(raw.secret_env, raw.secret_files, &env)?;
         Ok(Self {
             image,
             replicas,
@@ -555,6 +576,8 @@ impl FunctionSpec {
             retry,
             schedules,
             public_invoke: raw.public_invoke.unwrap_or(false),
+            secret_env,
+            secret_files,
         })
     }
 
@@ -599,7 +622,15 @@ impl FunctionSpec {
                     .collect()
             }),
             public_invoke: self.public_invoke.then_some(true),
+            secret_env: (!self.secret_env.is_empty()).then(|| self.secret_env.clone()),
+            secret_files: (!self.secret_files.is_empty())
+                .then(|| self.secret_files.iter().map(|s| s.to_string()).collect()),
         }
+    }
+
+    /// Every secret this function reads, once each.
+    pub fn secrets(&self) -> Vec<crate::SecretName> {
+        crate::secret::referenced(&self.secret_env, &self.secret_files)
     }
 }
 

@@ -70,6 +70,24 @@ pub struct FunctionSpec {
     #[serde(default = "default_timeout_seconds")]
     #[schemars(range(min = 1))]
     pub timeout_seconds: i32,
+    /// Environment variables from keys of Secrets in this namespace
+    /// (`eventflow-secret-{secret}`, written by the EventFlow server).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_env: Vec<SecretEnvVar>,
+    /// Secrets mounted read-only at `/var/eventflow/secrets/{secret}/{key}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_files: Vec<String>,
+    /// Set by the EventFlow server: changes whenever a secret the function
+    /// reads changes, so that its pods roll onto the new values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_revision: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretEnvVar {
+    pub name: String,
+    pub secret: String,
+    pub key: String,
 }
 
 // Defaults, the same as the API's (`eventflow-core`). They are in the CRD's
@@ -315,6 +333,17 @@ impl From<&core::FunctionSpec> for FunctionSpec {
                 idle_seconds: a.idle_seconds.map(to_i32),
             }),
             timeout_seconds: to_i32(s.timeout_seconds),
+            secret_env: s
+                .secret_env
+                .iter()
+                .map(|e| SecretEnvVar {
+                    name: e.name.clone(),
+                    secret: e.secret.clone(),
+                    key: e.key.clone(),
+                })
+                .collect(),
+            secret_files: s.secret_files.iter().map(|n| n.to_string()).collect(),
+            secrets_revision: None,
         }
     }
 }

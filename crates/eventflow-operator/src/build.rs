@@ -3,15 +3,18 @@
 //! Every function here takes validated domain values (see [`crate::validate`])
 //! and returns the complete object the operator server-side-applies. Nothing
 //! a user controls can reach a namespace, a security context, a service
-//! account name, volumes, tolerations or a node selector: user input only
-//! lands in the image, env, command, args, port, replica counts and resource
-//! quantities, all of which were validated by `eventflow-core` first.
+//! account name, tolerations or a node selector: user input only lands in
+//! the image, env, command, args, port, replica counts, resource quantities
+//! and the names of the tenant's own secrets (env references and read-only
+//! secret volumes in the same namespace, at fixed paths), all of which were
+//! validated by `eventflow-core` first.
 //! Tolerations and a node selector come only from the operator's own
 //! settings ([`FunctionSettings`]).
 
 use std::collections::BTreeMap;
 
-use eventflow_core::{FunctionName, FunctionSpec, QuotaSpec, TenantId};
+use eventflow_core::secret::SECRET_FILES_DIR;
+use eventflow_core::{FunctionName, FunctionSpec, QuotaSpec, SecretName, TenantId};
 use eventflow_crd::{
     FUNCTION_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PULL_SECRET, TENANT_LABEL,
 };
@@ -21,10 +24,10 @@ use k8s_openapi::api::autoscaling::v2::{
     MetricTarget, ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, Lifecycle,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, Lifecycle,
     LifecycleHandler, LimitRange, LimitRangeItem, LimitRangeSpec, LocalObjectReference, Namespace,
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceQuota, ResourceQuotaSpec,
-    ResourceRequirements, SeccompProfile, SecurityContext, Service, ServiceAccount, ServicePort,
+    ResourceRequirements, SecretKeySelector, SecretVolumeSource, SeccompProfile, SecurityContext, Service, ServiceAccount, ServicePort,
     ServiceSpec, SleepAction, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
@@ -57,6 +60,9 @@ pub const TMP_SIZE_LIMIT: &str = "64Mi";
 pub const PRE_STOP_SLEEP_SECONDS: i64 = 2;
 /// Seconds without progress before the Deployment reports ProgressDeadlineExceeded.
 pub const PROGRESS_DEADLINE_SECONDS: i32 = 300;
+/// On a function's pod template: the server's mark of the versions of the
+/// secrets it reads.
+pub const SECRETS_REVISION_ANNOTATION: &str = "eventflow.io/secrets-revision";
 
 /// Names of the tenant namespace's fixed objects.
 pub const QUOTA_NAME: &str = eventflow_kube::TENANT_QUOTA_NAME;
@@ -601,10 +607,11 @@ pub fn function_children(
     spec: &FunctionSpec,
     settings: &FunctionSettings,
     owner: &OwnerReference,
+    secrets_revision: Option<&str>,
 ) -> FunctionChildren {
     FunctionChildren {
         service_account: service_account(tenant, function, owner),
-        deployment: deployment(tenant, function, spec, settings, owner),
+        deployment: deployment(tenant, function, spec, settings, owner, secrets_revision),
         service: service(tenant, function, owner),
         hpa: hpa(tenant, function, spec, owner),
     }
@@ -642,6 +649,7 @@ pub fn pod_template(
     function: &FunctionName,
     spec: &FunctionSpec,
     settings: &FunctionSettings,
+    secrets_revision: Option<&str>,
 ) -> PodTemplateSpec {
     let tolerations: Vec<_> = settings
         .tolerations
@@ -651,6 +659,11 @@ pub fn pod_template(
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(function_labels(tenant, function)),
+            // A new value (a secret the function reads has changed) is a
+            // new pod template: the Deployment rolls its pods.
+            annotations: secrets_revision.map(|r| {
+                BTreeMap::from([(SECRETS_REVISION_ANNOTATION.to_string(), r.to_string())])
+            }),
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
@@ -673,14 +686,28 @@ pub fn pod_template(
                 seccomp_profile: Some(runtime_default_seccomp()),
                 ..PodSecurityContext::default()
             }),
-            volumes: Some(vec![Volume {
-                name: "tmp".into(),
-                empty_dir: Some(EmptyDirVolumeSource {
-                    size_limit: Some(q(TMP_SIZE_LIMIT)),
-                    medium: None,
-                }),
-                ..Volume::default()
-            }]),
+            volumes: Some(
+                std::iter::once(Volume {
+                    name: "tmp".into(),
+                    empty_dir: Some(EmptyDirVolumeSource {
+                        size_limit: Some(q(TMP_SIZE_LIMIT)),
+                        medium: None,
+                    }),
+                    ..Volume::default()
+                })
+                .chain(spec.secret_files.iter().map(|s| Volume {
+                    name: secret_volume(s),
+                    secret: Some(SecretVolumeSource {
+                        secret_name: Some(s.k8s_name()),
+                        // Readable by the function's group (fsGroup) only.
+                        default_mode: Some(0o440),
+                        optional: Some(false),
+                        ..SecretVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                }))
+                .collect(),
+            ),
             tolerations: Some(tolerations).filter(|t| !t.is_empty()),
             node_selector: Some(settings.node_selector.clone()).filter(|n| !n.is_empty()),
             ..PodSpec::default()
@@ -721,6 +748,19 @@ fn container(spec: &FunctionSpec) -> Container {
             value: Some(e.value.clone()),
             ..EnvVar::default()
         })
+        .chain(spec.secret_env.iter().map(|e| EnvVar {
+            name: e.name.clone(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    // Validated by the spec's parse: a secret name.
+                    name: format!("eventflow-secret-{}", e.secret),
+                    key: e.key.clone(),
+                    optional: Some(false),
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        }))
         .collect();
     Container {
         name: CONTAINER_NAME.into(),
@@ -766,13 +806,27 @@ fn container(spec: &FunctionSpec) -> Container {
             ..Lifecycle::default()
         }),
         security_context: Some(restricted_container_security()),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".into(),
-            mount_path: "/tmp".into(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(
+            std::iter::once(VolumeMount {
+                name: "tmp".into(),
+                mount_path: "/tmp".into(),
+                ..VolumeMount::default()
+            })
+            .chain(spec.secret_files.iter().map(|s| VolumeMount {
+                name: secret_volume(s),
+                mount_path: format!("{SECRET_FILES_DIR}/{s}"),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            }))
+            .collect(),
+        ),
         ..Container::default()
     }
+}
+
+/// The pod volume of a mounted secret: `secret-{name}`.
+fn secret_volume(s: &SecretName) -> String {
+    format!("secret-{s}")
 }
 
 /// The restricted profile of the container: no privileges, no
@@ -794,7 +848,9 @@ fn restricted_container_security() -> SecurityContext {
     }
 }
 
-/// Deployment `fn-{name}` in `tenant-{id}`. With autoscaling the replica
+/// Deployment `fn-{name}` in `tenant-{id}`. `secrets_revision` (the
+/// server's `spec.secretsRevision`) goes onto the pod template, so a
+/// change of a secret the function reads rolls its pods. With autoscaling the replica
 /// count is left to the HPA or, request-based, to EventFlow's scaler (the
 /// field is not applied; a new Deployment starts with one replica). `settings` place
 /// the pods ([`pod_template`]).
@@ -804,6 +860,7 @@ pub fn deployment(
     spec: &FunctionSpec,
     settings: &FunctionSettings,
     owner: &OwnerReference,
+    secrets_revision: Option<&str>,
 ) -> Deployment {
     let replicas = match &spec.autoscaling {
         Some(_) => None,
@@ -822,7 +879,7 @@ pub fn deployment(
                 match_labels: Some(function_selector(function)),
                 ..LabelSelector::default()
             },
-            template: pod_template(tenant, function, spec, settings),
+            template: pod_template(tenant, function, spec, settings, secrets_revision),
             progress_deadline_seconds: Some(PROGRESS_DEADLINE_SECONDS),
             revision_history_limit: Some(3),
             strategy: Some(DeploymentStrategy {

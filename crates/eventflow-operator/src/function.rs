@@ -112,7 +112,14 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
         .controller_owner_ref(&())
         .expect("a Function read from the API has a name and uid");
     // 3. build
-    let children = build::function_children(tenant, name, spec, &ctx.functions, &owner);
+    let children = build::function_children(
+        tenant,
+        name,
+        spec,
+        &ctx.functions,
+        &owner,
+        valid.secrets_revision.as_deref(),
+    );
     // 4. apply
     let spec_changed = f.status.as_ref().and_then(|s| s.observed_generation) != f.meta().generation;
     let mut applier = Applier::new(ctx.client.clone(), &ns);
@@ -293,6 +300,7 @@ mod tests {
             &spec,
             &FunctionSettings::default(),
             &OwnerReference::default(),
+            None,
         )
     }
 

@@ -41,6 +41,9 @@ pub struct ValidFunction {
     pub tenant: TenantId,
     pub name: FunctionName,
     pub spec: FunctionSpec,
+    /// `spec.secretsRevision`: the server's mark of the secrets' versions,
+    /// carried onto the pod template so that a change rolls the pods.
+    pub secrets_revision: Option<String>,
 }
 
 /// A Tenant CR, validated, with defaults filled in.
@@ -94,6 +97,17 @@ pub fn raw_spec(s: &eventflow_crd::FunctionSpec) -> RawFunctionSpec {
         retry: None,
         schedules: None,
         public_invoke: None,
+        secret_env: (!s.secret_env.is_empty()).then(|| {
+            s.secret_env
+                .iter()
+                .map(|e| eventflow_core::SecretEnvVar {
+                    name: e.name.clone(),
+                    secret: e.secret.clone(),
+                    key: e.key.clone(),
+                })
+                .collect()
+        }),
+        secret_files: (!s.secret_files.is_empty()).then(|| s.secret_files.clone()),
     }
 }
 
@@ -118,7 +132,12 @@ pub fn function(f: &Function) -> Result<ValidFunction, Invalid> {
         },
     )
     .map_err(|e| Invalid::new(format!("spec.{}", e.field), e.message.clone()))?;
-    Ok(ValidFunction { tenant, name, spec })
+    Ok(ValidFunction {
+        tenant,
+        name,
+        spec,
+        secrets_revision: f.spec.secrets_revision.clone(),
+    })
 }
 
 fn quantity(field: &str, value: &Option<String>, default: &str) -> Result<String, Invalid> {

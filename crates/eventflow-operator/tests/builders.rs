@@ -57,6 +57,8 @@ fn representative() -> (TenantId, FunctionName, FunctionSpec) {
             retry: None,
             schedules: None,
             public_invoke: None,
+            secret_env: None,
+            secret_files: None,
         },
         SpecLimits::default(),
     )
@@ -74,7 +76,7 @@ fn function_objects_snapshot() {
     let o = owner("Function", "hello");
     insta::assert_yaml_snapshot!(
         "deployment",
-        build::deployment(&t, &n, &spec, &FunctionSettings::default(), &o)
+        build::deployment(&t, &n, &spec, &FunctionSettings::default(), &o, None)
     );
     insta::assert_yaml_snapshot!("service", build::service(&t, &n, &o));
     insta::assert_yaml_snapshot!("serviceaccount", build::service_account(&t, &n, &o));
@@ -92,7 +94,7 @@ fn function_pods_get_the_operator_tolerations_and_node_selector() {
         &["type=kwok", "example.com/pool=functions"],
     )
     .unwrap();
-    let placed = build::deployment(&t, &n, &spec, &settings, &o);
+    let placed = build::deployment(&t, &n, &spec, &settings, &o, None);
     let pod = placed
         .spec
         .as_ref()
@@ -109,7 +111,7 @@ fn function_pods_get_the_operator_tolerations_and_node_selector() {
         })
     );
     // Everything else is the default Deployment.
-    let mut plain = build::deployment(&t, &n, &spec, &FunctionSettings::default(), &o);
+    let mut plain = build::deployment(&t, &n, &spec, &FunctionSettings::default(), &o, None);
     let plain_pod = plain.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
     assert!(plain_pod.tolerations.is_none() && plain_pod.node_selector.is_none());
     plain_pod.tolerations = pod.tolerations.clone();
@@ -227,8 +229,44 @@ fn without_autoscaling_there_is_no_hpa_and_replicas_are_set() {
     spec.autoscaling = None;
     let o = owner("Function", "hello");
     assert!(build::hpa(&t, &n, &spec, &o).is_none());
-    let d = build::deployment(&t, &n, &spec, &FunctionSettings::default(), &o);
+    let d = build::deployment(&t, &n, &spec, &FunctionSettings::default(), &o, None);
     assert_eq!(d.spec.unwrap().replicas, Some(2));
+}
+
+#[test]
+fn secrets_reach_the_pod_as_env_references_and_read_only_files_and_roll_it() {
+    let (t, n, mut spec) = representative();
+    spec.secret_env = vec![eventflow_core::SecretEnvVar {
+        name: "DB_PASSWORD".into(),
+        secret: "db".into(),
+        key: "password".into(),
+    }];
+    spec.secret_files = vec![eventflow_core::SecretName::parse("tls").unwrap()];
+    let o = owner("Function", "hello");
+    let d = build::deployment(&t, &n, &spec, &FunctionSettings::default(), &o, Some("r1"));
+    let template = d.spec.unwrap().template;
+    assert_eq!(
+        template.metadata.unwrap().annotations.unwrap()[build::SECRETS_REVISION_ANNOTATION],
+        "r1"
+    );
+    let pod = template.spec.unwrap();
+    let c = &pod.containers[0];
+    let env = c.env.as_ref().unwrap();
+    assert_eq!(env[0].value.as_deref(), Some("hello"));
+    let from = env[1].value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
+    assert_eq!(env[1].name, "DB_PASSWORD");
+    assert_eq!(env[1].value, None);
+    assert_eq!((from.name.as_str(), from.key.as_str()), ("eventflow-secret-db", "password"));
+    let vol = pod.volumes.unwrap().into_iter().find(|v| v.name == "secret-tls").unwrap();
+    let src = vol.secret.unwrap();
+    assert_eq!(src.secret_name.as_deref(), Some("eventflow-secret-tls"));
+    assert_eq!(src.default_mode, Some(0o440));
+    let mount = c.volume_mounts.as_ref().unwrap().iter().find(|m| m.name == "secret-tls").unwrap();
+    assert_eq!(mount.mount_path, "/var/eventflow/secrets/tls");
+    assert_eq!(mount.read_only, Some(true));
+    // Without a revision the template has no annotation: nothing rolls.
+    let plain = build::deployment(&t, &n, &spec, &FunctionSettings::default(), &o, None);
+    assert!(plain.spec.unwrap().template.metadata.unwrap().annotations.is_none());
 }
 
 #[test]
@@ -339,6 +377,8 @@ fn arb_raw_spec() -> impl Strategy<Value = RawFunctionSpec> {
                 retry: None,
                 schedules: None,
                 public_invoke: None,
+            secret_env: None,
+            secret_files: None,
             },
         )
 }
@@ -408,7 +448,7 @@ proptest! {
             return Ok(());
         };
         let o = owner("Function", &name);
-        let d = build::deployment(&t, &n, &spec, &FunctionSettings::default(), &o);
+        let d = build::deployment(&t, &n, &spec, &FunctionSettings::default(), &o, None);
         let expected_ns = format!("tenant-{tenant}");
         prop_assert_eq!(d.metadata.namespace.as_deref(), Some(expected_ns.as_str()));
         let expected_name = format!("fn-{name}");
@@ -417,7 +457,7 @@ proptest! {
         assert_restricted(&pod);
         // The operator's placement settings change nothing else in the pod.
         let settings = FunctionSettings::parse(&["dedicated=functions:NoSchedule"], &["pool=fn"]).unwrap();
-        let mut placed = build::deployment(&t, &n, &spec, &settings, &o)
+        let mut placed = build::deployment(&t, &n, &spec, &settings, &o, None)
             .spec
             .unwrap()
             .template
