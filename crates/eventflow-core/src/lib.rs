@@ -12,11 +12,13 @@ pub mod spec;
 pub mod tenant;
 
 pub use error::ValidationError;
-pub use ids::{FunctionName, SecretName, TenantId, FUNCTION_NAME_MAX, SECRET_NAME_MAX, TENANT_ID_MAX};
+pub use ids::{
+    FunctionName, SecretName, TenantId, FUNCTION_NAME_MAX, SECRET_NAME_MAX, TENANT_ID_MAX,
+};
 pub use quantity::Quantity;
 pub use registry::{RegistryHost, RegistryLogin, MAX_REGISTRY_CREDENTIALS};
-pub use secret::{SecretData, SecretEnvVar, MAX_SECRETS};
 pub use schedule::{RawSchedule, Schedule, MAX_SCHEDULES, MAX_SCHEDULE_BODY};
+pub use secret::{SecretData, SecretEnvVar, MAX_SECRETS};
 pub use spec::{
     Autoscaling, EnvVar, FunctionSpec, RawAutoscaling, RawFunctionSpec, RawResources, RawRetry,
     ResourceList, Resources, Retry, SpecLimits, MAX_ATTEMPTS,

@@ -69,9 +69,8 @@ impl SecretData {
         }
         let mut total = 0usize;
         for (k, v) in &data {
-            check_key("data", k).map_err(|e| {
-                ValidationError::new(format!("data.{}", printable(k)), e.message)
-            })?;
+            check_key("data", k)
+                .map_err(|e| ValidationError::new(format!("data.{}", printable(k)), e.message))?;
             if v.contains('\0') {
                 return Err(ValidationError::new(
                     format!("data.{k}"),
@@ -144,7 +143,9 @@ pub(crate) fn parse_refs(
     if env.len() + files.len() > MAX_SECRET_REFS {
         return Err(ValidationError::new(
             "secretEnv",
-            format!("secretEnv and secretFiles may hold at most {MAX_SECRET_REFS} entries together"),
+            format!(
+                "secretEnv and secretFiles may hold at most {MAX_SECRET_REFS} entries together"
+            ),
         ));
     }
     let mut names: std::collections::HashSet<&str> =

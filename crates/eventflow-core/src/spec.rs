@@ -332,10 +332,7 @@ fn parse_env(env: Option<Vec<EnvVar>>) -> Result<Vec<EnvVar>, ValidationError> {
 /// `-`, starting with a letter or `_`.
 pub(crate) fn check_env_name(field: &str, name: &str) -> Result<(), ValidationError> {
     if name.is_empty() || name.len() > MAX_ENV_NAME_LEN {
-        return err(
-            field,
-            format!("must be 1 to {MAX_ENV_NAME_LEN} characters"),
-        );
+        return err(field, format!("must be 1 to {MAX_ENV_NAME_LEN} characters"));
     }
     let first_ok = name
         .chars()

@@ -27,8 +27,9 @@ use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, Lifecycle,
     LifecycleHandler, LimitRange, LimitRangeItem, LimitRangeSpec, LocalObjectReference, Namespace,
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceQuota, ResourceQuotaSpec,
-    ResourceRequirements, SecretKeySelector, SecretVolumeSource, SeccompProfile, SecurityContext, Service, ServiceAccount, ServicePort,
-    ServiceSpec, SleepAction, TCPSocketAction, Volume, VolumeMount,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext,
+    Service, ServiceAccount, ServicePort, ServiceSpec, SleepAction, TCPSocketAction, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,

@@ -253,20 +253,47 @@ fn secrets_reach_the_pod_as_env_references_and_read_only_files_and_roll_it() {
     let c = &pod.containers[0];
     let env = c.env.as_ref().unwrap();
     assert_eq!(env[0].value.as_deref(), Some("hello"));
-    let from = env[1].value_from.as_ref().unwrap().secret_key_ref.as_ref().unwrap();
+    let from = env[1]
+        .value_from
+        .as_ref()
+        .unwrap()
+        .secret_key_ref
+        .as_ref()
+        .unwrap();
     assert_eq!(env[1].name, "DB_PASSWORD");
     assert_eq!(env[1].value, None);
-    assert_eq!((from.name.as_str(), from.key.as_str()), ("eventflow-secret-db", "password"));
-    let vol = pod.volumes.unwrap().into_iter().find(|v| v.name == "secret-tls").unwrap();
+    assert_eq!(
+        (from.name.as_str(), from.key.as_str()),
+        ("eventflow-secret-db", "password")
+    );
+    let vol = pod
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find(|v| v.name == "secret-tls")
+        .unwrap();
     let src = vol.secret.unwrap();
     assert_eq!(src.secret_name.as_deref(), Some("eventflow-secret-tls"));
     assert_eq!(src.default_mode, Some(0o440));
-    let mount = c.volume_mounts.as_ref().unwrap().iter().find(|m| m.name == "secret-tls").unwrap();
+    let mount = c
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.name == "secret-tls")
+        .unwrap();
     assert_eq!(mount.mount_path, "/var/eventflow/secrets/tls");
     assert_eq!(mount.read_only, Some(true));
     // Without a revision the template has no annotation: nothing rolls.
     let plain = build::deployment(&t, &n, &spec, &FunctionSettings::default(), &o, None);
-    assert!(plain.spec.unwrap().template.metadata.unwrap().annotations.is_none());
+    assert!(plain
+        .spec
+        .unwrap()
+        .template
+        .metadata
+        .unwrap()
+        .annotations
+        .is_none());
 }
 
 #[test]
@@ -377,8 +404,8 @@ fn arb_raw_spec() -> impl Strategy<Value = RawFunctionSpec> {
                 retry: None,
                 schedules: None,
                 public_invoke: None,
-            secret_env: None,
-            secret_files: None,
+                secret_env: None,
+                secret_files: None,
             },
         )
 }

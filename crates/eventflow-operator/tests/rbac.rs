@@ -354,12 +354,13 @@ async fn server_access(tenant: &TestTenant, other_ns: &str, failures: &mut Vec<S
         outcome(r),
         failures,
     );
-    // The pull Secret: that one name, in tenant namespaces only.
-    let apply = |ns: &str, name: &str| {
+    // The pull Secret and the tenant's secrets (eventflow-secret-*, Opaque):
+    // those names and types, in tenant namespaces only.
+    let apply_typed = |ns: &str, name: &str, type_: &str| {
         let secret: Secret = serde_json::from_value(serde_json::json!({
             "apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": name, "namespace": ns},
-            "type": "kubernetes.io/dockerconfigjson",
+            "type": type_,
             "data": {".dockerconfigjson": "eyJhdXRocyI6e319"}
         }))
         .unwrap();
@@ -373,6 +374,25 @@ async fn server_access(tenant: &TestTenant, other_ns: &str, failures: &mut Vec<S
             api.patch(&name, &pp, &Patch::Apply(&secret)).await
         }
     };
+    let apply = |ns: &str, name: &str| apply_typed(ns, name, "kubernetes.io/dockerconfigjson");
+    if let Err(m) = outcome(apply_typed(&tenant_ns, "eventflow-secret-db", "Opaque").await) {
+        failures.push(format!("server may not write a tenant's secret: {m}"));
+    }
+    for (ns, name, type_) in [
+        (
+            tenant_ns.as_str(),
+            "eventflow-secret-db",
+            "kubernetes.io/dockerconfigjson",
+        ),
+        (tenant_ns.as_str(), "other", "Opaque"),
+        (other_ns, "eventflow-secret-db", "Opaque"),
+    ] {
+        if outcome(apply_typed(ns, name, type_).await).is_ok() {
+            failures.push(format!(
+                "server writes Secret {name} ({type_}) in {ns}: allowed"
+            ));
+        }
+    }
     if let Err(m) = outcome(apply(&tenant_ns, eventflow_crd::PULL_SECRET).await) {
         failures.push(format!("server may not write the pull Secret: {m}"));
     }

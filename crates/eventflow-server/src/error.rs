@@ -113,6 +113,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::TenantGone(_) => ApiError::unauthorized(format!("{e}; sign in again")),
+            StoreError::Invalid(v) => ApiError::Validation(v),
             other => ApiError::Internal(other.to_string()),
         }
     }

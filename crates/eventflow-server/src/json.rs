@@ -86,6 +86,32 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// [`ApiJson`] for bodies that carry secret values: an error names the
+/// failing field but never quotes the input (serde's messages can, e.g.
+/// "invalid type: string \"…\", expected a map").
+pub struct QuietJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for QuietJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(de)
+            .map(QuietJson)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.inner().to_string();
+                let field = unknown_field(&message)
+                    .or_else(|| (path != "." && path != "?" && !path.is_empty()).then_some(path));
+                ApiError::bad_request(
+                    "invalid JSON body: expected {\"data\": {\"KEY\": \"VALUE\", …}} with string values",
+                    field,
+                )
+            })
+    }
+}
+
 /// A JSON object body, before it is split into typed parts.
 pub struct JsonObject(pub serde_json::Map<String, serde_json::Value>);
 

@@ -13,6 +13,7 @@ pub mod error;
 pub mod gateway;
 pub mod invocations;
 pub mod json;
+pub mod keyring;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
@@ -201,7 +202,7 @@ fn invoke_routes() -> Router<Arc<AppState>> {
 fn routes() -> Router<Arc<AppState>> {
     use api::{
         admin, auth, functions, health, invocations, invoke_keys, me, registries, revisions,
-        samples,
+        samples, secrets,
     };
     Router::new()
         .route("/auth/config", get(auth::config))
@@ -262,6 +263,11 @@ fn routes() -> Router<Arc<AppState>> {
         .route(
             "/v1/registry-credentials/{registry}",
             axum::routing::put(registries::put).delete(registries::delete),
+        )
+        .route("/v1/secrets", get(secrets::list))
+        .route(
+            "/v1/secrets/{name}",
+            get(secrets::get).put(secrets::put).delete(secrets::delete),
         )
         .route("/v1", any(api_not_found))
         .route("/v1/{*rest}", any(api_not_found))

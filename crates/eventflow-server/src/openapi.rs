@@ -9,7 +9,7 @@ use utoipa::{
 
 use crate::api::{
     admin, auth, functions, health, invocations, invoke_keys, logs, me, registries, revisions,
-    samples,
+    samples, secrets,
 };
 
 struct BearerAuth;
@@ -38,6 +38,7 @@ impl Modify for BearerAuth {
         samples::list,
         functions::list, functions::create, functions::get, functions::replace, functions::patch, functions::delete, logs::logs,
         registries::list, registries::put, registries::delete,
+        secrets::list, secrets::get, secrets::put, secrets::delete,
         invocations::get, invocations::list, invocations::redrive,
         revisions::list, revisions::get, revisions::diff_revisions, revisions::rollback,
         invoke_keys::create, invoke_keys::list, invoke_keys::revoke,
@@ -57,6 +58,7 @@ impl Modify for BearerAuth {
         (name = "tenant", description = "The caller's tenant"),
         (name = "samples", description = "Sample function images the platform offers"),
         (name = "registry-credentials", description = "The tenant's logins to private container registries (passwords are write-only)"),
+        (name = "secrets", description = "The tenant's secrets, read by functions as env variables or files (values are write-only)"),
         (name = "admin", description = "Tenants and API keys (admin role)"),
         (name = "health", description = "Probes"),
     )

@@ -17,6 +17,7 @@ use crate::{
     api::samples::SampleImage,
     auth::{ensure_admin_key, AuthMode, JwtKeys, MIN_SECRET_BYTES},
     gateway::GatewayConfig,
+    keyring::Keyring,
     store::{redact_url, Store, StoreError},
     sync::SyncConfig,
     AppState, Config,
@@ -54,6 +55,13 @@ pub struct Settings {
     /// production.
     pub jwt_secret: Option<Secret>,
     pub token_ttl_seconds: i64,
+    /// The key that seals secrets and registry passwords in the catalog
+    /// (base64 of 32 bytes). `None`: generated once into the data dir in
+    /// dev mode, an error in production.
+    pub secrets_key: Option<Secret>,
+    /// Files of earlier keys, still opened while everything is re-sealed
+    /// under `secrets_key` at start-up (key rotation).
+    pub secrets_old_keys: Vec<PathBuf>,
     /// The bootstrap admin API key, registered (hashed) at start-up.
     pub admin_key: Option<Secret>,
     pub web_dir: WebDir,
@@ -90,6 +98,12 @@ pub enum StartupError {
     },
     #[error("production mode needs a JWT secret of at least {MIN_SECRET_BYTES} bytes: set EVENTFLOW_JWT_SECRET or --jwt-secret-file (or run with --dev)")]
     NoJwtSecret,
+    #[error("production mode needs a secrets key: set --secrets-key-file or EVENTFLOW_SECRETS_KEY to base64 of 32 random bytes (`head -c 32 /dev/urandom | base64`), or run with --dev")]
+    NoSecretsKey,
+    #[error("invalid secrets key: {0}")]
+    SecretsKey(#[from] crate::keyring::KeyringError),
+    #[error("cannot re-seal the catalog's secrets under the current key: {0}")]
+    Reseal(StoreError),
     #[error("invalid JWT secret: {0}")]
     JwtSecret(#[from] crate::auth::SecretError),
     #[error("cannot open database {url}: {source}")]
@@ -127,15 +141,27 @@ fn reveal(secret: Secret, what: &'static str) -> Result<String, StartupError> {
 /// the data dir (mode 0600) so tokens survive restarts.
 fn dev_secret(data_dir: &Path) -> Result<String, StartupError> {
     use rand::Rng;
-    let path = data_dir.join("jwt-secret");
+    dev_file(data_dir, "jwt-secret", "JWT secret", || {
+        rand::thread_rng()
+            .sample_iter(&rand::distributions::Alphanumeric)
+            .take(48)
+            .map(char::from)
+            .collect()
+    })
+}
+
+/// The file `name` in the data dir, written once (mode 0600) by `make`.
+fn dev_file(
+    data_dir: &Path,
+    name: &str,
+    what: &'static str,
+    make: impl FnOnce() -> String,
+) -> Result<String, StartupError> {
+    let path = data_dir.join(name);
     if path.exists() {
-        return read_secret_file(&path, "JWT secret");
+        return read_secret_file(&path, what);
     }
-    let secret: String = rand::thread_rng()
-        .sample_iter(&rand::distributions::Alphanumeric)
-        .take(48)
-        .map(char::from)
-        .collect();
+    let secret = make();
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -158,6 +184,27 @@ fn jwt_keys(s: &Settings) -> Result<JwtKeys, StartupError> {
         (None, AuthMode::Production) => return Err(StartupError::NoJwtSecret),
     };
     Ok(JwtKeys::new(secret.as_bytes(), s.token_ttl_seconds)?)
+}
+
+/// The catalog's keyring: the current key (given, or in dev mode made once
+/// into the data dir as `secrets-key`) and the old ones.
+fn keyring(s: &Settings) -> Result<Keyring, StartupError> {
+    let current = match (s.secrets_key.clone(), s.auth_mode) {
+        (Some(key), _) => reveal(key, "secrets key")?,
+        (None, AuthMode::Dev) => dev_file(
+            &s.data_dir,
+            "secrets-key",
+            "secrets key",
+            Keyring::generate_key,
+        )?,
+        (None, AuthMode::Production) => return Err(StartupError::NoSecretsKey),
+    };
+    let old = s
+        .secrets_old_keys
+        .iter()
+        .map(|p| read_secret_file(p, "old secrets key"))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Keyring::new(&current, &old)?)
 }
 
 async fn open_store(s: &Settings) -> Result<Store, StartupError> {
@@ -240,7 +287,11 @@ impl Server {
             source,
         })?;
         let jwt = jwt_keys(&s)?;
-        let store = open_store(&s).await?;
+        let keyring = keyring(&s)?;
+        let key_id = keyring.current_id().unwrap_or_default().to_string();
+        let store = open_store(&s).await?.with_keyring(keyring);
+        let resealed = store.reseal().await.map_err(StartupError::Reseal)?;
+        tracing::info!(key = %key_id, resealed, "secrets key ready");
         register_admin_key(&store, s.admin_key.clone()).await?;
         for sample in &s.samples {
             tracing::info!(name = %sample.name, image = %sample.image, "offering sample image");

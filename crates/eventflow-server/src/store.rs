@@ -35,6 +35,13 @@ pub enum StoreError {
     /// A write for a tenant that was deleted (its token is older).
     #[error("tenant {0} no longer exists")]
     TenantGone(TenantId),
+    /// A write the catalog's state refuses (a function naming a secret the
+    /// tenant does not have).
+    #[error("{0}")]
+    Invalid(#[from] eventflow_core::ValidationError),
+    /// Sealing or opening an encrypted value failed.
+    #[error("{0}")]
+    Keyring(#[from] crate::keyring::KeyringError),
 }
 
 impl From<serde_json::Error> for StoreError {
@@ -137,6 +144,9 @@ pub enum OutboxKind {
     Function,
     /// The tenant's pull Secret, from its registry credentials.
     Registry,
+    /// One of the tenant's secrets (`name` is the secret's), then the
+    /// functions that read it.
+    Secret,
 }
 
 impl OutboxKind {
@@ -146,6 +156,7 @@ impl OutboxKind {
             OutboxKind::Tenant => "tenant",
             OutboxKind::Function => "function",
             OutboxKind::Registry => "registry",
+            OutboxKind::Secret => "secret",
         }
     }
 
@@ -154,6 +165,7 @@ impl OutboxKind {
             OutboxKind::Tenant,
             OutboxKind::Function,
             OutboxKind::Registry,
+            OutboxKind::Secret,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -166,6 +178,8 @@ pub struct OutboxEntry {
     pub id: i64,
     pub kind: OutboxKind,
     pub tenant: TenantId,
+    /// The function's name, or for [`OutboxKind::Secret`] the secret's
+    /// (secret names are function names too: the same label, shorter).
     pub name: Option<FunctionName>,
     pub attempts: i64,
 }
@@ -178,6 +192,8 @@ pub struct Actor(pub String);
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Seals secret values and registry passwords ([`Store::with_keyring`]).
+    keyring: std::sync::Arc<crate::keyring::Keyring>,
 }
 
 fn tenant_id(s: String) -> Result<TenantId> {
@@ -273,12 +289,12 @@ async fn enqueue(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     kind: OutboxKind,
     tenant: &TenantId,
-    name: Option<&FunctionName>,
+    name: Option<&str>,
 ) -> Result<()> {
     sqlx::query("INSERT INTO outbox (kind, tenant_id, name, created_at) VALUES ($1, $2, $3, $4)")
         .bind(kind.as_str())
         .bind(tenant.as_str())
-        .bind(name.map(|n| n.to_string()))
+        .bind(name)
         .bind(now_ms())
         .execute(&mut **tx)
         .await?;
@@ -318,10 +334,21 @@ impl Store {
             });
         }
         let pool = pool_options.connect_with(options).await?;
-        let store = Self { pool, backend };
+        let store = Self {
+            pool,
+            backend,
+            keyring: std::sync::Arc::new(crate::keyring::Keyring::none()),
+        };
         store.migrate().await?;
         store.redact_old_audit_entries().await?;
         Ok(store)
+    }
+
+    /// The store with `keyring` to seal and open secret values and registry
+    /// passwords (without one, those reads and writes fail).
+    pub fn with_keyring(mut self, keyring: crate::keyring::Keyring) -> Self {
+        self.keyring = std::sync::Arc::new(keyring);
+        self
     }
 
     /// Entries written before env values were redacted get redacted, once
@@ -589,7 +616,13 @@ impl Store {
             == 1;
         if deleted {
             for n in names {
-                enqueue(&mut tx, OutboxKind::Function, id, Some(&function_name(n)?)).await?;
+                enqueue(
+                    &mut tx,
+                    OutboxKind::Function,
+                    id,
+                    Some(function_name(n)?.as_str()),
+                )
+                .await?;
             }
             enqueue(&mut tx, OutboxKind::Tenant, id, None).await?;
             audit(
@@ -882,6 +915,7 @@ mod registry;
 mod revisions;
 mod scaling;
 mod schedules;
+mod secrets;
 pub use invocations::{
     AttemptResult, AttemptRow, Claimed, Enqueued, InvocationRow, InvocationStatus, NewInvocation,
     Next, QueueStats, StoredRequest, StoredResponse,
@@ -891,6 +925,7 @@ pub use registry::{RegistryAuth, RegistryCredentialRow, Saved};
 pub use revisions::RevisionRow;
 pub use scaling::{LoadRow, LoadTotal, Scaling};
 pub use schedules::{DueSlot, ScheduleState};
+pub use secrets::{SecretDeleted, SecretRow, SecretSaved};
 
 pub struct TenantStore<'a> {
     store: &'a Store,
@@ -1080,7 +1115,14 @@ impl TenantStore<'_> {
         action: &str,
         rollback_of: Option<i64>,
     ) -> Result<FunctionRow> {
-        enqueue(&mut tx, OutboxKind::Function, &self.tenant, Some(name)).await?;
+        secrets::check_refs(&mut tx, self, spec).await?;
+        enqueue(
+            &mut tx,
+            OutboxKind::Function,
+            &self.tenant,
+            Some(name.as_str()),
+        )
+        .await?;
         schedules::sync(&mut tx, &self.tenant, name, &spec.schedules, now_ms()).await?;
         audit(
             &mut tx,
@@ -1123,7 +1165,13 @@ impl TenantStore<'_> {
             .rows_affected()
             == 1;
         if deleted {
-            enqueue(&mut tx, OutboxKind::Function, &self.tenant, Some(name)).await?;
+            enqueue(
+                &mut tx,
+                OutboxKind::Function,
+                &self.tenant,
+                Some(name.as_str()),
+            )
+            .await?;
             audit(
                 &mut tx,
                 actor,

@@ -80,6 +80,27 @@ pub struct ServerArgs {
     /// File holding the HS256 secret.
     #[arg(long, env = "EVENTFLOW_JWT_SECRET_FILE")]
     jwt_secret_file: Option<PathBuf>,
+    /// Key sealing secrets and registry passwords in the catalog: base64
+    /// of 32 random bytes. Required in production; dev mode makes one in
+    /// the data dir.
+    #[arg(
+        long,
+        env = "EVENTFLOW_SECRETS_KEY",
+        hide_env_values = true,
+        conflicts_with = "secrets_key_file"
+    )]
+    secrets_key: Option<SecretString>,
+    /// File holding the secrets key.
+    #[arg(long, env = "EVENTFLOW_SECRETS_KEY_FILE")]
+    secrets_key_file: Option<PathBuf>,
+    /// File holding an earlier secrets key (repeatable): values it sealed
+    /// are re-sealed under the current key at start-up (key rotation).
+    #[arg(
+        long = "secrets-old-key-file",
+        env = "EVENTFLOW_SECRETS_OLD_KEY_FILES",
+        value_delimiter = ','
+    )]
+    secrets_old_key_files: Vec<PathBuf>,
     /// Token lifetime in seconds.
     #[arg(long, env = "EVENTFLOW_TOKEN_TTL_SECONDS", default_value_t = 3600)]
     token_ttl_seconds: i64,
@@ -286,6 +307,8 @@ pub fn settings(args: ServerArgs, in_cluster: bool) -> Result<(Settings, LogForm
         database_url: args.database_url,
         jwt_secret: secret(args.jwt_secret, args.jwt_secret_file),
         token_ttl_seconds: args.token_ttl_seconds,
+        secrets_key: secret(args.secrets_key, args.secrets_key_file),
+        secrets_old_keys: args.secrets_old_key_files,
         admin_key: secret(args.admin_key, args.admin_key_file),
         web_dir: args.web_dir.map_or(WebDir::Auto, WebDir::Dir),
         sync: SyncConfig {

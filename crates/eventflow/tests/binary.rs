@@ -84,6 +84,30 @@ fn production_mode_refuses_to_start_without_a_secret() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32 bytes"));
+    // A good JWT secret is not enough: secrets need their key too.
+    let out = Command::new(env!("CARGO_BIN_EXE_eventflow"))
+        .args(["server", "--listen", "127.0.0.1:0", "--kubernetes", "off"])
+        .args(["--jwt-secret", "0123456789abcdef0123456789abcdef-test"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("EVENTFLOW_SECRETS_KEY")
+        .env_remove("EVENTFLOW_SECRETS_KEY_FILE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs a secrets key"), "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_eventflow"))
+        .args(["server", "--listen", "127.0.0.1:0", "--kubernetes", "off"])
+        .args(["--jwt-secret", "0123456789abcdef0123456789abcdef-test"])
+        .args(["--secrets-key", "c2hvcnQ="])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("32 bytes in standard base64"), "{stderr}");
 }
 
 /// The process is SIGKILLed after the catalog commit and before any apply;

@@ -976,6 +976,8 @@ fn production_server(data_dir: &Path) -> (Server, &'static str) {
             "off",
             "--jwt-secret",
             "0123456789abcdef0123456789abcdef-test",
+            "--secrets-key",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
             "--admin-key",
             admin_key,
         ],

@@ -9,3 +9,4 @@ pub mod me;
 pub mod registries;
 pub mod revisions;
 pub mod samples;
+pub mod secrets;

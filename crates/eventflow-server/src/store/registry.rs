@@ -43,6 +43,11 @@ pub enum Saved {
     QuotaUsedUp,
 }
 
+/// What a sealed password is bound to (see [`crate::keyring`]).
+pub(super) fn context(tenant: &str, registry: &str) -> String {
+    format!("registry/{tenant}/{registry}")
+}
+
 fn row_from(r: &AnyRow) -> Result<RegistryCredentialRow> {
     Ok(RegistryCredentialRow {
         registry: RegistryHost::parse(&r.try_get::<String, _>("registry")?)
@@ -79,6 +84,10 @@ impl TenantStore<'_> {
         max: u32,
         actor: &Actor,
     ) -> Result<Saved> {
+        let sealed = self.store.keyring.seal(
+            &context(self.tenant.as_str(), registry.as_str()),
+            login.password.as_bytes(),
+        )?;
         let mut tx = self.store.begin_write().await?;
         self.lock_tenant(&mut tx).await?;
         let now = now_ms();
@@ -87,7 +96,7 @@ impl TenantStore<'_> {
              WHERE tenant_id = $4 AND registry = $5",
         )
         .bind(&login.username)
-        .bind(&login.password)
+        .bind(&sealed)
         .bind(now)
         .bind(self.tenant.as_str())
         .bind(registry.as_str())
@@ -104,7 +113,7 @@ impl TenantStore<'_> {
             .bind(self.tenant.as_str())
             .bind(registry.as_str())
             .bind(&login.username)
-            .bind(&login.password)
+            .bind(&sealed)
             .bind(now)
             .bind(i64::from(max))
             .execute(&mut *tx)
@@ -180,8 +189,9 @@ impl TenantStore<'_> {
 }
 
 impl Store {
-    /// A tenant's credentials with their passwords: for the sync's pull
-    /// Secret only, never for a handler.
+    /// A tenant's credentials with their passwords (opened; one stored
+    /// before sealing existed is read as it is until [`Store::reseal`]
+    /// seals it): for the sync's pull Secret only, never for a handler.
     pub async fn registry_auths(&self, tenant: &TenantId) -> Result<Vec<RegistryAuth>> {
         sqlx::query(
             "SELECT registry, username, password FROM registry_credentials \
@@ -192,10 +202,21 @@ impl Store {
         .await?
         .iter()
         .map(|r| {
+            let registry: String = r.try_get("registry")?;
+            let stored: String = r.try_get("password")?;
+            let password = if crate::keyring::Keyring::is_sealed(&stored) {
+                let plain = self
+                    .keyring
+                    .open(&context(tenant.as_str(), &registry), &stored)?;
+                String::from_utf8(plain)
+                    .map_err(|_| StoreError::Corrupt(format!("password for {registry}")))?
+            } else {
+                stored
+            };
             Ok(RegistryAuth {
-                registry: r.try_get("registry")?,
+                registry,
                 username: r.try_get("username")?,
-                password: r.try_get("password")?,
+                password,
             })
         })
         .collect()

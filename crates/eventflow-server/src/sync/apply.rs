@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use eventflow_core::{FunctionName, TenantId};
+use eventflow_core::{FunctionName, SecretName, TenantId};
 use eventflow_crd::{
     build_function, build_tenant, Function, Tenant, API_FIELD_MANAGER,
     CATALOG_GENERATION_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PULL_SECRET,
@@ -141,7 +141,8 @@ impl CatalogSync {
             (OutboxKind::Function, Some(name)) => {
                 self.sync_function(client, &entry.tenant, name).await
             }
-            (OutboxKind::Function, None) => Ok(()),
+            (OutboxKind::Secret, Some(name)) => self.sync_secret(client, &entry.tenant, name).await,
+            (OutboxKind::Function | OutboxKind::Secret, None) => Ok(()),
         };
         if !matches!(result, Err(SyncError::LeaseLost)) {
             let outcome = if result.is_ok() { "ok" } else { "error" };
@@ -158,7 +159,7 @@ impl CatalogSync {
             Ok(()) => self.store.complete_outbox(entry.id).await?,
             Err(e) => {
                 tracing::warn!(tenant = %entry.tenant, name = ?entry.name, error = %e, "apply failed; will retry");
-                if let Some(name) = &entry.name {
+                if let (OutboxKind::Function, Some(name)) = (&entry.kind, &entry.name) {
                     self.store
                         .record_apply_failure(&entry.tenant, name, &e.failure())
                         .await?;
@@ -215,6 +216,31 @@ impl CatalogSync {
         }
     }
 
+    /// One of the tenant's secrets as its Kubernetes Secret (deleted when
+    /// the secret is gone), then every function that reads it, so that
+    /// their pods roll onto the new values: the Secret is written first.
+    async fn sync_secret(
+        &self,
+        client: &Client,
+        tenant: &TenantId,
+        name: &FunctionName,
+    ) -> Result<(), SyncError> {
+        if !self.lease.hold().await {
+            return Err(SyncError::LeaseLost);
+        }
+        if self.store.get_tenant(tenant).await?.is_none() {
+            return Ok(());
+        }
+        let Ok(secret) = SecretName::parse(name.as_str()) else {
+            return Ok(());
+        };
+        self.apply_secret(client, tenant, &secret).await?;
+        for function in self.store.functions_using_secret(tenant, &secret).await? {
+            self.sync_function(client, tenant, &function).await?;
+        }
+        Ok(())
+    }
+
     async fn sync_function(
         &self,
         client: &Client,
@@ -231,6 +257,7 @@ impl CatalogSync {
         // The Tenant CR first, so the operator creates the namespace.
         self.sync_tenant(client, tenant).await?;
         let mut cr = build_function(tenant, name, &row.spec, row.generation);
+        cr.spec.secrets_revision = self.store.secrets_revision(tenant, &row.spec).await?;
         stamp(&mut cr.metadata, self.catalog_id().await?);
         let pp = PatchParams::apply(API_FIELD_MANAGER).force();
         match api.patch(name.as_str(), &pp, &Patch::Apply(&cr)).await {
@@ -252,7 +279,50 @@ impl CatalogSync {
         let catalog = self.catalog_id().await?.to_string();
         self.resync_tenants(client, &catalog).await?;
         self.resync_functions(client, &catalog).await?;
-        self.resync_pull_secrets(client).await
+        self.resync_pull_secrets(client).await?;
+        self.resync_secrets(client).await
+    }
+
+    /// Re-applies every tenant's secrets (an unchanged apply writes
+    /// nothing), so a Secret removed or edited by hand comes back. Only
+    /// the Secrets: the functions' CRs carry their revision already.
+    async fn resync_secrets(&self, client: &Client) -> Result<(), SyncError> {
+        for (tenant, name) in self.store.all_secrets().await? {
+            if !self.lease.hold().await {
+                return Err(SyncError::LeaseLost);
+            }
+            match self.apply_secret(client, &tenant, &name).await {
+                Err(SyncError::NamespaceMissing(ns)) => {
+                    tracing::debug!(namespace = %ns, "resync: secret waits for its namespace");
+                }
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the Kubernetes Secret of one of the tenant's secrets, or
+    /// deletes it when the catalog has none.
+    async fn apply_secret(
+        &self,
+        client: &Client,
+        tenant: &TenantId,
+        secret: &SecretName,
+    ) -> Result<(), SyncError> {
+        let api: Api<Secret> = Api::namespaced(client.clone(), &tenant.namespace());
+        let Some(data) = self.store.secret_data(tenant, secret).await? else {
+            return Ok(delete_if_exists(&api, &secret.k8s_name()).await?);
+        };
+        let object = super::secrets::tenant_secret(tenant, secret, &data);
+        let pp = PatchParams::apply(API_FIELD_MANAGER).force();
+        match api
+            .patch(&secret.k8s_name(), &pp, &Patch::Apply(&object))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Err(SyncError::NamespaceMissing(tenant.namespace())),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Re-applies the pull Secret of every tenant that has credentials (an

@@ -28,6 +28,7 @@ mod connection;
 mod lease;
 mod reason;
 mod registry;
+pub mod secrets;
 mod status;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};

@@ -126,7 +126,10 @@ impl TestApp {
     }
 
     pub async fn on_with(url: String, guard: Arc<DbGuard>, cfg: Config) -> Self {
-        let store = Store::connect(&url).await.expect("connect store");
+        let store = Store::connect(&url)
+            .await
+            .expect("connect store")
+            .with_keyring(test_keyring());
         let jwt = JwtKeys::new(SECRET, 3600).unwrap();
         let state = AppState::new(cfg, store, jwt);
         let router = eventflow_server::app(state.clone());
@@ -281,4 +284,17 @@ macro_rules! both_databases {
             }
         )*
     };
+}
+
+/// The tests' secrets key: one per test process, so that two apps on one
+/// database (two server replicas) open each other's values.
+pub fn test_keyring() -> eventflow_server::keyring::Keyring {
+    eventflow_server::keyring::Keyring::new(&test_key(), &[]).expect("a generated key is valid")
+}
+
+/// The tests' secrets key as text.
+pub fn test_key() -> String {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(eventflow_server::keyring::Keyring::generate_key)
+        .clone()
 }

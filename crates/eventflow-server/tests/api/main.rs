@@ -9,6 +9,7 @@ mod registries;
 mod revisions;
 mod samples;
 mod scaling;
+mod secrets;
 
 use axum::{
     body::Body,

@@ -126,6 +126,7 @@ impl Server {
             .env_remove("EVENTFLOW_DEV")
             .env_remove("EVENTFLOW_AUTH_MODE")
             .env_remove("EVENTFLOW_JWT_SECRET")
+            .env_remove("EVENTFLOW_SECRETS_KEY")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
