@@ -16,6 +16,7 @@ mod invoke_keys;
 mod output;
 mod registry;
 mod revisions;
+mod secret;
 
 use std::io::Write;
 
@@ -36,6 +37,7 @@ pub use config::StoredConfig;
 pub use error::CliError;
 pub use output::Format;
 pub use registry::RegistryArgs;
+pub use secret::SecretArgs;
 
 /// `eventflow login`
 #[derive(clap::Args, Debug)]
@@ -175,6 +177,14 @@ struct DeployArgs {
     /// `;tz=ZONE` and `;body=TEXT`, e.g. 'nightly=0 3 * * *;tz=Europe/Paris'.
     #[arg(long = "schedule", value_name = "NAME=CRON[;tz=ZONE][;body=TEXT]", value_parser = parse_schedule)]
     schedules: Vec<eventflow_core::RawSchedule>,
+    /// An environment variable from a key of one of the tenant's secrets,
+    /// repeatable: VAR=SECRET:KEY.
+    #[arg(long = "secret-env", value_name = "VAR=SECRET:KEY", value_parser = parse_secret_env)]
+    secret_env: Vec<eventflow_core::SecretEnvVar>,
+    /// Mount a secret read-only at /var/eventflow/secrets/SECRET/KEY,
+    /// repeatable.
+    #[arg(long = "secret-file", value_name = "SECRET")]
+    secret_files: Vec<String>,
     #[command(flatten)]
     out: OutputArg,
 }
@@ -281,6 +291,22 @@ fn parse_env_var(s: &str) -> Result<EnvVar, String> {
     }
 }
 
+fn parse_secret_env(s: &str) -> Result<eventflow_core::SecretEnvVar, String> {
+    let parsed = s
+        .split_once('=')
+        .and_then(|(var, rest)| Some((var, rest.split_once(':')?)));
+    match parsed {
+        Some((var, (secret, key))) if !var.is_empty() && !secret.is_empty() && !key.is_empty() => {
+            Ok(eventflow_core::SecretEnvVar {
+                name: var.to_string(),
+                secret: secret.to_string(),
+                key: key.to_string(),
+            })
+        }
+        _ => Err(format!("expected VAR=SECRET:KEY, got {s:?}")),
+    }
+}
+
 fn parse_schedule(s: &str) -> Result<eventflow_core::RawSchedule, String> {
     let (name, rest) = s
         .split_once('=')
@@ -352,6 +378,11 @@ pub async fn run_fn(args: FnArgs) -> i32 {
 /// `eventflow admin …`; returns the exit code.
 pub async fn run_admin(args: AdminArgs) -> i32 {
     finish(admin::command(args).await)
+}
+
+/// `eventflow secret …`; returns the exit code.
+pub async fn run_secret(args: SecretArgs) -> i32 {
+    finish(secret::command(args).await)
 }
 
 /// `eventflow registry …`; returns the exit code.
@@ -566,6 +597,8 @@ async fn deploy(args: DeployArgs) -> Result<(), CliError> {
             max_attempts: Some(n),
         }),
         schedules: (!args.schedules.is_empty()).then_some(args.schedules),
+        secret_env: (!args.secret_env.is_empty()).then_some(args.secret_env),
+        secret_files: (!args.secret_files.is_empty()).then_some(args.secret_files),
         ..RawFunctionSpec::default()
     };
     // The server checks replicas against the tenant's own maximum.
@@ -777,6 +810,18 @@ mod tests {
         assert!(parse_duration_secs("").is_err());
         assert!(parse_duration_secs("-3").is_err());
         assert!(parse_duration_secs("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn secret_env_flags() {
+        let v = parse_secret_env("DB_PASSWORD=db:password").unwrap();
+        assert_eq!(
+            (v.name.as_str(), v.secret.as_str(), v.key.as_str()),
+            ("DB_PASSWORD", "db", "password")
+        );
+        for bad in ["DB", "DB=db", "=db:k", "DB=:k", "DB=db:"] {
+            assert!(parse_secret_env(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -47,6 +47,8 @@ enum Command {
     Fn(eventflow_cli::FnArgs),
     /// Logins to private container registries that the tenant's functions pull with.
     Registry(eventflow_cli::RegistryArgs),
+    /// Secrets the tenant's functions read as env variables or files.
+    Secret(eventflow_cli::SecretArgs),
     /// Manage tenants and API keys (needs a login with the admin role).
     Admin(eventflow_cli::AdminArgs),
     /// Print a shell completion script.
@@ -90,6 +92,7 @@ async fn main() -> Result<()> {
         Command::Login(args) => std::process::exit(eventflow_cli::run_login(args).await),
         Command::Fn(args) => std::process::exit(eventflow_cli::run_fn(args).await),
         Command::Registry(args) => std::process::exit(eventflow_cli::run_registry(args).await),
+        Command::Secret(args) => std::process::exit(eventflow_cli::run_secret(args).await),
         Command::Admin(args) => std::process::exit(eventflow_cli::run_admin(args).await),
         Command::Completions(args) => std::process::exit(eventflow_cli::run_completions(
             args,

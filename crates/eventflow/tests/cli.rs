@@ -1149,6 +1149,102 @@ fn registry_logins_are_stored_listed_and_removed_without_showing_the_password() 
         .fails(4, "no registry credential");
 }
 
+/// `eventflow secret …` and `fn deploy --secret-env/--secret-file`: values
+/// from stdin, the environment and files, never printed; deleting one in
+/// use is refused naming the function.
+#[test]
+fn secrets_are_set_listed_used_and_deleted_without_showing_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = dev_server(dir.path());
+    let u = User::new();
+    u.login(&server, "sam");
+    let file = dir.path().join("cert.pem");
+    std::fs::write(&file, "cert-s3cret-body\n").unwrap();
+    let out = u
+        .run_stdin(
+            &[
+                "secret",
+                "set",
+                "db",
+                "--from-stdin",
+                "password",
+                "--from-file",
+                &format!("tls.crt={}", file.display()),
+            ],
+            b"pw-s3cret\n",
+        )
+        .ok();
+    assert!(
+        out.stdout.contains("secret db stored (version 1"),
+        "{out:#?}"
+    );
+    u.run_with(
+        &["secret", "set", "api", "--from-env", "token=EF_TOKEN"],
+        &[("EF_TOKEN", "tok-s3cret")],
+    )
+    .ok();
+    let out = u.run(&["secret", "ls"]).ok();
+    assert!(out.stdout.starts_with("NAME"), "{out:#?}");
+    assert!(out.stdout.contains("password,tls.crt"), "{out:#?}");
+    let list = u.run(&["secret", "ls", "-o", "json"]).ok();
+    let listed = list.json();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api", "db"]);
+    assert!(!list.stdout.contains("s3cret"), "{list:#?}");
+
+    let f = u
+        .run(&[
+            "fn",
+            "deploy",
+            "web",
+            "--image",
+            "nginx:alpine",
+            "--secret-env",
+            "DB_PASSWORD=db:password",
+            "--secret-file",
+            "db",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(f["spec"]["secretEnv"][0]["key"], "password", "{f}");
+    assert_eq!(f["spec"]["secretFiles"], serde_json::json!(["db"]), "{f}");
+    u.run(&[
+        "fn",
+        "deploy",
+        "bad",
+        "--image",
+        "nginx:alpine",
+        "--secret-env",
+        "X=db:nope",
+    ])
+    .fails(5, "secretEnv[0].key");
+    u.run(&[
+        "fn",
+        "deploy",
+        "bad",
+        "--image",
+        "nginx:alpine",
+        "--secret-env",
+        "X=db",
+    ])
+    .fails(2, "VAR=SECRET:KEY");
+    let out = u.run(&["secret", "get", "db"]).ok();
+    assert!(out.stdout.contains("USED BY: web"), "{out:#?}");
+    u.run(&["secret", "rm", "db"])
+        .fails(5, "used by function web");
+    u.run(&["fn", "delete", "web"]).ok();
+    u.run(&["secret", "rm", "db"]).ok();
+    u.run(&["secret", "rm", "db"]).fails(4, "no secret");
+    u.run(&["secret", "set", "db"]).fails(2, "--from-file");
+}
+
 /// `fn deploy` with autoscaling flags: request-based scaling down to zero,
 /// checked before sending (exit 5 naming the field).
 #[test]

@@ -180,10 +180,14 @@ pub async fn delete(
         }
         SecretDeleted::InUse(functions) => {
             let names: Vec<&str> = functions.iter().map(|f| f.as_str()).collect();
+            let (who, whose) = if names.len() == 1 {
+                ("function", "its")
+            } else {
+                ("functions", "their")
+            };
             return Err(ApiError::Conflict(format!(
-                "secret {:?} is used by {}: {}; remove it from their secretEnv and secretFiles first",
+                "secret {:?} is used by {who} {}; remove it from {whose} secretEnv and secretFiles first",
                 name.as_str(),
-                if names.len() == 1 { "function" } else { "functions" },
                 names.join(", ")
             )));
         }
