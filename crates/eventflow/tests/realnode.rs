@@ -776,8 +776,83 @@ async fn functions_really_run_on_the_real_node() {
         .await;
     assert_eq!(revs["items"][0]["rollbackOf"], json!(good), "{revs}");
 
+    step("a secret: echo reads it from its env and its file; a new value rolls the pod");
+    let value = |v: u32| format!("tok-{v}-{}", std::process::id());
+    let put_secret = |v: u32| {
+        a.json(
+            reqwest::Method::PUT,
+            "/v1/secrets/creds",
+            Some(json!({"data": {"token": value(v), "region": "eu-1"}})),
+        )
+    };
+    let (s, sec) = put_secret(1).await;
+    assert_eq!(s, 201, "secret: {sec}");
+    let (s, f) = a
+        .json(
+            reqwest::Method::POST,
+            "/v1/functions",
+            Some(
+                json!({"name": "vault", "image": echo_image(), "replicas": 1,
+                "env": [endpoint_drain()],
+                "secretEnv": [{"name": "TOKEN", "secret": "creds", "key": "token"}],
+                "secretFiles": ["creds"]}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "create vault: {f}");
+    a.wait_running("vault", 1).await;
+    assert_eq!(
+        a.get_invoke("vault", "/env?name=TOKEN").await,
+        (200, value(1))
+    );
+    assert_eq!(
+        a.get_invoke("vault", "/secret?name=creds&key=token").await,
+        (200, value(1))
+    );
+    assert_eq!(
+        a.get_invoke("vault", "/secret?name=creds&key=region").await,
+        (200, "eu-1".to_string())
+    );
+    let k8s_secret = kubectl(
+        &kubeconfig,
+        &[
+            "get",
+            "secret",
+            "eventflow-secret-creds",
+            "-n",
+            &ns_a,
+            "-o",
+            "json",
+        ],
+        None,
+    )
+    .expect("the Secret is in alice's namespace");
+    assert!(k8s_secret.contains("\"type\": \"Opaque\""), "{k8s_secret}");
+    let (s, _) = put_secret(2).await;
+    assert_eq!(s, 200);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (s, env) = a.get_invoke("vault", "/env?name=TOKEN").await;
+        if (s, env.as_str()) == (200, value(2).as_str()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pod did not roll onto the new value: {s} {env}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        a.get_invoke("vault", "/secret?name=creds&key=token").await,
+        (200, value(2))
+    );
+    let (s, err) = a
+        .json(reqwest::Method::DELETE, "/v1/secrets/creds", None)
+        .await;
+    assert_eq!(s, 409, "a secret in use stays: {err}");
+
     step("delete → pods gone");
-    for (api, name) in [(&a, "echo"), (&a, "echo2"), (&b, "echo")] {
+    for (api, name) in [(&a, "echo"), (&a, "echo2"), (&a, "vault"), (&b, "echo")] {
         let (s, f) = api
             .json(
                 reqwest::Method::DELETE,
@@ -791,6 +866,7 @@ async fn functions_really_run_on_the_real_node() {
     loop {
         let left = pods_of(&kubeconfig, &ns_a, "echo").len()
             + pods_of(&kubeconfig, &ns_a, "echo2").len()
+            + pods_of(&kubeconfig, &ns_a, "vault").len()
             + pods_of(&kubeconfig, &ns_b, "echo").len();
         if left == 0 {
             break;

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -302,6 +304,29 @@ func TestEnv(t *testing.T) {
 	}
 	if rec := do(t, s, "GET", "/env", nil, nil); rec.Code != 400 {
 		t.Errorf("no name: %d", rec.Code)
+	}
+}
+
+func TestSecret(t *testing.T) {
+	captureStdout(t)
+	s := newServer("p")
+	s.secretsDir = t.TempDir()
+	if err := os.MkdirAll(filepath.Join(s.secretsDir, "db"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.secretsDir, "db", "password"), []byte("pw"), 0o440); err != nil {
+		t.Fatal(err)
+	}
+	if rec := do(t, s, "GET", "/secret?name=db&key=password", nil, nil); rec.Code != 200 || rec.Body.String() != "pw" {
+		t.Fatalf("got %d %q", rec.Code, rec.Body.String())
+	}
+	if rec := do(t, s, "GET", "/secret?name=db&key=nope", nil, nil); rec.Code != 404 {
+		t.Errorf("missing key: %d", rec.Code)
+	}
+	for _, q := range []string{"", "?name=db", "?name=..&key=passwd", "?name=db&key=../../etc/passwd", "?name=.&key=x"} {
+		if rec := do(t, s, "GET", "/secret"+q, nil, nil); rec.Code != 400 {
+			t.Errorf("%q: %d", q, rec.Code)
+		}
 	}
 }
 

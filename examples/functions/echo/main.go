@@ -1,6 +1,7 @@
 // Command echo is a sample EventFlow function: an HTTP server that echoes
 // request bodies back and offers a few endpoints for testing the platform
-// (egress from the pod, crashes, memory limits, environment updates).
+// (egress from the pod, crashes, memory limits, environment updates,
+// mounted secrets).
 //
 // It listens on :$PORT (default 8080), writes nothing to disk, and shuts
 // down gracefully on SIGTERM. See docs/FUNCTIONS.md for the endpoints.
@@ -18,7 +19,9 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -51,6 +54,9 @@ type server struct {
 	podName string
 	client  *http.Client
 	lookup  func(string) (string, bool)
+	// secretsDir is where EventFlow mounts secrets; /secret reads only
+	// below it.
+	secretsDir string
 
 	mu    sync.Mutex
 	held  [][]byte // memory allocated by /alloc, kept referenced
@@ -66,7 +72,8 @@ func newServer(podName string) *server {
 				return http.ErrUseLastResponse
 			},
 		},
-		lookup: os.LookupEnv,
+		lookup:     os.LookupEnv,
+		secretsDir: "/var/eventflow/secrets",
 	}
 }
 
@@ -110,6 +117,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		case "/env":
 			s.env(w, r)
+			return
+		case "/secret":
+			s.secret(w, r)
 			return
 		case "/sleep":
 			s.sleep(w, r)
@@ -267,6 +277,29 @@ func (s *server) env(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, v)
+}
+
+// secret answers the content of the mounted secret file ?name=SECRET&key=KEY
+// (at secretsDir/SECRET/KEY). Both are checked to be single path elements,
+// so nothing outside secretsDir can be read.
+func (s *server) secret(w http.ResponseWriter, r *http.Request) {
+	name, key := r.URL.Query().Get("name"), r.URL.Query().Get("key")
+	element := func(v string) bool {
+		return v != "" && v != "." && v != ".." && !strings.ContainsAny(v, "/\\\x00")
+	}
+	if !element(name) || !element(key) {
+		stdout.Printf("echo: GET /secret bad name or key from %s request-id=%s", r.RemoteAddr, requestID(r))
+		http.Error(w, "name and key: required, one path element each", http.StatusBadRequest)
+		return
+	}
+	b, err := os.ReadFile(filepath.Join(s.secretsDir, name, key))
+	stdout.Printf("echo: GET /secret name=%s key=%s found=%t from %s request-id=%s", name, key, err == nil, r.RemoteAddr, requestID(r))
+	if err != nil {
+		http.Error(w, fmt.Sprintf("%s/%s is not mounted", name, key), http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(b)
 }
 
 // shutdownDelay is $SHUTDOWN_DELAY_SECONDS (a non-negative number, 0 turns
