@@ -423,6 +423,57 @@ describe("invoke keys", () => {
   });
 });
 
+describe("secrets", () => {
+  const db = {
+    name: "db",
+    keys: ["password", "user"],
+    sizeBytes: 20,
+    version: 1,
+    createdAt: "2026-01-01T00:00:00Z",
+    updatedAt: "2026-01-01T00:00:00Z",
+  };
+
+  it("lists, reads, puts and deletes secrets, the values only in the PUT body", async () => {
+    const { api, calls } = client({
+      "GET /v1/secrets": { body: { items: [db] } },
+      "GET /v1/secrets/db": { body: { ...db, usedBy: ["api"] } },
+      "PUT /v1/secrets/db": { status: 201, body: db },
+      "DELETE /v1/secrets/db": { status: 204 },
+    });
+    expect((await api.listSecrets()).items).toEqual([db]);
+    expect((await api.getSecret("db")).usedBy).toEqual(["api"]);
+    const saved = await api.putSecret("db", { data: { user: "app", password: "pw-123" } });
+    expect(saved).toEqual(db);
+    const put = calls[2]!;
+    expect(put.method).toBe("PUT");
+    expect(put.url).toBe("http://localhost/v1/secrets/db");
+    expect(put.headers.get("content-type")).toBe("application/json");
+    expect(await put.json()).toEqual({ data: { user: "app", password: "pw-123" } });
+    await expect(api.deleteSecret("db")).resolves.toBeUndefined();
+    expect(calls[3]!.method).toBe("DELETE");
+  });
+
+  it("reports the 409 naming the functions that read the secret", async () => {
+    const { api } = client({
+      "DELETE /v1/secrets/db": platformError(
+        409,
+        "conflict",
+        'secret "db" is used by function api; remove it from their secretEnv and secretFiles first',
+      ),
+    });
+    const err = await api.deleteSecret("db").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).status).toBe(409);
+    expect((err as ApiError).message).toMatch(/used by function api/);
+  });
+
+  it("escapes secret names in paths", async () => {
+    const { api, calls } = client({});
+    await api.getSecret("a/b").catch(() => undefined);
+    expect(calls[0]!.url).toBe("http://localhost/v1/secrets/a%2Fb");
+  });
+});
+
 describe("streamLogs", () => {
   it("streams decoded chunks", async () => {
     const enc = new TextEncoder();

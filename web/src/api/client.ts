@@ -21,6 +21,9 @@ import type {
   RevisionList,
   RollbackRequest,
   SampleList,
+  Secret,
+  SecretList,
+  SecretRequest,
   TokenRequest,
   TokenResponse,
 } from "./types";
@@ -245,6 +248,7 @@ export function createApiClient(options: ClientOptions) {
   const invocationPath = (id: string) => `/v1/invocations/${encodeURIComponent(id)}`;
   const registryPath = (registry: string) =>
     `/v1/registry-credentials/${encodeURIComponent(registry)}`;
+  const secretPath = (name: string) => `/v1/secrets/${encodeURIComponent(name)}`;
 
   /** URL, headers and body of a call through the invoke gateway. */
   function invokeInit(name: string, req: InvokeRequest, extra: Record<string, string> = {}) {
@@ -289,6 +293,18 @@ export function createApiClient(options: ClientOptions) {
       json<RegistryCredential>("PUT", registryPath(registry), req),
     deleteRegistryCredential: (registry: string) =>
       json<undefined>("DELETE", registryPath(registry)),
+    /** The tenant's secrets: names, keys and sizes, never values. */
+    listSecrets: () => json<SecretList>("GET", "/v1/secrets"),
+    /** One secret (never its values) with `usedBy`, the functions that read it. */
+    getSecret: (name: string) => json<Secret>("GET", secretPath(name)),
+    /**
+     * Creates (201, version 1) or replaces (200) the whole secret: keys not in
+     * `req.data` are dropped. The values go in the body only, never in the URL,
+     * and never come back.
+     */
+    putSecret: (name: string, req: SecretRequest) => json<Secret>("PUT", secretPath(name), req),
+    /** Deletes a secret; 409 `conflict` (naming the functions) while any function reads it. */
+    deleteSecret: (name: string) => json<undefined>("DELETE", secretPath(name)),
 
     /** Sends a raw request through the invoke gateway and reports the raw response. */
     async invoke(name: string, req: InvokeRequest): Promise<InvokeResult> {

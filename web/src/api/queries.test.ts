@@ -2,14 +2,16 @@ import { describe, expect, it } from "vitest";
 import { QueryClient } from "@tanstack/react-query";
 import { invocation } from "../test/utils";
 import {
+  forgetSecret,
   isActive,
   markInvokeKeyRevoked,
   putInvocation,
   putInvokeKey,
+  putSecret,
   queryKeys,
   type InvocationPages,
 } from "./queries";
-import type { InvokeKey, InvokeKeyList } from "./types";
+import type { InvokeKey, InvokeKeyList, Secret, SecretList } from "./types";
 
 function pages(...lists: ReturnType<typeof invocation>[][]): InvocationPages {
   return {
@@ -112,5 +114,44 @@ describe("invoke keys in the cache", () => {
       ["k1", false, "2026-01-03T00:00:00Z"],
       ["k2", true, null],
     ]);
+  });
+});
+
+describe("secrets in the cache", () => {
+  const secret = (name: string, version = 1): Secret => ({
+    name,
+    keys: ["password"],
+    sizeBytes: 10,
+    version,
+    createdAt: "2026-01-01T00:00:00Z",
+    updatedAt: "2026-01-01T00:00:00Z",
+  });
+  const names = (qc: QueryClient) =>
+    qc.getQueryData<SecretList>(queryKeys.secretList())?.items.map((s) => `${s.name}@${s.version}`);
+
+  it("puts a saved secret into the list in name order, only its listed fields", () => {
+    const qc = new QueryClient();
+    qc.setQueryData<SecretList>(queryKeys.secretList(), { items: [secret("api"), secret("db")] });
+    qc.setQueryData(queryKeys.secret("db"), { ...secret("db"), usedBy: ["hello"] });
+    putSecret(qc, secret("cache"));
+    putSecret(qc, {
+      ...secret("db", 2),
+      // a field the server does not send: never cached
+      ...({ data: { password: "pw" } } as object),
+    });
+    expect(names(qc)).toEqual(["api@1", "cache@1", "db@2"]);
+    expect(JSON.stringify(qc.getQueryData(queryKeys.secretList()))).not.toContain("pw");
+    // its usedBy is read again next time
+    expect(qc.getQueryData(queryKeys.secret("db"))).toBeUndefined();
+    expect(qc.getQueryState(queryKeys.secretList())?.isInvalidated).toBe(true);
+  });
+
+  it("forgets a deleted secret", () => {
+    const qc = new QueryClient();
+    qc.setQueryData<SecretList>(queryKeys.secretList(), { items: [secret("api"), secret("db")] });
+    qc.setQueryData(queryKeys.secret("db"), secret("db"));
+    forgetSecret(qc, "db");
+    expect(names(qc)).toEqual(["api@1"]);
+    expect(qc.getQueryData(queryKeys.secret("db"))).toBeUndefined();
   });
 });

@@ -18,6 +18,8 @@ import type {
   InvokeKeyList,
   NewInvokeKey,
   RevisionList,
+  Secret,
+  SecretList,
 } from "./types";
 
 /** Key factory: every cache entry the dashboard uses. */
@@ -34,6 +36,12 @@ export const queryKeys = {
   samples: () => ["samples"] as const,
   /** GET /v1/registry-credentials. */
   registryCredentials: () => ["registry-credentials"] as const,
+  /** Everything cached about the tenant's secrets (a prefix: the list and each one). */
+  secrets: () => ["secrets"] as const,
+  /** GET /v1/secrets: names, keys and sizes, never values. */
+  secretList: () => ["secrets", "list"] as const,
+  /** GET /v1/secrets/{name}, with `usedBy`. */
+  secret: (name: string) => ["secrets", "one", name] as const,
   /** Every cached invocation list of one function (a prefix, to invalidate them all). */
   invocations: (name: string) => ["invocations", name] as const,
   /** GET /v1/functions/{name}/invocations?status=…, all pages (an infinite query). */
@@ -125,6 +133,74 @@ export function useRegistryCredentials() {
     queryKey: queryKeys.registryCredentials(),
     queryFn: () => api.listRegistryCredentials(),
   });
+}
+
+/**
+ * The tenant's secrets (never their values): the tenant page's Secrets card
+ * and the create form's secret pickers.
+ */
+export function useSecrets() {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.secretList(),
+    queryFn: () => api.listSecrets(),
+  });
+}
+
+/** One secret with the functions that read it (`usedBy`); `enabled` false to wait. */
+export function useSecret(name: string, enabled = true) {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.secret(name),
+    queryFn: () => api.getSecret(name),
+    enabled,
+  });
+}
+
+/**
+ * A secret as the cache may hold it: only the fields the server lists, so
+ * nothing else a response might carry is ever cached (and values never are:
+ * they go out in the PUT body and nowhere else).
+ */
+function listedSecret(s: Secret): Secret {
+  return {
+    name: s.name,
+    keys: [...s.keys],
+    sizeBytes: s.sizeBytes,
+    version: s.version,
+    createdAt: s.createdAt,
+    updatedAt: s.updatedAt,
+  };
+}
+
+/**
+ * Puts a secret the server just saved (created or replaced) into the cached
+ * list, in name order, and drops its cached detail (its `usedBy` is read
+ * again when next asked for); then the list is refetched.
+ */
+export function putSecret(queryClient: QueryClient, saved: Secret) {
+  const listed = listedSecret(saved);
+  queryClient.setQueryData<SecretList>(queryKeys.secretList(), (old) =>
+    old
+      ? {
+          ...old,
+          items: [...old.items.filter((s) => s.name !== listed.name), listed].sort((a, b) =>
+            a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+          ),
+        }
+      : old,
+  );
+  queryClient.removeQueries({ queryKey: queryKeys.secret(saved.name) });
+  void queryClient.invalidateQueries({ queryKey: queryKeys.secretList() });
+}
+
+/** Takes a deleted secret out of the cached list and forgets its detail; then refetches the list. */
+export function forgetSecret(queryClient: QueryClient, name: string) {
+  queryClient.setQueryData<SecretList>(queryKeys.secretList(), (old) =>
+    old ? { ...old, items: old.items.filter((s) => s.name !== name) } : old,
+  );
+  queryClient.removeQueries({ queryKey: queryKeys.secret(name) });
+  void queryClient.invalidateQueries({ queryKey: queryKeys.secretList() });
 }
 
 /** The pages of an invocation list as the cache holds them. */

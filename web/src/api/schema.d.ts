@@ -559,6 +559,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/secrets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the tenant's secrets (names, keys and sizes; never values). */
+        get: operations["list_secrets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/secrets/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One secret (never its values) and the functions that read it. */
+        get: operations["get_secret"];
+        /**
+         * Create or replace a secret. The functions that read it roll onto the
+         *     new values (their pods are replaced one by one).
+         */
+        put: operations["put_secret"];
+        post?: never;
+        /** Delete a secret no function reads (409 naming those that do). */
+        delete: operations["delete_secret"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -783,6 +822,13 @@ export interface components {
              *     function's root path).
              */
             schedules?: components["schemas"]["RawSchedule"][] | null;
+            /** @description Environment variables set from keys of the tenant's secrets. */
+            secretEnv?: components["schemas"]["SecretEnvVar"][] | null;
+            /**
+             * @description Secrets mounted read-only as files, one per key, at
+             *     `/var/eventflow/secrets/{secret}/{key}`.
+             */
+            secretFiles?: string[] | null;
             /**
              * Format: int64
              * @description Invocation timeout in seconds (1..=900). Default 30.
@@ -805,6 +851,8 @@ export interface components {
             resources: components["schemas"]["Resources"];
             retry?: null | components["schemas"]["Retry"];
             schedules?: components["schemas"]["Schedule"][];
+            secretEnv?: components["schemas"]["SecretEnvVar"][];
+            secretFiles?: string[];
             /** Format: int32 */
             timeoutSeconds: number;
         };
@@ -1015,6 +1063,13 @@ export interface components {
              *     function's root path).
              */
             schedules?: components["schemas"]["RawSchedule"][] | null;
+            /** @description Environment variables set from keys of the tenant's secrets. */
+            secretEnv?: components["schemas"]["SecretEnvVar"][] | null;
+            /**
+             * @description Secrets mounted read-only as files, one per key, at
+             *     `/var/eventflow/secrets/{secret}/{key}`.
+             */
+            secretFiles?: string[] | null;
             /**
              * Format: int64
              * @description Invocation timeout in seconds (1..=900). Default 30.
@@ -1207,6 +1262,58 @@ export interface components {
             name: string;
             /** @description The next slot; absent when the expression never fires again. */
             nextRunTime?: string | null;
+        };
+        /** @description A secret without its values. */
+        SecretDto: {
+            createdAt: string;
+            /** @description Its keys, sorted. */
+            keys: string[];
+            name: string;
+            /**
+             * Format: int64
+             * @description Bytes of keys and values.
+             */
+            sizeBytes: number;
+            updatedAt: string;
+            /** @description The functions that read it (only on `GET /v1/secrets/{name}`). */
+            usedBy?: string[] | null;
+            /**
+             * Format: int64
+             * @description 1 when created, +1 on every replacement.
+             */
+            version: number;
+        };
+        /**
+         * @description An environment variable whose value is one key of one of the tenant's
+         *     secrets.
+         */
+        SecretEnvVar: {
+            /** @description The key within the secret. */
+            key: string;
+            /** @description The variable's name (the same rules as `env[].name`). */
+            name: string;
+            /** @description The secret's name, in the function's tenant. */
+            secret: string;
+        };
+        SecretList: {
+            items: components["schemas"]["SecretDto"][];
+        };
+        /**
+         * @description Body of `PUT /v1/secrets/{name}`: the whole secret (a replacement drops
+         *     keys it does not name).
+         */
+        SecretRequest: {
+            /**
+             * @description Keys (letters, digits, `-`, `_`, `.`; up to 64 of them) and their
+             *     values (text; keys and values together at most 64 KiB). Never
+             *     returned.
+             * @example {
+             *       "password": "s3cr3t"
+             *     }
+             */
+            data: {
+                [key: string]: string;
+            };
         };
         /** @description One field that differs between two revisions. */
         SpecChange: {
@@ -2940,6 +3047,193 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_secrets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretList"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretDto"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 1–56 lowercase letters, digits and '-' */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SecretRequest"];
+            };
+        };
+        responses: {
+            /** @description Replaced */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretDto"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretDto"];
+                };
+            };
+            /** @description Not a JSON object of string values (the error never quotes the body) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The tenant has 40 secrets */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `name` or `data` (a key, the count or the size) is invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Functions read it; the message names them */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

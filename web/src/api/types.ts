@@ -89,6 +89,17 @@ export type RegistryCredential = Schemas["RegistryCredentialDto"];
 export type RegistryCredentialList = Schemas["RegistryCredentialList"];
 export type RegistryCredentialRequest = Schemas["RegistryCredentialRequest"];
 
+/**
+ * A tenant's secret as the server returns it: name, keys, size and version,
+ * never a value. `usedBy` (the functions that read it) only on GET /v1/secrets/{name}.
+ */
+export type Secret = Schemas["SecretDto"];
+export type SecretList = Schemas["SecretList"];
+/** Body of PUT /v1/secrets/{name}: the whole secret (keys not named are dropped). Write-only. */
+export type SecretRequest = Schemas["SecretRequest"];
+/** `secretEnv[]` of a spec: environment variable `name` set from `key` of secret `secret`. */
+export type SecretEnvVar = Schemas["SecretEnvVar"];
+
 /** `status.phase`: Pending, Deploying, Running or Failed (an enum in the OpenAPI document). */
 export type Phase = Schemas["Phase"];
 

@@ -23,6 +23,7 @@ describe("TenantPage", () => {
         },
       },
       "GET /v1/registry-credentials": { body: { items: [] } },
+      "GET /v1/secrets": { body: { items: [] } },
     });
     const { container } = renderApp(<TenantPage />, { fetch: m.fetch });
     expect(await screen.findByText("tenant-alice")).toBeInTheDocument();
@@ -31,6 +32,7 @@ describe("TenantPage", () => {
     expect(cpu).toHaveAttribute("aria-valuetext", "300m of 10 used (3%)");
     expect(screen.getAllByRole("progressbar")).toHaveLength(3);
     expect(await screen.findByRole("heading", { name: "Registry logins" })).toBeInTheDocument();
+    expect(await screen.findByTestId("secrets-empty")).toBeInTheDocument();
     await expectAccessible(container);
   });
 

@@ -3,6 +3,7 @@ import { Card, ErrorBanner, PageHeader, Spinner } from "../components/ui";
 import { useDocumentTitle } from "../components/useDocumentTitle";
 import { quotaRows, type QuotaRow } from "./quota";
 import { RegistryLogins } from "./RegistryLogins";
+import { Secrets } from "./Secrets";
 
 const BAR: Record<QuotaRow["level"], string> = {
   ok: "bg-indigo-500",
@@ -48,7 +49,7 @@ export function TenantPage() {
     <>
       <PageHeader
         title="Tenant"
-        subtitle="Your namespace, how much of its quota is in use, and your registry logins."
+        subtitle="Your namespace, how much of its quota is in use, your registry logins and your secrets."
       />
       {me.isPending && <Spinner label="Loading tenant…" />}
       {me.isError && !me.data && (
@@ -94,6 +95,7 @@ export function TenantPage() {
             )}
           </Card>
           <RegistryLogins />
+          <Secrets />
         </div>
       )}
     </>

@@ -95,7 +95,7 @@ export function renderApp(
       mutations: { retry: false },
     },
   });
-  return render(
+  const rendered = render(
     <QueryClientProvider client={queryClient}>
       <MemoryRouter
         initialEntries={[
@@ -113,6 +113,7 @@ export function renderApp(
       </MemoryRouter>
     </QueryClientProvider>,
   );
+  return { ...rendered, queryClient };
 }
 
 /** Fails on any axe violation except those jsdom cannot judge (colour contrast). */
