@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { screen, waitFor } from "@testing-library/react";
+import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import {
   expectAccessible,
@@ -30,6 +30,7 @@ function setup(routes: Parameters<typeof mockFetch>[0] = {}) {
   const m = mockFetch({
     "GET /v1/me": { body: sampleMe },
     "GET /v1/samples": { body: { items: [] } },
+    "GET /v1/secrets": { body: { items: [] } },
     ...routes,
   });
   const r = renderApp(<CreateFunctionPage />, {
@@ -375,5 +376,156 @@ describe("CreateFunctionPage samples", () => {
       targetConcurrency: 5,
       idleSeconds: 120,
     });
+  });
+});
+
+const SECRETS = {
+  items: [
+    {
+      name: "db",
+      keys: ["password", "user"],
+      sizeBytes: 20,
+      version: 1,
+      createdAt: "2026-01-01T00:00:00Z",
+      updatedAt: "2026-01-01T00:00:00Z",
+    },
+    {
+      name: "tls",
+      keys: ["tls.crt"],
+      sizeBytes: 900,
+      version: 1,
+      createdAt: "2026-01-01T00:00:00Z",
+      updatedAt: "2026-01-01T00:00:00Z",
+    },
+  ],
+};
+
+describe("CreateFunctionPage secrets", () => {
+  it("points to the tenant page when there are no secrets", async () => {
+    setup();
+    expect(await screen.findByTestId("secret-refs-none")).toHaveTextContent(
+      "Your tenant has no secrets yet.",
+    );
+    expect(screen.getByRole("link", { name: "Create one on the Tenant page" })).toHaveAttribute(
+      "href",
+      "/tenant",
+    );
+    expect(screen.getByRole("button", { name: "Add secret variable" })).toBeDisabled();
+  });
+
+  it("reads a key as a variable and mounts a secret, picked from the tenant's secrets", async () => {
+    const { calls, container } = setup({
+      "GET /v1/secrets": { body: SECRETS },
+      "POST /v1/functions": { status: 201, body: sampleFunction },
+    });
+    const user = userEvent.setup();
+    await user.type(screen.getByLabelText("Name"), "api");
+    await user.type(screen.getByLabelText("Image"), "nginx:alpine");
+    await user.click(await screen.findByRole("button", { name: "Add secret variable" }));
+    await user.type(screen.getByLabelText("Secret variable 1 name"), "DB_PASSWORD");
+    const key = screen.getByLabelText("Secret variable 1 key");
+    expect(key).toBeDisabled();
+    await user.selectOptions(screen.getByLabelText("Secret variable 1 secret"), "db");
+    expect(key).toBeEnabled();
+    expect(
+      within(key)
+        .getAllByRole("option")
+        .map((o) => o.textContent),
+    ).toEqual(["Choose a key", "password", "user"]);
+    await user.selectOptions(key, "password");
+    // a secret with one key: it is picked at once
+    await user.click(screen.getByRole("button", { name: "Add secret variable" }));
+    await user.type(screen.getByLabelText("Secret variable 2 name"), "TLS_CERT");
+    await user.selectOptions(screen.getByLabelText("Secret variable 2 secret"), "tls");
+    expect(screen.getByLabelText("Secret variable 2 key")).toHaveValue("tls.crt");
+    const mount = screen.getByRole("checkbox", { name: "Mount db" });
+    expect(mount).toHaveAccessibleDescription(
+      "/var/eventflow/secrets/db/password, /var/eventflow/secrets/db/user",
+    );
+    await user.click(mount);
+    await expectAccessible(container);
+    await user.click(screen.getByRole("button", { name: "Create function" }));
+    expect(await screen.findByText("detail page")).toBeInTheDocument();
+    expect(await calls.find((c) => c.method === "POST")!.json()).toEqual({
+      name: "api",
+      image: "nginx:alpine",
+      secretEnv: [
+        { name: "DB_PASSWORD", secret: "db", key: "password" },
+        { name: "TLS_CERT", secret: "tls", key: "tls.crt" },
+      ],
+      secretFiles: ["db"],
+    });
+  });
+
+  it("checks the rows before sending", async () => {
+    const { calls } = setup({ "GET /v1/secrets": { body: SECRETS } });
+    const user = userEvent.setup();
+    await user.type(screen.getByLabelText("Name"), "api");
+    await user.type(screen.getByLabelText("Image"), "nginx:alpine");
+    await user.click(screen.getByRole("button", { name: "Add variable" }));
+    await user.type(screen.getByLabelText("Variable 1 name"), "MODE");
+    await user.type(screen.getByLabelText("Variable 1 value"), "prod");
+    await user.click(await screen.findByRole("button", { name: "Add secret variable" }));
+    await user.type(screen.getByLabelText("Secret variable 1 name"), "MODE");
+    await user.click(screen.getByRole("button", { name: "Create function" }));
+    const name = screen.getByLabelText("Secret variable 1 name");
+    expect(name).toHaveAccessibleDescription('"MODE" is already set in env or above.');
+    expect(screen.getByLabelText("Secret variable 1 secret")).toHaveAccessibleDescription(
+      "Choose a secret.",
+    );
+    expect(screen.getByLabelText("Secret variable 1 key")).toHaveAccessibleDescription(
+      "Choose a key.",
+    );
+    await waitFor(() => expect(name).toHaveFocus());
+    expect(calls.some((c) => c.method === "POST")).toBe(false);
+  });
+
+  it("puts the server's refusal of a reference on the input it names", async () => {
+    const { calls } = setup({
+      "GET /v1/secrets": { body: SECRETS },
+      "POST /v1/functions": platformError(
+        422,
+        "validation_failed",
+        'secretEnv[0].key: secret "db" has no key "password"',
+        "secretEnv[0].key",
+      ),
+    });
+    const user = userEvent.setup();
+    await user.type(screen.getByLabelText("Name"), "api");
+    await user.type(screen.getByLabelText("Image"), "nginx:alpine");
+    await user.click(await screen.findByRole("button", { name: "Add secret variable" }));
+    await user.type(screen.getByLabelText("Secret variable 1 name"), "DB_PASSWORD");
+    await user.selectOptions(screen.getByLabelText("Secret variable 1 secret"), "db");
+    await user.selectOptions(screen.getByLabelText("Secret variable 1 key"), "password");
+    await user.click(screen.getByRole("button", { name: "Create function" }));
+    const key = screen.getByLabelText("Secret variable 1 key");
+    await waitFor(() =>
+      expect(key).toHaveAccessibleDescription('secret "db" has no key "password"'),
+    );
+    expect(key).toHaveAttribute("aria-invalid", "true");
+    await waitFor(() => expect(key).toHaveFocus());
+    expect(calls.filter((c) => c.method === "POST")).toHaveLength(1);
+  });
+
+  it("puts the server's refusal of a mounted secret on its checkbox", async () => {
+    setup({
+      "GET /v1/secrets": { body: SECRETS },
+      "POST /v1/functions": platformError(
+        422,
+        "validation_failed",
+        'secretFiles[1]: no secret "tls"',
+        "secretFiles[1]",
+      ),
+    });
+    const user = userEvent.setup();
+    await user.type(screen.getByLabelText("Name"), "api");
+    await user.type(screen.getByLabelText("Image"), "nginx:alpine");
+    await user.click(await screen.findByRole("checkbox", { name: "Mount db" }));
+    await user.click(screen.getByRole("checkbox", { name: "Mount tls" }));
+    await user.click(screen.getByRole("button", { name: "Create function" }));
+    const tls = screen.getByRole("checkbox", { name: "Mount tls" });
+    await waitFor(() => expect(tls).toHaveAttribute("aria-invalid", "true"));
+    expect(tls).toHaveAccessibleDescription('/var/eventflow/secrets/tls/tls.crt no secret "tls"');
+    await waitFor(() => expect(tls).toHaveFocus());
   });
 });

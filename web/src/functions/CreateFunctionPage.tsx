@@ -9,6 +9,8 @@ import { Button, ErrorBanner, PageHeader, Spinner, TextField } from "../componen
 import { buttonClass, inputClass } from "../components/styles";
 import { useDocumentTitle } from "../components/useDocumentTitle";
 import { EnvEditor } from "./EnvEditor";
+import { SecretRefsEditor } from "./SecretRefsEditor";
+import { secretRefsInputId } from "./secretRefs";
 import { fieldId } from "./fieldIds";
 import { displayErrors } from "./formErrors";
 import { deploySample } from "./samples";
@@ -18,6 +20,7 @@ import {
   MAX_ATTEMPTS_MAX,
   MAX_ATTEMPTS_MIN,
   NAME_MAX,
+  secretFileKey,
   validateFunctionForm,
   type FieldErrors,
   type FunctionFormValues,
@@ -29,6 +32,9 @@ function focusFirstError(values: FunctionFormValues, errors: Record<string, stri
     "image",
     "replicas",
     ...values.env.map((r) => r.id),
+    ...values.secretEnv.flatMap((r) => [`${r.id}.name`, `${r.id}.secret`, `${r.id}.key`]),
+    "secretEnv",
+    ...values.secretFiles.map(secretFileKey),
     "port",
     "timeoutSeconds",
     "resources.requests.cpu",
@@ -46,7 +52,9 @@ function focusFirstError(values: FunctionFormValues, errors: Record<string, stri
   ];
   const first = order.find((k) => errors[k]);
   if (!first) return;
-  const id = first.startsWith("env-") ? `${first}-name` : fieldId(first);
+  const id = first.startsWith("env-")
+    ? `${first}-name`
+    : (secretRefsInputId(first) ?? fieldId(first));
   // after React has rendered the error state
   setTimeout(() => document.getElementById(id)?.focus(), 0);
 }
@@ -323,6 +331,20 @@ export function CreateFunctionPage() {
             disabled={busy}
           />
           {err("env") && <p className="text-xs font-medium text-red-600">{err("env")}</p>}
+        </Section>
+
+        <Section
+          title="Secrets"
+          description="Optional. Set variables from keys of your tenant's secrets, or mount whole secrets as files. The spec names them only: the values stay on the server."
+        >
+          <SecretRefsEditor
+            rows={values.secretEnv}
+            files={values.secretFiles}
+            onRowsChange={(rows) => set("secretEnv", rows)}
+            onFilesChange={(files) => set("secretFiles", files)}
+            errors={errors}
+            disabled={busy}
+          />
         </Section>
 
         <Section

@@ -52,6 +52,43 @@ describe("FunctionDetailPage", () => {
     await expectAccessible(container);
   });
 
+  it("shows the function's secret references, names only", async () => {
+    const { container } = setup({
+      "GET /v1/functions/hello": {
+        body: {
+          ...sampleFunction,
+          spec: {
+            ...sampleFunction.spec,
+            secretEnv: [
+              { name: "DB_PASSWORD", secret: "db", key: "password" },
+              { name: "TLS_CERT", secret: "tls", key: "tls.crt" },
+            ],
+            secretFiles: ["db"],
+          },
+        },
+      },
+    });
+    const refs = await screen.findByTestId("detail-secrets");
+    const env = within(refs).getByRole("list", { name: "Environment variables from secrets" });
+    expect(
+      within(env)
+        .getAllByRole("listitem")
+        .map((li) => li.textContent),
+    ).toEqual(["DB_PASSWORD ← from db/password", "TLS_CERT ← from tls/tls.crt"]);
+    const files = within(refs).getByRole("list", { name: "Secrets mounted as files" });
+    expect(files).toHaveTextContent(
+      "/var/eventflow/secrets/db/ (secret db, one read-only file per key)",
+    );
+    await expectAccessible(container);
+  });
+
+  it("has no Secrets row when the function reads no secrets", async () => {
+    setup();
+    await screen.findByRole("heading", { level: 1, name: "hello" });
+    expect(screen.queryByText("Secrets", { selector: "dt" })).not.toBeInTheDocument();
+    expect(screen.queryByTestId("detail-secrets")).not.toBeInTheDocument();
+  });
+
   it("scales with PATCH replicas", async () => {
     const { calls } = setup({
       "PATCH /v1/functions/hello": (req) => ({

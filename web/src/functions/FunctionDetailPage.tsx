@@ -9,6 +9,7 @@ import { Dialog } from "../components/Dialog";
 import { Button, Card, ErrorBanner, PageHeader, Spinner } from "../components/ui";
 import { useDocumentTitle } from "../components/useDocumentTitle";
 import { formatAge, formatDateTime } from "../lib/time";
+import { SECRET_FILES_DIR } from "../tenant/secret";
 import { EditFunctionForm } from "./EditFunctionForm";
 import { HistoryCard } from "./HistoryCard";
 import { InvocationsPanel } from "./InvocationsPanel";
@@ -30,6 +31,44 @@ function Row({ label, children }: { label: string; children: ReactNode }) {
 
 function Mono({ children }: { children: ReactNode }) {
   return <span className="font-mono text-[0.8rem]">{children}</span>;
+}
+
+/**
+ * What the function reads from the tenant's secrets: each variable with the
+ * secret and key it comes from, each mounted secret with its directory. Names
+ * only; values are never sent to the browser. Shown only when it reads any.
+ */
+function SecretRefs({ fn }: { fn: FunctionObject }) {
+  const env = fn.spec.secretEnv ?? [];
+  const files = fn.spec.secretFiles ?? [];
+  return (
+    <div className="space-y-2" data-testid="detail-secrets">
+      {env.length > 0 && (
+        <ul aria-label="Environment variables from secrets" className="space-y-0.5">
+          {env.map((e) => (
+            <li key={e.name} data-testid={`secret-env-${e.name}`}>
+              <Mono>
+                {e.name} <span aria-hidden="true">←</span>
+                <span className="sr-only"> from</span> {e.secret}/{e.key}
+              </Mono>
+            </li>
+          ))}
+        </ul>
+      )}
+      {files.length > 0 && (
+        <ul aria-label="Secrets mounted as files" className="space-y-0.5">
+          {files.map((f) => (
+            <li key={f} data-testid={`secret-file-${f}`}>
+              <Mono>
+                {SECRET_FILES_DIR}/{f}/
+              </Mono>{" "}
+              <span className="text-slate-500">(secret {f}, one read-only file per key)</span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
 }
 
 function SpecView({ fn }: { fn: FunctionObject }) {
@@ -83,6 +122,11 @@ function SpecView({ fn }: { fn: FunctionObject }) {
           </ul>
         )}
       </Row>
+      {((s.secretEnv?.length ?? 0) > 0 || (s.secretFiles?.length ?? 0) > 0) && (
+        <Row label="Secrets">
+          <SecretRefs fn={fn} />
+        </Row>
+      )}
       <Row label="Namespace">
         <Mono>{fn.namespace}</Mono>
       </Row>

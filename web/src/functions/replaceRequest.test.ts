@@ -16,6 +16,8 @@ describe("replaceRequestFromSpec", () => {
         { name: "nightly", cron: "0 3 * * *", timeZone: "Europe/Paris", body: "{}" },
         { name: "hourly", cron: "@hourly", timeZone: null, body: null },
       ],
+      secretEnv: [{ name: "DB_PASSWORD", secret: "db", key: "password" }],
+      secretFiles: ["tls"],
     };
     expect(replaceRequestFromSpec(spec)).toEqual({
       image: "nginx:alpine",
@@ -34,15 +36,26 @@ describe("replaceRequestFromSpec", () => {
         { name: "nightly", cron: "0 3 * * *", timeZone: "Europe/Paris", body: "{}" },
         { name: "hourly", cron: "@hourly" },
       ],
+      // a PUT without them would drop the function's secret references
+      secretEnv: [{ name: "DB_PASSWORD", secret: "db", key: "password" }],
+      secretFiles: ["tls"],
     });
   });
 
   it("leaves out what the spec does not set", () => {
-    const req = replaceRequestFromSpec({ ...base, retry: { maxAttempts: null }, schedules: [] });
+    const req = replaceRequestFromSpec({
+      ...base,
+      retry: { maxAttempts: null },
+      schedules: [],
+      secretEnv: [],
+      secretFiles: [],
+    });
     expect(req).not.toHaveProperty("retry");
     expect(req).not.toHaveProperty("schedules");
     expect(req).not.toHaveProperty("autoscaling");
     expect(req).not.toHaveProperty("command");
+    expect(req).not.toHaveProperty("secretEnv");
+    expect(req).not.toHaveProperty("secretFiles");
   });
 
   it("sends only the target of the kind of scaling the function has", () => {

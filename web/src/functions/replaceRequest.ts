@@ -1,5 +1,6 @@
 // PUT /v1/functions/{name} replaces the whole spec (omitted fields take their
-// defaults), and PATCH takes only replicas, image and env. So a change to
+// defaults: a PUT without secretEnv drops the function's secret references),
+// and PATCH takes only replicas, image and env. So a change to
 // anything else (schedules, retries) is sent as the function's current spec
 // with that change, in the request shape the server parses.
 import type { FunctionSpec, ReplaceFunctionRequest } from "../api/types";
@@ -40,6 +41,9 @@ export function replaceRequestFromSpec(spec: FunctionSpec): ReplaceFunctionReque
           };
   }
   if (spec.retry?.maxAttempts != null) req.retry = { maxAttempts: spec.retry.maxAttempts };
+  if (spec.secretEnv && spec.secretEnv.length > 0)
+    req.secretEnv = spec.secretEnv.map(({ name, secret, key }) => ({ name, secret, key }));
+  if (spec.secretFiles && spec.secretFiles.length > 0) req.secretFiles = [...spec.secretFiles];
   if (spec.schedules && spec.schedules.length > 0) {
     req.schedules = spec.schedules.map((s) => ({
       name: s.name,

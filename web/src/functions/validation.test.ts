@@ -8,6 +8,8 @@ import {
   validateMaxAttempts,
   validateName,
   validateReplicas,
+  newSecretEnvRow,
+  secretEnvKeyForField,
   type EnvRow,
   type FieldErrors,
   type FunctionFormValues,
@@ -359,5 +361,66 @@ describe("retry.maxAttempts", () => {
     expect(validateMaxAttempts("20")).toEqual({ value: 20 });
     expect(validateMaxAttempts("0")).toEqual({ error: "Attempts must be between 1 and 20." });
     expect(validateMaxAttempts("two")).toEqual({ error: "Attempts must be a whole number." });
+  });
+});
+
+describe("secret references", () => {
+  it("are sent without their row ids, empty rows left out", () => {
+    const { errors, request } = validateFunctionForm(
+      form({
+        secretEnv: [newSecretEnvRow("DB_PASSWORD", "db", "password"), newSecretEnvRow()],
+        secretFiles: ["db", "tls"],
+      }),
+      LIMITS,
+    );
+    expect(errors).toEqual({});
+    expect(request?.secretEnv).toEqual([{ name: "DB_PASSWORD", secret: "db", key: "password" }]);
+    expect(request?.secretFiles).toEqual(["db", "tls"]);
+    expect(validateFunctionForm(form({}), LIMITS).request).not.toHaveProperty("secretEnv");
+  });
+
+  it("check names against env and each other, and that a secret and key are chosen", () => {
+    const { errors } = validateFunctionForm(
+      form({
+        env: [{ id: "e", name: "A", value: "1" }],
+        secretEnv: [
+          newSecretEnvRow("A", "db", "k"),
+          newSecretEnvRow("1BAD", "", ""),
+          newSecretEnvRow("B", "db", "k"),
+          newSecretEnvRow("B", "db", "k"),
+        ],
+      }),
+      LIMITS,
+    );
+    expect(errors).toEqual({
+      "secretEnv[0].name": '"A" is already set in env or above.',
+      "secretEnv[1].name":
+        "Variable name must start with a letter or '_' and contain only letters, digits, '_', '.' and '-'.",
+      "secretEnv[1].secret": "Choose a secret.",
+      "secretEnv[1].key": "Choose a key.",
+      "secretEnv[3].name": '"B" is already set in env or above.',
+    });
+  });
+
+  it("allow at most 64 entries together", () => {
+    const { errors } = validateFunctionForm(
+      form({
+        secretEnv: Array.from({ length: 60 }, (_, i) => newSecretEnvRow(`V${i}`, "db", "k")),
+        secretFiles: ["a", "b", "c", "d", "e"],
+      }),
+      LIMITS,
+    );
+    expect(errors).toEqual({
+      secretEnv: "At most 64 secret variables and mounted secrets together.",
+    });
+  });
+
+  it("map server paths to the row among those started on", () => {
+    const a = newSecretEnvRow("A", "db", "k");
+    const rows = [newSecretEnvRow(), a];
+    expect(secretEnvKeyForField(rows, "secretEnv[0].secret")).toBe(`${a.id}.secret`);
+    expect(secretEnvKeyForField(rows, "secretEnv[0]")).toBe(`${a.id}.name`);
+    expect(secretEnvKeyForField(rows, "secretEnv[1].key")).toBeNull();
+    expect(secretEnvKeyForField(rows, "env[0].name")).toBeNull();
   });
 });

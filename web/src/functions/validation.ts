@@ -4,12 +4,14 @@
 // Rules that differ per tenant come from the server (`GET /v1/me` → `limits`)
 // and are passed in; while they are not known yet, those bounds are not
 // checked here (the server still checks them).
-import type { CreateFunctionRequest, EnvVar, FunctionLimits } from "../api/types";
+import type { CreateFunctionRequest, EnvVar, FunctionLimits, SecretEnvVar } from "../api/types";
 
 export const NAME_MAX = 60;
 export const IMAGE_MAX = 512;
 export const MAX_ENV_VARS = 100;
 export const ENV_NAME_MAX = 128;
+/** `secretEnv` and `secretFiles` entries of one spec, together. */
+export const MAX_SECRET_REFS = 64;
 export const MAX_TIMEOUT_SECONDS = 900;
 /** Bounds of `retry.maxAttempts`: attempts of one asynchronous invocation. */
 export const MAX_ATTEMPTS_MIN = 1;
@@ -165,6 +167,15 @@ export function newEnvRow(name = "", value = ""): EnvRow {
   return { id: `env-${nextId}`, name, value };
 }
 
+/** The env rules for a variable name (`env[].name` and `secretEnv[].name`). */
+function envNameError(name: string): string | null {
+  if (name === "" || name.length > ENV_NAME_MAX)
+    return `Variable name must be 1 to ${ENV_NAME_MAX} characters.`;
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name))
+    return "Variable name must start with a letter or '_' and contain only letters, digits, '_', '.' and '-'.";
+  return null;
+}
+
 /** Validates environment rows; rows with an empty name and value are ignored. */
 export function validateEnv(rows: EnvRow[], errors: FieldErrors): EnvVar[] {
   const vars = rows.filter((r) => r.name !== "" || r.value !== "");
@@ -172,11 +183,9 @@ export function validateEnv(rows: EnvRow[], errors: FieldErrors): EnvVar[] {
   const seen = new Set<string>();
   vars.forEach((v, i) => {
     const field = `env[${i}].name`;
-    if (v.name === "" || v.name.length > ENV_NAME_MAX) {
-      errors[field] = `Variable name must be 1 to ${ENV_NAME_MAX} characters.`;
-    } else if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(v.name)) {
-      errors[field] =
-        "Variable name must start with a letter or '_' and contain only letters, digits, '_', '.' and '-'.";
+    const nameError = envNameError(v.name);
+    if (nameError) {
+      errors[field] = nameError;
     } else if (seen.has(v.name)) {
       errors[field] = `Duplicate variable ${JSON.stringify(v.name)}.`;
     }
@@ -193,6 +202,75 @@ export function envRowIdForField(rows: EnvRow[], field: string): string | null {
   return vars[Number(m[1])]?.id ?? null;
 }
 
+/** One `secretEnv` row of the form: variable `name` from `key` of secret `secret`. */
+export interface SecretEnvRow {
+  id: string;
+  name: string;
+  secret: string;
+  key: string;
+}
+
+/** A new secretEnv row with a unique id (React key, error keys and DOM ids). */
+export function newSecretEnvRow(name = "", secret = "", key = ""): SecretEnvRow {
+  nextId += 1;
+  return { id: `senv-${nextId}`, name, secret, key };
+}
+
+/** Rows the user started on: an entirely empty row is ignored. */
+export function filledSecretEnv(rows: SecretEnvRow[]): SecretEnvRow[] {
+  return rows.filter((r) => r.name !== "" || r.secret !== "" || r.key !== "");
+}
+
+/**
+ * Validates the secret references: each variable's name (the env rules, and
+ * not already set in `env` or an earlier row), a secret and a key chosen.
+ * Whether the secret and key exist is the server's to say (422 on
+ * `secretEnv[i].secret` / `.key` / `secretFiles[i]`). Errors use the
+ * server's paths, indexed among the rows started on.
+ */
+export function validateSecretRefs(
+  rows: SecretEnvRow[],
+  files: string[],
+  env: EnvVar[],
+  errors: FieldErrors,
+): { secretEnv: SecretEnvVar[]; secretFiles: string[] } {
+  const filled = filledSecretEnv(rows);
+  if (filled.length + files.length > MAX_SECRET_REFS)
+    errors.secretEnv = `At most ${MAX_SECRET_REFS} secret variables and mounted secrets together.`;
+  const seen = new Set(env.map((e) => e.name));
+  filled.forEach((r, i) => {
+    const f = `secretEnv[${i}]`;
+    const nameError = envNameError(r.name);
+    if (nameError) errors[`${f}.name`] = nameError;
+    else if (seen.has(r.name))
+      errors[`${f}.name`] = `${JSON.stringify(r.name)} is already set in env or above.`;
+    seen.add(r.name);
+    if (r.secret === "") errors[`${f}.secret`] = "Choose a secret.";
+    if (r.key === "") errors[`${f}.key`] = "Choose a key.";
+  });
+  return {
+    secretEnv: filled.map(({ name, secret, key }) => ({ name, secret, key })),
+    secretFiles: [...files],
+  };
+}
+
+/**
+ * Maps a server field path for a secret variable (`secretEnv[i].name`,
+ * `.secret` or `.key`; index among the rows started on) to the display key
+ * of that input: `{rowId}.{name|secret|key}`; `secretEnv[i]` alone → its name.
+ */
+export function secretEnvKeyForField(rows: SecretEnvRow[], field: string): string | null {
+  const m = /^secretEnv\[(\d+)\](?:\.(name|secret|key))?/.exec(field);
+  if (!m) return null;
+  const row = filledSecretEnv(rows)[Number(m[1])];
+  return row ? `${row.id}.${m[2] ?? "name"}` : null;
+}
+
+/** The display key of a mounted secret's checkbox. */
+export function secretFileKey(name: string): string {
+  return `secretFile:${name}`;
+}
+
 export interface FunctionFormValues {
   name: string;
   image: string;
@@ -200,6 +278,10 @@ export interface FunctionFormValues {
   port: string;
   timeoutSeconds: string;
   env: EnvRow[];
+  /** `secretEnv`: variables set from keys of the tenant's secrets. */
+  secretEnv: SecretEnvRow[];
+  /** `secretFiles`: secrets mounted as files, in the order they were picked. */
+  secretFiles: string[];
   requestsCpu: string;
   requestsMemory: string;
   limitsCpu: string;
@@ -228,6 +310,8 @@ export function emptyForm(): FunctionFormValues {
     port: "",
     timeoutSeconds: "",
     env: [],
+    secretEnv: [],
+    secretFiles: [],
     requestsCpu: "",
     requestsMemory: "",
     limitsCpu: "",
@@ -285,6 +369,7 @@ export function validateFunctionForm(
     MAX_TIMEOUT_SECONDS,
   );
   const env = validateEnv(v.env, errors);
+  const secrets = validateSecretRefs(v.secretEnv, v.secretFiles, env, errors);
   const maxAttempts = checkInt(
     errors,
     "retry.maxAttempts",
@@ -406,6 +491,8 @@ export function validateFunctionForm(
   const request: CreateFunctionRequest = { name, image };
   if (replicas !== undefined) request.replicas = replicas;
   if (env.length > 0) request.env = env;
+  if (secrets.secretEnv.length > 0) request.secretEnv = secrets.secretEnv;
+  if (secrets.secretFiles.length > 0) request.secretFiles = secrets.secretFiles;
   const requests: { cpu?: string; memory?: string } = {};
   const limits: { cpu?: string; memory?: string } = {};
   if (v.requestsCpu.trim()) requests.cpu = v.requestsCpu.trim();
