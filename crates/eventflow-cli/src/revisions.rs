@@ -78,6 +78,8 @@ fn table(items: &[&Value], now: DateTime<Utc>) -> String {
                     String::new()
                 },
                 output::or_dash(output::text(r, &["spec", "image"])),
+                // sha256: and 12 hex digits, as `docker images` shows them.
+                output::or_dash(output::text(r, &["imageDigest"]).chars().take(19).collect()),
                 output::or_dash(output::text(r, &["actor"])),
                 output::or_dash(output::text(r, &["rollbackOf"])),
                 output::age(r["createdAt"].as_str().unwrap_or_default(), now),
@@ -85,7 +87,15 @@ fn table(items: &[&Value], now: DateTime<Utc>) -> String {
         })
         .collect();
     output::columns(
-        &["REVISION", "CURRENT", "IMAGE", "BY", "ROLLBACK-OF", "AGE"],
+        &[
+            "REVISION",
+            "CURRENT",
+            "IMAGE",
+            "DIGEST",
+            "BY",
+            "ROLLBACK-OF",
+            "AGE",
+        ],
         rows,
     )
 }

@@ -221,6 +221,10 @@ pub struct FunctionStatus {
     /// In-cluster URL of the function's Service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The image digest (`sha256:…`) the node resolved for `spec.image`,
+    /// when every ready pod of the current spec runs the same one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
 }
 
 #[derive(

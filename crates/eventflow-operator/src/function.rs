@@ -129,7 +129,7 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
     let desired = desired_replicas(spec, &deployment);
     let (pods, events) = observe(&ctx.client, &ns, name, &deployment, desired).await?;
     // 6. status
-    let st = status::derive(
+    let mut st = status::derive(
         f.status.as_ref(),
         f.meta().generation,
         desired,
@@ -141,6 +141,9 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
         },
         &now(),
     );
+    if st.phase == Some(Phase::Running) {
+        st.image_digest = status::image_digest(&spec.image, &pods);
+    }
     let phase = st.phase;
     write_status(&functions, f, st, CONTROLLER, ctx).await?;
     Ok(match phase {

@@ -231,8 +231,53 @@ impl Ready {
             )],
             observed_generation: generation,
             url,
+            image_digest: None,
         }
     }
+}
+
+/// The digest (`sha256:…`) the node resolved for `image`: the one every
+/// ready, not terminating pod running `image` reports in its container's
+/// `imageID`; `None` when there is no such pod, one reports none, or they
+/// differ (a tag moved between pulls).
+pub fn image_digest(image: &str, pods: &[Pod]) -> Option<String> {
+    let mut digests = pods
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| {
+            p.spec.as_ref().is_some_and(|s| {
+                s.containers
+                    .iter()
+                    .any(|c| c.image.as_deref() == Some(image))
+            })
+        })
+        .filter(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .map(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.container_statuses.as_ref())
+                .and_then(|cs| cs.first())
+                .and_then(|c| {
+                    c.image_id
+                        .rsplit_once('@')
+                        .map(|(_, d)| d.to_string())
+                        .or_else(|| {
+                            c.image_id
+                                .starts_with("sha256:")
+                                .then(|| c.image_id.clone())
+                        })
+                })
+                .filter(|d| d.starts_with("sha256:") && d.len() == 71)
+        });
+    let first = digests.next()??;
+    digests
+        .all(|d| d.as_deref() == Some(first.as_str()))
+        .then_some(first)
 }
 
 /// Status of a function whose CR cannot be applied.
@@ -314,6 +359,49 @@ mod tests {
     use k8s_openapi::api::core::v1::{
         ContainerState, ContainerStateTerminated, ContainerStateWaiting, PodStatus,
     };
+
+    fn running(image: &str, image_id: &str, ready: bool) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "spec": {"containers": [{"name": "function", "image": image}]},
+            "status": {
+                "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+                "containerStatuses": [{"name": "function", "image": image, "imageID": image_id,
+                    "ready": ready, "restartCount": 0}]
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_image_digest_is_the_one_every_ready_pod_of_the_image_runs() {
+        let d1 = format!("sha256:{}", "a".repeat(64));
+        let d2 = format!("sha256:{}", "b".repeat(64));
+        let at = |d: &str| format!("127.0.0.1:5000/samples/echo@{d}");
+        let img = "127.0.0.1:5000/samples/echo:v1";
+        let one = running(img, &at(&d1), true);
+        assert_eq!(
+            image_digest(img, std::slice::from_ref(&one)),
+            Some(d1.clone())
+        );
+        // Pods of an older image, not ready ones and a bare digest.
+        let pods = [
+            one.clone(),
+            running("other:1", &at(&d2), true),
+            running(img, &at(&d2), false),
+        ];
+        assert_eq!(image_digest(img, &pods), Some(d1.clone()));
+        assert_eq!(
+            image_digest(img, &[running(img, &d1, true)]),
+            Some(d1.clone())
+        );
+        // Two digests for one tag, none known, no pod: unknown.
+        assert_eq!(
+            image_digest(img, &[one.clone(), running(img, &at(&d2), true)]),
+            None
+        );
+        assert_eq!(image_digest(img, &[running(img, "", true)]), None);
+        assert_eq!(image_digest(img, &[]), None);
+    }
 
     fn pod(waiting: Option<&str>, last: Option<(i32, &str)>, restarts: i32) -> Pod {
         Pod {

@@ -34,6 +34,10 @@ pub struct RevisionDto {
     pub created_at: String,
     /// The revision this one restored, when it is a rollback.
     pub rollback_of: Option<i64>,
+    /// The image digest (`sha256:…`) the node resolved while it ran this
+    /// revision, where known (recorded once every ready pod ran it on one
+    /// digest; unknown for a revision that never ran).
+    pub image_digest: Option<String>,
     /// Whether this is the function's spec now.
     pub current: bool,
 }
@@ -46,6 +50,7 @@ impl RevisionDto {
             actor: r.actor.clone(),
             created_at: rfc3339(r.created_at),
             rollback_of: r.rollback_of,
+            image_digest: r.image_digest.clone(),
             current: r.revision == current,
         }
     }

@@ -15,6 +15,8 @@ pub struct RevisionRow {
     pub created_at: i64,
     /// The revision this one restored, when it is a rollback.
     pub rollback_of: Option<i64>,
+    /// The image digest the node resolved while it ran this revision.
+    pub image_digest: Option<String>,
 }
 
 fn from_row(r: &AnyRow) -> Result<RevisionRow> {
@@ -24,6 +26,7 @@ fn from_row(r: &AnyRow) -> Result<RevisionRow> {
         actor: r.try_get("actor")?,
         created_at: r.try_get("created_at")?,
         rollback_of: r.try_get("rollback_of")?,
+        image_digest: r.try_get("image_digest")?,
     })
 }
 
@@ -62,7 +65,7 @@ impl TenantStore<'_> {
         limit: i64,
     ) -> Result<Vec<RevisionRow>> {
         let rows = sqlx::query(
-            "SELECT revision, spec_json, actor, created_at, rollback_of FROM function_revisions \
+            "SELECT revision, spec_json, actor, created_at, rollback_of, image_digest FROM function_revisions \
              WHERE tenant_id = $1 AND function_name = $2 AND revision < $3 ORDER BY revision DESC LIMIT $4",
         )
         .bind(self.tenant.as_str())
@@ -80,7 +83,7 @@ impl TenantStore<'_> {
         revision: i64,
     ) -> Result<Option<RevisionRow>> {
         let row = sqlx::query(
-            "SELECT revision, spec_json, actor, created_at, rollback_of FROM function_revisions \
+            "SELECT revision, spec_json, actor, created_at, rollback_of, image_digest FROM function_revisions \
              WHERE tenant_id = $1 AND function_name = $2 AND revision = $3",
         )
         .bind(self.tenant.as_str())
@@ -89,5 +92,31 @@ impl TenantStore<'_> {
         .fetch_optional(&self.store.pool)
         .await?;
         row.as_ref().map(from_row).transpose()
+    }
+}
+
+impl super::Store {
+    /// Records the image digest the node resolved for revision `revision`
+    /// (the catalog generation the Function CR was applied from), once: a
+    /// revision's digest never changes afterwards. True if it was recorded.
+    pub async fn record_image_digest(
+        &self,
+        tenant: &eventflow_core::TenantId,
+        function: &FunctionName,
+        revision: i64,
+        digest: &str,
+    ) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE function_revisions SET image_digest = $1 \
+             WHERE tenant_id = $2 AND function_name = $3 AND revision = $4 AND image_digest IS NULL",
+        )
+        .bind(digest)
+        .bind(tenant.as_str())
+        .bind(function.as_str())
+        .bind(revision)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
     }
 }

@@ -44,7 +44,7 @@ fn ours(meta: &kube::api::ObjectMeta, catalog: &str) -> bool {
 }
 
 /// The catalog generation a Function CR was applied from (0 if unknown).
-fn applied_generation(cr: &Function) -> i64 {
+pub(super) fn applied_generation(cr: &Function) -> i64 {
     cr.annotations()
         .get(CATALOG_GENERATION_ANNOTATION)
         .and_then(|g| g.parse().ok())
@@ -423,10 +423,8 @@ impl CatalogSync {
                 .record_applied(&row.tenant, &row.name, applied)
                 .await?;
         }
-        if let Some(status) = cr.status.filter(|s| *s != row.status) {
-            self.store
-                .record_status(&row.tenant, &row.name, &status)
-                .await?;
+        if let Some(status) = cr.status.as_ref().filter(|s| **s != row.status) {
+            super::status::record(&self.store, &row.tenant, &row.name, &cr, status).await?;
         }
         Ok(())
     }

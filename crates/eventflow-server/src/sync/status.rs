@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use eventflow_core::{FunctionName, TenantId};
-use eventflow_crd::Function;
+use eventflow_crd::{Function, FunctionStatus, Phase};
 use futures::StreamExt;
 use kube::{
     runtime::{watcher, WatchStreamExt},
@@ -12,7 +12,7 @@ use kube::{
 };
 
 use super::{apply::label_selector, CatalogSync};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Watches with the published client, starting over on every new one.
 /// Ends when the client channel closes (the aborting caller ends it first).
@@ -53,9 +53,36 @@ async fn copy_status(store: &Store, client: Client) {
             TenantId::from_namespace(&ns),
             FunctionName::parse(&f.name_any()),
         ) {
-            if let Err(e) = store.record_status(&t, &n, status).await {
+            if let Err(e) = record(store, &t, &n, &f, status).await {
                 tracing::warn!(error = %e, "could not record Function status");
             }
         }
     }
+}
+
+/// Copies `status` (of the CR `cr`) into the catalog, and the image digest
+/// it reports onto the revision it runs: the catalog generation the CR was
+/// applied from, once the operator has observed that spec and runs it.
+pub(super) async fn record(
+    store: &Store,
+    tenant: &TenantId,
+    name: &FunctionName,
+    cr: &Function,
+    status: &FunctionStatus,
+) -> Result<(), StoreError> {
+    store.record_status(tenant, name, status).await?;
+    let current = status.phase == Some(Phase::Running)
+        && status.observed_generation.is_some()
+        && status.observed_generation == cr.metadata.generation;
+    if let (true, Some(digest)) = (current, status.image_digest.as_deref()) {
+        let revision = super::apply::applied_generation(cr);
+        if revision > 0
+            && store
+                .record_image_digest(tenant, name, revision, digest)
+                .await?
+        {
+            tracing::info!(tenant = %tenant, function = %name, revision, digest, "revision runs image digest");
+        }
+    }
+    Ok(())
 }

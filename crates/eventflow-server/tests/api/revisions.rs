@@ -7,6 +7,26 @@ use crate::both_databases;
 use crate::helpers::{assert_error, TestApp};
 
 both_databases! {
+    a_revision_keeps_the_first_image_digest_the_node_reported => |db| async move {
+        let app = TestApp::new(db).await;
+        let t = app.token("dana").await;
+        app.create(&t, json!({"name": "f", "image": "echo:1"})).await;
+        app.call(Method::PATCH, "/v1/functions/f", Some(&t), Some(json!({"image": "echo:2"}))).await;
+        let tenant = eventflow_core::TenantId::parse("dana").unwrap();
+        let f = eventflow_core::FunctionName::parse("f").unwrap();
+        let d1 = format!("sha256:{}", "1".repeat(64));
+        let store = &app.state.store;
+        assert!(store.record_image_digest(&tenant, &f, 1, &d1).await.unwrap());
+        assert!(!store.record_image_digest(&tenant, &f, 1, "sha256:other").await.unwrap(), "recorded once");
+        assert!(!store.record_image_digest(&tenant, &f, 9, &d1).await.unwrap(), "no such revision");
+        let (_, l) = app.call(Method::GET, "/v1/functions/f/revisions", Some(&t), None).await;
+        assert_eq!(l["items"][0]["revision"], 2);
+        assert_eq!(l["items"][0]["imageDigest"], Value::Null, "revision 2 has not run yet: {l}");
+        assert_eq!(l["items"][1]["imageDigest"], json!(d1), "{l}");
+        let (_, r) = app.call(Method::GET, "/v1/functions/f/revisions/1", Some(&t), None).await;
+        assert_eq!(r["imageDigest"], json!(d1), "{r}");
+    };
+
     every_change_is_a_revision_that_can_be_compared_and_rolled_back => |db| async move {
         let app = TestApp::new(db).await;
         let t = app.token("alice").await;
