@@ -749,6 +749,113 @@ async fn followed_log_streams_are_limited_per_tenant_and_in_time() {
     cleanup(&client, &tenant).await;
 }
 
+/// A tenant's secret becomes `eventflow-secret-{name}` in its namespace; a
+/// function that reads it gets a `secretsRevision` that moves when the
+/// secret is replaced (its pods roll); a deleted secret's Secret goes; one
+/// deleted by hand comes back with the resync.
+#[tokio::test]
+async fn secrets_become_the_tenants_secrets_and_roll_their_functions() {
+    use k8s_openapi::api::core::v1::Secret;
+    let client = eventflow_testenv::client().await;
+    let app = TestApp::with(Db::Sqlite, AuthMode::Dev, testenv_source()).await;
+    let _sync = start_sync(&app);
+    let tenant = unique_tenant();
+    let token = app.token(&tenant).await;
+    create_namespace(&client, &tenant).await;
+    let ns = format!("tenant-{tenant}");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let functions: Api<eventflow_crd::Function> = Api::namespaced(client.clone(), &ns);
+    let value = |secrets: Api<Secret>| async move {
+        let s = secrets
+            .get_opt("eventflow-secret-db")
+            .await
+            .ok()
+            .flatten()?;
+        assert_eq!(s.type_.as_deref(), Some("Opaque"));
+        String::from_utf8(s.data?.get("password")?.0.clone()).ok()
+    };
+    let revision = |functions: Api<eventflow_crd::Function>| async move {
+        functions
+            .get_opt("api")
+            .await
+            .ok()
+            .flatten()?
+            .spec
+            .secrets_revision
+    };
+    let put = |v: &str| {
+        app.call(
+            Method::PUT,
+            "/v1/secrets/db",
+            Some(&token),
+            Some(json!({"data": {"password": v}})),
+        )
+    };
+    assert_eq!(put("one").await.0, StatusCode::CREATED);
+    let (s, f) = app
+        .create(
+            &token,
+            json!({"name": "api", "image": "nginx:1",
+            "secretEnv": [{"name": "P", "secret": "db", "key": "password"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{f}");
+    eventually("the Secret with its value", || {
+        let secrets = secrets.clone();
+        async move { (value(secrets).await? == "one").then_some(()) }
+    })
+    .await;
+    let first = eventually("the function's secretsRevision", || {
+        let functions = functions.clone();
+        async move { revision(functions).await }
+    })
+    .await;
+
+    assert_eq!(put("two").await.0, StatusCode::OK);
+    eventually("the new value", || {
+        let secrets = secrets.clone();
+        async move { (value(secrets).await? == "two").then_some(()) }
+    })
+    .await;
+    eventually("a new secretsRevision", || {
+        let functions = functions.clone();
+        let first = first.clone();
+        async move { revision(functions).await.filter(|r| *r != first) }
+    })
+    .await;
+
+    secrets
+        .delete("eventflow-secret-db", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the resync to restore the Secret", || {
+        let secrets = secrets.clone();
+        async move { (value(secrets).await? == "two").then_some(()) }
+    })
+    .await;
+
+    let (s, _) = app
+        .call(Method::DELETE, "/v1/functions/api", Some(&token), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, v) = app
+        .call(Method::DELETE, "/v1/secrets/db", Some(&token), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    eventually("the Secret deleted", || {
+        let secrets = secrets.clone();
+        async move {
+            secrets
+                .get_opt("eventflow-secret-db")
+                .await
+                .ok()
+                .and_then(|s| s.is_none().then_some(()))
+        }
+    })
+    .await;
+    cleanup(&client, &tenant).await;
+}
+
 /// The tenant's registry credentials become its pull Secret
 /// (`eventflow-registry`, `kubernetes.io/dockerconfigjson`): an empty one
 /// once the namespace exists, the logins after a PUT, empty again after
