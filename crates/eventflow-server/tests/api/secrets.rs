@@ -221,6 +221,9 @@ both_databases! {
         };
         let only_new = connect(Keyring::new(&new_key, &[]).unwrap()).await;
         assert!(only_new.secret_data(&tenant, &name).await.is_err());
+        // Start-up with it alone refuses (its re-seal cannot open them).
+        let refused = only_new.reseal().await.unwrap_err().to_string();
+        assert!(refused.contains("which this server does not hold"), "{refused}");
         // With the old key too, start-up re-seals both rows under the new one.
         let test_key = crate::helpers::test_key();
         let both = connect(Keyring::new(&new_key, std::slice::from_ref(&test_key)).unwrap()).await;
