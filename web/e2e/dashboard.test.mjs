@@ -22,6 +22,10 @@ const ECHO_IMAGE = "127.0.0.1:26450/samples/echo:v1";
 const ASYNC_FN = "async-e2e";
 // Another function behind the stand-in: its history is rolled back, and an invoke key calls it.
 const HOOK_FN = "hook-e2e";
+// A secret with two keys, and a function (no cluster: it need only be accepted) that reads one
+// key as a variable and mounts the whole secret.
+const SECRET = "e2e-db";
+const SECRET_FN = "secret-e2e";
 
 describe("dashboard end to end", { timeout: 240_000 }, () => {
   let server;
@@ -635,6 +639,144 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
     await checkA11y("function detail with a revoked invoke key");
 
     assert.equal((await api(`/v1/functions/${HOOK_FN}`, { method: "DELETE" })).status, 204);
+  });
+
+  it("keeps a secret's values write-only, lets a function read it, and keeps it while in use", async () => {
+    const api = async (path, init = {}) =>
+      page.evaluate(
+        async ({ path, init }) => {
+          const token = JSON.parse(sessionStorage.getItem("eventflow.session")).token;
+          const r = await fetch(path, {
+            ...init,
+            headers: { ...init.headers, authorization: `Bearer ${token}` },
+          });
+          return { status: r.status, text: r.status === 204 ? "" : await r.text() };
+        },
+        { path, init },
+      );
+    const values = { user: "e2e-user-v4lue", password: "e2e-pw-v4lue-s3cret" };
+    /** No value on the page (text, markup, input values), in storage or in the URL. */
+    const noValueAnywhere = async (where) => {
+      const seen = await page.evaluate(() =>
+        [
+          document.documentElement.outerHTML,
+          document.body.innerText,
+          [...document.querySelectorAll("input, textarea")].map((el) => el.value).join("\n"),
+          JSON.stringify({ ...sessionStorage }),
+          JSON.stringify({ ...localStorage }),
+          location.href,
+        ].join("\n"),
+      );
+      for (const v of Object.values(values))
+        assert.ok(!seen.includes(v), `a secret value is on the page (${where})`);
+    };
+
+    await page.getByRole("link", { name: "Tenant" }).click();
+    await page.getByRole("heading", { level: 1, name: "Tenant" }).waitFor();
+    const card = page.getByRole("region", { name: "Secrets" });
+    await card.getByTestId("secrets-empty").waitFor();
+    assert.match(
+      await card.getByTestId("secrets-empty").textContent(),
+      /\/var\/eventflow\/secrets\/NAME\/KEY/,
+    );
+
+    // create it with two keys, from hidden values
+    await card.getByLabel("Name", { exact: true }).fill(SECRET);
+    await card.getByLabel("Key 1", { exact: true }).fill("user");
+    await card.getByLabel("Value 1", { exact: true }).fill(values.user);
+    await card.getByRole("button", { name: "Add key" }).click();
+    await card.getByLabel("Key 2", { exact: true }).fill("password");
+    const value2 = card.getByLabel("Value 2", { exact: true });
+    await value2.fill(values.password);
+    assert.equal(await value2.getAttribute("type"), "password");
+    await shot("21-secret-form");
+    await card.getByRole("button", { name: "Create secret" }).click();
+    await card.getByText(`Secret ${SECRET} created with 2 keys.`).waitFor();
+    const row = card.getByTestId(`secret-${SECRET}`);
+    await row.waitFor();
+    assert.deepEqual(
+      await row
+        .getByRole("list", { name: `Keys of ${SECRET}` })
+        .getByRole("listitem")
+        .allTextContents(),
+      ["password", "user"],
+    );
+    assert.match(await row.textContent(), /\d+ B/);
+    // the form is cleared, and the values are nowhere: not on the page, not from the API
+    assert.equal(await card.getByLabel("Name", { exact: true }).inputValue(), "");
+    assert.equal(await card.getByLabel("Value 1", { exact: true }).inputValue(), "");
+    assert.equal(await card.getByLabel("Key 2", { exact: true }).count(), 0);
+    await noValueAnywhere("tenant page after saving");
+    for (const path of ["/v1/secrets", `/v1/secrets/${SECRET}`]) {
+      const r = await api(path);
+      assert.equal(r.status, 200);
+      for (const v of Object.values(values)) assert.ok(!r.text.includes(v), `${path}: ${r.text}`);
+    }
+    await shot("21b-secrets");
+    await checkA11y("tenant with a secret");
+    await narrow("21b-secrets-360px");
+
+    // a function from the form reads one key as a variable and mounts the secret
+    await page.goto(`${server.baseUrl}/functions/new`);
+    await page.getByRole("heading", { level: 1, name: "New function" }).waitFor();
+    await page.getByLabel("Name", { exact: true }).fill(SECRET_FN);
+    await page.getByLabel("Image", { exact: true }).fill("nginx:alpine");
+    await page.getByRole("button", { name: "Add secret variable" }).click();
+    await page.getByLabel("Secret variable 1 name").fill("DB_PASSWORD");
+    await page.getByLabel("Secret variable 1 secret").selectOption(SECRET);
+    await page.getByLabel("Secret variable 1 key").selectOption("password");
+    await page.getByRole("checkbox", { name: `Mount ${SECRET}` }).check();
+    await shot("22-create-with-secrets");
+    await checkA11y("create with secrets");
+    await page.getByRole("button", { name: "Create function" }).click();
+    await page.getByRole("heading", { level: 1, name: SECRET_FN }).waitFor();
+    const refs = page.getByTestId("detail-secrets");
+    assert.equal(
+      (await refs.getByTestId("secret-env-DB_PASSWORD").textContent()).trim(),
+      `DB_PASSWORD ← from ${SECRET}/password`,
+    );
+    assert.match(
+      await refs.getByTestId(`secret-file-${SECRET}`).textContent(),
+      new RegExp(`^/var/eventflow/secrets/${SECRET}/`),
+    );
+    const fn = JSON.parse((await api(`/v1/functions/${SECRET_FN}`)).text);
+    assert.deepEqual(fn.spec.secretEnv, [{ name: "DB_PASSWORD", secret: SECRET, key: "password" }]);
+    assert.deepEqual(fn.spec.secretFiles, [SECRET]);
+    await noValueAnywhere("function page");
+    await shot("23-function-secret-refs");
+    await checkA11y("function detail with secret references");
+
+    // in use, the secret cannot be deleted: the dialog shows the server's 409 naming the function
+    await page.getByRole("link", { name: "Tenant" }).click();
+    await card.getByRole("button", { name: `Delete secret ${SECRET}` }).click();
+    const dialog = page.getByRole("dialog", { name: `Delete secret ${SECRET}?` });
+    await dialog.getByTestId("secret-used-by").filter({ hasText: SECRET_FN }).waitFor();
+    await dialog.getByRole("button", { name: "Delete secret" }).click();
+    const refused = dialog.getByRole("alert");
+    await refused.waitFor();
+    const message = await refused.textContent();
+    assert.match(message, /used by function/);
+    assert.ok(message.includes(SECRET_FN), message);
+    await shot("24-secret-in-use", { fullPage: false });
+    await checkA11y("secret delete refused");
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await row.waitFor();
+
+    // once the function is gone, the secret can go
+    await page.goto(`${server.baseUrl}/functions/${SECRET_FN}`);
+    await page.getByRole("heading", { level: 1, name: SECRET_FN }).waitFor();
+    await page.getByRole("button", { name: "Delete", exact: true }).click();
+    await page
+      .getByRole("dialog", { name: `Delete ${SECRET_FN}?` })
+      .getByRole("button", { name: "Delete function" })
+      .click();
+    await page.getByRole("heading", { level: 1, name: "Functions" }).waitFor();
+    await page.getByRole("link", { name: "Tenant" }).click();
+    await card.getByRole("button", { name: `Delete secret ${SECRET}` }).click();
+    await dialog.getByRole("button", { name: "Delete secret" }).click();
+    await card.getByText(`Secret ${SECRET} deleted.`).waitFor();
+    await card.getByTestId("secrets-empty").waitFor();
+    assert.equal((await api(`/v1/secrets/${SECRET}`)).status, 404);
   });
 
   it("sends an expired session back to sign-in with a message", async () => {

@@ -70,7 +70,7 @@ export function SecretRefsEditor({
       {secrets.length === 0 && rows.length === 0 && files.length === 0 && (
         <p className="text-sm text-slate-500" data-testid="secret-refs-none">
           Your tenant has no secrets yet.{" "}
-          <Link to="/tenant" className="text-indigo-700 hover:underline">
+          <Link to="/tenant" className="text-indigo-700 underline">
             Create one on the Tenant page
           </Link>
           , then come back to use it here.

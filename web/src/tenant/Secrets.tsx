@@ -34,7 +34,7 @@ function KeyChips({ secret }: { secret: Secret }) {
       {secret.keys.map((k) => (
         <li
           key={k}
-          className="rounded bg-slate-100 px-1.5 py-0.5 font-mono text-xs break-all text-slate-700"
+          className="rounded bg-slate-100 px-1.5 py-0.5 font-mono text-xs break-words text-slate-700"
         >
           {k}
         </li>
@@ -364,7 +364,7 @@ export function Secrets() {
         </div>
       )}
       {items.length > 0 && (
-        <div className="-mx-4 mt-3 overflow-x-auto sm:mx-0">
+        <div className="relative -mx-4 mt-3 overflow-x-auto sm:mx-0">
           <table className="min-w-full text-left text-sm">
             <caption className="sr-only">Secrets</caption>
             <thead className="text-xs uppercase text-slate-500">
@@ -396,8 +396,8 @@ export function Secrets() {
                   className="border-t border-slate-100"
                   data-testid={`secret-${s.name}`}
                 >
-                  <td className="px-4 py-2 font-mono sm:pl-0">{s.name}</td>
-                  <td className="px-4 py-2">
+                  <td className="px-4 py-2 font-mono whitespace-nowrap sm:pl-0">{s.name}</td>
+                  <td className="min-w-40 px-4 py-2">
                     <KeyChips secret={s} />
                   </td>
                   <td className="px-4 py-2 whitespace-nowrap tabular-nums">
