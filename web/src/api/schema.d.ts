@@ -1184,6 +1184,12 @@ export interface components {
             /** @description Whether this is the function's spec now. */
             current: boolean;
             /**
+             * @description The image digest (`sha256:…`) the node resolved while it ran this
+             *     revision, where known (recorded once every ready pod ran it on one
+             *     digest; unknown for a revision that never ran).
+             */
+            imageDigest?: string | null;
+            /**
              * Format: int64
              * @description The function's generation this spec had.
              */
