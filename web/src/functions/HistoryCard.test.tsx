@@ -103,6 +103,40 @@ describe("HistoryCard", () => {
     await expectAccessible(container);
   });
 
+  it("shows the image digest each revision ran on, short, with the full one in the title", async () => {
+    const digest = `sha256:${"0123456789abcdef".repeat(4)}`;
+    const { container } = setup({
+      [LIST]: page([
+        { ...rev2, imageDigest: digest },
+        { ...rev1, imageDigest: null },
+      ]),
+    });
+    await screen.findByTestId("revision-2");
+    const shown = within(item(2)).getByTestId("revision-digest");
+    expect(within(shown).getByText("sha256:0123456789ab")).toHaveAttribute("aria-hidden", "true");
+    expect(shown).toHaveAttribute("title", digest);
+    // screen readers hear the full one
+    expect(within(shown).getByText(`image digest ${digest}`)).toHaveClass("sr-only");
+    expect(item(2)).toHaveTextContent(
+      `nginx:alpine sha256:0123456789ab image digest ${digest} · by alice · 5m ago`,
+    );
+    // nothing when it is not known
+    expect(within(item(1)).queryByTestId("revision-digest")).toBeNull();
+    expect(item(1)).toHaveTextContent("nginx:1.26 · by alice · 3h ago");
+    await expectAccessible(container);
+
+    // opened, the full digest
+    await open(2);
+    expect(within(item(2)).getByTestId("revision-digest-full")).toHaveTextContent(
+      `Image digest: ${digest}`,
+    );
+    await expectAccessible(container);
+    await open(1);
+    expect(within(item(1)).getByTestId("revision-digest-full")).toHaveTextContent(
+      "Image digest: not known (this revision has not run on a node that reports one)",
+    );
+  });
+
   it("opens a revision to what it changed from the one before", async () => {
     const { container } = setup();
     await screen.findByTestId("revision-2");

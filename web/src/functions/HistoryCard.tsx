@@ -6,7 +6,7 @@ import { useApi } from "../auth/useAuth";
 import { Dialog } from "../components/Dialog";
 import { Button, Card, ErrorBanner, Spinner } from "../components/ui";
 import { formatAge, formatDateTime } from "../lib/time";
-import { changeKind, formatSpecValue, isFirstRevision } from "./revisions";
+import { changeKind, formatSpecValue, isFirstRevision, shortDigest } from "./revisions";
 
 function When({ iso, children }: { iso: string; children: ReactNode }) {
   return (
@@ -50,6 +50,35 @@ function Change({ change }: { change: SpecChange }) {
         <Value value={change.to} side="to" />
       </div>
     </li>
+  );
+}
+
+/**
+ * The image digest the node ran a revision on, short (`sha256:` and 12 hex
+ * digits) with the full one in the title and for screen readers; nothing when
+ * it is not known.
+ */
+function ShortDigest({ digest }: { digest: string | null | undefined }) {
+  const short = shortDigest(digest);
+  if (!digest || short === null) return null;
+  return (
+    <span className="font-mono text-slate-500" title={digest} data-testid="revision-digest">
+      <span aria-hidden="true">{short}</span> <span className="sr-only">image digest {digest}</span>
+    </span>
+  );
+}
+
+/** The full image digest of a revision, in its opened details. */
+function FullDigest({ digest }: { digest: string | null | undefined }) {
+  return (
+    <p className="text-sm text-slate-600" data-testid="revision-digest-full">
+      Image digest:{" "}
+      {digest ? (
+        <code className="font-mono text-xs break-all text-slate-800">{digest}</code>
+      ) : (
+        "not known (this revision has not run on a node that reports one)"
+      )}
+    </p>
   );
 }
 
@@ -268,6 +297,12 @@ export function HistoryCard({ fn }: { fn: FunctionObject }) {
                 </div>
                 <p className="mt-1 text-xs wrap-anywhere text-slate-500">
                   <span className="font-mono text-slate-700">{r.spec.image}</span>
+                  {r.imageDigest && (
+                    <>
+                      {" "}
+                      <ShortDigest digest={r.imageDigest} />
+                    </>
+                  )}
                   {" · by "}
                   <span className="text-slate-700">{r.actor}</span>
                   {" · "}
@@ -284,6 +319,7 @@ export function HistoryCard({ fn }: { fn: FunctionObject }) {
                       revision={r}
                       first={isFirstRevision(r, items, hasMore)}
                     />
+                    <FullDigest digest={r.imageDigest} />
                     <RollbackButton fn={fn} revision={r} onRolledBack={setNotice} />
                   </div>
                 )}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Revision } from "../api/types";
 import { sampleFunction } from "../test/utils";
-import { changeKind, formatSpecValue, isFirstRevision } from "./revisions";
+import { changeKind, formatSpecValue, isFirstRevision, shortDigest } from "./revisions";
 
 const rev = (revision: number): Revision => ({
   revision,
@@ -42,5 +42,25 @@ describe("isFirstRevision", () => {
     expect(isFirstRevision(rev(1), loaded, false)).toBe(true);
     expect(isFirstRevision(rev(2), loaded, false)).toBe(false);
     expect(isFirstRevision(rev(1), loaded, true)).toBe(false);
+  });
+});
+
+describe("shortDigest", () => {
+  const hex = "0123456789abcdef".repeat(4);
+
+  it("keeps the algorithm and the first 12 hex digits, as docker images does", () => {
+    expect(shortDigest(`sha256:${hex}`)).toBe("sha256:0123456789ab");
+    expect(shortDigest(`sha512:${hex}${hex}`)).toBe("sha512:0123456789ab");
+  });
+
+  it("has nothing to show when the digest is not known", () => {
+    expect(shortDigest(null)).toBeNull();
+    expect(shortDigest(undefined)).toBeNull();
+    expect(shortDigest("")).toBeNull();
+  });
+
+  it("leaves anything else as it is", () => {
+    expect(shortDigest("sha256:abc")).toBe("sha256:abc");
+    expect(shortDigest("not a digest")).toBe("not a digest");
   });
 });

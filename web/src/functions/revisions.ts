@@ -25,3 +25,15 @@ export function changeKind(change: SpecChange): "added" | "removed" | "changed" 
 export function isFirstRevision(r: Revision, loaded: Revision[], hasMore: boolean): boolean {
   return !hasMore && loaded.length > 0 && loaded[loaded.length - 1]?.revision === r.revision;
 }
+
+/**
+ * An image digest as `docker images` shows it: the algorithm and the first 12
+ * hex digits (`sha256:0123456789ab`). Anything not of the form `algorithm:hex`
+ * is returned as it is; null when there is none (not known).
+ */
+export function shortDigest(digest: string | null | undefined): string | null {
+  if (!digest) return null;
+  const m = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([0-9a-f]{12,})$/i.exec(digest);
+  const [, algorithm, hex] = m ?? [];
+  return algorithm && hex ? `${algorithm}:${hex.slice(0, 12)}` : digest;
+}
