@@ -309,7 +309,7 @@ export function FunctionDetailPage() {
       <div className="mb-4">{back}</div>
       <PageHeader
         title={fn.name}
-        subtitle={<span className="font-mono text-xs">{fn.spec.image}</span>}
+        subtitle={<span className="font-mono text-xs break-all">{fn.spec.image}</span>}
         actions={<DeleteButton name={fn.name} />}
       />
       {query.isError && (
