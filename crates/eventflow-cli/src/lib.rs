@@ -17,6 +17,7 @@ mod output;
 mod registry;
 mod revisions;
 mod secret;
+mod stats;
 
 use std::io::Write;
 
@@ -120,6 +121,16 @@ enum FnCommand {
     /// Queue a dead or failed asynchronous invocation again.
     Redrive {
         id: String,
+        #[command(flatten)]
+        out: OutputArg,
+    },
+    /// Calls by outcome, rate, latency percentiles and cold starts over the
+    /// last range (default 15 minutes).
+    Stats {
+        name: String,
+        /// How far back: 15m to 24h.
+        #[arg(long, default_value = "15m")]
+        range: String,
         #[command(flatten)]
         out: OutputArg,
     },
@@ -576,6 +587,7 @@ async fn function_command(command: FnCommand) -> Result<(), CliError> {
             out,
         } => revisions::list(&name, diff, against, out.format).await,
         FnCommand::Keys { command } => invoke_keys::command(command).await,
+        FnCommand::Stats { name, range, out } => stats::show(&name, &range, out.format).await,
         FnCommand::Rollback {
             name,
             revision,

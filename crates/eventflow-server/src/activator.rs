@@ -282,6 +282,12 @@ async fn wake(
                 at: Instant::now(),
             });
             let ms = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
+            state.gateway.series.cold_start(
+                &tenant,
+                &name,
+                chrono::Utc::now().timestamp(),
+                u64::try_from(ms).unwrap_or(0),
+            );
             if let Err(e) = state
                 .store
                 .record_cold_start(&tenant, &name, began_ms, ms)

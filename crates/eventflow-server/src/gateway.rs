@@ -209,6 +209,9 @@ pub struct Gateway {
     duration: HistogramVec,
     /// Holds invocations of functions at zero while they wake.
     pub activator: Activator,
+    /// What this replica served of each function, for the metrics API's
+    /// embedded store.
+    pub series: crate::series::Series,
     /// Functions found to take public invocations, and when (trusted for
     /// [`PUBLIC_TTL`]; dropped when the function changes).
     public: Mutex<HashMap<(String, String), Instant>>,
@@ -266,6 +269,7 @@ impl Gateway {
             invocations,
             duration,
             activator: Activator::new(registry),
+            series: crate::series::Series::default(),
             public: Mutex::new(HashMap::new()),
             public_lookups: crate::limits::TenantRate::new(PUBLIC_LOOKUPS_PER_SECOND, "lookups"),
         }
@@ -715,11 +719,26 @@ struct Outcome<'a> {
 }
 
 impl Outcome<'_> {
+    /// Counts a call that ended before it reached the function.
     fn record(&self, code: StatusCode) {
+        self.count(code, None);
+    }
+
+    /// Counts a call, with its latency and the calls in flight when it
+    /// reached the function: in Prometheus and in the embedded series.
+    fn count(&self, code: StatusCode, timed: Option<(f64, u32)>) {
         self.gw
             .invocations
             .with_label_values(&[self.tenant.as_str(), self.name.as_str(), code.as_str()])
             .inc();
+        self.gw.series.call(
+            self.tenant,
+            self.name,
+            chrono::Utc::now().timestamp(),
+            code.as_u16(),
+            timed.map(|t| t.0),
+            timed.map_or(0, |t| t.1),
+        );
     }
 
     /// Passes `r` on, counting an error under its status.
@@ -854,11 +873,13 @@ async fn call_with(
         }),
         Err(e) => Err(e),
     };
+    let took = started.elapsed().as_secs_f64();
     gw.duration
         .with_label_values(&[tenant.as_str(), name.as_str()])
-        .observe(started.elapsed().as_secs_f64());
-    let resp = outcome.check(resp)?;
-    outcome.record(resp.status());
+        .observe(took);
+    let timed = Some((took, state.load.in_flight(tenant, &name)));
+    let resp = resp.inspect_err(|e| outcome.count(e.status(), timed))?;
+    outcome.count(resp.status(), timed);
     Ok(hold_until_streamed(resp, (permit, in_flight)))
 }
 

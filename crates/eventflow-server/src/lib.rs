@@ -18,6 +18,7 @@ pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod scaler;
+pub mod series;
 pub mod startup;
 pub mod store;
 pub mod sync;
@@ -201,8 +202,8 @@ fn invoke_routes() -> Router<Arc<AppState>> {
 /// The route table: every endpoint of the platform's own and its handler.
 fn routes() -> Router<Arc<AppState>> {
     use api::{
-        admin, auth, functions, health, invocations, invoke_keys, me, registries, revisions,
-        samples, secrets,
+        admin, auth, function_metrics, functions, health, invocations, invoke_keys, me, registries,
+        revisions, samples, secrets,
     };
     Router::new()
         .route("/auth/config", get(auth::config))
@@ -259,6 +260,7 @@ fn routes() -> Router<Arc<AppState>> {
         .route("/v1/invocations/{id}", get(invocations::get))
         .route("/v1/invocations/{id}/redrive", post(invocations::redrive))
         .route("/v1/functions/{name}/invocations", get(invocations::list))
+        .route("/v1/functions/{name}/metrics", get(function_metrics::get))
         .route("/v1/registry-credentials", get(registries::list))
         .route(
             "/v1/registry-credentials/{registry}",

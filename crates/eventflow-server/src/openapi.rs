@@ -8,8 +8,8 @@ use utoipa::{
 };
 
 use crate::api::{
-    admin, auth, functions, health, invocations, invoke_keys, logs, me, registries, revisions,
-    samples, secrets,
+    admin, auth, function_metrics, functions, health, invocations, invoke_keys, logs, me,
+    registries, revisions, samples, secrets,
 };
 
 struct BearerAuth;
@@ -39,6 +39,7 @@ impl Modify for BearerAuth {
         functions::list, functions::create, functions::get, functions::replace, functions::patch, functions::delete, logs::logs,
         registries::list, registries::put, registries::delete,
         secrets::list, secrets::get, secrets::put, secrets::delete,
+        function_metrics::get,
         invocations::get, invocations::list, invocations::redrive,
         revisions::list, revisions::get, revisions::diff_revisions, revisions::rollback,
         invoke_keys::create, invoke_keys::list, invoke_keys::revoke,
@@ -58,6 +59,7 @@ impl Modify for BearerAuth {
         (name = "tenant", description = "The caller's tenant"),
         (name = "samples", description = "Sample function images the platform offers"),
         (name = "registry-credentials", description = "The tenant's logins to private container registries (passwords are write-only)"),
+        (name = "metrics", description = "A function's calls, errors, latency and cold starts over time, for its tenant"),
         (name = "secrets", description = "The tenant's secrets, read by functions as env variables or files (values are write-only)"),
         (name = "admin", description = "Tenants and API keys (admin role)"),
         (name = "health", description = "Probes"),

@@ -1552,3 +1552,43 @@ fn invoke_keys_from_the_cli() {
     )
     .fails(3, "revoked");
 }
+
+/// `fn stats`: the calls just made, by outcome, with percentiles.
+#[test]
+fn fn_stats_prints_the_calls_just_made() {
+    let (up, _seen) = upstream();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--kubernetes",
+            "off",
+            "--invoke-static",
+            &format!("sid/api=http://127.0.0.1:{up}"),
+        ],
+    );
+    let u = User::new();
+    u.login(&server, "sid");
+    u.run(&["fn", "deploy", "api", "--image", "nginx"]).ok();
+    for _ in 0..4 {
+        u.run(&["fn", "invoke", "api", "--data", "x"]).ok();
+    }
+    let out = u.run(&["fn", "stats", "api"]).ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("FUNCTION") && lines[0].contains("P99"),
+        "{out:#?}"
+    );
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(&row[..4], ["api", "15m", "0.004", "4"], "{out:#?}");
+    assert!(row[9].ends_with("ms"), "p50: {out:#?}");
+    let j = u
+        .run(&["fn", "stats", "api", "--range", "1h", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(j["calls"]["2xx"], 4, "{j}");
+    assert_eq!(j["rangeSeconds"], 3600, "{j}");
+    u.run(&["fn", "stats", "api", "--range", "1m"])
+        .fails(5, "range");
+    u.run(&["fn", "stats", "nope"]).fails(4, "nope");
+}

@@ -334,6 +334,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/functions/{name}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A function's calls by outcome, latency percentiles, calls in flight and
+         *     cold starts over `range` (15m–24h, default 1h) every `step` (a multiple
+         *     of 10 s; of 5 min beyond the last hour; at most 1,000 points; default
+         *     about 60 points).
+         */
+        get: operations["get_function_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/functions/{name}/revisions": {
         parameters: {
             query?: never;
@@ -683,6 +705,41 @@ export interface components {
              */
             targetCpuPercent: number;
         };
+        /** @description Calls by outcome in one step. */
+        CallCounts: {
+            /**
+             * Format: int64
+             * @description Refused by the tenant's rate or concurrency limit, or a full
+             *     cold-start queue.
+             */
+            429: number;
+            /**
+             * Format: int64
+             * @description No ready replica.
+             */
+            503: number;
+            /**
+             * Format: int64
+             * @description Past the function's timeout.
+             */
+            504: number;
+            /**
+             * Format: int64
+             * @description 2xx and 3xx answers of the function.
+             */
+            "2xx": number;
+            /**
+             * Format: int64
+             * @description 4xx (429 apart), from the function or the gateway.
+             */
+            "4xx": number;
+            /**
+             * Format: int64
+             * @description 5xx (503 and 504 apart): the function's, or 502 when it could not
+             *     be reached.
+             */
+            "5xx": number;
+        };
         Check: {
             message: string;
             /** @description `ok`, `error` or `disabled`. */
@@ -778,6 +835,29 @@ export interface components {
             items: components["schemas"]["FunctionDto"][];
             /** @description Pass as `cursor` to get the next page; null on the last page. */
             nextCursor?: string | null;
+        };
+        /** @description A function's series. */
+        FunctionMetrics: {
+            /**
+             * @description Where the series come from: `embedded` (this server replica's
+             *     gateway, kept in memory: 10 s resolution for the last hour, 5 min
+             *     for the last 24 h).
+             */
+            backend: string;
+            function: string;
+            points: components["schemas"]["MetricsPoint"][];
+            /** Format: int64 */
+            rangeSeconds: number;
+            /** Format: int32 */
+            readyReplicas: number;
+            /**
+             * Format: int32
+             * @description Replicas now, from the function's status.
+             */
+            replicas: number;
+            /** Format: int64 */
+            stepSeconds: number;
+            summary: components["schemas"]["MetricsSummary"];
         };
         /** @description Body of `PATCH /v1/functions/{name}`: any of replicas, image, env. */
         FunctionPatch: {
@@ -968,6 +1048,18 @@ export interface components {
         KeyLogin: {
             api_key: string;
         };
+        /**
+         * @description Latency percentiles in milliseconds (until the function's response
+         *     headers), estimated from a histogram as Prometheus does.
+         */
+        LatencyMs: {
+            /** Format: double */
+            p50: number;
+            /** Format: double */
+            p95: number;
+            /** Format: double */
+            p99: number;
+        };
         Me: {
             email?: string | null;
             /** @description Per-function limits this tenant's specs are checked against. */
@@ -977,6 +1069,43 @@ export interface components {
             role: components["schemas"]["Role"];
             subject: string;
             tenant: string;
+        };
+        /** @description One step of the series. */
+        MetricsPoint: {
+            /** @description The step's start (it covers `[at, at + stepSeconds)`). */
+            at: string;
+            calls: components["schemas"]["CallCounts"];
+            /**
+             * Format: double
+             * @description Calls per second over the step.
+             */
+            callsPerSecond: number;
+            /**
+             * Format: double
+             * @description Mean cold-start duration, `null` without one.
+             */
+            coldStartMsAvg?: number | null;
+            /** Format: int32 */
+            coldStarts: number;
+            /**
+             * Format: int32
+             * @description The most calls in flight at once when one reached the function.
+             */
+            inFlightMax: number;
+            latencyMs?: null | components["schemas"]["LatencyMs"];
+        };
+        /** @description The whole range at once. */
+        MetricsSummary: {
+            calls: components["schemas"]["CallCounts"];
+            /** Format: double */
+            callsPerSecond: number;
+            /** Format: double */
+            coldStartMsAvg?: number | null;
+            /** Format: int32 */
+            coldStarts: number;
+            /** Format: int32 */
+            inFlightMax: number;
+            latencyMs?: null | components["schemas"]["LatencyMs"];
         };
         /** @description A new key: the only time the key itself is shown. */
         NewInvokeKey: components["schemas"]["InvokeKeyDto"] & {
@@ -2506,6 +2635,67 @@ export interface operations {
             };
             /** @description Kubernetes is not reachable */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_function_metrics: {
+        parameters: {
+            query?: {
+                /** @description How far back: 15m to 24h (e.g. 15m, 1h, 6h, 24h); default 1h */
+                range?: string;
+                /** @description Width of each point, e.g. 10s, 1m, 5m; default: about 60 points */
+                step?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FunctionMetrics"];
+                };
+            };
+            /** @description A query parameter other than range and step */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such function in the caller's tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `range` or `step` is invalid */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

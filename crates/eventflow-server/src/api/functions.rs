@@ -597,6 +597,7 @@ pub async fn delete(
     }
     state.sync.notify();
     state.gateway.invalidate(&auth.tenant, &name);
+    state.gateway.series.forget(&auth.tenant, &name);
     tracing::info!(tenant = %auth.tenant, function = %name, "function deleted");
     Ok(StatusCode::NO_CONTENT)
 }

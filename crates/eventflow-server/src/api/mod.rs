@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod auth;
+pub mod function_metrics;
 pub mod functions;
 pub mod health;
 pub mod invocations;

@@ -462,3 +462,135 @@ async fn cross_tenant_invoke_is_404() {
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
+
+/// The metrics API (embedded store): calls through the gateway show up at
+/// once, by outcome, with latency percentiles; another tenant's function
+/// is 404; ranges, steps and other parameters are refused naming them.
+#[tokio::test]
+async fn function_metrics_count_calls_by_outcome_for_their_tenant_only() {
+    let up = upstream(None).await;
+    let dead = dead_port().await;
+    let app = TestApp::with_gateway(gateway(
+        &[
+            ("alice/ok", format!("http://{up}")),
+            ("alice/dead", format!("http://{dead}")),
+            ("alice/idle", format!("http://{up}")),
+        ],
+        8,
+    ))
+    .await;
+    let t = app.token("alice").await;
+    for f in ["ok", "dead", "idle"] {
+        app.create(&t, json!({"name": f, "image": "nginx"})).await;
+    }
+    set_ready(&app, "alice", "ok", 1).await;
+    set_ready(&app, "alice", "dead", 1).await;
+    set_ready(&app, "alice", "idle", 0).await;
+    for _ in 0..5 {
+        let (s, _, _) = send(&app, Method::POST, "/v1/functions/ok/invoke", &t, "x", &[]).await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    for _ in 0..3 {
+        let (s, _, _) = send(
+            &app,
+            Method::POST,
+            "/v1/functions/dead/invoke",
+            &t,
+            "x",
+            &[],
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_GATEWAY);
+    }
+    let (s, _, _) = send(
+        &app,
+        Method::POST,
+        "/v1/functions/idle/invoke",
+        &t,
+        "x",
+        &[],
+    )
+    .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+
+    let metrics = |name: &str, q: &str| {
+        let path = format!("/v1/functions/{name}/metrics{q}");
+        let (app, t) = (&app, t.clone());
+        async move { app.call(Method::GET, &path, Some(&t), None).await }
+    };
+    let (s, m) = metrics("ok", "?range=15m&step=10s").await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    assert_eq!(
+        (
+            m["backend"].as_str(),
+            m["rangeSeconds"].as_i64(),
+            m["stepSeconds"].as_i64()
+        ),
+        (Some("embedded"), Some(900), Some(10))
+    );
+    assert_eq!(m["points"].as_array().unwrap().len(), 90);
+    assert_eq!(
+        m["summary"]["calls"],
+        json!({"2xx": 5, "4xx": 0, "429": 0, "5xx": 0, "503": 0, "504": 0}),
+        "{m}"
+    );
+    let lat = &m["summary"]["latencyMs"];
+    assert!(
+        lat["p50"].as_f64().unwrap() > 0.0 && lat["p50"].as_f64() <= lat["p99"].as_f64(),
+        "{m}"
+    );
+    let busy: u64 = m["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["calls"]["2xx"].as_u64().unwrap())
+        .sum();
+    assert_eq!(busy, 5, "the points add up to the summary");
+    assert_eq!(m["readyReplicas"], 1);
+    let (_, d) = metrics("dead", "").await;
+    assert_eq!(d["summary"]["calls"]["5xx"], 3, "{d}");
+    assert_eq!(d["rangeSeconds"], 3600);
+    let (_, i) = metrics("idle", "?range=24h").await;
+    assert_eq!(i["summary"]["calls"]["503"], 1, "{i}");
+    assert_eq!(i["summary"]["latencyMs"], Value::Null, "no call reached it");
+    assert_eq!(i["stepSeconds"], 1800);
+
+    // Another tenant's function is not there for bob.
+    let b = app.token("bob").await;
+    let r = app
+        .call(Method::GET, "/v1/functions/ok/metrics", Some(&b), None)
+        .await;
+    crate::helpers::assert_error(&r, StatusCode::NOT_FOUND, "not_found", None);
+    // What is refused, naming the field.
+    for (q, status, field) in [
+        ("?range=5m", StatusCode::UNPROCESSABLE_ENTITY, "range"),
+        ("?range=30d", StatusCode::UNPROCESSABLE_ENTITY, "range"),
+        (
+            "?range=1h&step=7s",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "step",
+        ),
+        (
+            "?range=1h&step=1s",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "step",
+        ),
+        ("?query=up", StatusCode::BAD_REQUEST, "query"),
+        ("?range=1h&tenant=bob", StatusCode::BAD_REQUEST, "tenant"),
+    ] {
+        let r = metrics("ok", q).await;
+        let code = if status == StatusCode::BAD_REQUEST {
+            "bad_request"
+        } else {
+            "validation_failed"
+        };
+        crate::helpers::assert_error(&r, status, code, Some(field));
+    }
+    // A deleted function's series goes with it.
+    app.call(Method::DELETE, "/v1/functions/ok", Some(&t), None)
+        .await;
+    app.create(&t, json!({"name": "ok", "image": "nginx"}))
+        .await;
+    let (_, m) = metrics("ok", "?range=15m").await;
+    assert_eq!(m["summary"]["calls"]["2xx"], 0, "{m}");
+}
