@@ -3,6 +3,7 @@ import type {
   CreateFunctionRequest,
   ErrorBody,
   FunctionList,
+  FunctionMetrics,
   FunctionObject,
   Invocation,
   InvocationList,
@@ -395,6 +396,18 @@ export function createApiClient(options: ClientOptions) {
      */
     rollbackFunction: (name: string, revision: number) =>
       json<FunctionObject>("POST", `${fn(name)}/rollback`, { revision } satisfies RollbackRequest),
+
+    /**
+     * A function's series over `range` (15m, 1h, 6h, 24h; about 60 points):
+     * calls by outcome, latency percentiles, most in flight and cold starts
+     * per step, and the whole range summed. 404 for an unknown function, 422
+     * naming `range` or `step` when the server does not take them.
+     */
+    getFunctionMetrics: (name: string, range: string, step?: string) => {
+      const q = new URLSearchParams({ range });
+      if (step) q.set("step", step);
+      return json<FunctionMetrics>("GET", `${fn(name)}/metrics?${q.toString()}`);
+    },
 
     /** A function's invoke keys, without the keys. */
     listInvokeKeys: (name: string) => json<InvokeKeyList>("GET", `${fn(name)}/invoke-keys`),

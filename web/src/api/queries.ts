@@ -3,6 +3,7 @@
 // (mutations in the components) and then update or invalidate the cache with
 // `queryKeys`, never with literal keys.
 import {
+  keepPreviousData,
   useInfiniteQuery,
   useQuery,
   type InfiniteData,
@@ -57,6 +58,10 @@ export const queryKeys = {
   revisionDiff: (name: string, revision: number) => ["revisions", name, "diff", revision] as const,
   /** GET /v1/functions/{name}/invoke-keys. */
   invokeKeys: (name: string) => ["invoke-keys", name] as const,
+  /** Every cached metrics range of one function (a prefix). */
+  metrics: (name: string) => ["metrics", name] as const,
+  /** GET /v1/functions/{name}/metrics?range=…. */
+  functionMetrics: (name: string, range: string) => ["metrics", name, range] as const,
 };
 
 export const LIST_REFRESH_MS = 3000;
@@ -67,6 +72,8 @@ export const FUNCTIONS_PAGE_SIZE = 50;
 export const INVOCATIONS_REFRESH_MS = 2000;
 export const INVOCATIONS_PAGE_SIZE = 20;
 export const REVISIONS_PAGE_SIZE = 20;
+/** How often a function's metrics are refetched: the server's finest step is 10 s. */
+export const METRICS_REFRESH_MS = 10_000;
 
 /** The sign-in options; the server's configuration, so read once. */
 export function useAuthConfig() {
@@ -363,4 +370,23 @@ export function markInvokeKeyRevoked(
       : old,
   );
   void queryClient.invalidateQueries({ queryKey: queryKeys.invokeKeys(name) });
+}
+
+/**
+ * A function's metrics over `range`, refetched every 10 s while the page is
+ * visible (TanStack Query skips the interval in a background tab). The last
+ * range's data stays on screen while another range loads; refused ranges
+ * (422) and unknown functions (404) are not retried.
+ */
+export function useFunctionMetrics(name: string, range: string) {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.functionMetrics(name, range),
+    queryFn: () => api.getFunctionMetrics(name, range),
+    refetchInterval: (q) =>
+      q.state.error instanceof ApiError && q.state.error.status < 500 ? false : METRICS_REFRESH_MS,
+    refetchIntervalInBackground: false,
+    placeholderData: keepPreviousData,
+    retry: (count, e) => !(e instanceof ApiError && e.status < 500 && e.status !== 0) && count < 2,
+  });
 }

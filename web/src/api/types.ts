@@ -110,3 +110,12 @@ export type ListInvocationsQuery = NonNullable<
 
 /** Query parameters of GET /v1/functions. */
 export type ListFunctionsQuery = NonNullable<paths["/v1/functions"]["get"]["parameters"]["query"]>;
+
+/** GET /v1/functions/{name}/metrics: a function's series over a range, with a summary. */
+export type FunctionMetrics = Schemas["FunctionMetrics"];
+/** One step of a metrics series (every step is present; an empty one has no calls). */
+export type MetricsPoint = Schemas["MetricsPoint"];
+/** Calls of a step or range by outcome: 2xx, 4xx, 429, 5xx, 503, 504. */
+export type CallCounts = Schemas["CallCounts"];
+/** Latency percentiles in milliseconds (null when there were no calls). */
+export type LatencyMs = Schemas["LatencyMs"];

@@ -10,6 +10,7 @@ import {
   renderApp,
   sampleFunction,
   sampleMe,
+  sampleMetrics,
   signedIn,
 } from "../test/utils";
 import { FunctionDetailPage } from "./FunctionDetailPage";
@@ -28,6 +29,7 @@ function setup(routes: Parameters<typeof mockFetch>[0] = {}) {
     "GET /v1/functions/hello/invocations": { body: { items: [], nextCursor: null } },
     "GET /v1/functions/hello/revisions": { body: { items: [], nextCursor: null } },
     "GET /v1/functions/hello/invoke-keys": { body: { items: [] } },
+    "GET /v1/functions/hello/metrics": { body: sampleMetrics() },
     ...routes,
   });
   const r = renderApp(<FunctionDetailPage />, {

@@ -16,6 +16,7 @@ import { InvocationsPanel } from "./InvocationsPanel";
 import { InvokeKeysCard } from "./InvokeKeysCard";
 import { InvokePanel } from "./InvokePanel";
 import { LogsPanel } from "./LogsPanel";
+import { MetricsCard } from "./MetricsCard";
 import { PhaseBadge } from "./PhaseBadge";
 import { ScaleControl } from "./ScaleControl";
 import { SchedulesCard } from "./SchedulesCard";
@@ -199,6 +200,7 @@ function DeleteButton({ name }: { name: string }) {
       // a new function of the same name starts its own history and keys
       queryClient.removeQueries({ queryKey: queryKeys.revisions(name) });
       queryClient.removeQueries({ queryKey: queryKeys.invokeKeys(name) });
+      queryClient.removeQueries({ queryKey: queryKeys.metrics(name) });
       void queryClient.invalidateQueries({ queryKey: queryKeys.functions() });
       void navigate("/functions", { state: { deleted: name } });
     },
@@ -364,6 +366,7 @@ export function FunctionDetailPage() {
               <SpecView fn={fn} />
             )}
           </Card>
+          <MetricsCard key={fn.name} name={fn.name} />
           <SchedulesCard fn={fn} />
           <HistoryCard key={fn.name} fn={fn} />
           <Card title="Conditions">

@@ -5,7 +5,7 @@ import { MemoryRouter, Route, Routes } from "react-router";
 import axe from "axe-core";
 import { expect } from "vitest";
 import { ERROR_HEADER } from "../api/client";
-import type { Invocation, Me } from "../api/types";
+import type { FunctionMetrics, Invocation, Me, MetricsPoint } from "../api/types";
 import { AuthProvider } from "../auth/AuthContext";
 import { saveSession } from "../auth/session";
 
@@ -220,3 +220,58 @@ export function invocation(fields: Partial<Invocation> = {}): Invocation {
   return { ...sampleInvocation, id, ...fields };
 }
 let nextInvocation = 0;
+
+const noCalls = { "2xx": 0, "4xx": 0, "429": 0, "5xx": 0, "503": 0, "504": 0 };
+
+/** One step of a metrics series: no calls unless given. */
+export function metricsPoint(at: string, fields: Partial<MetricsPoint> = {}): MetricsPoint {
+  return {
+    at,
+    calls: { ...noCalls },
+    callsPerSecond: 0,
+    latencyMs: null,
+    inFlightMax: 0,
+    coldStarts: 0,
+    coldStartMsAvg: null,
+    ...fields,
+  };
+}
+
+/**
+ * GET /v1/functions/hello/metrics as the server answers it: `points` 10 s
+ * apart from 04:00 (none: an hour of empty steps), the summary from them.
+ */
+export function sampleMetrics(
+  points: MetricsPoint[] = [],
+  fields: Partial<FunctionMetrics> = {},
+): FunctionMetrics {
+  const series =
+    points.length > 0
+      ? points
+      : Array.from({ length: 60 }, (_, i) =>
+          metricsPoint(new Date(Date.UTC(2026, 11, 2, 3, 0) + i * 60_000).toISOString()),
+        );
+  const calls = { ...noCalls };
+  for (const p of series)
+    for (const k of Object.keys(calls) as (keyof typeof calls)[]) calls[k] += p.calls[k];
+  const total = Object.values(calls).reduce((a, b) => a + b, 0);
+  const rangeSeconds = points.length > 0 ? points.length * 10 : 3600;
+  return {
+    function: "hello",
+    backend: "embedded",
+    rangeSeconds,
+    stepSeconds: points.length > 0 ? 10 : 60,
+    points: series,
+    summary: {
+      calls,
+      callsPerSecond: total / rangeSeconds,
+      latencyMs: null,
+      inFlightMax: Math.max(0, ...series.map((p) => p.inFlightMax)),
+      coldStarts: series.reduce((a, p) => a + p.coldStarts, 0),
+      coldStartMsAvg: null,
+    },
+    replicas: 1,
+    readyReplicas: 1,
+    ...fields,
+  };
+}
