@@ -26,6 +26,8 @@ const HOOK_FN = "hook-e2e";
 // key as a variable and mounts the whole secret.
 const SECRET = "e2e-db";
 const SECRET_FN = "secret-e2e";
+// A function behind the stand-in whose calls the Metrics card counts.
+const METRICS_FN = "metrics-e2e";
 
 describe("dashboard end to end", { timeout: 240_000 }, () => {
   let server;
@@ -75,7 +77,7 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
       "--sample-image",
       `echo=${ECHO_IMAGE}`,
       "--invoke-static",
-      `alice/${ASYNC_FN}=${upstream.url},alice/${HOOK_FN}=${upstream.url}`,
+      `alice/${ASYNC_FN}=${upstream.url},alice/${HOOK_FN}=${upstream.url},alice/${METRICS_FN}=${upstream.url}`,
       "--async-retry-base-ms",
       "300",
       // lets the test's schedule fire every few seconds
@@ -777,6 +779,87 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
     await card.getByText(`Secret ${SECRET} deleted.`).waitFor();
     await card.getByTestId("secrets-empty").waitFor();
     assert.equal((await api(`/v1/secrets/${SECRET}`)).status, 404);
+  });
+
+  it("counts a function's calls on its Metrics card and switches the range", async () => {
+    const api = async (path, init = {}) =>
+      page.evaluate(
+        async ({ path, init }) => {
+          const token = JSON.parse(sessionStorage.getItem("eventflow.session")).token;
+          const r = await fetch(path, {
+            ...init,
+            headers: { ...init.headers, authorization: `Bearer ${token}` },
+          });
+          const text = await r.text();
+          return { status: r.status, body: text };
+        },
+        { path, init },
+      );
+    await page.goto(`${server.baseUrl}/functions/new`);
+    await page.getByRole("heading", { level: 1, name: "New function" }).waitFor();
+    await page.getByLabel("Name", { exact: true }).fill(METRICS_FN);
+    await page.getByLabel("Image", { exact: true }).fill("nginx:alpine");
+    await page.getByRole("button", { name: "Create function" }).click();
+    await page.getByRole("heading", { level: 1, name: METRICS_FN }).waitFor();
+    const card = page.getByRole("region", { name: "Metrics" });
+    // nothing yet: the empty state says when calls appear
+    await card.getByTestId("metrics-empty").waitFor();
+    assert.match(
+      await card.getByTestId("metrics-empty").textContent(),
+      /^No invocations in the last hour\. Calls through the gateway appear here within 10 seconds/,
+    );
+
+    // one call from the Invoke panel, three more with the session token
+    await page.getByLabel("Method").selectOption("GET");
+    await page.getByLabel("Path").fill("/one");
+    await page.getByRole("button", { name: "Send request" }).click();
+    await page.getByTestId("invoke-status").waitFor();
+    for (const n of [2, 3, 4]) {
+      const r = await api(`/v1/functions/${METRICS_FN}/invoke/call-${n}`);
+      assert.equal(r.status, 200, r.body);
+    }
+    // the card refetches every 10 s; a reload asks at once
+    await page.reload();
+    await page.getByRole("heading", { level: 1, name: METRICS_FN }).waitFor();
+    await card.getByTestId("metrics-calls-2xx").waitFor();
+    assert.equal((await card.getByTestId("metrics-calls-2xx").textContent()).trim(), "2xx 4");
+    assert.equal((await card.getByTestId("metrics-errors").textContent()).trim(), "0%");
+    assert.match(await card.getByTestId("metrics-latency").textContent(), /p50 .*ms/);
+    // the charts are drawn, and their numbers are there for screen readers
+    await card.getByTestId("metrics-chart-calls").locator("canvas").waitFor();
+    assert.match(
+      await card.getByTestId("metrics-chart-calls").getAttribute("aria-label"),
+      /^Calls per 1 min step, stacked by outcome: 4 in the last hour/,
+    );
+    assert.ok((await card.getByTestId("metrics-table").locator("tbody tr").count()) >= 1);
+    const chartWidth = (await card.getByTestId("metrics-chart-calls").boundingBox()).width;
+
+    // the last 6 hours: wider steps (about 60 of them), the same calls
+    const range = card.getByRole("group", { name: "Time range" });
+    await range.getByRole("button", { name: "6 h" }).click();
+    assert.equal(
+      await range.getByRole("button", { name: "6 h" }).getAttribute("aria-pressed"),
+      "true",
+    );
+    await card.getByText(/^([2-9]|\d{2,}) min steps/).waitFor();
+    assert.equal((await card.getByTestId("metrics-calls-2xx").textContent()).trim(), "2xx 4");
+    await card.scrollIntoViewIfNeeded();
+    await shot("25-metrics-6h");
+    await checkA11y("metrics card");
+    // the charts follow their container down to phone width (ResizeObserver, a frame later)
+    await page.setViewportSize({ width: 360, height: 740 });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="metrics-chart-calls"] canvas')?.clientWidth < 340,
+    );
+    await narrow("25-metrics-6h-360px");
+    // and back up
+    await page.waitForFunction(
+      (w) =>
+        document.querySelector('[data-testid="metrics-chart-calls"] canvas')?.clientWidth >= w - 2,
+      chartWidth,
+    );
+
+    assert.equal((await api(`/v1/functions/${METRICS_FN}`, { method: "DELETE" })).status, 204);
   });
 
   it("sends an expired session back to sign-in with a message", async () => {

@@ -128,6 +128,15 @@ describe("MetricsCard", () => {
     expect(requested()).toEqual(["1h", "6h", "15m"]);
   });
 
+  it("gives calls per second from the counts, not the server's rounded rate", async () => {
+    const few = sampleMetrics(
+      [metricsPoint("2026-12-02T04:00:00.000Z", { calls: { ...calls, "2xx": 4 } })],
+      { rangeSeconds: 21600, stepSeconds: 300 },
+    );
+    setup({ body: { ...few, summary: { ...few.summary, callsPerSecond: 0 } } });
+    expect(await screen.findByTestId("metrics-rate")).toHaveTextContent("0.0002");
+  });
+
   it("explains an empty range: when calls appear and how long they are kept", async () => {
     const { container } = setup({ body: sampleMetrics() });
     const empty = await screen.findByTestId("metrics-empty");

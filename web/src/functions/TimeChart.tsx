@@ -108,7 +108,7 @@ export function TimeChart({
           stroke: "#475569",
           grid: { stroke: "#f1f5f9" },
           ticks: { stroke: "#e2e8f0" },
-          size: 48,
+          size: 60,
           values: (_u, splits) =>
             splits.map((v) => (latest.current.yFormat ? latest.current.yFormat(v) : String(v))),
         },
