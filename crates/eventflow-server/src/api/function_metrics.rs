@@ -135,7 +135,7 @@ fn cold_avg(b: &Bucket) -> Option<f64> {
 }
 
 fn per_second(b: &Bucket, seconds: i64) -> f64 {
-    (b.total_calls() as f64 / seconds as f64 * 1000.0).round() / 1000.0
+    b.total_calls() as f64 / seconds as f64
 }
 
 /// A function's calls by outcome, latency percentiles, calls in flight and
