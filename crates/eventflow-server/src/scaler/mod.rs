@@ -76,6 +76,22 @@ struct Memory {
     applied: Option<(u32, i64)>,
     /// When this leader started watching the function.
     watched_since: i64,
+    /// The last round that saw the function starting: replicas asked for,
+    /// none ready yet, not failed. Its idle period counts from there, so a
+    /// start slower than the idle period is not taken back before the
+    /// function ever answered.
+    starting_at: i64,
+}
+
+/// Whether `f` is starting: replicas asked for (`current`), none ready,
+/// and the operator reports it `Pending` or `Deploying` (a function that
+/// cannot start is `Failed` and still goes to zero after its idle period;
+/// one without a reported status is judged on its requests alone).
+fn starting(f: &FunctionRow, current: u32) -> bool {
+    use eventflow_crd::Phase;
+    current > 0
+        && f.status.ready_replicas == 0
+        && matches!(f.status.phase, Some(Phase::Pending | Phase::Deploying))
 }
 
 pub struct Scaler {
@@ -246,13 +262,20 @@ async fn decide_one(
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let m = memory.entry(key.clone()).or_default();
+        if starting(f, current) {
+            m.starting_at = now;
+        }
         let inputs = Inputs {
             now_ms: now,
             min_replicas: a.min_replicas,
             max_replicas: a.max_replicas,
             target_concurrency: a.target_concurrency.unwrap_or(1),
             in_flight: total.in_flight,
-            active_since_ms: total.last_request_at.max(f.updated_at).max(m.watched_since),
+            active_since_ms: total
+                .last_request_at
+                .max(f.updated_at)
+                .max(m.watched_since)
+                .max(m.starting_at),
             idle_ms: i64::try_from(idle.as_millis()).unwrap_or(i64::MAX),
         };
         let window = i64::try_from(cfg.scale_down_window.as_millis()).unwrap_or(i64::MAX);
@@ -341,4 +364,44 @@ async fn quota_room(client: &Client, f: &FunctionRow) -> Result<Option<u32>, Rou
         ("limits.memory", r.limits.memory.nanos()),
     ];
     Ok(decide::quota_room(&hard, &used, &per_pod))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_function_is_starting_while_asked_for_replicas_are_not_ready_and_it_has_not_failed() {
+        let mut f = FunctionRow {
+            tenant: TenantId::parse("a").unwrap(),
+            name: FunctionName::parse("f").unwrap(),
+            spec: eventflow_core::FunctionSpec::parse(
+                eventflow_core::RawFunctionSpec {
+                    image: Some("nginx".into()),
+                    ..Default::default()
+                },
+                eventflow_core::SpecLimits::default(),
+            )
+            .unwrap(),
+            generation: 1,
+            applied_generation: 1,
+            status: eventflow_crd::FunctionStatus::default(),
+            sync_failure: None,
+            created_at: 0,
+            updated_at: 0,
+            scaling: crate::store::Scaling::default(),
+        };
+        assert!(
+            !starting(&f, 1),
+            "no status reported: requests alone decide"
+        );
+        f.status.phase = Some(eventflow_crd::Phase::Deploying);
+        assert!(starting(&f, 1));
+        assert!(!starting(&f, 0), "at zero nothing starts");
+        f.status.ready_replicas = 1;
+        assert!(!starting(&f, 1), "ready");
+        f.status.ready_replicas = 0;
+        f.status.phase = Some(eventflow_crd::Phase::Failed);
+        assert!(!starting(&f, 1), "failed: the idle period runs");
+    }
 }
