@@ -121,16 +121,10 @@ struct FunctionSeries {
     coarse: VecDeque<(i64, Bucket)>,
 }
 
-/// The bucket width of the tier that keeps `keep` seconds.
-fn keep_width(keep: i64) -> i64 {
-    if keep == FINE_KEEP {
-        FINE
-    } else {
-        COARSE
-    }
-}
-
-fn bucket_at(tier: &mut VecDeque<(i64, Bucket)>, start: i64, keep: i64) -> &mut Bucket {
+/// The bucket of `tier` (buckets `width` seconds wide, kept for `keep`
+/// seconds) that covers `at_s`, made if need be; older buckets go.
+fn bucket_at(tier: &mut VecDeque<(i64, Bucket)>, at_s: i64, width: i64, keep: i64) -> &mut Bucket {
+    let start = at_s - at_s.rem_euclid(width);
     while tier.front().is_some_and(|(t, _)| *t <= start - keep) {
         tier.pop_front();
     }
@@ -138,30 +132,22 @@ fn bucket_at(tier: &mut VecDeque<(i64, Bucket)>, start: i64, keep: i64) -> &mut 
         // Grown by hand, up to exactly the tier's number of buckets (the
         // default doubling would reach the next power of two).
         if tier.len() == tier.capacity() {
-            let most = usize::try_from(keep / (keep_width(keep))).unwrap_or(1);
+            let most = usize::try_from(keep / width).unwrap_or(1);
             let want = (tier.capacity() * 2).clamp(4, most.max(tier.len() + 1));
             tier.reserve_exact(want - tier.len());
         }
         tier.push_back((start, Bucket::default()));
     }
-    // Samples arrive in time order but for clock steps; an older bucket
-    // still kept takes a late sample, an older one than kept is dropped.
+    // Samples arrive in time order but for clock steps: a late sample goes
+    // to the bucket that covers it, or the oldest kept one.
     let i = tier.iter().rposition(|(t, _)| *t <= start).unwrap_or(0);
     &mut tier[i].1
 }
 
 impl FunctionSeries {
     fn record(&mut self, at_s: i64, f: impl Fn(&mut Bucket)) {
-        f(bucket_at(
-            &mut self.fine,
-            at_s - at_s.rem_euclid(FINE),
-            FINE_KEEP,
-        ));
-        f(bucket_at(
-            &mut self.coarse,
-            at_s - at_s.rem_euclid(COARSE),
-            COARSE_KEEP,
-        ));
+        f(bucket_at(&mut self.fine, at_s, FINE, FINE_KEEP));
+        f(bucket_at(&mut self.coarse, at_s, COARSE, COARSE_KEEP));
     }
 }
 

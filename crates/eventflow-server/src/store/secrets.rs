@@ -45,7 +45,7 @@ pub enum SecretDeleted {
 
 const COLUMNS: &str = "name, keys_json, size_bytes, version, created_at, updated_at";
 
-fn context(tenant: &TenantId, name: &str) -> String {
+fn context(tenant: impl std::fmt::Display, name: &str) -> String {
     format!("secret/{tenant}/{name}")
 }
 
@@ -402,7 +402,7 @@ impl Store {
             if self.keyring.is_current(&data) {
                 continue;
             }
-            let ctx = format!("secret/{tenant}/{name}");
+            let ctx = context(&tenant, &name);
             let resealed = self.keyring.seal(&ctx, &self.keyring.open(&ctx, &data)?)?;
             count += sqlx::query(
                 "UPDATE secrets SET data = $1 WHERE tenant_id = $2 AND name = $3 AND data = $4",
