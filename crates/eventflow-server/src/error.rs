@@ -109,6 +109,13 @@ impl ApiError {
     }
 }
 
+impl From<crate::promql::PromError> for ApiError {
+    fn from(e: crate::promql::PromError) -> Self {
+        tracing::warn!(error = %e, "the metrics backend did not answer");
+        ApiError::Unavailable("the metrics backend (Prometheus) did not answer; try again".into())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

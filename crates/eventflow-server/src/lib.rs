@@ -17,6 +17,8 @@ pub mod keyring;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod promql;
+pub mod sampler;
 pub mod scaler;
 pub mod series;
 pub mod startup;
@@ -80,6 +82,9 @@ pub struct Config {
     pub scaling: scaler::ScalerConfig,
     /// Asynchronous invocations: workers, retries, limits, retention.
     pub invocations: invocations::AsyncConfig,
+    /// The Prometheus the metrics API asks (`--metrics-prometheus-url`);
+    /// `None`: the embedded store.
+    pub prometheus_url: Option<String>,
 }
 
 pub struct AppState {
@@ -97,6 +102,10 @@ pub struct AppState {
     /// In-flight invocations per function on this replica (the scaler's input).
     pub load: Arc<scaler::load::Load>,
     pub scaler: scaler::Scaler,
+    /// Samples replicas into the series and the usage table.
+    pub sampler: sampler::Sampler,
+    /// The metrics API's backend when not the embedded store.
+    pub prometheus: Option<promql::Prometheus>,
     /// This replica's worker of asynchronous invocations.
     pub invocations: invocations::Invocations,
     pub shutting_down: AtomicBool,
@@ -115,6 +124,11 @@ impl AppState {
         ));
         let gateway = gateway::Gateway::new(config.gateway.clone(), &metrics.registry);
         let scaler = scaler::Scaler::new(&metrics.registry);
+        let sampler = sampler::Sampler::new(&metrics.registry);
+        let prometheus = config
+            .prometheus_url
+            .as_deref()
+            .map(|u| promql::Prometheus::new(u).expect("an HTTP client with default TLS settings"));
         let invocations = invocations::Invocations::new(&metrics.registry);
         let api_rate = limits::TenantRate::new(config.api_rate, "requests");
         Arc::new(Self {
@@ -129,6 +143,8 @@ impl AppState {
             sync,
             load: Arc::default(),
             scaler,
+            sampler,
+            prometheus,
             invocations,
             shutting_down: AtomicBool::new(false),
             shutdown: tokio::sync::watch::channel(false).0,
@@ -234,6 +250,7 @@ fn routes() -> Router<Arc<AppState>> {
             get(admin::list_api_keys).post(admin::create_api_key),
         )
         .route("/v1/admin/audit", get(admin::audit_log))
+        .route("/v1/admin/usage", get(admin::usage))
         .route(
             "/v1/admin/api-keys/{id}",
             axum::routing::delete(admin::revoke_api_key),
@@ -261,6 +278,7 @@ fn routes() -> Router<Arc<AppState>> {
         .route("/v1/invocations/{id}/redrive", post(invocations::redrive))
         .route("/v1/functions/{name}/invocations", get(invocations::list))
         .route("/v1/functions/{name}/metrics", get(function_metrics::get))
+        .route("/v1/metrics", get(function_metrics::tenant))
         .route("/v1/registry-credentials", get(registries::list))
         .route(
             "/v1/registry-credentials/{registry}",
@@ -366,6 +384,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sync_task = tokio::spawn(state.sync.clone().run(stop_rx.clone()));
     let scaler_task = tokio::spawn(scaler::run(state.clone(), stop_rx.clone()));
+    let sampler_task = tokio::spawn(sampler::run(state.clone(), stop_rx.clone()));
     // Attempts under way get the shutdown delay to finish; what is left is
     // picked up by another replica when its lease ends.
     let worker_task = tokio::spawn(invocations::run(
@@ -407,6 +426,7 @@ pub async fn serve(
     // The sender went with the shutdown future, which ends the sync loop.
     let _ = sync_task.await;
     let _ = scaler_task.await;
+    let _ = sampler_task.await;
     let _ = worker_task.await;
     let _ = pruner_task.await;
     let _ = scheduler_task.await;

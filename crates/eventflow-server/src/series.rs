@@ -6,7 +6,9 @@
 //! [`FINE_KEEP`] (1 h) and [`COARSE`] buckets (5 min) for the last
 //! [`COARSE_KEEP`] (24 h). A bucket holds calls by outcome, a latency
 //! histogram (the gateway's Prometheus buckets), the most requests in
-//! flight at once, and cold starts with their total duration. Only buckets
+//! flight at once, cold starts with their total duration, and the replicas
+//! the sampler ([`crate::sampler`]) read from the function's status every
+//! 10 s (most asked for, most ready, ready replica-seconds). Only buckets
 //! that saw something exist, so memory is bounded by
 //! [`MAX_BYTES_PER_FUNCTION`] per function whatever the traffic; a function
 //! with no calls in 24 h holds nothing. Each replica keeps what it served:
@@ -43,6 +45,12 @@ pub struct Bucket {
     pub in_flight_max: u32,
     pub cold_starts: u32,
     pub cold_start_ms: u64,
+    /// The most replicas asked for (the function's status) at a sample.
+    pub replicas_max: u16,
+    /// The most ready replicas at a sample.
+    pub ready_max: u16,
+    /// Ready replicas times the seconds each sample stands for.
+    pub ready_seconds: u32,
 }
 
 /// The most memory one function's series can take: every bucket of both
@@ -63,6 +71,9 @@ impl Bucket {
         self.in_flight_max = self.in_flight_max.max(o.in_flight_max);
         self.cold_starts = self.cold_starts.saturating_add(o.cold_starts);
         self.cold_start_ms = self.cold_start_ms.saturating_add(o.cold_start_ms);
+        self.replicas_max = self.replicas_max.max(o.replicas_max);
+        self.ready_max = self.ready_max.max(o.ready_max);
+        self.ready_seconds = self.ready_seconds.saturating_add(o.ready_seconds);
     }
 
     /// The `q` quantile (0–1) of the latency in seconds, interpolated in
@@ -162,6 +173,9 @@ pub struct Point {
 #[derive(Debug, Default)]
 pub struct Series {
     functions: Mutex<HashMap<(TenantId, FunctionName), FunctionSeries>>,
+    /// Calls that reached a function per tenant since the usage was last
+    /// taken ([`Series::take_invocations`]).
+    invocations: Mutex<HashMap<TenantId, i64>>,
     /// When buckets past their tier's reach were last dropped everywhere.
     pruned_at: std::sync::atomic::AtomicI64,
 }
@@ -201,6 +215,14 @@ impl Series {
     ) {
         let o = outcome(status);
         let l = latency_s.map(latency_bucket);
+        if l.is_some() {
+            *self
+                .invocations
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(tenant.clone())
+                .or_default() += 1;
+        }
         self.with(tenant, name, at_s, |b| {
             b.calls[o] = b.calls[o].saturating_add(1);
             if let Some(l) = l {
@@ -216,6 +238,79 @@ impl Series {
             b.cold_starts = b.cold_starts.saturating_add(1);
             b.cold_start_ms = b.cold_start_ms.saturating_add(ms);
         });
+    }
+
+    /// A sample of the function's replicas (asked for, ready) standing for
+    /// the last `seconds`. Nothing is kept for a function at zero.
+    pub fn replicas(
+        &self,
+        tenant: &TenantId,
+        name: &FunctionName,
+        at_s: i64,
+        desired: u32,
+        ready: u32,
+        seconds: u32,
+    ) {
+        if desired == 0 && ready == 0 {
+            return;
+        }
+        let cap = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
+        self.with(tenant, name, at_s, |b| {
+            b.replicas_max = b.replicas_max.max(cap(desired));
+            b.ready_max = b.ready_max.max(cap(ready));
+            b.ready_seconds = b
+                .ready_seconds
+                .saturating_add(ready.saturating_mul(seconds));
+        });
+    }
+
+    /// Calls that reached a function per tenant since the last take (for
+    /// the usage table), and starts counting again.
+    pub fn take_invocations(&self) -> HashMap<TenantId, i64> {
+        std::mem::take(
+            &mut *self
+                .invocations
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Gives back what [`Series::take_invocations`] took and could not be
+    /// written, to be written with the next.
+    pub fn return_invocations(&self, taken: HashMap<TenantId, i64>) {
+        let mut map = self
+            .invocations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (t, n) in taken {
+            *map.entry(t).or_default() += n;
+        }
+    }
+
+    /// Every function of `tenant` with a series, each with its points as
+    /// [`Series::query`] gives them.
+    pub fn query_tenant(
+        &self,
+        tenant: &TenantId,
+        end_s: i64,
+        range_s: i64,
+        step_s: i64,
+    ) -> Vec<(FunctionName, Vec<Point>)> {
+        let names: Vec<FunctionName> = self
+            .functions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .filter(|(t, _)| t == tenant)
+            .map(|(_, n)| n.clone())
+            .collect();
+        names
+            .into_iter()
+            .map(|n| {
+                let points = self.query(tenant, &n, end_s, range_s, step_s);
+                (n, points)
+            })
+            .collect()
     }
 
     /// Drops a deleted function's series.
@@ -312,11 +407,19 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 /// The most points one query may return.
 pub const MAX_POINTS: i64 = 1000;
 
-/// Checks a query against what the embedded store keeps: range 15 min to
-/// 24 h, step a multiple of 10 s (of 5 min beyond the last hour, or for a
-/// step of 5 min or more), at most [`MAX_POINTS`] points. Returns
-/// (range, step) in seconds.
-pub fn check_query(range: &str, step: Option<&str>) -> Result<(i64, i64), BadQuery> {
+/// The longest range a query may ask of Prometheus, seconds (7 days).
+pub const PROMETHEUS_KEEP: i64 = 7 * 86400;
+
+/// Checks a query: range 15 min to 24 h with the embedded store (7 days
+/// with Prometheus), step a multiple of 10 s (with the embedded store, of
+/// 5 min beyond the last hour or for a step of 5 min or more), dividing
+/// the range, at most [`MAX_POINTS`] points. Returns (range, step) in
+/// seconds.
+pub fn check_query(
+    range: &str,
+    step: Option<&str>,
+    embedded: bool,
+) -> Result<(i64, i64), BadQuery> {
     let bad = |field, message: String| Err(BadQuery { field, message });
     let Some(range_s) = parse_duration(range) else {
         return bad(
@@ -324,20 +427,27 @@ pub fn check_query(range: &str, step: Option<&str>) -> Result<(i64, i64), BadQue
             format!("{range:?} is not a duration like 15m, 1h, 24h"),
         );
     };
-    if !(900..=COARSE_KEEP).contains(&range_s) {
+    if embedded && !(900..=COARSE_KEEP).contains(&range_s) {
         return bad(
             "range",
             "must be from 15m to 24h with the embedded store (configure Prometheus for longer)"
                 .into(),
         );
     }
-    let fine = range_s <= FINE_KEEP;
+    if !(900..=PROMETHEUS_KEEP).contains(&range_s) {
+        return bad("range", "must be from 15m to 7d".into());
+    }
+    let fine = range_s <= FINE_KEEP || !embedded;
     let default_step = (range_s / 60).max(FINE);
     let step_s = match step {
         None => {
             // About 60 points: the first multiple of the tier's width from
             // range/60 on that divides the range.
-            let unit = if fine { FINE } else { COARSE };
+            let unit = if fine && default_step < COARSE {
+                FINE
+            } else {
+                COARSE
+            };
             let mut step = (default_step + unit - 1) / unit * unit;
             while range_s % step != 0 {
                 step += unit;
@@ -349,7 +459,7 @@ pub fn check_query(range: &str, step: Option<&str>) -> Result<(i64, i64), BadQue
             None => return bad("step", format!("{s:?} is not a duration like 10s, 1m, 5m")),
         },
     };
-    let unit = if fine && step_s < COARSE {
+    let unit = if !embedded || (fine && step_s < COARSE) {
         FINE
     } else {
         COARSE
@@ -478,10 +588,24 @@ mod tests {
 
     #[test]
     fn ranges_and_steps_are_checked_naming_the_field() {
-        assert_eq!(check_query("15m", None), Ok((900, 20)));
-        assert_eq!(check_query("1h", Some("1m")), Ok((3600, 60)));
-        assert_eq!(check_query("24h", None), Ok((86400, 1800)));
-        assert_eq!(check_query("6h", Some("5m")), Ok((21600, 300)));
+        assert_eq!(check_query("15m", None, true), Ok((900, 20)));
+        assert_eq!(check_query("1h", Some("1m"), true), Ok((3600, 60)));
+        assert_eq!(check_query("24h", None, true), Ok((86400, 1800)));
+        assert_eq!(check_query("6h", Some("5m"), true), Ok((21600, 300)));
+        // Prometheus keeps a week at any multiple of 10 s.
+        assert_eq!(check_query("7d", None, false), Ok((604800, 10800)));
+        assert_eq!(check_query("6h", Some("1m"), false), Ok((21600, 60)));
+        assert_eq!(check_query("2d", Some("5m"), false), Ok((172800, 300)));
+        assert_eq!(
+            check_query("2d", None, true).unwrap_err().field,
+            "range",
+            "only Prometheus reaches past a day"
+        );
+        assert_eq!(check_query("8d", None, false).unwrap_err().field, "range");
+        assert_eq!(
+            check_query("1h", Some("15s"), false).unwrap_err().field,
+            "step"
+        );
         for (range, step, field) in [
             ("5m", None, "range"),
             ("8d", None, "range"),
@@ -495,7 +619,7 @@ mod tests {
             ("1h", Some("70s"), "step"),
         ] {
             assert_eq!(
-                check_query(range, step).unwrap_err().field,
+                check_query(range, step, true).unwrap_err().field,
                 field,
                 "{range} {step:?}"
             );

@@ -81,6 +81,8 @@ pub struct Settings {
     pub scaling: crate::scaler::ScalerConfig,
     /// Asynchronous invocations.
     pub invocations: crate::invocations::AsyncConfig,
+    /// The Prometheus the metrics API asks; `None`: the embedded store.
+    pub prometheus_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -310,6 +312,7 @@ impl Server {
             logs: s.logs,
             scaling: s.scaling,
             invocations: s.invocations,
+            prometheus_url: s.prometheus_url,
         };
         let listener = bind(s.listen).await?;
         let metrics_listener = bind(s.metrics_listen).await?;

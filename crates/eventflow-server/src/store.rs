@@ -916,6 +916,7 @@ mod revisions;
 mod scaling;
 mod schedules;
 mod secrets;
+mod usage;
 pub use invocations::{
     AttemptResult, AttemptRow, Claimed, Enqueued, InvocationRow, InvocationStatus, NewInvocation,
     Next, QueueStats, StoredRequest, StoredResponse,
@@ -926,6 +927,7 @@ pub use revisions::RevisionRow;
 pub use scaling::{LoadRow, LoadTotal, Scaling};
 pub use schedules::{DueSlot, ScheduleState};
 pub use secrets::{SecretDeleted, SecretRow, SecretSaved};
+pub use usage::{UsageDelta, UsageRow};
 
 pub struct TenantStore<'a> {
     store: &'a Store,

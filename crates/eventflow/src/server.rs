@@ -269,6 +269,13 @@ pub struct ServerArgs {
         value_delimiter = ','
     )]
     callback_allow_cidrs: Vec<ipnet::IpNet>,
+    /// The Prometheus the tenant-facing metrics API asks (e.g.
+    /// http://prometheus:9090), scraping every server replica's metrics
+    /// listener and, for CPU and memory, the kubelets' cAdvisor. Unset: the
+    /// embedded store (this replica's gateway, the last 24 h).
+    #[arg(long, env = "EVENTFLOW_METRICS_PROMETHEUS_URL", value_name = "URL",
+          value_parser = eventflow_server::promql::check_url)]
+    metrics_prometheus_url: Option<String>,
     /// The shortest time allowed between two runs of a function's schedule,
     /// in seconds (schedules that fire more often are refused, 422).
     #[arg(long, env = "EVENTFLOW_SCHEDULE_MIN_INTERVAL_SECONDS", default_value_t = 60,
@@ -359,6 +366,7 @@ pub fn settings(args: ServerArgs, in_cluster: bool) -> Result<(Settings, LogForm
             min_schedule_interval_seconds: args.schedule_min_interval_seconds,
             ..Default::default()
         },
+        prometheus_url: args.metrics_prometheus_url,
     };
     Ok((settings, log_format))
 }

@@ -182,6 +182,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage for metering: invocations and replica-seconds per tenant per UTC
+         *     day, `from` to `to` (`YYYY-MM-DD`, both included, at most 366 days;
+         *     default the last 30 days). Kept in the catalog, so it outlives server
+         *     restarts and deleted tenants.
+         */
+        get: operations["get_usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/functions": {
         parameters: {
             query?: never;
@@ -342,10 +364,11 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * A function's calls by outcome, latency percentiles, calls in flight and
-         *     cold starts over `range` (15m–24h, default 1h) every `step` (a multiple
-         *     of 10 s; of 5 min beyond the last hour; at most 1,000 points; default
-         *     about 60 points).
+         * A function's calls by outcome, latency percentiles, calls in flight,
+         *     cold starts, replicas and (with Prometheus) CPU and memory over `range`
+         *     (15m–24h with the embedded store, to 7d with Prometheus; default 1h)
+         *     every `step` (a multiple of 10 s; with the embedded store, of 5 min
+         *     beyond the last hour; at most 1,000 points; default about 60 points).
          */
         get: operations["get_function_metrics"];
         put?: never;
@@ -478,6 +501,27 @@ export interface paths {
         };
         /** Who am I, and how much of my quota is used. */
         get: operations["me"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller's tenant over `range` every `step` (as for a function): calls
+         *     by outcome, pods and requested CPU and memory against the quota, and
+         *     each function's totals, busiest first.
+         */
+        get: operations["get_tenant_metrics"];
         put?: never;
         post?: never;
         delete?: never;
@@ -839,9 +883,9 @@ export interface components {
         /** @description A function's series. */
         FunctionMetrics: {
             /**
-             * @description Where the series come from: `embedded` (this server replica's
-             *     gateway, kept in memory: 10 s resolution for the last hour, 5 min
-             *     for the last 24 h).
+             * @description Where the series come from: `prometheus` (every server replica, as
+             *     scraped), or `embedded` (this server replica's gateway, kept in
+             *     memory: 10 s resolution for the last hour, 5 min for the last 24 h).
              */
             backend: string;
             function: string;
@@ -959,6 +1003,26 @@ export interface components {
             synced: boolean;
             /** @description In-cluster URL of the function's Service. */
             url?: string | null;
+        };
+        /** @description One function's totals over the range. */
+        FunctionTotals: {
+            calls: components["schemas"]["CallCounts"];
+            /** Format: int32 */
+            coldStarts: number;
+            /**
+             * Format: double
+             * @description `errors` over all calls (0 without calls).
+             */
+            errorRatio: number;
+            /**
+             * Format: int64
+             * @description Calls answered 5xx, 503 or 504.
+             */
+            errors: number;
+            latencyMs?: null | components["schemas"]["LatencyMs"];
+            name: string;
+            /** Format: int64 */
+            replicaSeconds: number;
         };
         Health: {
             status: string;
@@ -1088,11 +1152,39 @@ export interface components {
             /** Format: int32 */
             coldStarts: number;
             /**
-             * Format: int32
-             * @description The most calls in flight at once when one reached the function.
+             * Format: double
+             * @description CPU of the function's pods in cores, mean over the step (`null`:
+             *     not known; needs Prometheus scraping the kubelets' cAdvisor).
              */
-            inFlightMax: number;
+            cpuCores?: number | null;
+            /**
+             * Format: int32
+             * @description The most calls in flight at once when one reached the function
+             *     (embedded store only: `null` from Prometheus).
+             */
+            inFlightMax?: number | null;
             latencyMs?: null | components["schemas"]["LatencyMs"];
+            /**
+             * Format: double
+             * @description Working-set memory of the function's pods in bytes, the most in
+             *     the step (`null`: not known, as `cpuCores`).
+             */
+            memoryBytes?: number | null;
+            /**
+             * Format: int32
+             * @description The most ready replicas in the step.
+             */
+            readyReplicas: number;
+            /**
+             * Format: double
+             * @description Ready replicas on average over the step.
+             */
+            readyReplicasAvg: number;
+            /**
+             * Format: int32
+             * @description The most replicas asked for (the function's status) in the step.
+             */
+            replicas: number;
         };
         /** @description The whole range at once. */
         MetricsSummary: {
@@ -1104,8 +1196,13 @@ export interface components {
             /** Format: int32 */
             coldStarts: number;
             /** Format: int32 */
-            inFlightMax: number;
+            inFlightMax?: number | null;
             latencyMs?: null | components["schemas"]["LatencyMs"];
+            /**
+             * Format: int64
+             * @description Seconds of ready replicas over the range (what metering bills).
+             */
+            replicaSeconds: number;
         };
         /** @description A new key: the only time the key itself is shown. */
         NewInvokeKey: components["schemas"]["InvokeKeyDto"] & {
@@ -1123,6 +1220,17 @@ export interface components {
          * @enum {string}
          */
         Phase: "Pending" | "Deploying" | "Running" | "Failed" | "Idle";
+        /** @description The hard limits the overview's series are measured against. */
+        QuotaLimits: {
+            /** Format: int32 */
+            functions: number;
+            /** Format: int32 */
+            pods: number;
+            /** Format: int64 */
+            requestsCpuMillicores: number;
+            /** Format: int64 */
+            requestsMemoryBytes: number;
+        };
         /**
          * @description Used and hard values of the tenant's quota. Usage is what the catalog's
          *     functions ask for (replicas × requests/limits).
@@ -1474,6 +1582,54 @@ export interface components {
             spec: Record<string, never>;
         };
         /**
+         * @description A tenant's overview: all its functions together over time, each one's
+         *     totals (the busiest first), and its quota.
+         */
+        TenantMetrics: {
+            /** @description As in [`FunctionMetrics`]. */
+            backend: string;
+            /** @description Every function of the tenant, by calls (most first), then name. */
+            functions: components["schemas"]["FunctionTotals"][];
+            points: components["schemas"]["TenantPoint"][];
+            quota: components["schemas"]["QuotaLimits"];
+            /** Format: int64 */
+            rangeSeconds: number;
+            /** Format: int64 */
+            stepSeconds: number;
+            tenant: string;
+        };
+        /** @description One step of the tenant's overview. */
+        TenantPoint: {
+            /** @description The step's start (it covers `[at, at + stepSeconds)`). */
+            at: string;
+            /** @description Calls to all of the tenant's functions by outcome. */
+            calls: components["schemas"]["CallCounts"];
+            /** Format: double */
+            callsPerSecond: number;
+            /**
+             * Format: int32
+             * @description Pods: the sum over functions of each one's most replicas in the
+             *     step (what counts against the quota's `pods`).
+             */
+            pods: number;
+            /**
+             * Format: double
+             * @description Ready replicas on average over the step, all functions together.
+             */
+            readyReplicasAvg: number;
+            /**
+             * Format: int64
+             * @description CPU requested by those pods, millicores (at each function's
+             *     requests today), against the quota's `requests.cpu`.
+             */
+            requestsCpuMillicores: number;
+            /**
+             * Format: int64
+             * @description Memory requested by those pods, bytes, against `requests.memory`.
+             */
+            requestsMemoryBytes: number;
+        };
+        /**
          * @description Body of `POST /auth/token`: an API key (both modes) or, in dev mode, a
          *     user id. Documentation type; the handler parses the JSON itself.
          */
@@ -1504,6 +1660,31 @@ export interface components {
              */
             ratio: number;
             used: string;
+        };
+        /** @description One tenant's usage on one day. */
+        UsageDay: {
+            /** @description `YYYY-MM-DD`, UTC. */
+            day: string;
+            /**
+             * Format: int64
+             * @description Invocations that reached one of the tenant's functions (through
+             *     any server replica's gateway; refused ones do not count).
+             */
+            invocations: number;
+            /**
+             * Format: int64
+             * @description Seconds of ready replicas of the tenant's functions, sampled every
+             *     10 s from their status.
+             */
+            replicaSeconds: number;
+            tenant: string;
+        };
+        /** @description Usage per tenant per day, for metering. */
+        UsageReport: {
+            from: string;
+            /** @description By day, then tenant; days without usage are absent. */
+            items: components["schemas"]["UsageDay"][];
+            to: string;
         };
     };
     responses: never;
@@ -1927,6 +2108,56 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_usage: {
+        parameters: {
+            query?: {
+                /** @description First day, YYYY-MM-DD (default 29 days before `to`) */
+                from?: string;
+                /** @description Last day, YYYY-MM-DD (default today, UTC) */
+                to?: string;
+                /** @description Only this tenant */
+                tenant?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2647,7 +2878,7 @@ export interface operations {
     get_function_metrics: {
         parameters: {
             query?: {
-                /** @description How far back: 15m to 24h (e.g. 15m, 1h, 6h, 24h); default 1h */
+                /** @description How far back: 15m to 24h with the embedded store, to 7d with Prometheus (e.g. 15m, 1h, 6h, 24h, 7d); default 1h */
                 range?: string;
                 /** @description Width of each point, e.g. 10s, 1m, 5m; default: about 60 points */
                 step?: string;
@@ -2696,6 +2927,15 @@ export interface operations {
             };
             /** @description `range` or `step` is invalid */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Prometheus did not answer */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2944,6 +3184,65 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_tenant_metrics: {
+        parameters: {
+            query?: {
+                /** @description As for a function's metrics; default 1h */
+                range?: string;
+                /** @description As for a function's metrics */
+                step?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantMetrics"];
+                };
+            };
+            /** @description A query parameter other than range and step */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `range` or `step` is invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Prometheus did not answer */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

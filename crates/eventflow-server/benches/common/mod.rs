@@ -53,6 +53,7 @@ pub async fn platform(
         logs: Default::default(),
         scaling: Default::default(),
         invocations,
+        prometheus_url: None,
     };
     let jwt = JwtKeys::new(&[7u8; 32], 3600).unwrap();
     let state = AppState::new(config, store.clone(), jwt);

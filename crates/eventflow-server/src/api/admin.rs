@@ -482,3 +482,107 @@ pub async fn audit_log(
         .flatten();
     Ok(Json(AuditPage { items, next_cursor }))
 }
+
+/// One tenant's usage on one day.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageDay {
+    pub tenant: String,
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    /// Invocations that reached one of the tenant's functions (through
+    /// any server replica's gateway; refused ones do not count).
+    pub invocations: i64,
+    /// Seconds of ready replicas of the tenant's functions, sampled every
+    /// 10 s from their status.
+    pub replica_seconds: i64,
+}
+
+/// Usage per tenant per day, for metering.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageReport {
+    pub from: String,
+    pub to: String,
+    /// By day, then tenant; days without usage are absent.
+    pub items: Vec<UsageDay>,
+}
+
+/// Usage for metering: invocations and replica-seconds per tenant per UTC
+/// day, `from` to `to` (`YYYY-MM-DD`, both included, at most 366 days;
+/// default the last 30 days). Kept in the catalog, so it outlives server
+/// restarts and deleted tenants.
+#[utoipa::path(get, path = "/v1/admin/usage", tag = "admin", operation_id = "get_usage",
+    params(
+        ("from" = Option<String>, Query, description = "First day, YYYY-MM-DD (default 29 days before `to`)"),
+        ("to" = Option<String>, Query, description = "Last day, YYYY-MM-DD (default today, UTC)"),
+        ("tenant" = Option<String>, Query, description = "Only this tenant"),
+    ),
+    responses((status = 200, body = UsageReport), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn usage(
+    State(state): State<Arc<AppState>>,
+    _admin: AdminAuth,
+    query: Result<
+        axum::extract::Query<std::collections::HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> ApiResult<Json<UsageReport>> {
+    let axum::extract::Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text(), None))?;
+    if let Some(other) = q
+        .keys()
+        .find(|k| !["from", "to", "tenant"].contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(
+            format!("unknown query parameter {other:?} (only from, to and tenant)"),
+            Some(other.clone()),
+        ));
+    }
+    let day = |field: &'static str| -> ApiResult<Option<chrono::NaiveDate>> {
+        q.get(field)
+            .map(|d| {
+                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+                    ApiError::Validation(ValidationError::new(field, "must be a day, YYYY-MM-DD"))
+                })
+            })
+            .transpose()
+    };
+    let to = day("to")?.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let from = day("from")?.unwrap_or(to - chrono::Days::new(29));
+    if from > to {
+        return Err(ApiError::Validation(ValidationError::new(
+            "from",
+            "must not be after `to`",
+        )));
+    }
+    if (to - from).num_days() > 365 {
+        return Err(ApiError::Validation(ValidationError::new(
+            "from",
+            "at most 366 days at once",
+        )));
+    }
+    let tenant = q
+        .get("tenant")
+        .map(|t| {
+            TenantId::parse(t)
+                .map_err(|_| ApiError::bad_request("not a tenant id", Some("tenant".into())))
+        })
+        .transpose()?;
+    let (from, to) = (
+        from.format("%Y-%m-%d").to_string(),
+        to.format("%Y-%m-%d").to_string(),
+    );
+    let items = state
+        .store
+        .usage(&from, &to, tenant.as_ref())
+        .await?
+        .into_iter()
+        .map(|r| UsageDay {
+            tenant: r.tenant.to_string(),
+            day: r.day,
+            invocations: r.invocations,
+            replica_seconds: r.replica_seconds,
+        })
+        .collect();
+    Ok(Json(UsageReport { from, to, items }))
+}

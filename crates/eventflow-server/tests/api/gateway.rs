@@ -20,7 +20,7 @@ use crate::helpers::TestApp;
 
 /// An upstream that echoes what it received, sleeps on /slow, and waits on
 /// a barrier on /hold.
-async fn upstream(hold: Option<Arc<Barrier>>) -> SocketAddr {
+pub(crate) async fn upstream(hold: Option<Arc<Barrier>>) -> SocketAddr {
     let app = Router::new().fallback(any(move |req: Request| {
         let hold = hold.clone();
         async move {
@@ -66,13 +66,13 @@ async fn upstream(hold: Option<Arc<Barrier>>) -> SocketAddr {
     addr
 }
 
-async fn dead_port() -> SocketAddr {
+pub(crate) async fn dead_port() -> SocketAddr {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     l.local_addr().unwrap()
     // dropped: nothing listens there any more
 }
 
-fn gateway(map: &[(&str, String)], concurrency: u32) -> GatewayConfig {
+pub(crate) fn gateway(map: &[(&str, String)], concurrency: u32) -> GatewayConfig {
     GatewayConfig {
         resolver: Resolver::Static(
             map.iter()
@@ -84,7 +84,7 @@ fn gateway(map: &[(&str, String)], concurrency: u32) -> GatewayConfig {
     }
 }
 
-async fn set_ready(app: &TestApp, tenant: &str, name: &str, ready: i32) {
+pub(crate) async fn set_ready(app: &TestApp, tenant: &str, name: &str, ready: i32) {
     let status = FunctionStatus {
         phase: Some(if ready > 0 {
             Phase::Running
@@ -107,7 +107,7 @@ async fn set_ready(app: &TestApp, tenant: &str, name: &str, ready: i32) {
         .unwrap());
 }
 
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     method: Method,
     path: &str,

@@ -99,6 +99,7 @@ pub fn config(mode: AuthMode, source: KubeSource) -> Config {
         logs: Default::default(),
         scaling: Default::default(),
         invocations: Default::default(),
+        prometheus_url: None,
     }
 }
 

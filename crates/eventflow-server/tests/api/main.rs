@@ -5,6 +5,7 @@ mod gateway;
 mod helpers;
 mod invocations;
 mod invoke_keys;
+mod metrics;
 mod registries;
 mod revisions;
 mod samples;
