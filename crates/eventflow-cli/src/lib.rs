@@ -128,7 +128,7 @@ enum FnCommand {
     /// last range (default 15 minutes).
     Stats {
         name: String,
-        /// How far back: 15m to 24h.
+        /// How far back: 15m to 24h (to 7d when the server asks Prometheus).
         #[arg(long, default_value = "15m")]
         range: String,
         #[command(flatten)]

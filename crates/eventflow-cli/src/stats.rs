@@ -58,7 +58,9 @@ fn table(items: &[&Value], _now: DateTime<Utc>) -> String {
             let range = s["rangeSeconds"].as_i64().unwrap_or(0);
             vec![
                 output::or_dash(output::text(s, &["function"])),
-                if range % 3600 == 0 {
+                if range >= 86400 && range % 86400 == 0 {
+                    format!("{}d", range / 86400)
+                } else if range % 3600 == 0 {
                     format!("{}h", range / 3600)
                 } else {
                     format!("{}m", range / 60)
