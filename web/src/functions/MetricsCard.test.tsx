@@ -89,7 +89,17 @@ describe("MetricsCard", () => {
       within(rows[2]!)
         .getAllByRole("cell")
         .map((c) => c.textContent),
-    ).toEqual(["2", "0", "0", "0", "0", "2", "12 ms", "40 ms", "1.5 s", "0"]);
+    ).toEqual(["2", "0", "0", "0", "0", "2", "12 ms", "40 ms", "1.5 s", "0", "1", "1"]);
+    // replicas on the same time axis; CPU and memory unknown, said quietly
+    expect(
+      screen.getByRole("img", { name: /^Replicas per 10 s step, the most asked for/ }),
+    ).toHaveAccessibleName(expect.stringContaining("asked for at most 1, ready at most 1"));
+    expect(screen.getByRole("list", { name: "Replicas" })).toHaveTextContent("Asked forReady");
+    expect(screen.getByTestId("metrics-no-usage")).toHaveTextContent(
+      "CPU and memory appear here when the platform's metrics come from Prometheus scraping the nodes",
+    );
+    expect(screen.queryByTestId("metrics-chart-cpu")).toBeNull();
+    expect(screen.getByTestId("metrics-in-flight")).toHaveTextContent("at most 2 in flight");
     expect(screen.queryByTestId("metrics-empty")).toBeNull();
     await expectAccessible(container);
   });
@@ -143,10 +153,78 @@ describe("MetricsCard", () => {
     expect(empty).toHaveTextContent(
       "No invocations in the last hour. Calls through the gateway appear here within 10 seconds; this server keeps 10-second points for an hour and 5-minute points for a day (each server replica counts its own calls).",
     );
-    expect(screen.queryByRole("img")).toBeNull();
+    // no calls charts, but the replica that was up all along
+    expect(screen.getAllByRole("img").map((i) => i.dataset.testid)).toEqual([
+      "metrics-chart-replicas",
+    ]);
+    expect(screen.queryByTestId("metrics-table")).toBeNull();
     expect(screen.getByTestId("metrics-calls")).toHaveTextContent("0");
     expect(screen.getByTestId("metrics-errors")).toHaveTextContent("—");
     expect(screen.getByTestId("metrics-latency")).toHaveTextContent("—");
+    await expectAccessible(container);
+  });
+
+  it("draws no chart for a function that had no replicas and no calls", async () => {
+    setup({
+      body: sampleMetrics(
+        Array.from({ length: 6 }, (_, i) =>
+          metricsPoint(new Date(Date.UTC(2026, 11, 2, 4, 0, i * 10)).toISOString(), {
+            replicas: 0,
+            readyReplicas: 0,
+            readyReplicasAvg: 0,
+          }),
+        ),
+        { replicas: 0, readyReplicas: 0 },
+      ),
+    });
+    await screen.findByTestId("metrics-empty");
+    expect(screen.queryByRole("img")).toBeNull();
+    expect(screen.getByTestId("metrics-footer")).toHaveTextContent("0/0 replicas ready");
+  });
+
+  it("draws CPU and memory from Prometheus, offers 7 days, and leaves out in-flight", async () => {
+    const points = busy.points.map((p, i) => ({
+      ...p,
+      inFlightMax: null,
+      replicas: 2,
+      readyReplicas: i === 0 ? 1 : 2,
+      cpuCores: i === 1 ? null : 0.25 * (i + 1),
+      memoryBytes: 48 * 1024 * 1024,
+    }));
+    const prom: FunctionMetrics = {
+      ...busy,
+      backend: "prometheus",
+      points,
+      summary: { ...busy.summary, inFlightMax: null },
+    };
+    const { container, requested } = setup({ body: prom });
+    await screen.findByTestId("metrics-summary");
+    expect(screen.queryByTestId("metrics-in-flight")).toBeNull();
+    expect(screen.getByRole("img", { name: /^CPU of the function's pods/ })).toHaveAccessibleName(
+      expect.stringContaining("at most 750m in the last hour"),
+    );
+    expect(screen.getByRole("img", { name: /^Working-set memory/ })).toHaveAccessibleName(
+      expect.stringContaining("at most 48 MiB"),
+    );
+    expect(screen.queryByTestId("metrics-no-usage")).toBeNull();
+    expect(screen.getByRole("img", { name: /^Replicas per 10 s step/ })).toHaveAccessibleName(
+      expect.stringContaining("asked for at most 2, ready at most 2"),
+    );
+    const rows = within(screen.getByTestId("metrics-table")).getAllByRole("row");
+    expect(
+      within(rows[1]!)
+        .getAllByRole("cell")
+        .slice(-4)
+        .map((c) => c.textContent),
+    ).toEqual(["2", "1", "250m", "48 MiB"]);
+    const group = within(card()).getByRole("group", { name: "Time range" });
+    expect(
+      within(group)
+        .getAllByRole("button")
+        .map((b) => b.textContent),
+    ).toEqual(["15 min", "1 h", "6 h", "24 h", "7 d"]);
+    await userEvent.click(within(group).getByRole("button", { name: "7 d" }));
+    await waitFor(() => expect(requested()).toEqual(["1h", "7d"]));
     await expectAccessible(container);
   });
 

@@ -7,40 +7,53 @@ import {
   COLD_START_COLOR,
   DEFAULT_METRICS_RANGE,
   LATENCY_LINES,
-  METRICS_RANGES,
   OUTCOMES,
   RANGE_LABELS,
   RANGE_WORDS,
+  REPLICA_LINES,
   activePoints,
   coldStartColumn,
+  columnMax,
+  cpuColumn,
   errorShare,
+  formatBytes,
+  formatCores,
   formatMs,
   formatRate,
   formatShare,
   formatStep,
+  hasResourceUsage,
   isEmpty,
   latencyColumns,
+  memoryColumn,
+  rangesFor,
+  replicaColumns,
   stackedCalls,
   timestamps,
   totalCalls,
   type MetricsRange,
 } from "./metrics";
 
-function RangePicker({
+/** The range buttons: `ranges` as a group of toggle buttons, `value` pressed. */
+export function RangePicker({
   value,
   onChange,
+  ranges,
+  testId = "metrics-range",
 }: {
   value: MetricsRange;
   onChange: (r: MetricsRange) => void;
+  ranges: readonly MetricsRange[];
+  testId?: string;
 }) {
   return (
     <div
       role="group"
       aria-label="Time range"
       className="inline-flex overflow-hidden rounded-md border border-slate-300"
-      data-testid="metrics-range"
+      data-testid={testId}
     >
-      {METRICS_RANGES.map((r) => (
+      {ranges.map((r) => (
         <button
           key={r}
           type="button"
@@ -57,7 +70,15 @@ function RangePicker({
   );
 }
 
-function Tile({ label, children, testId }: { label: string; children: ReactNode; testId: string }) {
+export function Tile({
+  label,
+  children,
+  testId,
+}: {
+  label: string;
+  children: ReactNode;
+  testId: string;
+}) {
   return (
     <div className="min-w-0 rounded-md bg-slate-50 px-3 py-2">
       <dt className="text-xs tracking-wide text-slate-500 uppercase">{label}</dt>
@@ -71,7 +92,13 @@ function Tile({ label, children, testId }: { label: string; children: ReactNode;
   );
 }
 
-function Legend({ items, label }: { items: { label: string; color: string }[]; label: string }) {
+export function Legend({
+  items,
+  label,
+}: {
+  items: { label: string; color: string }[];
+  label: string;
+}) {
   return (
     <ul aria-label={label} className="mt-1 flex flex-wrap gap-x-3 gap-y-1 text-xs text-slate-600">
       {items.map((i) => (
@@ -109,6 +136,15 @@ function Summary({ m }: { m: FunctionMetrics }) {
       <Tile label="Calls/s" testId="metrics-rate">
         {/* from the counts: the server rounds its rate, which shows 0 for a few calls in a day */}
         {formatRate(m.rangeSeconds > 0 ? totalCalls(s.calls) / m.rangeSeconds : s.callsPerSecond)}
+        {/* only the embedded store knows it; Prometheus answers null */}
+        {s.inFlightMax != null && s.inFlightMax > 0 && (
+          <span
+            className="block text-xs font-normal text-slate-600"
+            data-testid="metrics-in-flight"
+          >
+            at most {s.inFlightMax} in flight
+          </span>
+        )}
       </Tile>
       <Tile label="Errors" testId="metrics-errors">
         {formatShare(errorShare(s.calls))}
@@ -141,12 +177,13 @@ function Summary({ m }: { m: FunctionMetrics }) {
 /** The numbers behind the charts, for screen readers: each step that had calls or cold starts. */
 function PointsTable({ m, range }: { m: FunctionMetrics; range: MetricsRange }) {
   const rows = activePoints(m.points);
+  const usage = hasResourceUsage(m.points);
   return (
     // sr-only on a wrapper: a table is as wide as its cells whatever its own width says
     <div className="sr-only">
       <table data-testid="metrics-table">
         <caption>
-          Calls, latency and cold starts per {formatStep(m.stepSeconds)} step in the last{" "}
+          Calls, latency, cold starts and replicas per {formatStep(m.stepSeconds)} step in the last{" "}
           {RANGE_WORDS[range]}, steps with calls only
         </caption>
         <thead>
@@ -163,6 +200,10 @@ function PointsTable({ m, range }: { m: FunctionMetrics; range: MetricsRange }) 
               </th>
             ))}
             <th scope="col">Cold starts</th>
+            <th scope="col">Replicas asked for</th>
+            <th scope="col">Ready replicas</th>
+            {usage && <th scope="col">CPU</th>}
+            {usage && <th scope="col">Memory</th>}
           </tr>
         </thead>
         <tbody>
@@ -176,6 +217,10 @@ function PointsTable({ m, range }: { m: FunctionMetrics; range: MetricsRange }) 
                 <td key={l.key}>{formatMs(p.latencyMs?.[l.key])}</td>
               ))}
               <td>{p.coldStarts}</td>
+              <td>{p.replicas}</td>
+              <td>{p.readyReplicas}</td>
+              {usage && <td>{formatCores(p.cpuCores)}</td>}
+              {usage && <td>{formatBytes(p.memoryBytes)}</td>}
             </tr>
           ))}
         </tbody>
@@ -199,10 +244,33 @@ const LATENCY_SERIES: ChartSeries[] = LATENCY_LINES.map((l) => ({
 const COLD_SERIES: ChartSeries[] = [
   { label: "Cold starts", color: COLD_START_COLOR, kind: "bars" },
 ];
+const REPLICA_SERIES: ChartSeries[] = REPLICA_LINES.map((l) => ({
+  label: l.label,
+  color: l.color,
+  kind: "step",
+  dash: l.dash,
+}));
+const CPU_SERIES: ChartSeries[] = [{ label: "CPU", color: "#0072B2", kind: "line" }];
+const MEMORY_SERIES: ChartSeries[] = [{ label: "Memory", color: "#D55E00", kind: "line" }];
 
-function Charts({ m, range }: { m: FunctionMetrics; range: MetricsRange }) {
+/** Ready replica-seconds in words: 900 s, 2.5 h. */
+function formatReplicaSeconds(s: number): string {
+  if (s < 3600) return `${Math.round(s).toLocaleString("en-US")} s`;
+  return `${Number((s / 3600).toPrecision(3)).toString()} h`;
+}
+
+function Charts({
+  m,
+  range,
+  withCalls,
+}: {
+  m: FunctionMetrics;
+  range: MetricsRange;
+  /** the calls, latency and cold-start charts (not in an empty range) */
+  withCalls: boolean;
+}) {
   const syncKey = useId();
-  const { calls, latency, cold, xRange } = useMemo(() => {
+  const { calls, latency, cold, replicas, cpu, memory, xRange } = useMemo(() => {
     const x = timestamps(m.points);
     const first = x[0] ?? 0;
     const last = (x[x.length - 1] ?? first) + m.stepSeconds;
@@ -210,6 +278,9 @@ function Charts({ m, range }: { m: FunctionMetrics; range: MetricsRange }) {
       calls: [x, ...[...stackedCalls(m.points)].reverse()],
       latency: [x, ...latencyColumns(m.points)],
       cold: [x, coldStartColumn(m.points)],
+      replicas: [x, ...replicaColumns(m.points)],
+      cpu: [x, cpuColumn(m.points)],
+      memory: [x, memoryColumn(m.points)],
       xRange: [first, last] as [number, number],
     };
   }, [m]);
@@ -218,62 +289,121 @@ function Charts({ m, range }: { m: FunctionMetrics; range: MetricsRange }) {
   const s = m.summary;
   const peak = Math.max(0, ...m.points.map((p) => totalCalls(p.calls)));
   const p99Peak = Math.max(0, ...m.points.map((p) => p.latencyMs?.p99 ?? 0));
+  const askedPeak = Math.max(0, ...m.points.map((p) => p.replicas));
+  const readyPeak = Math.max(0, ...m.points.map((p) => p.readyReplicas));
+  const usage = hasResourceUsage(m.points);
   return (
     <div className="mt-4 space-y-4">
+      {withCalls && (
+        <>
+          <div>
+            <h3 className="text-sm font-medium text-slate-700">Calls per {step}</h3>
+            <TimeChart
+              testId="metrics-chart-calls"
+              label={`Calls per ${step} step, stacked by outcome: ${totalCalls(s.calls)} in the last ${words}, at most ${peak} in one step. The table that follows gives each step.`}
+              series={CALL_SERIES}
+              data={calls}
+              xRange={xRange}
+              syncKey={syncKey}
+            />
+            <Legend
+              label="Outcomes"
+              items={OUTCOMES.map((o) => ({ label: o.label, color: o.color }))}
+            />
+          </div>
+          <div>
+            <h3 className="text-sm font-medium text-slate-700">Latency</h3>
+            <TimeChart
+              testId="metrics-chart-latency"
+              label={`Latency per ${step} step: p50 ${formatMs(s.latencyMs?.p50)}, p95 ${formatMs(s.latencyMs?.p95)}, p99 ${formatMs(s.latencyMs?.p99)} over the last ${words}; the highest p99 of a step ${formatMs(p99Peak)}.`}
+              series={LATENCY_SERIES}
+              data={latency}
+              xRange={xRange}
+              syncKey={syncKey}
+              yFormat={(v) => formatMs(v)}
+            />
+            <Legend label="Percentiles" items={LATENCY_SERIES} />
+          </div>
+          <div>
+            <h3 className="text-sm font-medium text-slate-700">Cold starts</h3>
+            <TimeChart
+              testId="metrics-chart-cold-starts"
+              label={`Cold starts per ${step} step: ${s.coldStarts} in the last ${words}.`}
+              series={COLD_SERIES}
+              data={cold}
+              xRange={xRange}
+              height={80}
+              syncKey={syncKey}
+            />
+          </div>
+        </>
+      )}
       <div>
-        <h3 className="text-sm font-medium text-slate-700">Calls per {step}</h3>
+        <h3 className="text-sm font-medium text-slate-700">Replicas</h3>
         <TimeChart
-          testId="metrics-chart-calls"
-          label={`Calls per ${step} step, stacked by outcome: ${totalCalls(s.calls)} in the last ${words}, at most ${peak} in one step. The table that follows gives each step.`}
-          series={CALL_SERIES}
-          data={calls}
+          testId="metrics-chart-replicas"
+          label={`Replicas per ${step} step, the most asked for and the most ready: asked for at most ${askedPeak}, ready at most ${readyPeak} in the last ${words}; ${m.readyReplicas} of ${m.replicas} ready now; ${formatReplicaSeconds(s.replicaSeconds)} of ready replicas.`}
+          series={REPLICA_SERIES}
+          data={replicas}
           xRange={xRange}
+          height={100}
           syncKey={syncKey}
+          integerY
         />
-        <Legend
-          label="Outcomes"
-          items={OUTCOMES.map((o) => ({ label: o.label, color: o.color }))}
-        />
+        <Legend label="Replicas" items={REPLICA_SERIES} />
       </div>
-      <div>
-        <h3 className="text-sm font-medium text-slate-700">Latency</h3>
-        <TimeChart
-          testId="metrics-chart-latency"
-          label={`Latency per ${step} step: p50 ${formatMs(s.latencyMs?.p50)}, p95 ${formatMs(s.latencyMs?.p95)}, p99 ${formatMs(s.latencyMs?.p99)} over the last ${words}; the highest p99 of a step ${formatMs(p99Peak)}.`}
-          series={LATENCY_SERIES}
-          data={latency}
-          xRange={xRange}
-          syncKey={syncKey}
-          yFormat={(v) => formatMs(v)}
-        />
-        <Legend label="Percentiles" items={LATENCY_SERIES} />
-      </div>
-      <div>
-        <h3 className="text-sm font-medium text-slate-700">Cold starts</h3>
-        <TimeChart
-          testId="metrics-chart-cold-starts"
-          label={`Cold starts per ${step} step: ${s.coldStarts} in the last ${words}.`}
-          series={COLD_SERIES}
-          data={cold}
-          xRange={xRange}
-          height={80}
-          syncKey={syncKey}
-        />
-      </div>
-      <PointsTable m={m} range={range} />
+      {usage ? (
+        <>
+          <div>
+            <h3 className="text-sm font-medium text-slate-700">CPU</h3>
+            <TimeChart
+              testId="metrics-chart-cpu"
+              label={`CPU of the function's pods, mean per ${step} step: at most ${formatCores(columnMax(cpu[1] ?? []))} in the last ${words}.`}
+              series={CPU_SERIES}
+              data={cpu}
+              xRange={xRange}
+              height={100}
+              syncKey={syncKey}
+              yFormat={(v) => formatCores(v)}
+            />
+          </div>
+          <div>
+            <h3 className="text-sm font-medium text-slate-700">Memory</h3>
+            <TimeChart
+              testId="metrics-chart-memory"
+              label={`Working-set memory of the function's pods, the most per ${step} step: at most ${formatBytes(columnMax(memory[1] ?? []))} in the last ${words}.`}
+              series={MEMORY_SERIES}
+              data={memory}
+              xRange={xRange}
+              height={100}
+              syncKey={syncKey}
+              yFormat={(v) => formatBytes(v)}
+            />
+          </div>
+        </>
+      ) : (
+        <p className="text-xs text-slate-500" data-testid="metrics-no-usage">
+          CPU and memory appear here when the platform&apos;s metrics come from Prometheus scraping
+          the nodes (cAdvisor).
+        </p>
+      )}
+      {withCalls && <PointsTable m={m} range={range} />}
     </div>
   );
 }
 
 /**
- * The function's calls, latency and cold starts over a chosen range, from
+ * The function's calls, latency, cold starts and replicas (CPU and memory
+ * where Prometheus knows them) over a chosen range, from
  * GET /v1/functions/{name}/metrics, refetched every 10 s: summary tiles, then
- * three charts on one time axis (with a hidden table of the numbers).
+ * charts on one time axis (with a hidden table of the numbers).
  */
 export function MetricsCard({ name }: { name: string }) {
   const [range, setRange] = useState<MetricsRange>(DEFAULT_METRICS_RANGE);
   const q = useFunctionMetrics(name, range);
   const m = q.data;
+  // 7 days only where the last answer came from Prometheus
+  const ranges = rangesFor(m?.backend);
   // while another range loads, the last one stays on screen, dimmed
   const switching = q.isPlaceholderData;
 
@@ -296,15 +426,22 @@ export function MetricsCard({ name }: { name: string }) {
       >
         <Summary m={m} />
         {isEmpty(m) ? (
-          <div className="mt-4" data-testid="metrics-empty">
-            <Notice>
-              No invocations in the last {RANGE_WORDS[range]}. Calls through the gateway appear here
-              within 10 seconds; this server keeps 10-second points for an hour and 5-minute points
-              for a day (each server replica counts its own calls).
-            </Notice>
-          </div>
+          <>
+            <div className="mt-4" data-testid="metrics-empty">
+              <Notice>
+                No invocations in the last {RANGE_WORDS[range]}. Calls through the gateway appear
+                here within 10 seconds;{" "}
+                {m.backend === "prometheus"
+                  ? "they are read from Prometheus, which keeps up to 7 days."
+                  : "this server keeps 10-second points for an hour and 5-minute points for a day (each server replica counts its own calls)."}
+              </Notice>
+            </div>
+            {m.points.some((p) => p.replicas > 0 || p.readyReplicas > 0) && (
+              <Charts m={m} range={range} withCalls={false} />
+            )}
+          </>
         ) : (
-          <Charts m={m} range={range} />
+          <Charts m={m} range={range} withCalls />
         )}
         <p className="mt-3 text-xs text-slate-500" data-testid="metrics-footer">
           {formatStep(m.stepSeconds)} steps · {m.readyReplicas}/{m.replicas} replicas ready
@@ -314,7 +451,10 @@ export function MetricsCard({ name }: { name: string }) {
   }
 
   return (
-    <Card title="Metrics" actions={<RangePicker value={range} onChange={setRange} />}>
+    <Card
+      title="Metrics"
+      actions={<RangePicker value={range} onChange={setRange} ranges={ranges} />}
+    >
       {switching && (
         <p role="status" className="sr-only">
           Loading the last {RANGE_WORDS[range]}…

@@ -5,9 +5,13 @@ import type uPlot from "uplot";
 export interface ChartSeries {
   label: string;
   color: string;
-  kind: "bars" | "line";
+  /** bars from zero, a line through each point, or a step line (a value held over its step) */
+  kind: "bars" | "line" | "step";
   dash?: readonly number[];
 }
+
+/** Whole-number y ticks, for counts that cannot be fractions (replicas, pods). */
+const INTEGER_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000];
 
 type UPlotCtor = typeof uPlot;
 
@@ -44,6 +48,7 @@ export function TimeChart({
   height = 140,
   syncKey,
   yFormat,
+  integerY = false,
   testId,
 }: {
   label: string;
@@ -53,6 +58,8 @@ export function TimeChart({
   height?: number;
   syncKey: string;
   yFormat?: (v: number) => string;
+  /** only whole numbers on the y axis */
+  integerY?: boolean;
   testId?: string;
 }) {
   const box = useRef<HTMLDivElement>(null);
@@ -93,6 +100,7 @@ export function TimeChart({
     const el = box.current;
     if (!lib || !el || !ready) return;
     const bars = lib.paths.bars?.({ size: [0.9, 40], align: 1 });
+    const stepped = lib.paths.stepped?.({ align: 1 });
     const opts: uPlot.Options = {
       width: el.clientWidth,
       height,
@@ -109,6 +117,7 @@ export function TimeChart({
           grid: { stroke: "#f1f5f9" },
           ticks: { stroke: "#e2e8f0" },
           size: 60,
+          ...(integerY ? { incrs: INTEGER_INCRS } : {}),
           values: (_u, splits) =>
             splits.map((v) => (latest.current.yFormat ? latest.current.yFormat(v) : String(v))),
         },
@@ -130,7 +139,9 @@ export function TimeChart({
                 stroke: s.color,
                 width: 2,
                 dash: s.dash ? [...s.dash] : undefined,
-                points: { show: true, size: 4, fill: s.color },
+                ...(s.kind === "step"
+                  ? { paths: stepped, points: { show: false } }
+                  : { points: { show: true, size: 4, fill: s.color } }),
               },
         ),
       ],
@@ -143,7 +154,7 @@ export function TimeChart({
     };
     // the chart is rebuilt when its series or library change; data and size are set below
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [lib, ready, seriesKey, height, syncKey]);
+  }, [lib, ready, seriesKey, height, syncKey, integerY]);
 
   useEffect(() => {
     plot.current?.setData(data as uPlot.AlignedData);

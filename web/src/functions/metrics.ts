@@ -3,10 +3,20 @@
 // arrays and the summary's numbers. Pure, so unit-tested without a canvas.
 import type { CallCounts, FunctionMetrics, MetricsPoint } from "../api/types";
 
-/** The ranges the card offers, as the API spells them. */
-export const METRICS_RANGES = ["15m", "1h", "6h", "24h"] as const;
-export type MetricsRange = (typeof METRICS_RANGES)[number];
+/** Every range a card can offer, as the API spells them. */
+export const ALL_METRICS_RANGES = ["15m", "1h", "6h", "24h", "7d"] as const;
+export type MetricsRange = (typeof ALL_METRICS_RANGES)[number];
+/** The ranges every backend answers (the embedded store keeps 24 h). */
+export const METRICS_RANGES: readonly MetricsRange[] = ["15m", "1h", "6h", "24h"];
 export const DEFAULT_METRICS_RANGE: MetricsRange = "1h";
+
+/**
+ * The ranges to offer after an answer from `backend`: 7 days only from
+ * Prometheus (the embedded store keeps a day); before any answer, the four.
+ */
+export function rangesFor(backend: string | undefined): readonly MetricsRange[] {
+  return backend === "prometheus" ? ALL_METRICS_RANGES : METRICS_RANGES;
+}
 
 /** Short label on the range picker. */
 export const RANGE_LABELS: Record<MetricsRange, string> = {
@@ -14,6 +24,7 @@ export const RANGE_LABELS: Record<MetricsRange, string> = {
   "1h": "1 h",
   "6h": "6 h",
   "24h": "24 h",
+  "7d": "7 d",
 };
 
 /** The range in words, for sentences ("No invocations in the last 15 minutes"). */
@@ -22,6 +33,7 @@ export const RANGE_WORDS: Record<MetricsRange, string> = {
   "1h": "hour",
   "6h": "6 hours",
   "24h": "24 hours",
+  "7d": "7 days",
 };
 
 export type Outcome = keyof CallCounts;
@@ -93,7 +105,7 @@ export function formatRate(perSecond: number): string {
 }
 
 /** Seconds since the epoch of each point's start: uPlot's x column. */
-export function timestamps(points: readonly MetricsPoint[]): number[] {
+export function timestamps(points: readonly { at: string }[]): number[] {
   return points.map((p) => Date.parse(p.at) / 1000);
 }
 
@@ -103,7 +115,7 @@ export function timestamps(points: readonly MetricsPoint[]): number[] {
  * the step's total. uPlot draws bars from zero, so the card paints them top
  * first and each lower one over it.
  */
-export function stackedCalls(points: readonly MetricsPoint[]): number[][] {
+export function stackedCalls(points: readonly { calls: CallCounts }[]): number[][] {
   const running = points.map(() => 0);
   return OUTCOMES.map((o) =>
     points.map((p, i) => {
@@ -138,4 +150,62 @@ export function formatStep(seconds: number): string {
 /** The steps that had calls or cold starts: the rows of the card's text table. */
 export function activePoints(points: readonly MetricsPoint[]): MetricsPoint[] {
   return points.filter((p) => totalCalls(p.calls) > 0 || p.coldStarts > 0);
+}
+
+/** Replicas asked for and ready (the most of each step): the replicas chart's two lines. */
+export function replicaColumns(points: readonly MetricsPoint[]): [number[], number[]] {
+  return [points.map((p) => p.replicas), points.map((p) => p.readyReplicas)];
+}
+
+/** Replica and ready-replica colours and dashes (told apart without colour too). */
+export const REPLICA_LINES = [
+  { label: "Asked for", color: "#0072B2", dash: [6, 3] as number[] },
+  { label: "Ready", color: "#009E73", dash: [] as number[] },
+] as const;
+
+/** CPU in cores per step, null where unknown (a gap). */
+export function cpuColumn(points: readonly MetricsPoint[]): (number | null)[] {
+  return points.map((p) => p.cpuCores ?? null);
+}
+
+/** Working-set memory in bytes per step, null where unknown (a gap). */
+export function memoryColumn(points: readonly MetricsPoint[]): (number | null)[] {
+  return points.map((p) => p.memoryBytes ?? null);
+}
+
+/** Whether some point knows CPU or memory (only Prometheus scraping cAdvisor gives them). */
+export function hasResourceUsage(points: readonly MetricsPoint[]): boolean {
+  return points.some((p) => p.cpuCores != null || p.memoryBytes != null);
+}
+
+/** CPU in cores: 0, 2m (millicores below one core), 1.25 cores; an em dash for null. */
+export function formatCores(cores: number | null | undefined): string {
+  if (cores === null || cores === undefined || !Number.isFinite(cores) || cores < 0) return "—";
+  if (cores === 0) return "0";
+  if (cores < 1) return `${Number((cores * 1000).toPrecision(3)).toString()}m`;
+  return `${Number(cores.toPrecision(3)).toString()} cores`;
+}
+
+/** Millicores as the quota spells CPU: 250m, 1.5 cores. */
+export function formatMillicores(m: number): string {
+  return formatCores(m / 1000);
+}
+
+/** Bytes in binary units: 512 B, 12 KiB, 48.5 MiB, 1.2 GiB; an em dash for null. */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined || !Number.isFinite(bytes) || bytes < 0) return "—";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  const n = i === 0 || v >= 100 ? Math.round(v).toString() : Number(v.toPrecision(3)).toString();
+  return `${n} ${units[i]}`;
+}
+
+/** The largest value of a column, ignoring nulls; 0 for none. */
+export function columnMax(col: readonly (number | null)[]): number {
+  return col.reduce<number>((m, v) => (v !== null && v > m ? v : m), 0);
 }

@@ -233,6 +233,11 @@ export function metricsPoint(at: string, fields: Partial<MetricsPoint> = {}): Me
     inFlightMax: 0,
     coldStarts: 0,
     coldStartMsAvg: null,
+    replicas: 1,
+    readyReplicas: 1,
+    readyReplicasAvg: 1,
+    cpuCores: null,
+    memoryBytes: null,
     ...fields,
   };
 }
@@ -266,9 +271,13 @@ export function sampleMetrics(
       calls,
       callsPerSecond: total / rangeSeconds,
       latencyMs: null,
-      inFlightMax: Math.max(0, ...series.map((p) => p.inFlightMax)),
+      inFlightMax: Math.max(0, ...series.map((p) => p.inFlightMax ?? 0)),
       coldStarts: series.reduce((a, p) => a + p.coldStarts, 0),
       coldStartMsAvg: null,
+      replicaSeconds: series.reduce(
+        (a, p) => a + p.readyReplicasAvg * (points.length > 0 ? 10 : 60),
+        0,
+      ),
     },
     replicas: 1,
     readyReplicas: 1,
