@@ -25,6 +25,7 @@ import type {
   Secret,
   SecretList,
   SecretRequest,
+  TenantMetrics,
   TokenRequest,
   TokenResponse,
 } from "./types";
@@ -407,6 +408,12 @@ export function createApiClient(options: ClientOptions) {
       const q = new URLSearchParams({ range });
       if (step) q.set("step", step);
       return json<FunctionMetrics>("GET", `${fn(name)}/metrics?${q.toString()}`);
+    },
+    /** The tenant's overview: all its functions together, each one's totals, its quota. */
+    getTenantMetrics: (range: string, step?: string) => {
+      const q = new URLSearchParams({ range });
+      if (step) q.set("step", step);
+      return json<TenantMetrics>("GET", `/v1/metrics?${q.toString()}`);
     },
 
     /** A function's invoke keys, without the keys. */

@@ -62,6 +62,8 @@ export const queryKeys = {
   metrics: (name: string) => ["metrics", name] as const,
   /** GET /v1/functions/{name}/metrics?range=…. */
   functionMetrics: (name: string, range: string) => ["metrics", name, range] as const,
+  /** GET /v1/metrics?range=…: the tenant overview (not under `metrics(name)`). */
+  tenantMetrics: (range: string) => ["tenant-metrics", range] as const,
 };
 
 export const LIST_REFRESH_MS = 3000;
@@ -383,6 +385,24 @@ export function useFunctionMetrics(name: string, range: string) {
   return useQuery({
     queryKey: queryKeys.functionMetrics(name, range),
     queryFn: () => api.getFunctionMetrics(name, range),
+    refetchInterval: (q) =>
+      q.state.error instanceof ApiError && q.state.error.status < 500 ? false : METRICS_REFRESH_MS,
+    refetchIntervalInBackground: false,
+    placeholderData: keepPreviousData,
+    retry: (count, e) => !(e instanceof ApiError && e.status < 500 && e.status !== 0) && count < 2,
+  });
+}
+
+/**
+ * The tenant overview (GET /v1/metrics) over `range`, polled like a
+ * function's metrics: every 10 s while the page is visible, the last range
+ * kept on screen while another loads, a 4xx neither retried nor polled.
+ */
+export function useTenantMetrics(range: string) {
+  const api = useApi();
+  return useQuery({
+    queryKey: queryKeys.tenantMetrics(range),
+    queryFn: () => api.getTenantMetrics(range),
     refetchInterval: (q) =>
       q.state.error instanceof ApiError && q.state.error.status < 500 ? false : METRICS_REFRESH_MS,
     refetchIntervalInBackground: false,

@@ -119,3 +119,12 @@ export type MetricsPoint = Schemas["MetricsPoint"];
 export type CallCounts = Schemas["CallCounts"];
 /** Latency percentiles in milliseconds (null when there were no calls). */
 export type LatencyMs = Schemas["LatencyMs"];
+
+/** GET /v1/metrics: the tenant's functions together over time, each one's totals, its quota. */
+export type TenantMetrics = Schemas["TenantMetrics"];
+/** One step of the tenant overview: calls by outcome, pods and requests against the quota. */
+export type TenantPoint = Schemas["TenantPoint"];
+/** One function's totals over the overview's range (the busiest first). */
+export type FunctionTotals = Schemas["FunctionTotals"];
+/** The hard limits the overview's series are drawn against. */
+export type QuotaLimits = Schemas["QuotaLimits"];

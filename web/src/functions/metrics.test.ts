@@ -3,6 +3,15 @@ import { metricsPoint, sampleMetrics } from "../test/utils";
 import {
   activePoints,
   coldStartColumn,
+  columnMax,
+  cpuColumn,
+  formatBytes,
+  formatCores,
+  formatMillicores,
+  hasResourceUsage,
+  memoryColumn,
+  rangesFor,
+  replicaColumns,
   errorShare,
   formatMs,
   formatRate,
@@ -108,5 +117,55 @@ describe("metrics data shaping", () => {
     expect(
       activePoints([metricsPoint("2026-12-02T04:00:00.000Z", { coldStarts: 1 })]),
     ).toHaveLength(1);
+  });
+});
+
+describe("replicas, CPU and memory", () => {
+  const pts = [
+    metricsPoint("2026-12-02T04:00:00.000Z", { replicas: 2, readyReplicas: 1 }),
+    metricsPoint("2026-12-02T04:00:10.000Z", {
+      replicas: 2,
+      readyReplicas: 2,
+      cpuCores: 0.012,
+      memoryBytes: 50_331_648,
+    }),
+  ];
+
+  it("gives asked-for and ready replicas as two columns", () => {
+    expect(replicaColumns(pts)).toEqual([
+      [2, 2],
+      [1, 2],
+    ]);
+  });
+
+  it("gives CPU and memory with gaps where unknown, and knows when any is known", () => {
+    expect(cpuColumn(pts)).toEqual([null, 0.012]);
+    expect(memoryColumn(pts)).toEqual([null, 50_331_648]);
+    expect(columnMax(cpuColumn(pts))).toBe(0.012);
+    expect(columnMax([null, null])).toBe(0);
+    expect(hasResourceUsage(pts)).toBe(true);
+    expect(hasResourceUsage(pts.slice(0, 1))).toBe(false);
+  });
+
+  it("formats cores, millicores and bytes", () => {
+    expect(formatCores(null)).toBe("—");
+    expect(formatCores(0)).toBe("0");
+    expect(formatCores(0.012)).toBe("12m");
+    expect(formatCores(0.2505)).toBe("251m");
+    expect(formatCores(1.25)).toBe("1.25 cores");
+    expect(formatMillicores(250)).toBe("250m");
+    expect(formatMillicores(10_000)).toBe("10 cores");
+    expect(formatBytes(undefined)).toBe("—");
+    expect(formatBytes(512)).toBe("512 B");
+    expect(formatBytes(12 * 1024)).toBe("12 KiB");
+    expect(formatBytes(50_331_648)).toBe("48 MiB");
+    expect(formatBytes(1.5 * 1024 ** 3)).toBe("1.5 GiB");
+    expect(formatBytes(200 * 1024 ** 2)).toBe("200 MiB");
+  });
+
+  it("offers 7 days only from Prometheus", () => {
+    expect(rangesFor(undefined)).toEqual(["15m", "1h", "6h", "24h"]);
+    expect(rangesFor("embedded")).toEqual(["15m", "1h", "6h", "24h"]);
+    expect(rangesFor("prometheus")).toEqual(["15m", "1h", "6h", "24h", "7d"]);
   });
 });

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { screen, waitFor } from "@testing-library/react";
-import { expectAccessible, mockFetch, renderApp, signedIn } from "../test/utils";
+import {
+  expectAccessible,
+  mockFetch,
+  renderApp,
+  sampleTenantMetrics,
+  signedIn,
+} from "../test/utils";
 import { TenantPage } from "./TenantPage";
 
 describe("TenantPage", () => {
@@ -24,6 +30,7 @@ describe("TenantPage", () => {
       },
       "GET /v1/registry-credentials": { body: { items: [] } },
       "GET /v1/secrets": { body: { items: [] } },
+      "GET /v1/metrics": { body: sampleTenantMetrics() },
     });
     const { container } = renderApp(<TenantPage />, { fetch: m.fetch });
     expect(await screen.findByText("tenant-alice")).toBeInTheDocument();
@@ -33,6 +40,8 @@ describe("TenantPage", () => {
     expect(screen.getAllByRole("progressbar")).toHaveLength(3);
     expect(await screen.findByRole("heading", { name: "Registry logins" })).toBeInTheDocument();
     expect(await screen.findByTestId("secrets-empty")).toBeInTheDocument();
+    expect(await screen.findByTestId("usage-empty")).toBeInTheDocument();
+    expect(screen.getByRole("region", { name: "Usage" })).toBeInTheDocument();
     await expectAccessible(container);
   });
 

@@ -4,6 +4,7 @@ import { useDocumentTitle } from "../components/useDocumentTitle";
 import { quotaRows, type QuotaRow } from "./quota";
 import { RegistryLogins } from "./RegistryLogins";
 import { Secrets } from "./Secrets";
+import { TenantUsage } from "./TenantUsage";
 
 const BAR: Record<QuotaRow["level"], string> = {
   ok: "bg-indigo-500",
@@ -49,7 +50,7 @@ export function TenantPage() {
     <>
       <PageHeader
         title="Tenant"
-        subtitle="Your namespace, how much of its quota is in use, your registry logins and your secrets."
+        subtitle="Your namespace, how much of its quota is in use, your functions' calls and pods over time, your registry logins and your secrets."
       />
       {me.isPending && <Spinner label="Loading tenant…" />}
       {me.isError && !me.data && (
@@ -94,6 +95,7 @@ export function TenantPage() {
               </div>
             )}
           </Card>
+          <TenantUsage className="lg:col-span-3" />
           <RegistryLogins />
           <Secrets />
         </div>

@@ -5,7 +5,15 @@ import { MemoryRouter, Route, Routes } from "react-router";
 import axe from "axe-core";
 import { expect } from "vitest";
 import { ERROR_HEADER } from "../api/client";
-import type { FunctionMetrics, Invocation, Me, MetricsPoint } from "../api/types";
+import type {
+  FunctionMetrics,
+  FunctionTotals,
+  Invocation,
+  Me,
+  MetricsPoint,
+  TenantMetrics,
+  TenantPoint,
+} from "../api/types";
 import { AuthProvider } from "../auth/AuthContext";
 import { saveSession } from "../auth/session";
 
@@ -281,6 +289,67 @@ export function sampleMetrics(
     },
     replicas: 1,
     readyReplicas: 1,
+    ...fields,
+  };
+}
+
+/** One step of the tenant overview: no calls and no pods unless given. */
+export function tenantPoint(at: string, fields: Partial<TenantPoint> = {}): TenantPoint {
+  return {
+    at,
+    calls: { ...noCalls },
+    callsPerSecond: 0,
+    pods: 0,
+    readyReplicasAvg: 0,
+    requestsCpuMillicores: 0,
+    requestsMemoryBytes: 0,
+    ...fields,
+  };
+}
+
+/** One function's totals in the tenant overview: no calls unless given. */
+export function functionTotals(name: string, fields: Partial<FunctionTotals> = {}): FunctionTotals {
+  return {
+    name,
+    calls: { ...noCalls },
+    errors: 0,
+    errorRatio: 0,
+    latencyMs: null,
+    coldStarts: 0,
+    replicaSeconds: 0,
+    ...fields,
+  };
+}
+
+/**
+ * GET /v1/metrics as the server answers it for tenant alice: `points` 10 s
+ * apart from 04:00 (none: 60 empty 1-minute steps), `functions` as given, a
+ * quota of 50 pods, 50 functions, 10 CPUs and 20 GiB requested.
+ */
+export function sampleTenantMetrics(
+  points: TenantPoint[] = [],
+  functions: FunctionTotals[] = [],
+  fields: Partial<TenantMetrics> = {},
+): TenantMetrics {
+  const series =
+    points.length > 0
+      ? points
+      : Array.from({ length: 60 }, (_, i) =>
+          tenantPoint(new Date(Date.UTC(2026, 11, 2, 3, 0) + i * 60_000).toISOString()),
+        );
+  return {
+    tenant: "alice",
+    backend: "embedded",
+    rangeSeconds: points.length > 0 ? points.length * 10 : 3600,
+    stepSeconds: points.length > 0 ? 10 : 60,
+    points: series,
+    functions,
+    quota: {
+      pods: 50,
+      functions: 50,
+      requestsCpuMillicores: 10_000,
+      requestsMemoryBytes: 20 * 1024 ** 3,
+    },
     ...fields,
   };
 }
