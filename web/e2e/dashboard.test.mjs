@@ -781,7 +781,7 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
     assert.equal((await api(`/v1/secrets/${SECRET}`)).status, 404);
   });
 
-  it("counts a function's calls on its Metrics card and switches the range", async () => {
+  it("counts a function's calls on its Metrics card, switches the range, and lists it on the tenant's Usage card", async () => {
     const api = async (path, init = {}) =>
       page.evaluate(
         async ({ path, init }) => {
@@ -832,6 +832,20 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
       /^Calls per 1 min step, stacked by outcome: 4 in the last hour/,
     );
     assert.ok((await card.getByTestId("metrics-table").locator("tbody tr").count()) >= 1);
+    // replicas on the same time axis (this server has no cluster: none asked for or ready)
+    await card.getByTestId("metrics-chart-replicas").locator("canvas").waitFor();
+    assert.match(
+      await card.getByTestId("metrics-chart-replicas").getAttribute("aria-label"),
+      /^Replicas per 1 min step, the most asked for and the most ready: asked for at most \d+, ready at most 0/,
+    );
+    // CPU and memory need Prometheus scraping the nodes: one quiet line says so
+    await card.getByTestId("metrics-no-usage").waitFor();
+    assert.equal(await card.getByTestId("metrics-chart-cpu").count(), 0);
+    // no 7 days from the embedded store
+    assert.deepEqual(
+      await card.getByRole("group", { name: "Time range" }).getByRole("button").allTextContents(),
+      ["15 min", "1 h", "6 h", "24 h"],
+    );
     const chartWidth = (await card.getByTestId("metrics-chart-calls").boundingBox()).width;
 
     // the last 6 hours: wider steps (about 60 of them), the same calls
@@ -858,6 +872,37 @@ describe("dashboard end to end", { timeout: 240_000 }, () => {
         document.querySelector('[data-testid="metrics-chart-calls"] canvas')?.clientWidth >= w - 2,
       chartWidth,
     );
+
+    // the tenant page's Usage card: all functions together, the one called listed with its calls
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await page.getByRole("link", { name: "Tenant" }).click();
+    await page.getByRole("heading", { level: 1, name: "Tenant" }).waitFor();
+    const usage = page.getByRole("region", { name: "Usage" });
+    const top = usage.getByRole("table", { name: "Most calls" });
+    const row = top.getByRole("row").filter({ has: page.getByRole("link", { name: METRICS_FN }) });
+    await row.waitFor();
+    assert.deepEqual(await row.getByRole("cell").allTextContents(), ["4", "0%"]);
+    assert.ok(
+      Number((await usage.getByTestId("usage-calls").textContent()).replace(/,/g, "")) >= 4,
+    );
+    await usage.getByTestId("usage-chart-calls").locator("canvas").waitFor();
+    assert.match(
+      await usage.getByTestId("usage-chart-calls").getAttribute("aria-label"),
+      /^Calls of all functions per 1 min step, stacked by outcome: \d+ in the last hour/,
+    );
+    await usage.getByTestId("usage-top-errors-empty").waitFor();
+    await usage.getByTestId("usage-no-pods").waitFor();
+    await usage.scrollIntoViewIfNeeded();
+    await shot("26-tenant-usage");
+    await checkA11y("tenant usage card");
+    await page.setViewportSize({ width: 360, height: 740 });
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="usage-chart-calls"] canvas')?.clientWidth < 340,
+    );
+    await narrow("26-tenant-usage-360px");
+    // the name leads to the function's page
+    await row.getByRole("link", { name: METRICS_FN }).click();
+    await page.getByRole("heading", { level: 1, name: METRICS_FN }).waitFor();
 
     assert.equal((await api(`/v1/functions/${METRICS_FN}`, { method: "DELETE" })).status, 204);
   });
