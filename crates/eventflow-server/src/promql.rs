@@ -86,7 +86,8 @@ fn matchers(tenant: &TenantId, name: Option<&FunctionName>) -> String {
 }
 
 /// The CPU (cores, mean over each step) and memory (working set, bytes) of
-/// a function's pods, when Prometheus scrapes the kubelets' cAdvisor.
+/// a function's pods, when Prometheus scrapes the kubelets
+/// (`/metrics/resource` or cAdvisor).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PodUsage {
     pub cpu_cores: Vec<Option<f64>>,
@@ -338,7 +339,7 @@ impl Prometheus {
     }
 
     /// The CPU and memory of one function's pods per step, from the
-    /// kubelets' cAdvisor metrics (`None` where Prometheus has none).
+    /// kubelets' metrics (`None` where Prometheus has none).
     pub async fn pod_usage(
         &self,
         tenant: &TenantId,

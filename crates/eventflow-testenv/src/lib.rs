@@ -36,6 +36,8 @@
 //! * a pod the test creates itself: [`simulated_node_toleration`] and
 //!   [`simulated_node_selector`] in its spec, or [`place_on_simulated_node`].
 
+pub mod prometheus;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

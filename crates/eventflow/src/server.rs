@@ -271,7 +271,7 @@ pub struct ServerArgs {
     callback_allow_cidrs: Vec<ipnet::IpNet>,
     /// The Prometheus the tenant-facing metrics API asks (e.g.
     /// http://prometheus:9090), scraping every server replica's metrics
-    /// listener and, for CPU and memory, the kubelets' cAdvisor. Unset: the
+    /// listener and, for CPU and memory, the kubelets. Unset: the
     /// embedded store (this replica's gateway, the last 24 h).
     #[arg(long, env = "EVENTFLOW_METRICS_PROMETHEUS_URL", value_name = "URL",
           value_parser = eventflow_server::promql::check_url)]

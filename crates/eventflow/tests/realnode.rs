@@ -1268,3 +1268,184 @@ async fn functions_scale_to_zero_wake_on_request_and_follow_the_load() {
     assert_eq!(s, 204);
     delete_tenants(&kubeconfig, &[&tenant]);
 }
+
+/// Issue 15 on the real node: a real Prometheus scrapes the server's
+/// metrics listener and the real node's kubelet (`/metrics/resource`,
+/// through the API server's node proxy, with testenv's admin credentials:
+/// the containers' CPU and memory from the CRI, as metrics-server reads
+/// them), and the server answers
+/// the tenant metrics API from it: the echo sample's calls counted by
+/// outcome, its ready replica, and its pod's CPU and memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_metrics_come_from_prometheus_scraping_the_server_and_the_node() {
+    let _serial = SERIAL.lock().await;
+    let kubeconfig = testenv_kubeconfig();
+    require_real_node_and_samples(&kubeconfig);
+    let id = std::process::id();
+    let tenant = format!("rn{id}m");
+    let dir = tempfile::tempdir().unwrap();
+
+    step("Prometheus scraping the server and the node's kubelet");
+    let view = |path: &str| {
+        kubectl(
+            &kubeconfig,
+            &[
+                "config",
+                "view",
+                "--raw",
+                "--minify",
+                "-o",
+                &format!("jsonpath={{{path}}}"),
+            ],
+            None,
+        )
+        .unwrap_or_else(|| panic!("kubeconfig has no {path}"))
+    };
+    let api_server = view(".clusters[0].cluster.server");
+    let host = api_server.trim_start_matches("https://").to_string();
+    for (file, path) in [
+        ("ca.crt", ".clusters[0].cluster.certificate-authority-data"),
+        ("client.crt", ".users[0].user.client-certificate-data"),
+        ("client.key", ".users[0].user.client-key-data"),
+    ] {
+        use base64::Engine;
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(view(path).trim())
+            .unwrap_or_else(|e| panic!("{path} is not base64: {e}"));
+        std::fs::write(dir.path().join(file), pem).unwrap();
+    }
+    let metrics_port = common::free_port();
+    let d = dir.path().display();
+    let prom = eventflow_testenv::prometheus::Prometheus::start(&format!(
+        "global:
+  scrape_interval: 2s
+scrape_configs:
+  - job_name: eventflow-server
+    scrape_interval: 1s
+    static_configs: [{{targets: ['127.0.0.1:{metrics_port}']}}]
+  - job_name: kubelet-resource
+    scheme: https
+    metrics_path: /api/v1/nodes/{REAL_NODE}/proxy/metrics/resource
+    tls_config: {{ca_file: '{d}/ca.crt', cert_file: '{d}/client.crt', key_file: '{d}/client.key'}}
+    static_configs: [{{targets: ['{host}']}}]
+"
+    ));
+    let (_operator, server) = platform_with(
+        &kubeconfig,
+        &[&tenant],
+        dir.path(),
+        &[
+            "--metrics-listen",
+            &format!("127.0.0.1:{metrics_port}"),
+            "--metrics-prometheus-url",
+            &prom.url,
+        ],
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let a = Api::login(&http, &server.url(), &tenant).await;
+    // Dropped before the operator, which removes the namespace: also when
+    // an assertion fails.
+    let _cleanup = DeleteTenants(&kubeconfig, vec![tenant.clone()]);
+
+    step("deploy echo, call it: 12 answered, 3 refused by echo (400)");
+    let (s, f) = a
+        .json(
+            reqwest::Method::POST,
+            "/v1/functions",
+            Some(json!({"name": "echo", "image": echo_image(), "replicas": 1})),
+        )
+        .await;
+    assert_eq!(s, 201, "create: {f}");
+    a.wait_running("echo", 1).await;
+    for i in 0..12 {
+        let (s, _, body) = a.invoke("echo", "/hello", &format!("call {i}")).await;
+        assert_eq!(s, 200, "invoke: {body}");
+    }
+    for _ in 0..3 {
+        let (s, _) = a.get_invoke("echo", "/secret").await;
+        assert_eq!(s, 400, "echo's /secret without its parameters");
+    }
+
+    step("the metrics API answers from Prometheus");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let m = loop {
+        let (s, m) = a
+            .json(
+                reqwest::Method::GET,
+                "/v1/functions/echo/metrics?range=15m&step=10s",
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{m}");
+        let points = m["points"].as_array().unwrap();
+        let known = |k: &str| {
+            points
+                .iter()
+                .any(|p| p[k].as_f64().is_some_and(|v| v > 0.0))
+        };
+        if m["summary"]["calls"]["2xx"].as_u64() >= Some(12)
+            && m["summary"]["calls"]["4xx"].as_u64() >= Some(3)
+            && known("readyReplicas")
+            && known("cpuCores")
+            && known("memoryBytes")
+        {
+            break m;
+        }
+        if Instant::now() > deadline {
+            let targets = http
+                .get(format!("{}/api/v1/targets", prom.url))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let last: Vec<&Value> = points.iter().rev().take(6).collect();
+            panic!(
+                "the metrics never showed the calls, replicas, CPU and memory: summary {}, last points {last:?}\nPrometheus' targets: {targets}",
+                m["summary"]
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert_eq!(m["backend"], "prometheus");
+    assert_eq!(
+        m["summary"]["calls"],
+        json!({"2xx": 12, "4xx": 3, "429": 0, "5xx": 0, "503": 0, "504": 0}),
+        "{m}"
+    );
+    let memory = m["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["memoryBytes"].as_f64())
+        .fold(0.0, f64::max);
+    assert!(
+        memory > 1e6 && memory < 512.0 * 1024.0 * 1024.0,
+        "echo's working set is some MiB, within its limit: {memory}"
+    );
+    let (s, o) = a
+        .json(reqwest::Method::GET, "/v1/metrics?range=15m", None)
+        .await;
+    assert_eq!(s, 200, "{o}");
+    assert_eq!(o["functions"][0]["name"], "echo", "{o}");
+    assert_eq!(o["functions"][0]["calls"]["2xx"], 12, "{o}");
+
+    let (s, _) = a
+        .json(reqwest::Method::DELETE, "/v1/functions/echo", None)
+        .await;
+    assert_eq!(s, 204);
+    step("clean up");
+}
+
+/// Deletes its tenants when dropped ([`delete_tenants`]).
+struct DeleteTenants<'a>(&'a std::path::Path, Vec<String>);
+
+impl Drop for DeleteTenants<'_> {
+    fn drop(&mut self) {
+        delete_tenants(self.0, &self.1.iter().collect::<Vec<_>>());
+    }
+}

@@ -86,7 +86,7 @@ pub struct MetricsPoint {
     /// Ready replicas on average over the step.
     pub ready_replicas_avg: f64,
     /// CPU of the function's pods in cores, mean over the step (`null`:
-    /// not known; needs Prometheus scraping the kubelets' cAdvisor).
+    /// not known; needs Prometheus scraping the kubelets).
     pub cpu_cores: Option<f64>,
     /// Working-set memory of the function's pods in bytes, the most in
     /// the step (`null`: not known, as `cpuCores`).

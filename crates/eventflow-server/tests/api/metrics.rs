@@ -4,13 +4,13 @@
 //! table for metering on both databases.
 
 use std::{
-    process::{Child, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use axum::http::{Method, StatusCode};
 use eventflow_server::{auth::AuthMode, sync::KubeSource};
+use eventflow_testenv::prometheus::Prometheus;
 use serde_json::{json, Value};
 
 use crate::{
@@ -19,78 +19,11 @@ use crate::{
     helpers::{assert_error, config, fresh_database, Db, TestApp},
 };
 
-/// A Prometheus scraping `target` every second, on a free loopback port,
-/// with its data in a temporary directory; killed on drop.
-struct Prom {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Prom {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn prometheus(target: std::net::SocketAddr) -> Prom {
-    let bin = std::env::var("EVENTFLOW_PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: eventflow\n    static_configs:\n      - targets: ['{target}']\n"
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let child = Command::new(&bin)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start Prometheus ({bin}: {e}): install Debian's `prometheus` package \
-                 (scripts/install-deps) or set EVENTFLOW_PROMETHEUS_BIN"
-            )
-        });
-    let url = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(format!("{url}/-/ready")).send().await {
-            if r.status().is_success() {
-                break;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus did not become ready: {}",
-            std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Prom {
-        child,
-        url,
-        _dir: dir,
-    }
+/// A Prometheus scraping `target` every second.
+fn prometheus(target: std::net::SocketAddr) -> Prometheus {
+    Prometheus::start(&format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: eventflow\n    static_configs:\n      - targets: ['{target}']\n"
+    ))
 }
 
 /// Polls `path` until `done` holds (at most 30 s: Prometheus scrapes every
@@ -120,7 +53,7 @@ fn sum_points(v: &Value, f: impl Fn(&Value) -> u64) -> u64 {
 #[tokio::test]
 async fn calls_show_up_from_a_real_prometheus_counted_by_outcome() {
     let metrics_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let prom = prometheus(metrics_listener.local_addr().unwrap()).await;
+    let prom = prometheus(metrics_listener.local_addr().unwrap());
     let up = upstream(None).await;
     let dead = dead_port().await;
     let (url, guard) = fresh_database(Db::Sqlite).await;
