@@ -221,6 +221,14 @@ export async function screenshot(page, name, { fullPage = true } = {}) {
   return path;
 }
 
+/** Screenshot of one element (a card), as `name`.png in the screenshot dir. */
+export async function screenshotOf(locator, name) {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const path = join(SCREENSHOT_DIR, `${name}.png`);
+  await locator.screenshot({ path });
+  return path;
+}
+
 /** Runs axe-core in the page; returns serious and critical violations. */
 export async function axeViolations(page) {
   const source = readFileSync(join(WEB_DIR, "node_modules", "axe-core", "axe.min.js"), "utf8");

@@ -1,7 +1,8 @@
 // End-to-end on testenv's real node: the built dashboard against a real `eventflow server`
 // and `eventflow operator` pointed at testenv (docs/DEVELOPMENT.md, "testenv" and "The real
 // node"). Through the dashboard, as a tenant of its own: deploy the echo sample, wait until
-// it runs, invoke it, read its log line, make it crash until the page says why, delete it.
+// it runs, invoke it, read its log line, see its calls and ready replica on the Metrics card
+// and on the tenant's Usage card, make it crash until the page says why, delete it.
 // Missing parts (testenv, its real node, the sample image) fail loudly; nothing is skipped.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
@@ -17,6 +18,7 @@ import {
   RESULTS_DIR,
   screenshot,
   SCREENSHOT_DIR,
+  screenshotOf,
   startBrowser,
   startServer,
   WEB_DIR,
@@ -179,6 +181,12 @@ describe("dashboard on testenv's real node", { timeout: 900_000 }, () => {
   const shots = [];
 
   const shot = async (name, opts) => shots.push(await screenshot(page, `realnode-${name}`, opts));
+  const cardShot = async (locator, name) =>
+    shots.push(await screenshotOf(locator, `realnode-${name}`));
+  // Calls the gateway answered (whatever the status), and those the browser got no answer to.
+  let answered = 0;
+  let unanswered = 0;
+  let answered2xx = 0;
   const checkA11y = async (where) => {
     const v = await axeViolations(page);
     assert.deepEqual(v, [], `accessibility problems on ${where}: ${JSON.stringify(v, null, 2)}`);
@@ -252,7 +260,11 @@ describe("dashboard on testenv's real node", { timeout: 900_000 }, () => {
     if (previous) await previous.waitForElementState("hidden");
     await answer.waitFor({ timeout: 60_000 });
     const status = panel.getByTestId("invoke-status");
-    return (await status.count()) > 0 ? (await status.textContent()).trim() : "failed";
+    const text = (await status.count()) > 0 ? (await status.textContent()).trim() : "failed";
+    if (text === "failed") unanswered += 1;
+    else answered += 1;
+    if (/^2\d\d/.test(text)) answered2xx += 1;
+    return text;
   };
 
   before(async () => {
@@ -373,6 +385,91 @@ describe("dashboard on testenv's real node", { timeout: 900_000 }, () => {
       .first()
       .waitFor({ timeout: 60_000 });
     await shot("05-logs");
+  });
+
+  it("counts the calls and the ready replica on the Metrics card and the tenant's Usage card", async () => {
+    // a few more calls, from Node with the session's token
+    for (let i = 0; i < 4; i++) {
+      const r = await api(`/v1/functions/${FN}/invoke/metrics-${i}`, {
+        method: "POST",
+        body: `{"n":${i}}`,
+        headers: { "content-type": "application/json" },
+      });
+      assert.equal(r.status, 200, r.body);
+      answered += 1;
+      answered2xx += 1;
+    }
+    const expected = `${answered}${unanswered > 0 ? `..${answered + unanswered}` : ""}`;
+    const counted = (n) => n >= answered && n <= answered + unanswered;
+    const card = page.getByRole("region", { name: "Metrics", exact: true });
+    await card.scrollIntoViewIfNeeded();
+    // the card refetches every 10 s: wait for two refreshes at most
+    const total = () =>
+      card
+        .getByTestId("metrics-calls")
+        .evaluate((el) => Number(el.firstChild?.textContent?.replace(/,/g, "") ?? "NaN"))
+        .catch(() => NaN);
+    const deadline = Date.now() + 30_000;
+    while (!counted(await total())) {
+      assert.ok(
+        Date.now() < deadline,
+        `the Metrics card shows ${await total()} calls after 30 s, not ${expected}`,
+      );
+      await sleep(1000);
+    }
+    assert.equal(
+      (await card.getByTestId("metrics-calls-2xx").textContent()).trim(),
+      `2xx ${answered2xx}`,
+    );
+    // the hidden table has the same calls, step by step, and a ready replica beside them
+    const rows = await card
+      .getByTestId("metrics-table")
+      .locator("tbody tr")
+      .evaluateAll((trs) =>
+        trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)),
+      );
+    // cells: 6 outcomes, 3 latencies, cold starts, replicas asked for, ready
+    assert.ok(
+      counted(rows.reduce((n, r) => n + r.slice(0, 6).reduce((a, c) => a + Number(c), 0), 0)),
+    );
+    assert.ok(
+      rows.some((r) => Number(r[11]) >= 1),
+      `a step with calls had a ready replica: ${JSON.stringify(rows)}`,
+    );
+    // the charts: calls, and the replicas chart with the ready replica
+    await card.getByTestId("metrics-chart-calls").locator("canvas").waitFor();
+    await card.getByTestId("metrics-chart-replicas").locator("canvas").waitFor();
+    assert.match(
+      await card.getByTestId("metrics-chart-replicas").getAttribute("aria-label"),
+      /asked for at most 1, ready at most 1 in the last hour; 1 of 1 ready now/,
+    );
+    await cardShot(card, "09-metrics-card");
+    await checkA11y("metrics card (real node)");
+
+    // the tenant's Usage card: echo is its only function, with the same calls and one pod
+    await page.getByRole("link", { name: "Tenant", exact: true }).click();
+    await page.getByRole("heading", { level: 1, name: "Tenant" }).waitFor();
+    const usage = page.getByRole("region", { name: "Usage", exact: true });
+    const row = usage
+      .getByRole("table", { name: "Most calls" })
+      .getByRole("row")
+      .filter({ has: page.getByRole("link", { name: FN, exact: true }) });
+    await row.waitFor();
+    const [calls] = await row.getByRole("cell").allTextContents();
+    assert.ok(counted(Number(calls)), `echo's calls on the Usage card: ${calls}, not ${expected}`);
+    assert.ok(counted(Number(await usage.getByTestId("usage-calls").textContent())));
+    await usage.getByTestId("usage-chart-pods").locator("canvas").waitFor();
+    assert.match(
+      await usage.getByTestId("usage-chart-pods").getAttribute("aria-label"),
+      /^Pods of all functions per 1 min step, the most asked for: at most 1 in the last hour/,
+    );
+    await usage.getByTestId("usage-chart-cpu").locator("canvas").waitFor();
+    await usage.scrollIntoViewIfNeeded();
+    await cardShot(usage, "10-usage-card");
+    await checkA11y("tenant usage card (real node)");
+    // back to the function's page from its name
+    await row.getByRole("link", { name: FN, exact: true }).click();
+    await page.getByRole("heading", { level: 1, name: FN }).waitFor();
   });
 
   it("shows a crash loop and the container's last exit", async () => {

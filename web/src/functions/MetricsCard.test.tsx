@@ -94,7 +94,7 @@ describe("MetricsCard", () => {
     expect(
       screen.getByRole("img", { name: /^Replicas per 10 s step, the most asked for/ }),
     ).toHaveAccessibleName(expect.stringContaining("asked for at most 1, ready at most 1"));
-    expect(screen.getByRole("list", { name: "Replicas" })).toHaveTextContent("Asked forReady");
+    expect(screen.getByRole("list", { name: "Replicas" })).toHaveTextContent("ReadyAsked for");
     expect(screen.getByTestId("metrics-no-usage")).toHaveTextContent(
       "CPU and memory appear here when the platform's metrics come from Prometheus scraping the nodes",
     );

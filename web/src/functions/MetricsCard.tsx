@@ -23,6 +23,7 @@ import {
   formatShare,
   formatStep,
   hasResourceUsage,
+  heldSteps,
   isEmpty,
   latencyColumns,
   memoryColumn,
@@ -278,7 +279,7 @@ function Charts({
       calls: [x, ...[...stackedCalls(m.points)].reverse()],
       latency: [x, ...latencyColumns(m.points)],
       cold: [x, coldStartColumn(m.points)],
-      replicas: [x, ...replicaColumns(m.points)],
+      replicas: heldSteps(x, replicaColumns(m.points, m), m.stepSeconds),
       cpu: [x, cpuColumn(m.points)],
       memory: [x, memoryColumn(m.points)],
       xRange: [first, last] as [number, number],
@@ -320,7 +321,7 @@ function Charts({
               data={latency}
               xRange={xRange}
               syncKey={syncKey}
-              yFormat={(v) => formatMs(v)}
+              yFormat={(v) => (v === 0 ? "0" : formatMs(v))}
             />
             <Legend label="Percentiles" items={LATENCY_SERIES} />
           </div>
@@ -355,7 +356,7 @@ function Charts({
       {usage ? (
         <>
           <div>
-            <h3 className="text-sm font-medium text-slate-700">CPU</h3>
+            <h3 className="text-sm font-medium text-slate-700">CPU, cores</h3>
             <TimeChart
               testId="metrics-chart-cpu"
               label={`CPU of the function's pods, mean per ${step} step: at most ${formatCores(columnMax(cpu[1] ?? []))} in the last ${words}.`}
@@ -364,7 +365,7 @@ function Charts({
               xRange={xRange}
               height={100}
               syncKey={syncKey}
-              yFormat={(v) => formatCores(v)}
+              yFormat={(v) => Number(v.toPrecision(3)).toString()}
             />
           </div>
           <div>

@@ -116,7 +116,7 @@ export function TimeChart({
           stroke: "#475569",
           grid: { stroke: "#f1f5f9" },
           ticks: { stroke: "#e2e8f0" },
-          size: 60,
+          size: 64,
           ...(integerY ? { incrs: INTEGER_INCRS } : {}),
           values: (_u, splits) =>
             splits.map((v) => (latest.current.yFormat ? latest.current.yFormat(v) : String(v))),

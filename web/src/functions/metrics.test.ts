@@ -9,6 +9,7 @@ import {
   formatCores,
   formatMillicores,
   hasResourceUsage,
+  heldSteps,
   memoryColumn,
   rangesFor,
   replicaColumns,
@@ -131,11 +132,41 @@ describe("replicas, CPU and memory", () => {
     }),
   ];
 
-  it("gives asked-for and ready replicas as two columns", () => {
+  it("gives ready and asked-for replicas as two columns", () => {
     expect(replicaColumns(pts)).toEqual([
-      [2, 2],
       [1, 2],
+      [2, 2],
     ]);
+  });
+
+  it("takes the status now as a floor for the step in progress", () => {
+    const unsampled = [
+      pts[0]!,
+      metricsPoint("2026-12-02T04:00:20.000Z", { replicas: 0, readyReplicas: 0 }),
+    ];
+    expect(replicaColumns(unsampled, { replicas: 2, readyReplicas: 1 })).toEqual([
+      [1, 1],
+      [2, 2],
+    ]);
+    expect(replicaColumns([], { replicas: 2, readyReplicas: 1 })).toEqual([[], []]);
+  });
+
+  it("holds a step line's last value to the end of its step", () => {
+    expect(
+      heldSteps(
+        [0, 10],
+        [
+          [1, 2],
+          [null, 3],
+        ],
+        10,
+      ),
+    ).toEqual([
+      [0, 10, 20],
+      [1, 2, 2],
+      [null, 3, 3],
+    ]);
+    expect(heldSteps([], [[]], 10)).toEqual([[], []]);
   });
 
   it("gives CPU and memory with gaps where unknown, and knows when any is known", () => {

@@ -152,16 +152,47 @@ export function activePoints(points: readonly MetricsPoint[]): MetricsPoint[] {
   return points.filter((p) => totalCalls(p.calls) > 0 || p.coldStarts > 0);
 }
 
-/** Replicas asked for and ready (the most of each step): the replicas chart's two lines. */
-export function replicaColumns(points: readonly MetricsPoint[]): [number[], number[]] {
-  return [points.map((p) => p.replicas), points.map((p) => p.readyReplicas)];
+/**
+ * Ready and asked-for replicas (the most of each step): the replicas chart's
+ * two lines, ready first so that the dashed asked-for line is drawn over it.
+ */
+export function replicaColumns(
+  points: readonly MetricsPoint[],
+  now?: { replicas: number; readyReplicas: number },
+): [number[], number[]] {
+  const ready = points.map((p) => p.readyReplicas);
+  const asked = points.map((p) => p.replicas);
+  // The last step is the one in progress: until the server's next 10 s sample
+  // it reads 0. The status now (the response's `replicas`/`readyReplicas`) is
+  // an observation inside that step, so the step's most is at least that.
+  const i = points.length - 1;
+  if (now && i >= 0) {
+    ready[i] = Math.max(ready[i] ?? 0, now.readyReplicas);
+    asked[i] = Math.max(asked[i] ?? 0, now.replicas);
+  }
+  return [ready, asked];
 }
 
-/** Replica and ready-replica colours and dashes (told apart without colour too). */
+/** Ready and asked-for replica colours and dashes (told apart without colour too). */
 export const REPLICA_LINES = [
-  { label: "Asked for", color: "#0072B2", dash: [6, 3] as number[] },
   { label: "Ready", color: "#009E73", dash: [] as number[] },
+  { label: "Asked for", color: "#0072B2", dash: [6, 3] as number[] },
 ] as const;
+
+/**
+ * uPlot columns for step lines: `x` and each column with one more point at
+ * the end of the last step holding its value, so that the last step is drawn
+ * to the edge of the time axis (a step line ends at its last point).
+ */
+export function heldSteps(
+  x: readonly number[],
+  cols: readonly (readonly (number | null)[])[],
+  stepSeconds: number,
+): (number | null)[][] {
+  const last = x[x.length - 1];
+  if (last === undefined) return [[...x], ...cols.map((c) => [...c])];
+  return [[...x, last + stepSeconds], ...cols.map((c) => [...c, c[c.length - 1] ?? null])];
+}
 
 /** CPU in cores per step, null where unknown (a gap). */
 export function cpuColumn(points: readonly MetricsPoint[]): (number | null)[] {

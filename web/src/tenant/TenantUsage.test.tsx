@@ -75,6 +75,14 @@ describe("TenantUsage", () => {
       expect.stringContaining("at most 200m in the last hour, against a quota of 10 cores"),
     );
 
+    // far below the quota, the legend says where the quota is
+    expect(screen.getByRole("list", { name: "Pods and quota" })).toHaveTextContent(
+      "PodsQuota 50, above this scale",
+    );
+    expect(screen.getByRole("list", { name: "CPU and quota" })).toHaveTextContent(
+      "CPU requestedQuota 10 cores, above this scale",
+    );
+
     const top = screen.getByRole("table", { name: "Most calls" });
     const rows = within(top).getAllByRole("row").slice(1);
     expect(rows.map((r) => r.textContent)).toEqual(["echo70%", "api367%"]);
@@ -128,11 +136,21 @@ describe("TenantUsage", () => {
           }),
         ],
         [functionTotals("echo", { calls: { ...calls, "2xx": 3 } })],
+        {
+          quota: {
+            pods: 2,
+            functions: 5,
+            requestsCpuMillicores: 1000,
+            requestsMemoryBytes: 1 << 30,
+          },
+        },
       ),
     });
     expect(await screen.findByTestId("usage-top-errors-empty")).toHaveTextContent(
       "No errors in the last hour.",
     );
+    // near the quota, its line is on the chart
+    expect(screen.getByRole("list", { name: "Pods and quota" })).toHaveTextContent("PodsQuota 2");
     expect(screen.getByRole("table", { name: "Most calls" })).toHaveTextContent("echo3");
   });
 

@@ -12,6 +12,7 @@ import {
   formatMillicores,
   formatShare,
   formatStep,
+  heldSteps,
   rangesFor,
   stackedCalls,
   timestamps,
@@ -25,6 +26,7 @@ import {
   hadPods,
   ofQuota,
   podColumns,
+  quotaInView,
   tenantCalls,
   tenantErrors,
   topByCalls,
@@ -41,12 +43,28 @@ const CALL_SERIES: ChartSeries[] = [...OUTCOMES].reverse().map((o) => ({
 const QUOTA_COLOR = "#D55E00";
 const POD_SERIES: ChartSeries[] = [
   { label: "Pods", color: "#0072B2", kind: "step" },
-  { label: "Quota", color: QUOTA_COLOR, kind: "line", dash: [6, 3] },
+  { label: "Quota", color: QUOTA_COLOR, kind: "step", dash: [6, 3] },
 ];
 const CPU_SERIES: ChartSeries[] = [
   { label: "CPU requested", color: "#009E73", kind: "step" },
-  { label: "Quota", color: QUOTA_COLOR, kind: "line", dash: [6, 3] },
+  { label: "Quota", color: QUOTA_COLOR, kind: "step", dash: [6, 3] },
 ];
+
+/** A number for a y axis: at most 3 significant digits. */
+const short = (v: number) => Number(v.toPrecision(3)).toString();
+
+/** The legend of a chart drawn against a quota: the quota's line, or where the quota is. */
+function quotaLegend(
+  series: ChartSeries[],
+  peak: number,
+  hard: number,
+  hardText: string,
+): { label: string; color: string }[] {
+  const [used, quota] = series as [ChartSeries, ChartSeries];
+  if (hard <= 0) return [used];
+  if (quotaInView(peak, hard)) return [used, { label: `Quota ${hardText}`, color: quota.color }];
+  return [used, { label: `Quota ${hardText}, above this scale`, color: quota.color }];
+}
 
 function Summary({ m }: { m: TenantMetrics }) {
   const calls = tenantCalls(m);
@@ -190,8 +208,8 @@ function Charts({ m, range }: { m: TenantMetrics; range: MetricsRange }) {
     const last = (x[x.length - 1] ?? first) + m.stepSeconds;
     return {
       calls: [x, ...[...stackedCalls(m.points)].reverse()],
-      pods: [x, ...podColumns(m.points, m.quota)],
-      cpu: [x, ...cpuRequestColumns(m.points, m.quota)],
+      pods: heldSteps(x, podColumns(m.points, m.quota), m.stepSeconds),
+      cpu: heldSteps(x, cpuRequestColumns(m.points, m.quota), m.stepSeconds),
       xRange: [first, last] as [number, number],
     };
   }, [m]);
@@ -269,10 +287,13 @@ function Charts({ m, range }: { m: TenantMetrics; range: MetricsRange }) {
               syncKey={syncKey}
               integerY
             />
-            <Legend label="Pods and quota" items={POD_SERIES} />
+            <Legend
+              label="Pods and quota"
+              items={quotaLegend(POD_SERIES, podsPeak, m.quota.pods, String(m.quota.pods))}
+            />
           </div>
           <div className="min-w-0">
-            <h3 className="text-sm font-medium text-slate-700">CPU requested</h3>
+            <h3 className="text-sm font-medium text-slate-700">CPU requested, cores</h3>
             <TimeChart
               testId="usage-chart-cpu"
               label={`CPU requested by those pods per ${step} step: at most ${formatMillicores(cpuPeak)} in the last ${words}${cpuQuota}.`}
@@ -281,9 +302,17 @@ function Charts({ m, range }: { m: TenantMetrics; range: MetricsRange }) {
               xRange={xRange}
               height={110}
               syncKey={syncKey}
-              yFormat={(v) => formatMillicores(v)}
+              yFormat={(v) => short(v / 1000)}
             />
-            <Legend label="CPU and quota" items={CPU_SERIES} />
+            <Legend
+              label="CPU and quota"
+              items={quotaLegend(
+                CPU_SERIES,
+                cpuPeak,
+                m.quota.requestsCpuMillicores,
+                formatMillicores(m.quota.requestsCpuMillicores),
+              )}
+            />
           </div>
         </div>
       ) : (

@@ -6,7 +6,9 @@ import {
   hadPods,
   ofQuota,
   podColumns,
+  quotaInView,
   tenantCalls,
+  unsampledTail,
   tenantErrors,
   topByCalls,
   topByErrors,
@@ -49,23 +51,50 @@ describe("tenant usage shaping", () => {
     expect(fns).toEqual(copy);
   });
 
-  it("draws pods and requested CPU against the quota, without a line for an unset quota", () => {
+  it("draws pods and requested CPU against the quota when the usage is near it", () => {
     const points = [
       tenantPoint("2026-12-02T04:00:00.000Z", { pods: 1, requestsCpuMillicores: 100 }),
       tenantPoint("2026-12-02T04:00:10.000Z", { pods: 3, requestsCpuMillicores: 300 }),
     ];
     const m = sampleTenantMetrics(points);
-    expect(podColumns(points, m.quota)).toEqual([
+    const near = { ...m.quota, pods: 12, requestsCpuMillicores: 1000 };
+    expect(podColumns(points, near)).toEqual([
       [1, 3],
-      [50, 50],
+      [12, 12],
     ]);
-    expect(cpuRequestColumns(points, m.quota)).toEqual([
+    expect(cpuRequestColumns(points, near)).toEqual([
       [100, 300],
-      [10_000, 10_000],
+      [1000, 1000],
     ]);
+    // far below it (3 of 50 pods, 300m of 10 cores), or without a quota: no line
+    expect(podColumns(points, m.quota)[1]).toEqual([null, null]);
+    expect(cpuRequestColumns(points, m.quota)[1]).toEqual([null, null]);
     expect(podColumns(points, { ...m.quota, pods: 0 })[1]).toEqual([null, null]);
+    expect(quotaInView(3, 12)).toBe(true);
+    expect(quotaInView(3, 13)).toBe(false);
+    expect(quotaInView(3, 0)).toBe(false);
     expect(hadPods(points)).toBe(true);
     expect(hadPods(sampleTenantMetrics().points)).toBe(false);
+  });
+
+  it("leaves the step in progress out while it has no replica sample yet", () => {
+    const points = [
+      tenantPoint("2026-12-02T04:00:00.000Z", {
+        pods: 1,
+        readyReplicasAvg: 1,
+        requestsCpuMillicores: 100,
+      }),
+      tenantPoint("2026-12-02T04:00:10.000Z"),
+    ];
+    const m = sampleTenantMetrics(points);
+    expect(unsampledTail(points)).toBe(true);
+    expect(podColumns(points, m.quota)[0]).toEqual([1, null]);
+    expect(cpuRequestColumns(points, m.quota)[0]).toEqual([100, null]);
+    // sampled at zero (scaled down: ready replicas on average above 0), or zero all along
+    const down = [points[0]!, tenantPoint("2026-12-02T04:00:10.000Z", { readyReplicasAvg: 0.5 })];
+    expect(unsampledTail(down)).toBe(false);
+    expect(podColumns(down, m.quota)[0]).toEqual([1, 0]);
+    expect(unsampledTail(sampleTenantMetrics().points)).toBe(false);
   });
 
   it("sums calls and errors, and picks the steps worth a table row", () => {

@@ -43,28 +43,70 @@ export function tenantErrors(m: TenantMetrics): number {
   return m.functions.reduce((sum, f) => sum + f.errors, 0);
 }
 
-/** A quota value as a constant line; nulls (no line) when the quota does not limit it (0). */
-function quotaLine(points: readonly TenantPoint[], hard: number): (number | null)[] {
-  return points.map(() => (hard > 0 ? hard : null));
+/**
+ * Whether a quota belongs on the chart: it limits (not 0) and the most used
+ * is at least a quarter of it. Far below it, the usage would be a flat line at
+ * the bottom of a chart scaled to the quota; the card then names the quota
+ * beside the chart instead.
+ */
+export function quotaInView(peak: number, hard: number): boolean {
+  return hard > 0 && peak * 4 >= hard;
+}
+
+/**
+ * Whether the last step, the one in progress, has no replica sample yet: the
+ * server samples every 10 s, so for a few seconds it reads no pods at all
+ * while the step before had some. Drawn as a gap, not as a drop to zero.
+ */
+export function unsampledTail(points: readonly TenantPoint[]): boolean {
+  const last = points[points.length - 1];
+  const before = points[points.length - 2];
+  return (
+    last !== undefined &&
+    before !== undefined &&
+    last.pods === 0 &&
+    last.readyReplicasAvg === 0 &&
+    before.pods > 0
+  );
+}
+
+/**
+ * Used per step (null for an unsampled last step) and the quota as a
+ * constant line (nulls: no line, as above).
+ */
+function againstQuota(
+  points: readonly TenantPoint[],
+  used: number[],
+  hard: number,
+): [(number | null)[], (number | null)[]] {
+  const inView = quotaInView(Math.max(0, ...used), hard);
+  const drawn: (number | null)[] = [...used];
+  if (unsampledTail(points)) drawn[drawn.length - 1] = null;
+  return [drawn, used.map(() => (inView ? hard : null))];
 }
 
 /** Pods per step and the quota's pods: the pods chart's two columns. */
 export function podColumns(
   points: readonly TenantPoint[],
   quota: QuotaLimits,
-): [number[], (number | null)[]] {
-  return [points.map((p) => p.pods), quotaLine(points, quota.pods)];
+): [(number | null)[], (number | null)[]] {
+  return againstQuota(
+    points,
+    points.map((p) => p.pods),
+    quota.pods,
+  );
 }
 
 /** Requested CPU (millicores) per step and the quota's: the CPU chart's two columns. */
 export function cpuRequestColumns(
   points: readonly TenantPoint[],
   quota: QuotaLimits,
-): [number[], (number | null)[]] {
-  return [
+): [(number | null)[], (number | null)[]] {
+  return againstQuota(
+    points,
     points.map((p) => p.requestsCpuMillicores),
-    quotaLine(points, quota.requestsCpuMillicores),
-  ];
+    quota.requestsCpuMillicores,
+  );
 }
 
 /** Whether any pod ran in the range. */
