@@ -4,6 +4,7 @@ import {
   mockFetch,
   platformError,
   sampleFunction,
+  sampleTenantMetrics,
   sampleInvocation,
   sampleMe,
 } from "../test/utils";
@@ -16,6 +17,18 @@ function client(routes: Parameters<typeof mockFetch>[0], token: string | null = 
 }
 
 describe("api client", () => {
+  it("asks for the tenant overview with range and step only", async () => {
+    const body = sampleTenantMetrics();
+    const { api, calls } = client({ "GET /v1/metrics": { body } });
+    await expect(api.getTenantMetrics("6h")).resolves.toEqual(body);
+    await api.getTenantMetrics("7d", "3600");
+    expect(calls.map((c) => c.url)).toEqual([
+      "http://localhost/v1/metrics?range=6h",
+      "http://localhost/v1/metrics?range=7d&step=3600",
+    ]);
+    expect(calls[0]?.headers.get("authorization")).toBe("Bearer tok");
+  });
+
   it("reads the auth mode without a token", async () => {
     const { api, calls } = client({ "GET /auth/config": { body: { mode: "dev" } } });
     await expect(api.authConfig()).resolves.toEqual({ mode: "dev" });

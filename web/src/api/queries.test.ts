@@ -155,3 +155,16 @@ describe("secrets in the cache", () => {
     expect(qc.getQueryData(queryKeys.secret("db"))).toBeUndefined();
   });
 });
+
+describe("metrics keys", () => {
+  it("keeps the tenant overview apart from every function's metrics", () => {
+    expect(queryKeys.tenantMetrics("1h")).toEqual(["tenant-metrics", "1h"]);
+    // removing a deleted function's metrics (a prefix) must not touch the overview
+    const qc = new QueryClient();
+    qc.setQueryData(queryKeys.functionMetrics("hello", "1h"), 1);
+    qc.setQueryData(queryKeys.tenantMetrics("1h"), 2);
+    qc.removeQueries({ queryKey: queryKeys.metrics("hello") });
+    expect(qc.getQueryData(queryKeys.functionMetrics("hello", "1h"))).toBeUndefined();
+    expect(qc.getQueryData(queryKeys.tenantMetrics("1h"))).toBe(2);
+  });
+});
