@@ -56,6 +56,14 @@ macro_rules! label_newtype {
             }
         }
 
+        /// Maps keyed by the identifier are looked up by `&str` (the
+        /// derived `Hash` and `Eq` are the inner string's).
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)

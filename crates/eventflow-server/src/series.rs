@@ -172,7 +172,8 @@ pub struct Point {
 /// The store of every function this replica served.
 #[derive(Debug, Default)]
 pub struct Series {
-    functions: Mutex<HashMap<(TenantId, FunctionName), FunctionSeries>>,
+    /// By tenant, then function: looked up by `&str` without allocating.
+    functions: Mutex<HashMap<TenantId, HashMap<FunctionName, FunctionSeries>>>,
     /// Calls that reached a function per tenant since the usage was last
     /// taken ([`Series::take_invocations`]).
     invocations: Mutex<HashMap<TenantId, i64>>,
@@ -192,15 +193,23 @@ impl Series {
         if at_s - last >= COARSE {
             self.pruned_at
                 .store(at_s, std::sync::atomic::Ordering::Relaxed);
-            map.retain(|_, s| {
-                s.fine.retain(|(t, _)| *t > at_s - FINE_KEEP);
-                s.coarse.retain(|(t, _)| *t > at_s - COARSE_KEEP);
-                !s.coarse.is_empty()
+            map.retain(|_, functions| {
+                functions.retain(|_, s| {
+                    s.fine.retain(|(t, _)| *t > at_s - FINE_KEEP);
+                    s.coarse.retain(|(t, _)| *t > at_s - COARSE_KEEP);
+                    !s.coarse.is_empty()
+                });
+                !functions.is_empty()
             });
         }
-        map.entry((tenant.clone(), name.clone()))
-            .or_default()
-            .record(at_s, f);
+        let functions = match map.get_mut(tenant.as_str()) {
+            Some(f) => f,
+            None => map.entry(tenant.clone()).or_default(),
+        };
+        match functions.get_mut(name.as_str()) {
+            Some(s) => s.record(at_s, f),
+            None => functions.entry(name.clone()).or_default().record(at_s, f),
+        }
     }
 
     /// A call's outcome and, when it reached the function, its latency.
@@ -216,12 +225,16 @@ impl Series {
         let o = outcome(status);
         let l = latency_s.map(latency_bucket);
         if l.is_some() {
-            *self
+            let mut tally = self
                 .invocations
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .entry(tenant.clone())
-                .or_default() += 1;
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match tally.get_mut(tenant.as_str()) {
+                Some(n) => *n += 1,
+                None => {
+                    tally.insert(tenant.clone(), 1);
+                }
+            }
         }
         self.with(tenant, name, at_s, |b| {
             b.calls[o] = b.calls[o].saturating_add(1);
@@ -300,10 +313,9 @@ impl Series {
             .functions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .keys()
-            .filter(|(t, _)| t == tenant)
-            .map(|(_, n)| n.clone())
-            .collect();
+            .get(tenant.as_str())
+            .map(|f| f.keys().cloned().collect())
+            .unwrap_or_default();
         names
             .into_iter()
             .map(|n| {
@@ -315,10 +327,16 @@ impl Series {
 
     /// Drops a deleted function's series.
     pub fn forget(&self, tenant: &TenantId, name: &FunctionName) {
-        self.functions
+        let mut map = self
+            .functions
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&(tenant.clone(), name.clone()));
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(functions) = map.get_mut(tenant.as_str()) {
+            functions.remove(name.as_str());
+            if functions.is_empty() {
+                map.remove(tenant.as_str());
+            }
+        }
     }
 
     /// The points of `[end - range, end)` every `step` seconds (each the
@@ -347,7 +365,7 @@ impl Series {
             .functions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(s) = map.get(&(tenant.clone(), name.clone())) else {
+        let Some(s) = map.get(tenant.as_str()).and_then(|f| f.get(name.as_str())) else {
             return points;
         };
         let tier = if step_s % FINE == 0 && range_s <= FINE_KEEP && step_s < COARSE {
@@ -375,12 +393,13 @@ impl Series {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let bytes = map
             .values()
+            .flat_map(HashMap::values)
             .map(|s| {
                 (s.fine.capacity() + s.coarse.capacity()) * std::mem::size_of::<(i64, Bucket)>()
                     + std::mem::size_of::<FunctionSeries>()
             })
             .sum();
-        (map.len(), bytes)
+        (map.values().map(HashMap::len).sum(), bytes)
     }
 }
 
@@ -563,7 +582,7 @@ mod tests {
             "{bytes} > 2 × {MAX_BYTES_PER_FUNCTION}"
         );
         let map = s.functions.lock().unwrap();
-        let series = map.values().next().unwrap();
+        let series = map.values().flat_map(HashMap::values).next().unwrap();
         assert_eq!(series.fine.len() as i64, FINE_KEEP / FINE);
         assert_eq!(series.coarse.len() as i64, COARSE_KEEP / COARSE);
     }
