@@ -1154,7 +1154,7 @@ export interface components {
             /**
              * Format: double
              * @description CPU of the function's pods in cores, mean over the step (`null`:
-             *     not known; needs Prometheus scraping the kubelets' cAdvisor).
+             *     not known; needs Prometheus scraping the kubelets).
              */
             cpuCores?: number | null;
             /**

@@ -385,7 +385,7 @@ function Charts({
       ) : (
         <p className="text-xs text-slate-500" data-testid="metrics-no-usage">
           CPU and memory appear here when the platform&apos;s metrics come from Prometheus scraping
-          the nodes (cAdvisor).
+          the nodes.
         </p>
       )}
       {withCalls && <PointsTable m={m} range={range} />}

@@ -204,7 +204,7 @@ export function memoryColumn(points: readonly MetricsPoint[]): (number | null)[]
   return points.map((p) => p.memoryBytes ?? null);
 }
 
-/** Whether some point knows CPU or memory (only Prometheus scraping cAdvisor gives them). */
+/** Whether some point knows CPU or memory (only Prometheus scraping the kubelets gives them). */
 export function hasResourceUsage(points: readonly MetricsPoint[]): boolean {
   return points.some((p) => p.cpuCores != null || p.memoryBytes != null);
 }
