@@ -173,6 +173,39 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let tenants_ready = t0.elapsed();
+    // Right after the CRDs are installed, the quota controller has not yet
+    // discovered Functions: until each tenant's quota shows their count,
+    // creating one is refused ("status unknown for quota"). Wait for that
+    // instead of failing (testenv resyncs quotas every 20 s).
+    let quotas = Api::<k8s_openapi::api::core::v1::ResourceQuota>::all(client.clone());
+    let namespaces: std::collections::HashSet<String> =
+        ids.iter().map(|id| format!("tenant-{id}")).collect();
+    let quota_deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let counted = quotas
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|q| q.namespace().is_some_and(|ns| namespaces.contains(&ns)))
+            .filter(|q| {
+                q.status
+                    .as_ref()
+                    .and_then(|s| s.used.as_ref())
+                    .is_some_and(|u| u.contains_key("count/functions.eventflow.io"))
+            })
+            .count();
+        if counted >= n_tenants {
+            break;
+        }
+        assert!(
+            Instant::now() < quota_deadline,
+            "the tenants' quotas never counted Functions ({counted} of {n_tenants})"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let quotas_counting = t0.elapsed();
 
     let spec = eventflow_core::FunctionSpec::parse(
         serde_json::from_value(serde_json::json!({
@@ -276,6 +309,7 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
     times.sort();
     println!("functions: {n_functions} across {n_tenants} tenants (1 replica each), extra kwok nodes: {n_nodes}");
     println!("tenants Ready (namespace+quota+limits+netpols): {tenants_ready:.2?}");
+    println!("their quotas counting Functions: {quotas_counting:.2?}");
     println!("all Function CRs created: {all_created:.2?}");
     println!(
         "Running: {}/{} after {all_running:.2?}",
