@@ -49,7 +49,13 @@ impl Captured {
             .with_ansi(false)
             .with_writer(move || w.clone())
             .finish();
-        tracing::subscriber::set_default(subscriber)
+        let guard = tracing::subscriber::set_default(subscriber);
+        // Tests on other threads may register a callsite while this
+        // subscriber is being registered, caching "never" for it (seen once
+        // in CI: no "secret saved" line captured). Rebuilt now, with this
+        // subscriber in the list, every callsite's interest includes it.
+        tracing::callsite::rebuild_interest_cache();
+        guard
     }
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
