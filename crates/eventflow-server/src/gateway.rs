@@ -201,9 +201,10 @@ type HttpClient =
 pub struct Gateway {
     config: GatewayConfig,
     /// `None`: the function does not exist (cached as well).
-    routes: Mutex<HashMap<(String, String), CachedRoute>>,
+    /// By tenant, then function: looked up by `&str` without allocating.
+    routes: Mutex<HashMap<TenantId, HashMap<FunctionName, CachedRoute>>>,
     http: HttpClient,
-    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    slots: Mutex<HashMap<TenantId, Arc<Semaphore>>>,
     rate: crate::limits::TenantRate,
     invocations: IntCounterVec,
     duration: HistogramVec,
@@ -277,11 +278,15 @@ impl Gateway {
 
     /// Forgets a cached route (after the function changed or was deleted).
     pub fn invalidate(&self, tenant: &TenantId, name: &FunctionName) {
-        let key = (tenant.to_string(), name.to_string());
-        self.routes
+        if let Some(r) = self
+            .routes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&key);
+            .get_mut(tenant.as_str())
+        {
+            r.remove(name.as_str());
+        }
+        let key = (tenant.to_string(), name.to_string());
         self.public
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -338,12 +343,12 @@ impl Gateway {
         name: &FunctionName,
     ) -> Result<RouteInfo, ApiError> {
         let not_found = || ApiError::not_found(format!("function {:?} not found", name.as_str()));
-        let key = (tenant.to_string(), name.to_string());
         if let Some((at, info)) = self
             .routes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&key)
+            .get(tenant.as_str())
+            .and_then(|r| r.get(name.as_str()))
         {
             if at.elapsed() < ROUTE_TTL {
                 return info.clone().ok_or_else(not_found);
@@ -370,10 +375,13 @@ impl Gateway {
             .routes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if routes.len() > 100_000 {
+        if routes.values().map(HashMap::len).sum::<usize>() > 100_000 {
             routes.clear();
         }
-        routes.insert(key, (Instant::now(), info.clone()));
+        routes
+            .entry(tenant.clone())
+            .or_default()
+            .insert(name.clone(), (Instant::now(), info.clone()));
         info.ok_or_else(not_found)
     }
 
@@ -382,7 +390,8 @@ impl Gateway {
         self.routes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&(tenant.to_string(), name.to_string()))
+            .get(tenant.as_str())
+            .and_then(|r| r.get(name.as_str()))
             .is_some_and(|(_, info)| info.is_some())
     }
 
@@ -392,12 +401,15 @@ impl Gateway {
                 .slots
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            slots
-                .entry(tenant.to_string())
-                .or_insert_with(|| {
-                    Arc::new(Semaphore::new(self.config.concurrency_per_tenant as usize))
-                })
-                .clone()
+            match slots.get(tenant.as_str()) {
+                Some(s) => s.clone(),
+                None => slots
+                    .entry(tenant.clone())
+                    .or_insert_with(|| {
+                        Arc::new(Semaphore::new(self.config.concurrency_per_tenant as usize))
+                    })
+                    .clone(),
+            }
         };
         sem.try_acquire_owned()
             .map_err(|_| ApiError::TooManyRequests {

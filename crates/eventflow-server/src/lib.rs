@@ -417,6 +417,13 @@ pub async fn serve(
         let _ = stop_tx.send(true);
         tokio::time::sleep(shutdown_state.config.shutdown_delay).await;
     };
+    // No Nagle delay on the answers (the gateway's upstream sockets have
+    // TCP_NODELAY too): a response whose head and body go out as two
+    // writes would otherwise wait for the client's ACK.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(
         listener,
         app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),

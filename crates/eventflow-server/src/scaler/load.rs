@@ -4,52 +4,68 @@
 //! publishes [`Load::changes`] to the catalog about once a second.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{
+    atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering::Relaxed},
+    Arc, Mutex, MutexGuard, PoisonError,
+};
 
 use eventflow_core::{FunctionName, TenantId};
 
 use crate::store::{now_ms, LoadRow};
 
+/// One function's load. Its fields change only under [`Load`]'s lock (so
+/// [`Load::changes`] sees a consistent entry and never drops one with
+/// calls in flight); atomics only so that a guard can hold it shared.
 #[derive(Debug, Default)]
 struct Entry {
-    in_flight: u32,
-    last_request_at: i64,
+    in_flight: AtomicU32,
+    last_request_at: AtomicI64,
     /// Changed since the last publication.
-    dirty: bool,
+    dirty: AtomicBool,
 }
 
-type Key = (TenantId, FunctionName);
+type Entries = HashMap<TenantId, HashMap<FunctionName, Arc<Entry>>>;
 
 /// In-flight invocations and the last request per function, on this replica.
 #[derive(Debug, Default)]
 pub struct Load {
-    entries: Mutex<HashMap<Key, Entry>>,
+    /// By tenant, then function: looked up by `&str`, so an invocation
+    /// allocates nothing once its function has an entry.
+    entries: Mutex<Entries>,
 }
 
 impl Load {
+    fn lock(&self) -> MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Counts an invocation of `name` until the guard is dropped.
     pub fn start(self: &Arc<Self>, tenant: &TenantId, name: &FunctionName) -> InFlight {
-        let key = (tenant.clone(), name.clone());
-        {
-            let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-            let e = entries.entry(key.clone()).or_default();
-            e.in_flight += 1;
-            e.last_request_at = now_ms();
-            e.dirty = true;
-        }
+        let mut entries = self.lock();
+        let functions = match entries.get_mut(tenant.as_str()) {
+            Some(f) => f,
+            None => entries.entry(tenant.clone()).or_default(),
+        };
+        let entry = match functions.get(name.as_str()) {
+            Some(e) => Arc::clone(e),
+            None => Arc::clone(functions.entry(name.clone()).or_default()),
+        };
+        entry.in_flight.fetch_add(1, Relaxed);
+        entry.last_request_at.store(now_ms(), Relaxed);
+        entry.dirty.store(true, Relaxed);
+        drop(entries);
         InFlight {
             load: Arc::clone(self),
-            key: Some(key),
+            entry,
         }
     }
 
     /// In flight on this replica now.
     pub fn in_flight(&self, tenant: &TenantId, name: &FunctionName) -> u32 {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&(tenant.clone(), name.clone()))
-            .map_or(0, |e| e.in_flight)
+        self.lock()
+            .get(tenant.as_str())
+            .and_then(|f| f.get(name.as_str()))
+            .map_or(0, |e| e.in_flight.load(Relaxed))
     }
 
     /// The rows to publish: every function whose load changed since the
@@ -57,30 +73,35 @@ impl Load {
     /// so the scaler knows they are still running). Idle, unchanged
     /// functions are dropped from memory.
     pub fn changes(&self) -> Vec<LoadRow> {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let rows = entries
-            .iter_mut()
-            .filter(|(_, e)| e.dirty || e.in_flight > 0)
-            .map(|((tenant, name), e)| {
-                e.dirty = false;
-                LoadRow {
-                    tenant: tenant.clone(),
-                    name: name.clone(),
-                    in_flight: e.in_flight,
-                    last_request_at: e.last_request_at,
+        let mut entries = self.lock();
+        let mut rows = Vec::new();
+        for (tenant, functions) in entries.iter() {
+            for (name, e) in functions {
+                let in_flight = e.in_flight.load(Relaxed);
+                if e.dirty.swap(false, Relaxed) || in_flight > 0 {
+                    rows.push(LoadRow {
+                        tenant: tenant.clone(),
+                        name: name.clone(),
+                        in_flight,
+                        last_request_at: e.last_request_at.load(Relaxed),
+                    });
                 }
-            })
-            .collect();
-        entries.retain(|_, e| e.in_flight > 0 || e.dirty);
+            }
+        }
+        // What was just published and is idle goes (a later call makes it
+        // again).
+        entries.retain(|_, functions| {
+            functions.retain(|_, e| e.in_flight.load(Relaxed) > 0 || e.dirty.load(Relaxed));
+            !functions.is_empty()
+        });
         rows
     }
 
-    fn finish(&self, key: &Key) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let e = entries.entry(key.clone()).or_default();
-        e.in_flight = e.in_flight.saturating_sub(1);
-        e.last_request_at = now_ms();
-        e.dirty = true;
+    fn finish(&self, entry: &Entry) {
+        let _entries = self.lock();
+        entry.in_flight.fetch_sub(1, Relaxed);
+        entry.last_request_at.store(now_ms(), Relaxed);
+        entry.dirty.store(true, Relaxed);
     }
 }
 
@@ -88,14 +109,12 @@ impl Load {
 #[derive(Debug)]
 pub struct InFlight {
     load: Arc<Load>,
-    key: Option<Key>,
+    entry: Arc<Entry>,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.load.finish(&key);
-        }
+        self.load.finish(&self.entry);
     }
 }
 
