@@ -24,7 +24,7 @@ web/node_modules: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	touch web/node_modules
 
-deps: ## Install the Debian packages the tests need (postgresql, chromium, python3-venv, curl, jq, openssl, kubectl, the node's parts)
+deps: ## Install the Debian packages the tests need (postgresql, chromium, prometheus, python3-venv, curl, jq, openssl, kubectl, the node's parts)
 	scripts/install-deps
 
 services: deps ## Start PostgreSQL, the testenv Kubernetes control plane and node, and push the sample images (idempotent)
