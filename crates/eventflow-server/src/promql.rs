@@ -19,6 +19,10 @@ use serde::Deserialize;
 
 use crate::series::{outcome, Bucket, Point, LATENCY_BOUNDS};
 
+/// Puts one step's value of a gauge query into its bucket (the step's
+/// width given).
+type SetStep = fn(&mut Bucket, f64, i64);
+
 /// Why Prometheus could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum PromError {
@@ -294,48 +298,58 @@ impl Prometheus {
         )
         .await?;
         // Replicas: every server replica exports the same gauge, so the
-        // largest over them and over the step.
-        for (state, ready) in [("desired", false), ("ready", true)] {
-            let q = format!(
-                "max by (function) (max_over_time(eventflow_function_replicas{{{sel},state={}}}[{step}s]))",
+        // largest over them, over each step.
+        let replicas = |over: &str, state: &str| {
+            format!(
+                "max by (function) ({over}(eventflow_function_replicas{{{sel},state={}}}[{step}s]))",
                 lit(state)
-            );
-            let end = start + step * n as i64;
-            for m in self.range(&q, start + step, end, step).await? {
-                let key = m.metric.get("function").cloned().unwrap_or_default();
+            )
+        };
+        let gauges: [(String, SetStep); 3] = [
+            (replicas("max_over_time", "desired"), |b, v, _| {
+                b.replicas_max = u16::try_from(as_u32(v)).unwrap_or(u16::MAX);
+            }),
+            (replicas("max_over_time", "ready"), |b, v, _| {
+                b.ready_max = u16::try_from(as_u32(v)).unwrap_or(u16::MAX);
+            }),
+            (replicas("avg_over_time", "ready"), |b, v, step| {
+                b.ready_seconds = as_u32(v * step as f64);
+            }),
+        ];
+        for (q, set) in gauges {
+            for (m, values) in self.per_step(&q, start, step, n).await? {
+                let key = m.get("function").cloned().unwrap_or_default();
                 let steps = out.entry(key).or_insert_with(|| vec![Bucket::default(); n]);
-                for (i, v) in at_boundaries(&m, start + step, step, n - 1)
-                    .into_iter()
-                    .enumerate()
-                {
-                    let Some(v) = v else { continue };
-                    let v = u16::try_from(as_u32(v)).unwrap_or(u16::MAX);
-                    if ready {
-                        steps[i].ready_max = v;
-                    } else {
-                        steps[i].replicas_max = v;
-                    }
-                }
-            }
-            if ready {
-                let q = format!(
-                    "max by (function) (avg_over_time(eventflow_function_replicas{{{sel},state=\"ready\"}}[{step}s]))"
-                );
-                for m in self.range(&q, start + step, end, step).await? {
-                    let key = m.metric.get("function").cloned().unwrap_or_default();
-                    let steps = out.entry(key).or_insert_with(|| vec![Bucket::default(); n]);
-                    for (i, v) in at_boundaries(&m, start + step, step, n - 1)
-                        .into_iter()
-                        .enumerate()
-                    {
-                        if let Some(v) = v {
-                            steps[i].ready_seconds = as_u32(v * step as f64);
-                        }
+                for (b, v) in steps.iter_mut().zip(values) {
+                    if let Some(v) = v {
+                        set(b, v, step);
                     }
                 }
             }
         }
         Ok(out)
+    }
+
+    /// Each series of `promql` (a gauge-like query over a `[step]`
+    /// window) evaluated at the end of each of the `n` steps from `start`:
+    /// its labels and one value per step (`None` where it has none).
+    async fn per_step(
+        &self,
+        promql: &str,
+        start: i64,
+        step: i64,
+        n: usize,
+    ) -> Result<Vec<(HashMap<String, String>, Vec<Option<f64>>)>, PromError> {
+        let first_end = start + step;
+        Ok(self
+            .range(promql, first_end, start + step * n as i64, step)
+            .await?
+            .into_iter()
+            .map(|m| {
+                let values = at_boundaries(&m, first_end, step, n - 1);
+                (m.metric, values)
+            })
+            .collect())
     }
 
     /// The CPU and memory of one function's pods per step, from the
@@ -357,13 +371,13 @@ impl Prometheus {
             lit("function"),
         );
         let window = step.max(60);
-        let end = start + step * n as i64;
         let one = |q: String| async move {
-            let m = self.range(&q, start + step, end, step).await?;
+            let series = self.per_step(&q, start, step, n).await?;
             Ok::<_, PromError>(
-                m.first()
-                    .map(|m| at_boundaries(m, start + step, step, n - 1))
-                    .unwrap_or_else(|| vec![None; n]),
+                series
+                    .into_iter()
+                    .next()
+                    .map_or_else(|| vec![None; n], |(_, values)| values),
             )
         };
         Ok(PodUsage {

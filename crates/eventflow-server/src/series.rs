@@ -309,20 +309,17 @@ impl Series {
         range_s: i64,
         step_s: i64,
     ) -> Vec<(FunctionName, Vec<Point>)> {
-        let names: Vec<FunctionName> = self
-            .functions
+        self.functions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(tenant.as_str())
-            .map(|f| f.keys().cloned().collect())
-            .unwrap_or_default();
-        names
-            .into_iter()
-            .map(|n| {
-                let points = self.query(tenant, &n, end_s, range_s, step_s);
-                (n, points)
+            .map(|functions| {
+                functions
+                    .iter()
+                    .map(|(n, s)| (n.clone(), points_of(Some(s), end_s, range_s, step_s)))
+                    .collect()
             })
-            .collect()
+            .unwrap_or_default()
     }
 
     /// Drops a deleted function's series.
@@ -353,35 +350,12 @@ impl Series {
         range_s: i64,
         step_s: i64,
     ) -> Vec<Point> {
-        let end = end_s - end_s.rem_euclid(step_s) + step_s;
-        let start = end - range_s;
-        let mut points: Vec<Point> = (0..range_s / step_s)
-            .map(|i| Point {
-                start: start + i * step_s,
-                bucket: Bucket::default(),
-            })
-            .collect();
         let map = self
             .functions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(s) = map.get(tenant.as_str()).and_then(|f| f.get(name.as_str())) else {
-            return points;
-        };
-        let tier = if step_s % FINE == 0 && range_s <= FINE_KEEP && step_s < COARSE {
-            &s.fine
-        } else {
-            &s.coarse
-        };
-        for (t, b) in tier {
-            if *t >= start && *t < end {
-                let i = usize::try_from((t - start) / step_s).unwrap_or(0);
-                if let Some(p) = points.get_mut(i) {
-                    p.bucket.add(b);
-                }
-            }
-        }
-        points
+        let s = map.get(tenant.as_str()).and_then(|f| f.get(name.as_str()));
+        points_of(s, end_s, range_s, step_s)
     }
 
     /// Functions with a series and the bytes their buckets take (for the
@@ -401,6 +375,36 @@ impl Series {
             .sum();
         (map.values().map(HashMap::len).sum(), bytes)
     }
+}
+
+/// The points of one function's series `s` (none: all empty), as
+/// [`Series::query`] describes them.
+fn points_of(s: Option<&FunctionSeries>, end_s: i64, range_s: i64, step_s: i64) -> Vec<Point> {
+    let end = end_s - end_s.rem_euclid(step_s) + step_s;
+    let start = end - range_s;
+    let mut points: Vec<Point> = (0..range_s / step_s)
+        .map(|i| Point {
+            start: start + i * step_s,
+            bucket: Bucket::default(),
+        })
+        .collect();
+    let Some(s) = s else {
+        return points;
+    };
+    let tier = if step_s % FINE == 0 && range_s <= FINE_KEEP && step_s < COARSE {
+        &s.fine
+    } else {
+        &s.coarse
+    };
+    for (t, b) in tier {
+        if *t >= start && *t < end {
+            let i = usize::try_from((t - start) / step_s).unwrap_or(0);
+            if let Some(p) = points.get_mut(i) {
+                p.bucket.add(b);
+            }
+        }
+    }
+    points
 }
 
 /// Why a range or step is refused (the field it names and why).

@@ -384,8 +384,15 @@ pub struct TenantMetrics {
     pub quota: QuotaLimits,
 }
 
-fn errors(c: &CallCounts) -> u64 {
-    c.server_error + c.unavailable + c.timeout
+impl CallCounts {
+    /// Calls answered 5xx, 503 or 504.
+    fn errors(&self) -> u64 {
+        self.server_error + self.unavailable + self.timeout
+    }
+
+    fn total(&self) -> u64 {
+        self.ok + self.client_error + self.throttled + self.errors()
+    }
 }
 
 /// The caller's tenant over `range` every `step` (as for a function): calls
@@ -470,15 +477,10 @@ pub async fn tenant(
         let s = summary(&series, w.range_s, true);
         functions.push(FunctionTotals {
             name: row.name.to_string(),
-            errors: errors(&s.calls),
-            error_ratio: {
-                let total =
-                    s.calls.ok + s.calls.client_error + s.calls.throttled + errors(&s.calls);
-                if total == 0 {
-                    0.0
-                } else {
-                    errors(&s.calls) as f64 / total as f64
-                }
+            errors: s.calls.errors(),
+            error_ratio: match s.calls.total() {
+                0 => 0.0,
+                total => s.calls.errors() as f64 / total as f64,
             },
             calls: s.calls,
             latency_ms: s.latency_ms,
@@ -487,10 +489,10 @@ pub async fn tenant(
         });
     }
     functions.sort_by(|a, b| {
-        let total = |f: &FunctionTotals| {
-            f.calls.ok + f.calls.client_error + f.calls.throttled + errors(&f.calls)
-        };
-        total(b).cmp(&total(a)).then_with(|| a.name.cmp(&b.name))
+        b.calls
+            .total()
+            .cmp(&a.calls.total())
+            .then_with(|| a.name.cmp(&b.name))
     });
     let ms = |q: &str| {
         eventflow_core::Quantity::parse(q)
