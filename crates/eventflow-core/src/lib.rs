@@ -4,6 +4,7 @@
 
 mod error;
 mod ids;
+pub mod image_ref;
 pub mod quantity;
 pub mod registry;
 pub mod schedule;

@@ -292,11 +292,9 @@ fn parse_image(image: Option<&str>) -> Result<String, ValidationError> {
     if repository.chars().any(|c| c.is_ascii_uppercase()) {
         return err("image", "the repository name must be lowercase");
     }
-    image
-        .parse::<oci_spec::distribution::Reference>()
-        .map_err(|e| {
-            ValidationError::new("image", format!("is not a valid image reference: {e}"))
-        })?;
+    crate::image_ref::check(image).map_err(|e| {
+        ValidationError::new("image", format!("is not a valid image reference: {e}"))
+    })?;
     Ok(image.to_owned())
 }
 
