@@ -75,7 +75,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn reconciles() -> f64 {
+/// The operator's counters that matter here, summed over their labels:
+/// reconciles, function reconciles that applied children, function status
+/// writes, tenant reconciles.
+async fn counters() -> [f64; 4] {
     let Ok(out) = tokio::task::spawn_blocking(|| {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect("127.0.0.1:19391").ok()?;
@@ -87,13 +90,21 @@ async fn reconciles() -> f64 {
     })
     .await
     else {
-        return 0.0;
+        return [0.0; 4];
     };
-    out.unwrap_or_default()
-        .lines()
-        .filter(|l| l.starts_with("eventflow_operator_reconciles_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    let out = out.unwrap_or_default();
+    let sum = |name: &str| {
+        out.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    [
+        sum("eventflow_operator_reconciles_total"),
+        sum("eventflow_operator_child_applies_total{controller=\"function\"}"),
+        sum("eventflow_operator_status_writes_total{controller=\"function\"}"),
+        sum("eventflow_operator_reconciles_total{controller=\"tenant\"}"),
+    ]
 }
 
 fn vm_hwm_kib(pid: u32) -> u64 {
@@ -137,7 +148,13 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
     let scope = format!("b{}", std::process::id());
     let nodes = add_nodes(&client, n_nodes).await;
     let exe = std::env::current_exe().unwrap();
-    let mut child = tokio::process::Command::new(exe)
+    // BENCH_OPERATOR_WRAPPER="heaptrack -o /tmp/operator" runs the operator
+    // under a profiler (the RSS printed is then the wrapper's).
+    let wrapper = std::env::var("BENCH_OPERATOR_WRAPPER").unwrap_or_default();
+    let mut command: Vec<String> = wrapper.split_whitespace().map(String::from).collect();
+    command.push(exe.display().to_string());
+    let mut child = tokio::process::Command::new(&command[0])
+        .args(&command[1..])
         .arg("__operator")
         .arg(&scope)
         .stdout(Stdio::null())
@@ -219,7 +236,7 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
     )
     .unwrap();
     let crd_spec = FunctionSpec::from(&spec);
-    let reconciles_before = reconciles().await;
+    let before = counters().await;
     let start = Instant::now();
     let created: HashMap<(String, String), Instant> = stream::iter(0..n_functions)
         .map(|i| {
@@ -302,7 +319,7 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let all_running = start.elapsed();
-    let reconciles_after = reconciles().await;
+    let after = counters().await;
     let hwm = vm_hwm_kib(pid);
 
     let mut times: Vec<Duration> = running.values().copied().collect();
@@ -341,10 +358,17 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
             );
         }
     }
-    let recs = reconciles_after - reconciles_before;
+    let recs = after[0] - before[0];
     println!(
-        "reconciles: {recs} in {all_running:.2?} = {:.1}/s",
-        recs / all_running.as_secs_f64()
+        "reconciles: {recs} in {all_running:.2?} = {:.1}/s (of Tenants: {})",
+        recs / all_running.as_secs_f64(),
+        after[3] - before[3]
+    );
+    let per_function = |i: usize| (after[i] - before[i]) / n_functions as f64;
+    println!(
+        "per function: {:.2} reconciles that applied its children, {:.2} status writes",
+        per_function(1),
+        per_function(2)
     );
     println!("operator peak RSS (VmHWM): {:.1} MiB", hwm as f64 / 1024.0);
 

@@ -3,7 +3,9 @@
 //! [`FUNCTION_CHILDREN`] lists the kinds a Function owns. Everything that
 //! goes over those kinds is derived from it:
 //!
-//! * the Function controller's watches ([`own_function_children`]);
+//! * which of a Function's children the controller's caches hold
+//!   ([`ChildKind::cached`]; every listed kind must have a cache, see
+//!   `crate::cache`, whose watches are also the controller's triggers);
 //! * the apply step ([`Applier`]): it records the kind of every object it
 //!   applies; after a spec change it deletes the Function's object of each
 //!   listed kind it did not apply (the HPA, once `spec.autoscaling` is gone);
@@ -37,13 +39,14 @@ use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::ListParams;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{watcher, Controller};
+use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use eventflow_kube::delete_if_exists;
 
+use crate::cache::{Cached, Caches};
 use crate::{apply, Result};
 
 /// Declares a trait that stands for its bounds: every type meeting them
@@ -76,22 +79,23 @@ bounds_alias!(
 /// Deletions of one kind, boxed so that every kind fits one table.
 type Deletions<'a> = BoxFuture<'a, Result<()>>;
 
-/// One kind of Function child: how the controller watches it, how one of
+/// One kind of Function child: whether the controller's caches hold one, how one of
 /// its objects is deleted, and how its orphans are swept.
 #[derive(Clone, Copy)]
 pub(crate) struct ChildKind {
     /// The Kubernetes kind, e.g. `Deployment`.
     pub kind: &'static str,
-    owns: fn(Controller<Function>, &Client, &watcher::Config) -> Controller<Function>,
+    /// Whether the Function controller's caches hold the object.
+    pub cached: fn(&Caches, &str, &str) -> bool,
     delete: for<'a> fn(&'a Client, &'a str, &'a str) -> Deletions<'a>,
     sweep: for<'a> fn(&'a Client, &'a str, &'a BTreeSet<String>) -> Deletions<'a>,
 }
 
 impl ChildKind {
-    const fn of<K: Child>() -> Self {
+    const fn of<K: Cached>() -> Self {
         Self {
             kind: <K as k8s_openapi::Resource>::KIND,
-            owns: owns::<K>,
+            cached: K::cached,
             delete: delete::<K>,
             sweep: sweep::<K>,
         }
@@ -109,26 +113,6 @@ pub(crate) const FUNCTION_CHILDREN: [ChildKind; 4] = [
 /// The watch on objects the platform manages (its label on them).
 pub(crate) fn managed_by_platform() -> watcher::Config {
     watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"))
-}
-
-/// Adds a watch (`owns`) on every kind of [`FUNCTION_CHILDREN`], limited to
-/// objects the platform manages.
-pub(crate) fn own_function_children(
-    controller: Controller<Function>,
-    client: &Client,
-) -> Controller<Function> {
-    let wc = managed_by_platform();
-    FUNCTION_CHILDREN
-        .iter()
-        .fold(controller, |c, k| (k.owns)(c, client, &wc))
-}
-
-fn owns<K: Child>(
-    controller: Controller<Function>,
-    client: &Client,
-    wc: &watcher::Config,
-) -> Controller<Function> {
-    controller.owns(Api::<K>::all(client.clone()), wc.clone())
 }
 
 fn delete<'a, K: Child>(client: &'a Client, ns: &'a str, name: &'a str) -> Deletions<'a> {
@@ -251,7 +235,7 @@ pub(crate) struct TenantChildKind {
 }
 
 impl TenantChildKind {
-    const fn of<K: Kind>() -> Self {
+    const fn of<K: Kind + Serialize>() -> Self {
         Self {
             kind: <K as k8s_openapi::Resource>::KIND,
             watch: watches::<K>,
@@ -259,12 +243,69 @@ impl TenantChildKind {
     }
 }
 
-fn watches<K: Kind>(
+fn watches<K: Kind + Serialize>(
     controller: Controller<Tenant>,
     client: &Client,
     wc: &watcher::Config,
 ) -> Controller<Tenant> {
-    controller.watches(Api::<K>::all(client.clone()), wc.clone(), owner_of)
+    let changes =
+        spec_changes(watcher(Api::<K>::all(client.clone()), wc.clone()).default_backoff());
+    controller.watches_stream(changes, owner_of)
+}
+
+/// What of an object a Tenant reconcile reacts to: everything but its
+/// status and bookkeeping (`resourceVersion`, `managedFields`), hashed.
+fn spec_hash<K: Serialize>(obj: &K) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut v = serde_json::to_value(obj).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+        if let Some(m) = o.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            m.remove("resourceVersion");
+            m.remove("managedFields");
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.to_string().hash(&mut h);
+    h.finish()
+}
+
+/// The objects of a watch whose spec, metadata (or existence) changed:
+/// every listed and deleted object, and an applied one only if
+/// [`spec_hash`] differs from its last. A ResourceQuota's status changes
+/// with every pod, Service or Function created in its namespace; without
+/// this each of those changes would be a Tenant reconcile that applies
+/// every tenant object again.
+fn spec_changes<K: Kind + Serialize>(
+    events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+    use futures::StreamExt;
+    let mut seen: std::collections::HashMap<ObjectRef<K>, u64> = Default::default();
+    events
+        .map(move |event| {
+            let objects = match event? {
+                watcher::Event::Apply(obj) => {
+                    let hash = spec_hash(&obj);
+                    let changed = seen.insert(ObjectRef::from_obj(&obj), hash) != Some(hash);
+                    changed.then_some(obj)
+                }
+                watcher::Event::InitApply(obj) => {
+                    seen.insert(ObjectRef::from_obj(&obj), spec_hash(&obj));
+                    Some(obj)
+                }
+                watcher::Event::Delete(obj) => {
+                    seen.remove(&ObjectRef::from_obj(&obj));
+                    Some(obj)
+                }
+                watcher::Event::Init => {
+                    seen.clear();
+                    None
+                }
+                watcher::Event::InitDone => None,
+            };
+            Ok(objects)
+        })
+        .filter_map(|r: Result<Option<K>, watcher::Error>| async move { r.transpose() })
 }
 
 /// Every kind a Tenant owns, once.
@@ -344,6 +385,49 @@ mod tests {
             labels: Some(BTreeMap::from([(FUNCTION_LABEL.into(), function.into())])),
             ..ObjectMeta::default()
         }
+    }
+
+    #[tokio::test]
+    async fn tenant_children_trigger_on_what_changed_but_their_status() {
+        use futures::StreamExt;
+        use k8s_openapi::api::core::v1::{ResourceQuotaSpec, ResourceQuotaStatus};
+        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+        let quota = |pods: &str, used: &str, rv: &str| ResourceQuota {
+            metadata: ObjectMeta {
+                name: Some("quota".into()),
+                namespace: Some("tenant-acme".into()),
+                resource_version: Some(rv.into()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(ResourceQuotaSpec {
+                hard: Some(BTreeMap::from([("pods".into(), Quantity(pods.into()))])),
+                ..ResourceQuotaSpec::default()
+            }),
+            status: Some(ResourceQuotaStatus {
+                used: Some(BTreeMap::from([("pods".into(), Quantity(used.into()))])),
+                ..ResourceQuotaStatus::default()
+            }),
+        };
+        let events = futures::stream::iter([
+            watcher::Event::Init,
+            watcher::Event::InitApply(quota("10", "0", "1")),
+            watcher::Event::InitDone,
+            watcher::Event::Apply(quota("10", "1", "2")),
+            watcher::Event::Apply(quota("10", "2", "3")),
+            watcher::Event::Apply(quota("20", "2", "4")),
+            watcher::Event::Apply(quota("20", "3", "5")),
+            watcher::Event::Delete(quota("20", "3", "5")),
+        ])
+        .map(Ok);
+        let seen: Vec<String> = spec_changes(events)
+            .map(|q| {
+                let q = q.expect("no error");
+                q.metadata.resource_version.unwrap_or_default()
+            })
+            .collect()
+            .await;
+        // Listed, the hard limit changed, deleted; the status updates are not triggers.
+        assert_eq!(seen, ["1", "4", "5"]);
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub enum Error {
     /// operator neither adopts nor deletes it.
     #[error("namespace {0} already exists and is not a tenant namespace of EventFlow (it lacks the labels app.kubernetes.io/managed-by=eventflow and eventflow.io/tenant); the operator will not take it over: delete or rename it, or choose another tenant id")]
     NamespaceTaken(String),
+    /// The Function controller's watches have not listed their objects yet
+    /// (they retry on their own); the reconcile is retried.
+    #[error("the watches of Deployments, Services, ServiceAccounts, HPAs and pods have not listed them yet")]
+    NotSynced,
     /// The metrics listener could not be started.
     #[error("metrics listener on {addr}: {source}")]
     Listen {
@@ -50,6 +54,7 @@ impl Error {
                 _ => "finalizer",
             },
             Error::Listen { .. } => "listen",
+            Error::NotSynced => "not_synced",
             Error::Config(_) | Error::LeaseNamespaceMissing(_) => "config",
         }
     }

@@ -1,5 +1,6 @@
 //! The Function controller.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,16 +8,19 @@ use std::time::Duration;
 use eventflow_core::{FunctionName, FunctionSpec};
 use eventflow_crd::{Function, Phase};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{Event, Pod, Service, ServiceAccount};
 use k8s_openapi::chrono::{Duration as ChronoDuration, Utc};
 use kube::api::ListParams;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::build::FunctionChildren;
-use crate::children::{managed_by_platform, own_function_children, Applier};
-use crate::reconcile::{run_controller, timed, trigger_watch, write_status};
+use crate::cache::{self, children_hash, Caches, FunctionKey, Writers};
+use crate::children::{Applier, ChildKind, FUNCTION_CHILDREN};
+use crate::reconcile::{run_controller, timed, trigger_watch, write_status, Shared};
 use crate::status::{self, Observed};
 use crate::{build, now, validate, Context, Error, Result, StopSignal};
 
@@ -34,21 +38,58 @@ const YOUNG_SECONDS: i64 = 3;
 /// `FailedCreate` events older than this are ignored.
 const EVENT_WINDOW_MINUTES: i64 = 10;
 
-/// Runs the Function controller until `stop`.
+/// What the Function controller's reconciles share: the operator's
+/// [`Context`] and the controller's [`Caches`].
+pub struct FunctionContext {
+    pub base: Arc<Context>,
+    pub caches: Caches,
+}
+
+impl FunctionContext {
+    /// `base` with empty caches, and the caches' writers.
+    pub fn new(base: Arc<Context>) -> (Self, Writers) {
+        let (caches, writers) = Caches::new();
+        (Self { base, caches }, writers)
+    }
+}
+
+impl Shared for FunctionContext {
+    fn context(&self) -> &Context {
+        &self.base
+    }
+}
+
+/// Runs the Function controller until `stop`. Its watches: the Functions
+/// (kept without managedFields), and the children and pods that feed
+/// [`Caches`], each also a trigger (pods belong to ReplicaSets, not to the
+/// Function: they are mapped by label, so a crash, an OOM kill or a failed
+/// pull shows in the status at once).
 pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, stop: StopSignal) {
     let client = ctx.client.clone();
-    let controller = Controller::new(
+    let (functions, writer) = reflector::store();
+    let trigger = watcher(
         Api::<Function>::all(client.clone()),
         trigger_watch(selector.as_deref()),
-    );
-    // Pods belong to ReplicaSets, not to the Function: map them by label, so
-    // a crash, an OOM kill or a failed pull shows in the status at once.
-    let controller = own_function_children(controller, &client).watches(
-        Api::<Pod>::all(client.clone()),
-        managed_by_platform(),
+    )
+    .default_backoff()
+    .modify(cache::trim_function)
+    .reflect(writer)
+    .applied_objects();
+    let (fctx, writers) = FunctionContext::new(ctx);
+    let controller = writers.watch(
+        Controller::for_stream(trigger, functions),
+        &client,
         pod_function,
     );
-    run_controller(controller, CONTROLLER, reconcile, ctx, concurrency, stop).await;
+    run_controller(
+        controller,
+        CONTROLLER,
+        reconcile,
+        Arc::new(fctx),
+        concurrency,
+        stop,
+    )
+    .await;
 }
 
 /// The Function a pod belongs to, by its function label.
@@ -82,11 +123,12 @@ fn pod_function(pod: Pod) -> Option<ObjectRef<Function>> {
 /// 6. **status** (pure, [`status::derive`]): written with `patch_status`
 ///    only when it differs from the current one, so reconciling an
 ///    unchanged Function writes nothing.
-pub async fn reconcile(f: Arc<Function>, ctx: Arc<Context>) -> Result<Action> {
-    timed(CONTROLLER, f.as_ref(), &ctx, reconcile_inner(&f, &ctx)).await
+pub async fn reconcile(f: Arc<Function>, ctx: Arc<FunctionContext>) -> Result<Action> {
+    timed(CONTROLLER, f.as_ref(), &ctx.base, reconcile_inner(&f, &ctx)).await
 }
 
-async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
+async fn reconcile_inner(f: &Function, fctx: &FunctionContext) -> Result<Action> {
+    let (ctx, caches) = (fctx.base.as_ref(), &fctx.caches);
     // 1. fetch
     if f.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
@@ -120,14 +162,53 @@ async fn reconcile_inner(f: &Function, ctx: &Context) -> Result<Action> {
         &owner,
         valid.secrets_revision.as_deref(),
     );
-    // 4. apply
-    let spec_changed = f.status.as_ref().and_then(|s| s.observed_generation) != f.meta().generation;
-    let mut applier = Applier::new(ctx.client.clone(), &ns);
-    let deployment =
-        apply_children(&mut applier, &children, &name.k8s_name(), spec_changed).await?;
+    // 4. apply (unless what was last applied is still there)
+    if !caches.synced().await {
+        return Err(Error::NotSynced);
+    }
+    let child = name.k8s_name();
+    let uid = f.meta().uid.clone().unwrap_or_default();
+    let key = FunctionKey {
+        ns: &ns,
+        name: name.as_str(),
+        uid: &uid,
+        child: &child,
+    };
+    let hash = children_hash(&children);
+    let wanted = kinds(&children);
+    let cached = |kind: &ChildKind| (kind.cached)(caches, &ns, &child);
+    let fresh = caches.fresh(&key, hash, |_| {
+        FUNCTION_CHILDREN
+            .iter()
+            .all(|k| cached(k) == wanted.contains(k.kind))
+    });
+    let deployment = match fresh {
+        Some(d) => Deployment::clone(&d),
+        None => {
+            let spec_changed =
+                f.status.as_ref().and_then(|s| s.observed_generation) != f.meta().generation;
+            let stale = spec_changed
+                || FUNCTION_CHILDREN
+                    .iter()
+                    .any(|k| !wanted.contains(k.kind) && cached(k));
+            let mut applier = Applier::new(ctx.client.clone(), &ns);
+            match apply_children(&mut applier, &children, &child, stale).await {
+                Ok(d) => {
+                    caches.record(&key, hash, d.metadata.generation);
+                    ctx.metrics.applied(CONTROLLER);
+                    d
+                }
+                Err(e) => {
+                    caches.forget(&key);
+                    return Err(e);
+                }
+            }
+        }
+    };
     // 5. observe
     let desired = desired_replicas(spec, &deployment);
-    let (pods, events) = observe(&ctx.client, &ns, name, &deployment, desired).await?;
+    let pods = caches.pods(&ns, name.as_str());
+    let events = observe_events(&ctx.client, &ns, name, &deployment, desired).await?;
     // 6. status
     let mut st = status::derive(
         f.status.as_ref(),
@@ -197,17 +278,26 @@ fn desired_replicas(spec: &FunctionSpec, deployment: &Deployment) -> i32 {
     }
 }
 
-/// Step 5: the pods unless the Deployment is brand new (a Running function
-/// reports its restarts), the recent `FailedCreate` events only when
-/// replicas are missing. Failures need pods and events; none can exist for
-/// a Deployment this young.
-async fn observe(
+/// The kinds [`apply_children`] applies for `children`.
+fn kinds(children: &FunctionChildren) -> BTreeSet<&'static str> {
+    use k8s_openapi::Resource as _;
+    let mut kinds = BTreeSet::from([ServiceAccount::KIND, Deployment::KIND, Service::KIND]);
+    if children.hpa.is_some() {
+        kinds.insert(HorizontalPodAutoscaler::KIND);
+    }
+    kinds
+}
+
+/// Step 5 (the pods come from the cache): the recent `FailedCreate`
+/// events, only when replicas are missing and the Deployment is more than
+/// seconds old (a quota refusal needs a ReplicaSet that tried).
+async fn observe_events(
     client: &Client,
     ns: &str,
     name: &FunctionName,
     deployment: &Deployment,
     desired: i32,
-) -> Result<(Vec<Pod>, Vec<Event>)> {
+) -> Result<Vec<Event>> {
     let ready = deployment
         .status
         .as_ref()
@@ -218,20 +308,10 @@ async fn observe(
         .creation_timestamp
         .as_ref()
         .is_some_and(|t| Utc::now() - t.0 < ChronoDuration::seconds(YOUNG_SECONDS));
-    let pods = if young {
-        Vec::new()
-    } else {
-        let pods_api = Api::<Pod>::namespaced(client.clone(), ns);
-        let pod_lp =
-            ListParams::default().labels(&format!("{}={}", eventflow_crd::FUNCTION_LABEL, name));
-        pods_api.list(&pod_lp).await?.items
-    };
-    let events = if ready >= desired || young {
-        Vec::new()
-    } else {
-        failed_create_events(client, ns, name).await?
-    };
-    Ok((pods, events))
+    if ready >= desired || young {
+        return Ok(Vec::new());
+    }
+    failed_create_events(client, ns, name).await
 }
 
 /// The `FailedCreate` events of the function's ReplicaSets from the last
@@ -315,6 +395,12 @@ mod tests {
         drop(apply_children(&mut applier, &full, "fn-hello", true));
         let listed: BTreeSet<&str> = FUNCTION_CHILDREN.iter().map(|k| k.kind).collect();
         assert_eq!(applier.applied(), &listed);
+        // What the cache check expects to find is what is applied.
+        assert_eq!(&kinds(&full), applier.applied());
+        let mut applier = Applier::new(testing::unused_client(), "tenant-acme");
+        let plain = children(false);
+        drop(apply_children(&mut applier, &plain, "fn-hello", false));
+        assert_eq!(&kinds(&plain), applier.applied());
     }
 
     /// DELETE paths the apply step sends for a Function without autoscaling.

@@ -7,6 +7,9 @@
 //! * [`function`]: `Function` (namespaced) → ServiceAccount, Deployment,
 //!   Service and optional HPA `fn-{name}`, and the Function's status.
 //! * [`build`]: the desired objects, built by pure functions.
+//! * [`cache`]: what the Function controller reads from its watches (its
+//!   children, its pods) and what it last applied, so that an unchanged
+//!   Function costs the API server nothing.
 //! * `children` (internal): the kinds each CR owns, listed once; the
 //!   watches, the Function's applier and the orphan sweep derive from them.
 //! * `reconcile` (internal): what both controllers share: the run loop,
@@ -21,6 +24,7 @@
 //! ownerReference. See `docs/OPERATOR.md`.
 
 pub mod build;
+pub mod cache;
 mod children;
 mod error;
 pub mod function;

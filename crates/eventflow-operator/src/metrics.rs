@@ -18,6 +18,7 @@ pub struct Metrics {
     errors: IntCounterVec,
     duration: HistogramVec,
     writes: IntCounterVec,
+    applies: IntCounterVec,
     leader: IntGauge,
 }
 
@@ -71,6 +72,14 @@ impl Metrics {
             &["controller"],
         )
         .expect("valid metric");
+        let applies = IntCounterVec::new(
+            Opts::new(
+                "eventflow_operator_child_applies_total",
+                "Reconciliations that server-side applied an object's children, by controller (a Function whose children are as last applied is not applied again).",
+            ),
+            &["controller"],
+        )
+        .expect("valid metric");
         let leader = IntGauge::new(
             "eventflow_operator_leader",
             "1 while this process holds the Lease and runs the controllers.",
@@ -81,6 +90,7 @@ impl Metrics {
             Box::new(errors.clone()),
             Box::new(duration.clone()),
             Box::new(writes.clone()),
+            Box::new(applies.clone()),
             Box::new(leader.clone()),
         ] {
             registry.register(c).expect("metric registered once");
@@ -91,6 +101,7 @@ impl Metrics {
             errors,
             duration,
             writes,
+            applies,
             leader,
         }
     }
@@ -110,6 +121,10 @@ impl Metrics {
         self.writes.with_label_values(&[controller]).inc();
     }
 
+    pub(crate) fn applied(&self, controller: &str) {
+        self.applies.with_label_values(&[controller]).inc();
+    }
+
     pub(crate) fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
     }
@@ -122,6 +137,11 @@ impl Metrics {
     /// Status patches written so far by `controller`.
     pub fn status_writes(&self, controller: &str) -> u64 {
         self.writes.with_label_values(&[controller]).get()
+    }
+
+    /// Reconciliations of `controller` that applied children so far.
+    pub fn applies(&self, controller: &str) -> u64 {
+        self.applies.with_label_values(&[controller]).get()
     }
 
     /// Whether this process currently runs the controllers.

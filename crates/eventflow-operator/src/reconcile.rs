@@ -46,19 +46,32 @@ async fn log_failure<T, E: std::fmt::Display>(
     }
 }
 
+/// What a controller's reconciles share: the operator's [`Context`], and
+/// whatever else the controller keeps (the Function controller's caches).
+pub(crate) trait Shared: Send + Sync + 'static {
+    fn context(&self) -> &Context;
+}
+
+impl Shared for Context {
+    fn context(&self) -> &Context {
+        self
+    }
+}
+
 /// Runs `controller` (its watches already set up) until `stop`: with
 /// [`controller_config`], `reconcile` for every object that changed, and
 /// [`Context::error_policy`] when a reconcile fails. `name` is the
 /// controller's metric label.
-pub(crate) async fn run_controller<K, F>(
+pub(crate) async fn run_controller<K, C, F>(
     controller: Controller<K>,
     name: &'static str,
-    reconcile: fn(Arc<K>, Arc<Context>) -> F,
-    ctx: Arc<Context>,
+    reconcile: fn(Arc<K>, Arc<C>) -> F,
+    ctx: Arc<C>,
     concurrency: u16,
     stop: StopSignal,
 ) where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    C: Shared,
     F: Future<Output = Result<Action>> + Send + 'static,
 {
     controller
@@ -66,7 +79,7 @@ pub(crate) async fn run_controller<K, F>(
         .graceful_shutdown_on(stop)
         .run(
             reconcile,
-            move |obj, e, ctx| ctx.error_policy(name, obj.as_ref(), e),
+            move |obj, e, ctx| ctx.context().error_policy(name, obj.as_ref(), e),
             ctx,
         )
         .for_each(|r| log_failure(name, r))

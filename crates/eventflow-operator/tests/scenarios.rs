@@ -8,11 +8,17 @@ use std::sync::{Arc, Mutex};
 use axum::body::Body as AxumBody;
 use axum::http::{Method, Request, Response, StatusCode};
 use eventflow_crd::{Function, FunctionStatus, Phase};
+use eventflow_operator::cache::Writers;
+use eventflow_operator::function::FunctionContext;
 use eventflow_operator::{function, status, Context, FunctionSettings, Metrics, NetworkSettings};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::client::Body as KubeBody;
+use kube::core::PartialObjectMeta;
+use kube::runtime::watcher::Event;
 use kube::Client;
+use kube::Resource;
 
 type Calls = Arc<Mutex<Vec<(Method, String)>>>;
 
@@ -115,7 +121,9 @@ fn deployment(ready: i32, age_seconds: i64) -> Deployment {
     d
 }
 
-async fn run(f: Function, script: Script) -> BTreeSet<(Method, String)> {
+/// A Function controller's context on the scripted API, its caches listed
+/// (empty), their writers and the calls the API saw.
+fn context(script: Script) -> (Arc<FunctionContext>, Writers, Calls) {
     let calls: Calls = Arc::default();
     let client = mock_client(script, calls.clone());
     let ctx = Arc::new(Context::new(
@@ -124,11 +132,35 @@ async fn run(f: Function, script: Script) -> BTreeSet<(Method, String)> {
         FunctionSettings::default(),
         Arc::new(Metrics::new()),
     ));
-    function::reconcile(Arc::new(f), ctx)
+    let (fctx, mut writers) = FunctionContext::new(ctx);
+    writers.mark_listed();
+    (Arc::new(fctx), writers, calls)
+}
+
+/// One reconcile of `f`; the calls it made (taken out of `calls`).
+async fn reconcile(
+    f: &Function,
+    ctx: &Arc<FunctionContext>,
+    calls: &Calls,
+) -> BTreeSet<(Method, String)> {
+    function::reconcile(Arc::new(f.clone()), ctx.clone())
         .await
         .expect("reconcile succeeds");
-    let calls = calls.lock().unwrap().clone();
+    let calls = std::mem::take(&mut *calls.lock().unwrap());
     calls.into_iter().collect()
+}
+
+async fn run(f: Function, script: Script) -> BTreeSet<(Method, String)> {
+    let (ctx, _writers, calls) = context(script);
+    reconcile(&f, &ctx, &calls).await
+}
+
+/// The metadata of the child `fn-hello` of kind `K`, as its watch has it.
+fn child_meta<K: Resource<DynamicType = ()> + Default>() -> PartialObjectMeta<K> {
+    let mut m = PartialObjectMeta::<K>::default();
+    m.metadata.name = Some("fn-hello".into());
+    m.metadata.namespace = Some("tenant-acme".into());
+    m
 }
 
 fn call(m: Method, p: &str) -> (Method, String) {
@@ -167,13 +199,13 @@ async fn new_function_applies_children_removes_stale_hpa_and_writes_status() {
 }
 
 #[tokio::test]
-async fn unready_older_deployment_reads_pods_and_events() {
+async fn unready_older_deployment_reads_its_events_and_its_pods_from_the_cache() {
     let script = Script {
         deployment: deployment(1, 60),
         status_patches: Arc::default(),
     };
     let calls = run(function_cr(2, None), script).await;
-    assert!(calls.contains(&call(Method::GET, &format!("{NS}/pods"))));
+    assert!(!calls.contains(&call(Method::GET, &format!("{NS}/pods"))));
     assert!(calls.contains(&call(Method::GET, &format!("{NS}/events"))));
 }
 
@@ -197,19 +229,64 @@ async fn unchanged_running_function_writes_no_status_and_reads_only_its_pods() {
         deployment: d,
         status_patches: Arc::default(),
     };
-    let calls = run(function_cr(2, Some(previous)), script.clone()).await;
-    // The three applies (no-ops on a real API server), the pods (for their
-    // restarts) and nothing else: no HPA delete (spec unchanged), no events,
-    // no status write.
-    let expected: BTreeSet<_> = [
+    let (ctx, mut writers, calls) = context(script.clone());
+    let f = function_cr(2, Some(previous));
+    // After an operator start nothing has been applied by this process: the
+    // three applies (no-ops on a real API server) and nothing else: no HPA
+    // delete (spec unchanged), no events, no pods (from the cache), no
+    // status write.
+    let applies: BTreeSet<_> = [
         call(Method::PATCH, &format!("{NS}/serviceaccounts/fn-hello")),
         call(Method::PATCH, &format!("{APPS}/deployments/fn-hello")),
         call(Method::PATCH, &format!("{NS}/services/fn-hello")),
-        call(Method::GET, &format!("{NS}/pods")),
     ]
     .into();
-    assert_eq!(calls, expected);
-    assert!(script.status_patches.lock().unwrap().is_empty());
+    assert_eq!(reconcile(&f, &ctx, &calls).await, applies);
+    assert_eq!(ctx.base.metrics.applies("function"), 1);
+    // The watches deliver the children: the next reconcile (a pod event, a
+    // requeue) sends nothing at all.
+    writers
+        .deployments
+        .apply_watcher_event(&Event::Apply(script.deployment.clone()));
+    writers
+        .services
+        .apply_watcher_event(&Event::Apply(child_meta::<Service>()));
+    writers
+        .accounts
+        .apply_watcher_event(&Event::Apply(child_meta::<ServiceAccount>()));
+    assert_eq!(reconcile(&f, &ctx, &calls).await, BTreeSet::new());
+    assert_eq!(ctx.base.metrics.applies("function"), 1);
+    // Someone deletes the Service: everything is applied again.
+    writers
+        .services
+        .apply_watcher_event(&Event::Delete(child_meta::<Service>()));
+    assert_eq!(reconcile(&f, &ctx, &calls).await, applies);
+    writers
+        .services
+        .apply_watcher_event(&Event::Apply(child_meta::<Service>()));
+    assert_eq!(reconcile(&f, &ctx, &calls).await, BTreeSet::new());
+    // Someone edits the Deployment's spec (its generation moves on): applied again.
+    let mut edited = script.deployment.clone();
+    edited.metadata.generation = Some(2);
+    writers
+        .deployments
+        .apply_watcher_event(&Event::Apply(edited));
+    assert_eq!(reconcile(&f, &ctx, &calls).await, applies);
+    // A spec change (another image) is applied, with the stale-HPA delete.
+    writers
+        .deployments
+        .apply_watcher_event(&Event::Apply(script.deployment.clone()));
+    let mut changed = f.clone();
+    changed.spec.image = "registry.example/hello:2".into();
+    changed.metadata.generation = Some(4);
+    let mut expected = applies.clone();
+    expected.insert(call(
+        Method::DELETE,
+        &format!("{HPA}/horizontalpodautoscalers/fn-hello"),
+    ));
+    let sent = reconcile(&changed, &ctx, &calls).await;
+    assert!(sent.is_superset(&expected), "{sent:?}");
+    assert!(script.status_patches.lock().unwrap().len() <= 1);
 }
 
 /// An API server on which the EventFlow resources appear after
