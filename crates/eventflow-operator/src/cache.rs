@@ -181,7 +181,7 @@ impl Caches {
         &self,
         function: &FunctionKey<'_>,
         hash: u64,
-        present: impl Fn(&Self) -> bool,
+        present: impl FnOnce() -> bool,
     ) -> Option<Arc<Deployment>> {
         let applied = {
             let map = self.applied.lock().expect("applied map");
@@ -192,7 +192,7 @@ impl Caches {
             return None;
         }
         let d = self.deployment(function.ns, function.child)?;
-        (d.metadata.generation == applied.generation && present(self)).then_some(d)
+        (d.metadata.generation == applied.generation && present()).then_some(d)
     }
 
     /// Records that `hash` was applied to the Function now and the

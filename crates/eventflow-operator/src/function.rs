@@ -112,14 +112,17 @@ fn pod_function(pod: Pod) -> Option<ObjectRef<Function>> {
 /// 3. **build** (pure, cannot fail, [`build`]): ServiceAccount, Deployment
 ///    (its pods with the operator's tolerations and node selector, if set),
 ///    Service and, with autoscaling, the HPA, all owned by the Function;
-/// 4. **apply**: server-side apply with field manager
+/// 4. **apply**: nothing when [`Caches::fresh`] says the children are as
+///    last applied; otherwise server-side apply with field manager
 ///    [`crate::FIELD_MANAGER`] and `force`, the objects concurrently, each
-///    one's kind recorded; after a spec change the Function's object of
-///    every child kind not applied is deleted (the HPA when autoscaling is
-///    unset; the kinds are listed once, in the `children` module);
-/// 5. **observe**: the applied Deployment's status; unless all replicas are
-///    ready (or the Deployment is seconds old), the pods (image pull / crash
-///    loop) and the ReplicaSets' `FailedCreate` events (quota);
+///    one's kind recorded; after a spec change (or when the cache holds a
+///    child of a kind no longer wanted) the Function's object of every
+///    child kind not applied is deleted (the HPA when autoscaling is unset;
+///    the kinds are listed once, in the `children` module);
+/// 5. **observe**: the Deployment's status (as applied, or from the cache),
+///    the pods from the cache (image pull / crash loop) and, unless all
+///    replicas are ready (or the Deployment is seconds old), the
+///    ReplicaSets' `FailedCreate` events (quota);
 /// 6. **status** (pure, [`status::derive`]): written with `patch_status`
 ///    only when it differs from the current one, so reconciling an
 ///    unchanged Function writes nothing.
@@ -177,7 +180,7 @@ async fn reconcile_inner(f: &Function, fctx: &FunctionContext) -> Result<Action>
     let hash = children_hash(&children);
     let wanted = kinds(&children);
     let cached = |kind: &ChildKind| (kind.cached)(caches, &ns, &child);
-    let fresh = caches.fresh(&key, hash, |_| {
+    let fresh = caches.fresh(&key, hash, || {
         FUNCTION_CHILDREN
             .iter()
             .all(|k| cached(k) == wanted.contains(k.kind))
