@@ -286,7 +286,10 @@ async fn unchanged_running_function_writes_no_status_and_reads_only_its_pods() {
     ));
     let sent = reconcile(&changed, &ctx, &calls).await;
     assert!(sent.is_superset(&expected), "{sent:?}");
-    assert!(script.status_patches.lock().unwrap().len() <= 1);
+    // Only the spec change moved the status (its observedGeneration).
+    let patches = script.status_patches.lock().unwrap();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert_eq!(patches[0]["status"]["observedGeneration"], 4);
 }
 
 /// An API server on which the EventFlow resources appear after
