@@ -46,7 +46,9 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (listen, upstream) = match args.as_slice() {
         [_, l, u] => (l.clone(), u.trim_end_matches('/').to_string()),
-        _ => panic!("usage: bare_proxy LISTEN UPSTREAM (e.g. 127.0.0.1:8080 http://127.0.0.1:9000)"),
+        _ => {
+            panic!("usage: bare_proxy LISTEN UPSTREAM (e.g. 127.0.0.1:8080 http://127.0.0.1:9000)")
+        }
     };
     let upstream: &'static str = Box::leak(upstream.into_boxed_str());
     let mut connector = HttpConnector::new();

@@ -74,6 +74,10 @@ pub enum SecretError {
     TooShort(usize),
 }
 
+/// How many verified tokens [`JwtKeys::verify`] remembers (a full cache is
+/// emptied, then fills again).
+pub const VERIFIED_CACHE_SIZE: usize = 4096;
+
 /// Signing and verification keys with the pinned validation rules.
 #[derive(Clone)]
 pub struct JwtKeys {
@@ -81,6 +85,12 @@ pub struct JwtKeys {
     decoding: DecodingKey,
     validation: Validation,
     pub ttl_seconds: i64,
+    /// Tokens whose signature and claims were verified, with their claims:
+    /// a client sends the same token on every call, and checking its
+    /// signature again (base64, JSON, HMAC-SHA256) was the largest cost of
+    /// an invocation after the sockets. Expiry and not-before are checked
+    /// again on every hit.
+    verified: Arc<Mutex<HashMap<String, Claims>>>,
 }
 
 impl JwtKeys {
@@ -101,6 +111,7 @@ impl JwtKeys {
             decoding: DecodingKey::from_secret(secret),
             validation,
             ttl_seconds,
+            verified: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -131,7 +142,25 @@ impl JwtKeys {
         (token, claims)
     }
 
+    /// The token's claims if its signature, algorithm, issuer, audience,
+    /// required claims and times are valid. A token verified before is
+    /// looked up instead of decoded again, and only its times are checked
+    /// (nothing else about it can change: the key is the process's).
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some(claims) = self.verified.lock().expect("token cache").get(token) {
+            return check_times(claims, now).map(|()| claims.clone());
+        }
+        let claims = self.decode(token)?;
+        let mut cache = self.verified.lock().expect("token cache");
+        if cache.len() >= VERIFIED_CACHE_SIZE {
+            cache.clear();
+        }
+        cache.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    fn decode(&self, token: &str) -> Result<Claims, ApiError> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|d| d.claims)
             .map_err(|e| {
@@ -149,6 +178,19 @@ impl JwtKeys {
                 ApiError::unauthorized(why)
             })
     }
+}
+
+/// `exp` and `nbf` of already verified claims against `now`, with the same
+/// leeway and messages as the first verification.
+fn check_times(claims: &Claims, now: i64) -> Result<(), ApiError> {
+    let leeway = LEEWAY_SECONDS as i64;
+    if claims.exp < now - leeway {
+        return Err(ApiError::unauthorized("token expired"));
+    }
+    if claims.nbf > now + leeway {
+        return Err(ApiError::unauthorized("token not yet valid"));
+    }
+    Ok(())
 }
 
 /// How long a replica trusts what it last read about a key. A revocation on
@@ -400,6 +442,55 @@ mod tests {
         assert_eq!(claims.ns.as_deref(), Some("tenant-alice"));
         let other = JwtKeys::new(&[2u8; 32], 60).unwrap();
         assert!(other.verify(&token).is_err());
+    }
+
+    #[test]
+    fn verified_tokens_are_remembered_but_their_times_still_checked() {
+        let keys = JwtKeys::new(&[1u8; 32], 60).unwrap();
+        let t = TenantId::parse("alice").unwrap();
+        let (token, claims) = keys.mint("alice", Some(&t), None, Role::Tenant, None);
+        assert_eq!(keys.verify(&token).unwrap(), claims);
+        assert_eq!(keys.verified.lock().unwrap().len(), 1);
+        // The second call is a cache hit with the same answer.
+        assert_eq!(keys.verify(&token).unwrap(), claims);
+        assert_eq!(keys.verified.lock().unwrap().len(), 1);
+        // Only the exact token hits: one changed character is verified
+        // afresh, and refused.
+        let mut forged = token.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(keys.verify(&forged).is_err());
+        // A remembered token past its expiry (or before nbf) is refused.
+        let leeway = LEEWAY_SECONDS as i64;
+        let now = claims.iat;
+        let late = Claims {
+            exp: now - leeway - 1,
+            ..claims.clone()
+        };
+        keys.verified
+            .lock()
+            .unwrap()
+            .insert(token.clone(), late.clone());
+        let e = keys.verify(&token).unwrap_err();
+        assert!(e.to_string().contains("token expired"), "{e}");
+        let early = Claims {
+            nbf: now + leeway + 60,
+            ..claims.clone()
+        };
+        keys.verified.lock().unwrap().insert(token.clone(), early);
+        let e = keys.verify(&token).unwrap_err();
+        assert!(e.to_string().contains("not yet valid"), "{e}");
+        assert!(check_times(&claims, now).is_ok());
+        // A full cache starts over.
+        let mut cache = keys.verified.lock().unwrap();
+        cache.clear();
+        for i in 0..VERIFIED_CACHE_SIZE {
+            cache.insert(format!("t{i}"), claims.clone());
+        }
+        drop(cache);
+        let (fresh, _) = keys.mint("bob", Some(&t), None, Role::Tenant, None);
+        keys.verify(&fresh).unwrap();
+        assert_eq!(keys.verified.lock().unwrap().len(), 1);
     }
 
     #[test]
