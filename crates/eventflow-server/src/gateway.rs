@@ -427,17 +427,24 @@ impl Gateway {
 }
 
 /// Headers never forwarded in either direction (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
+
+// The forwarding headers' names, parsed once (a `&str` name is parsed
+// again on every insert).
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
@@ -450,7 +457,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for n in named {
         headers.remove(n);
     }
-    for h in HOP_BY_HOP {
+    for h in &HOP_BY_HOP {
         headers.remove(h);
     }
 }
@@ -501,12 +508,8 @@ fn check_sub_path(suffix: Option<&str>) -> Result<(), ApiError> {
 }
 
 /// The headers sent upstream.
-pub fn upstream_headers(
-    incoming: &HeaderMap,
-    client: Option<SocketAddr>,
-    request_id: Option<&str>,
-) -> HeaderMap {
-    let mut h = incoming.clone();
+pub fn upstream_headers(mut h: HeaderMap, client: Option<SocketAddr>) -> HeaderMap {
+    let host = h.get(header::HOST).cloned();
     strip_hop_by_hop(&mut h);
     h.remove(header::AUTHORIZATION);
     // Kubernetes impersonation: through the API server's service proxy
@@ -539,7 +542,7 @@ pub fn upstream_headers(
     }
     if let Some(addr) = client {
         let prior = h
-            .get("x-forwarded-for")
+            .get(&X_FORWARDED_FOR)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let value = match prior {
@@ -547,15 +550,16 @@ pub fn upstream_headers(
             None => addr.ip().to_string(),
         };
         if let Ok(v) = HeaderValue::from_str(&value) {
-            h.insert("x-forwarded-for", v);
+            h.insert(X_FORWARDED_FOR, v);
         }
     }
-    if let Some(host) = incoming.get(header::HOST) {
-        h.insert("x-forwarded-host", host.clone());
+    if let Some(host) = host {
+        h.insert(X_FORWARDED_HOST, host);
     }
-    h.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(id).ok()) {
-        h.insert("x-request-id", id);
+    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    // The request id (set by the request-id layer), once.
+    if let Some(id) = h.get(&X_REQUEST_ID).cloned() {
+        h.insert(X_REQUEST_ID, id);
     }
     h
 }
@@ -932,16 +936,12 @@ async fn forward(
     timeout: Duration,
     wakeable: Option<Wakeable<'_>>,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let client_addr = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let request_id = parts
-        .headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok());
-    let headers = upstream_headers(&parts.headers, client_addr, request_id);
+    let headers = upstream_headers(std::mem::take(&mut parts.headers), client_addr);
     let (suffix, query) = (raw_suffix(parts.uri.path()), parts.uri.query());
     let url = target(upstream.base(), suffix, query);
     match upstream {
