@@ -62,9 +62,9 @@ pub struct Caches {
     services: Store<PartialObjectMeta<Service>>,
     accounts: Store<PartialObjectMeta<ServiceAccount>>,
     hpas: Store<PartialObjectMeta<HorizontalPodAutoscaler>>,
-    /// By the Function's namespace and name: its uid (a Function deleted
-    /// and created again under the same name is another one) and the apply.
-    applied: Mutex<HashMap<(String, String), (String, Applied)>>,
+    /// By the Function's uid (a Function deleted and created again under
+    /// the same name is another one, with nothing applied yet).
+    applied: Mutex<HashMap<String, Applied>>,
 }
 
 /// The writing halves of [`Caches`]: fed by the controller's watches
@@ -172,7 +172,7 @@ impl Caches {
             .collect()
     }
 
-    /// The cached Deployment, if the Function `(ns, fname, uid)`'s children
+    /// The cached Deployment, if the Function's children
     /// need no apply: the last apply sent `hash` less than [`RESYNC`] ago,
     /// the Deployment's generation is still the one that apply answered, and
     /// every child kind `present` says is there (and only those). `None`:
@@ -183,11 +183,11 @@ impl Caches {
         hash: u64,
         present: impl FnOnce() -> bool,
     ) -> Option<Arc<Deployment>> {
-        let applied = {
-            let map = self.applied.lock().expect("applied map");
-            let (uid, a) = map.get(&(function.ns.to_owned(), function.name.to_owned()))?;
-            (uid == function.uid).then_some(*a)?
-        };
+        let applied = *self
+            .applied
+            .lock()
+            .expect("applied map")
+            .get(function.uid)?;
         if applied.hash != hash || applied.at.elapsed() >= RESYNC {
             return None;
         }
@@ -200,17 +200,14 @@ impl Caches {
     /// deleted Functions') are dropped on the way.
     pub(crate) fn record(&self, function: &FunctionKey<'_>, hash: u64, generation: Option<i64>) {
         let mut map = self.applied.lock().expect("applied map");
-        map.retain(|_, (_, a)| a.at.elapsed() < RESYNC);
+        map.retain(|_, a| a.at.elapsed() < RESYNC);
         map.insert(
-            (function.ns.to_owned(), function.name.to_owned()),
-            (
-                function.uid.to_owned(),
-                Applied {
-                    hash,
-                    generation,
-                    at: Instant::now(),
-                },
-            ),
+            function.uid.to_owned(),
+            Applied {
+                hash,
+                generation,
+                at: Instant::now(),
+            },
         );
     }
 
@@ -220,15 +217,13 @@ impl Caches {
         self.applied
             .lock()
             .expect("applied map")
-            .remove(&(function.ns.to_owned(), function.name.to_owned()));
+            .remove(function.uid);
     }
 }
 
 /// Which Function a cache lookup is for.
 pub(crate) struct FunctionKey<'a> {
     pub ns: &'a str,
-    /// The Function's name.
-    pub name: &'a str,
     pub uid: &'a str,
     /// Its children's name (`fn-{name}`).
     pub child: &'a str,

@@ -173,7 +173,6 @@ async fn reconcile_inner(f: &Function, fctx: &FunctionContext) -> Result<Action>
     let uid = f.meta().uid.clone().unwrap_or_default();
     let key = FunctionKey {
         ns: &ns,
-        name: name.as_str(),
         uid: &uid,
         child: &child,
     };
