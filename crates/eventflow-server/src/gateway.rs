@@ -198,12 +198,30 @@ const ROUTE_TTL: Duration = Duration::from_secs(2);
 type HttpClient =
     hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Body>;
 
+thread_local! {
+    /// Each thread's own pool of upstream connections: a connection's task
+    /// runs on the runtime of the thread that opened it, so a request
+    /// served by one of the server's HTTP workers ([`crate::serve`]) keeps
+    /// its upstream call on that worker's thread.
+    static HTTP: HttpClient = http_client();
+}
+
+/// hyper's client directly: no proxy-from-env, no redirects, no
+/// decompression, and bodies pass through as they are.
+fn http_client() -> HttpClient {
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_max_idle_per_host(256)
+        .build(connector)
+}
+
 pub struct Gateway {
     config: GatewayConfig,
     /// `None`: the function does not exist (cached as well).
     /// By tenant, then function: looked up by `&str` without allocating.
     routes: Mutex<HashMap<TenantId, HashMap<FunctionName, CachedRoute>>>,
-    http: HttpClient,
     slots: Mutex<HashMap<TenantId, Arc<Semaphore>>>,
     rate: crate::limits::TenantRate,
     invocations: IntCounterVec,
@@ -229,15 +247,6 @@ const PUBLIC_LOOKUPS_PER_SECOND: u32 = 200;
 
 impl Gateway {
     pub fn new(config: GatewayConfig, registry: &prometheus::Registry) -> Self {
-        // hyper's client directly: no proxy-from-env, no redirects, no
-        // decompression, and bodies pass through as they are.
-        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let http =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .pool_max_idle_per_host(256)
-                .build(connector);
         let rate = crate::limits::TenantRate::new(config.rate_per_tenant, "invocations");
         let invocations = IntCounterVec::new(
             Opts::new(
@@ -264,7 +273,6 @@ impl Gateway {
         Self {
             config,
             routes: Mutex::new(HashMap::new()),
-            http,
             slots: Mutex::new(HashMap::new()),
             rate,
             invocations,
@@ -948,7 +956,7 @@ async fn forward(
         Upstream::Http(_) => {
             let gw = &state.gateway;
             let (Some(w), Some(len)) = (wakeable, replayable_len(&body)) else {
-                return forward_http(gw, &url, parts.method, headers, body, timeout)
+                return forward_http(&url, parts.method, headers, body, timeout)
                     .await
                     .map_err(ApiError::from);
             };
@@ -961,7 +969,6 @@ async fn forward(
                 ApiError::bad_request(format!("could not read the request body: {e}"), None)
             })?;
             let first = forward_http(
-                gw,
                 &url,
                 parts.method.clone(),
                 headers.clone(),
@@ -979,7 +986,6 @@ async fn forward(
                     let pod = gw.config.resolver.pod_upstream(w.tenant, &woken)?;
                     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                     forward_http(
-                        gw,
                         &target(pod.base(), suffix, query),
                         parts.method,
                         headers,
@@ -1107,7 +1113,6 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 async fn forward_http(
-    gw: &Gateway,
     url: &str,
     method: axum::http::Method,
     headers: HeaderMap,
@@ -1120,7 +1125,8 @@ async fn forward_http(
         .body(body)
         .map_err(|e| HttpError::Failed(format!("invalid upstream URL: {e}")))?;
     *req.headers_mut() = headers;
-    let resp = match tokio::time::timeout(timeout, gw.http.request(req)).await {
+    let call = HTTP.with(|http| http.request(req));
+    let resp = match tokio::time::timeout(timeout, call).await {
         Err(_) => return Err(HttpError::Timeout(timeout)),
         Ok(Err(e)) => {
             let text = error_chain(&e);
@@ -1318,20 +1324,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_that_reached_nothing_is_told_from_one_that_broke() {
-        let gw = Gateway::new(GatewayConfig::default(), &prometheus::Registry::new());
-        let call = |url: String| {
-            let gw = &gw;
-            async move {
-                forward_http(
-                    gw,
-                    &url,
-                    axum::http::Method::POST,
-                    HeaderMap::new(),
-                    Body::from("hello"),
-                    Duration::from_secs(5),
-                )
-                .await
-            }
+        let call = |url: String| async move {
+            forward_http(
+                &url,
+                axum::http::Method::POST,
+                HeaderMap::new(),
+                Body::from("hello"),
+                Duration::from_secs(5),
+            )
+            .await
         };
         // Nothing listens: refused, so the request can go elsewhere.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -376,10 +376,19 @@ async fn prune_audit_log(state: Arc<AppState>, keep: Duration) {
 
 /// Serves until SIGTERM/SIGINT: readiness fails first, then in-flight
 /// requests finish, then the sync loop stops and the pool closes.
+///
+/// Connections are served by `workers` threads, each running its own
+/// single-threaded runtime and accepting from the same listening socket, as
+/// nginx's worker processes do: a request's work, and the upstream
+/// connection the gateway takes from that thread's pool, stay on one
+/// thread, with no hand-offs or wake-ups between threads. The background
+/// loops (sync, scaler, workers of asynchronous invocations, …) and the
+/// metrics listener run on the caller's runtime.
 pub async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
     metrics_listener: tokio::net::TcpListener,
+    workers: usize,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sync_task = tokio::spawn(state.sync.clone().run(stop_rx.clone()));
@@ -406,31 +415,22 @@ pub async fn serve(
             }
         }
     });
-    let shutdown_state = state.clone();
-    let shutdown = async move {
-        eventflow_kube::shutdown_signal().await;
-        tracing::info!("shutdown requested: failing readiness, draining requests");
-        shutdown_state.begin_shutdown();
-        // The sync loop stops now and releases its lease, so that a standby
-        // replica applies what the draining requests still write, instead of
-        // waiting for the lease to expire after this process is gone.
-        let _ = stop_tx.send(true);
-        tokio::time::sleep(shutdown_state.config.shutdown_delay).await;
+    let mut http = HttpWorkers::start(listener.into_std()?, app(state.clone()), workers)?;
+    let early = tokio::select! {
+        _ = eventflow_kube::shutdown_signal() => None,
+        r = http.next_done() => Some(r),
     };
-    // No Nagle delay on the answers (the gateway's upstream sockets have
-    // TCP_NODELAY too): a response whose head and body go out as two
-    // writes would otherwise wait for the client's ACK.
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let result = axum::serve(
-        listener,
-        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
-    // The sender went with the shutdown future, which ends the sync loop.
+    if let Some(Err(e)) = &early {
+        tracing::error!(error = %e, "an HTTP worker stopped; shutting down");
+    }
+    tracing::info!("shutdown requested: failing readiness, draining requests");
+    state.begin_shutdown();
+    // The sync loop stops now and releases its lease, so that a standby
+    // replica applies what the draining requests still write, instead of
+    // waiting for the lease to expire after this process is gone.
+    let _ = stop_tx.send(true);
+    tokio::time::sleep(state.config.shutdown_delay).await;
+    let result = http.drain().await.and(early.unwrap_or(Ok(())));
     let _ = sync_task.await;
     let _ = scaler_task.await;
     let _ = sampler_task.await;
@@ -442,8 +442,122 @@ pub async fn serve(
         t.abort();
     }
     state.store.close().await;
+    http.end().await;
     tracing::info!("server stopped");
     result
+}
+
+/// The threads that serve HTTP connections (see [`serve`]).
+struct HttpWorkers {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// Each worker's result once it has stopped serving.
+    done: futures::stream::FuturesUnordered<tokio::sync::oneshot::Receiver<std::io::Result<()>>>,
+    /// `true`: stop accepting, finish the open requests.
+    drain: tokio::sync::watch::Sender<bool>,
+    /// `true`: end the runtimes.
+    end: tokio::sync::watch::Sender<bool>,
+}
+
+impl HttpWorkers {
+    fn start(listener: std::net::TcpListener, app: Router, n: usize) -> std::io::Result<Self> {
+        let (drain, drain_rx) = tokio::sync::watch::channel(false);
+        let (end, end_rx) = tokio::sync::watch::channel(false);
+        let mut workers = Self {
+            threads: Vec::new(),
+            done: Default::default(),
+            drain,
+            end,
+        };
+        for i in 0..n.max(1) {
+            let listener = listener.try_clone()?;
+            let app = app.clone();
+            let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+            let (drain, mut end) = (drain_rx.clone(), end_rx.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("http-worker-{i}"))
+                .spawn(move || {
+                    let rt = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            let _ = done_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    rt.block_on(async move {
+                        let _ = done_tx.send(serve_http(listener, app, drain).await);
+                        // Connections opened on this thread may outlive its
+                        // requests and be used from others: the database
+                        // pool's, the HTTP clients'. Their I/O is driven by
+                        // this runtime, so it runs until the server is done.
+                        let _ = end.wait_for(|e| *e).await;
+                    });
+                })?;
+            workers.threads.push(thread);
+            workers.done.push(done_rx);
+        }
+        Ok(workers)
+    }
+
+    /// Waits for a worker to stop serving (before a shutdown: a failure).
+    async fn next_done(&mut self) -> std::io::Result<()> {
+        use futures::StreamExt;
+        match self.done.next().await {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(std::io::Error::other("an HTTP worker thread panicked")),
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Stops accepting and waits for the open requests to finish.
+    async fn drain(&mut self) -> std::io::Result<()> {
+        let _ = self.drain.send(true);
+        let mut result = Ok(());
+        while !self.done.is_empty() {
+            if let Err(e) = self.next_done().await {
+                result = result.and(Err(e));
+            }
+        }
+        result
+    }
+
+    /// Ends the workers' runtimes (after everything that may use their
+    /// connections is done).
+    async fn end(self) {
+        let _ = self.end.send(true);
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
+/// One worker's accept loop, until `drain` turns `true`.
+async fn serve_http(
+    listener: std::net::TcpListener,
+    app: Router,
+    mut drain: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    // No Nagle delay on the answers (the gateway's upstream sockets have
+    // TCP_NODELAY too): a response whose head and body go out as two
+    // writes would otherwise wait for the client's ACK.
+    use axum::serve::ListenerExt;
+    let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = drain.wait_for(|d| *d).await;
+    })
+    .await
 }
 
 #[cfg(test)]

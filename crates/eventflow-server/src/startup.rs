@@ -46,6 +46,9 @@ pub struct Settings {
     /// Where `/metrics` is served (apart from the API: it names every
     /// tenant and function).
     pub metrics_listen: SocketAddr,
+    /// Threads serving HTTP connections, each a single-threaded runtime;
+    /// 0: one per CPU core (see [`crate::serve`]).
+    pub http_workers: usize,
     pub auth_mode: AuthMode,
     /// Embedded state: the SQLite database and the dev JWT secret.
     pub data_dir: PathBuf,
@@ -271,6 +274,7 @@ pub struct Server {
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
     metrics_listener: tokio::net::TcpListener,
+    http_workers: usize,
 }
 
 impl Server {
@@ -320,6 +324,10 @@ impl Server {
             state: AppState::new(config, store, jwt),
             listener,
             metrics_listener,
+            http_workers: match s.http_workers {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            },
         })
     }
 
@@ -331,7 +339,14 @@ impl Server {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         tracing::info!(addr = %self.local_addr()?, mode = ?self.state.config.auth_mode, "EventFlow API listening");
         tracing::info!(addr = %self.metrics_listener.local_addr()?, "metrics listening (/metrics)");
-        crate::serve(self.state, self.listener, self.metrics_listener).await
+        tracing::info!(threads = self.http_workers, "HTTP workers");
+        crate::serve(
+            self.state,
+            self.listener,
+            self.metrics_listener,
+            self.http_workers,
+        )
+        .await
     }
 }
 

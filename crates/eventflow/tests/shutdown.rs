@@ -1,5 +1,6 @@
 //! Graceful shutdown of the real binary: on SIGTERM readiness fails first,
-//! the request in flight finishes, then the process exits 0.
+//! the requests in flight finish (on every HTTP worker thread), then the
+//! process exits 0.
 
 mod common;
 
@@ -30,6 +31,8 @@ async fn sigterm_fails_readiness_then_drains_then_exits() {
             "off",
             "--shutdown-delay-seconds",
             "1",
+            "--http-workers",
+            "3",
             "--invoke-static",
             &format!("alice/slow=http://{up}"),
         ],
@@ -55,10 +58,30 @@ async fn sigterm_fails_readiness_then_drains_then_exits() {
     .map(|t| (t, server.child.id()))
     .unwrap();
 
-    // A request in flight...
-    let in_flight = tokio::task::spawn_blocking(move || {
-        http(port, "POST", "/v1/functions/slow/invoke", Some(&token), "")
-    });
+    // Connections are served by the threads asked for.
+    let mut workers: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| name.starts_with("http-worker-"))
+        .collect();
+    workers.sort();
+    assert_eq!(
+        workers,
+        ["http-worker-0", "http-worker-1", "http-worker-2"],
+        "--http-workers 3"
+    );
+
+    // Requests in flight, on connections of their own (spread over the
+    // workers)...
+    let in_flight: Vec<_> = (0..6)
+        .map(|_| {
+            let token = token.clone();
+            tokio::task::spawn_blocking(move || {
+                http(port, "POST", "/v1/functions/slow/invoke", Some(&token), "")
+            })
+        })
+        .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
     // ...when SIGTERM arrives.
     Command::new("kill")
@@ -74,12 +97,14 @@ async fn sigterm_fails_readiness_then_drains_then_exits() {
         "readiness fails as soon as shutdown starts: {}",
         ready.1
     );
-    let (status, body) = in_flight.await.unwrap();
-    assert_eq!(
-        (status, body.as_str()),
-        (200, "done"),
-        "the in-flight request finished"
-    );
+    for request in in_flight {
+        let (status, body) = request.await.unwrap();
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "done"),
+            "every in-flight request finished"
+        );
+    }
     let started = Instant::now();
     let exit = tokio::task::spawn_blocking(move || {
         let status = server.child.wait().unwrap();
