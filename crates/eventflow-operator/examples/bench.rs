@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use eventflow_crd::{Function, FunctionSpec, Phase, Tenant, TenantSpec};
 use eventflow_operator::{Config, FunctionSettings};
 use futures::{stream, StreamExt};
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::{Api, Client, ResourceExt};
 
@@ -32,13 +32,21 @@ const SCOPE_LABEL: &str = "eventflow-bench/run";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    if args.get(1).map(String::as_str) == Some("__operator") {
+        let rt = if std::env::var("BENCH_OPERATOR_RUNTIME").as_deref() == Ok("current") {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+        }
         .enable_all()
         .build()
         .unwrap();
-    if args.get(1).map(String::as_str) == Some("__operator") {
         rt.block_on(run_operator(args[2].clone()));
     } else {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let functions = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(500usize);
         let tenants = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(50usize);
         let nodes = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(2usize);
@@ -107,11 +115,12 @@ async fn counters() -> [f64; 4] {
     ]
 }
 
-fn vm_hwm_kib(pid: u32) -> u64 {
+/// One field of `/proc/{pid}/status`, in KiB (0 if the process is gone).
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
         .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(0)
 }
@@ -270,7 +279,12 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
     let mut deployment_ready: HashMap<(String, String), Duration> = HashMap::new();
     let dep_api = Api::<k8s_openapi::api::apps::v1::Deployment>::all(client.clone());
     let deadline = Instant::now() + Duration::from_secs(900);
+    // Sampled every round: the largest anonymous (heap, stacks) and
+    // file-backed (the binary's pages) parts of the operator's RSS.
+    let (mut anon_max, mut file_max) = (0u64, 0u64);
     while running.len() < n_functions && Instant::now() < deadline {
+        anon_max = anon_max.max(status_kib(pid, "RssAnon"));
+        file_max = file_max.max(status_kib(pid, "RssFile"));
         let list = fn_api
             .list(&ListParams::default().labels(&format!("{SCOPE_LABEL}={scope}")))
             .await
@@ -320,7 +334,7 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
     }
     let all_running = start.elapsed();
     let after = counters().await;
-    let hwm = vm_hwm_kib(pid);
+    let hwm = status_kib(pid, "VmHWM");
 
     let mut times: Vec<Duration> = running.values().copied().collect();
     times.sort();
@@ -370,7 +384,12 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
         per_function(1),
         per_function(2)
     );
-    println!("operator peak RSS (VmHWM): {:.1} MiB", hwm as f64 / 1024.0);
+    println!(
+        "operator peak RSS (VmHWM): {:.1} MiB (largest sampled: anonymous {:.1} MiB, file-backed {:.1} MiB)",
+        hwm as f64 / 1024.0,
+        anon_max as f64 / 1024.0,
+        file_max as f64 / 1024.0
+    );
 
     // Clean up: tenants (the operator removes the namespaces), operator, nodes.
     for id in &ids {
@@ -393,9 +412,42 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
         .arg(pid.to_string())
         .status();
     let _ = child.wait().await;
+    // The namespaces (and their pods) terminate after their tenants are
+    // gone; a run started before they have would compete with that
+    // teardown. Wait for them, showing how many are left.
+    let ns_api = Api::<Namespace>::all(client.clone());
+    let mut shown = usize::MAX;
+    while t_del.elapsed() < Duration::from_secs(900) {
+        let mut left = 0;
+        for id in &ids {
+            if ns_api
+                .get_opt(&format!("tenant-{id}"))
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+            {
+                left += 1;
+            }
+        }
+        if left == 0 {
+            break;
+        }
+        if left != shown {
+            println!(
+                "  {left} tenant namespaces still terminating ({:.0?})",
+                t_del.elapsed()
+            );
+            shown = left;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
     let node_api = Api::<Node>::all(client.clone());
     for n in nodes {
         let _ = node_api.delete(&n, &DeleteParams::default()).await;
     }
-    println!("cleaned up in {:.2?}", t_del.elapsed());
+    println!(
+        "cleaned up (tenants, namespaces, nodes) in {:.2?}",
+        t_del.elapsed()
+    );
 }
