@@ -308,34 +308,51 @@ pub fn metrics_app(state: Arc<AppState>) -> Router {
 }
 
 /// The whole HTTP application.
+///
+/// The layers are composed with `ServiceBuilder` and given to the router in
+/// two `layer` calls: axum boxes a route's service once per `layer` call and
+/// clones that box on every request, so each separate call was an
+/// allocation and a dynamic dispatch more per request (docs/PERFORMANCE.md).
 pub fn app(state: Arc<AppState>) -> Router {
     let api = routes()
         .layer(middleware::from_fn(web::security_headers))
         .merge(invoke_routes())
-        .layer(DefaultBodyLimit::max(json::BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ));
+        .layer(
+            // Route-level: `track` labels by the matched route.
+            tower::ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    metrics::track,
+                ))
+                .layer(DefaultBodyLimit::max(json::BODY_LIMIT)),
+        );
     let router = match &state.config.web_dir {
         Some(dir) => api.merge(web::router(dir).layer(middleware::from_fn(web::security_headers))),
         None => api.fallback(api_not_found),
     };
     router
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                let request_id = req
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id)
-            }),
+            tower::ServiceBuilder::new()
+                .layer(catch_panics())
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(tower::util::option_layer(
+                    // Only dev mode checks the Host header (DNS rebinding).
+                    (state.config.auth_mode == AuthMode::Dev)
+                        .then(|| middleware::from_fn_with_state(state.clone(), dev_host::check)),
+                ))
+                .map_response(axum::response::IntoResponse::into_response)
+                .layer(TraceLayer::new_for_http().make_span_with(
+                    |req: &axum::http::Request<_>| {
+                        let request_id = req
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default();
+                        tracing::info_span!("request", method = %req.method(), uri = %req.uri().path(), request_id)
+                    },
+                )),
         )
-        .layer(middleware::from_fn_with_state(state.clone(), dev_host::check))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(catch_panics())
         .with_state(state)
 }
 
