@@ -59,8 +59,13 @@ pub struct ServerArgs {
     metrics_listen: SocketAddr,
     /// Threads that serve HTTP connections, each with its own event loop
     /// (as nginx's worker processes); 0: one per CPU core.
-    #[arg(long, env = "EVENTFLOW_HTTP_WORKERS", default_value_t = 0)]
-    http_workers: usize,
+    #[arg(
+        long,
+        env = "EVENTFLOW_HTTP_WORKERS",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u16).range(0..=256)
+    )]
+    http_workers: u16,
     /// Directory for embedded state (SQLite database, dev JWT secret).
     #[arg(long, env = "EVENTFLOW_DATA_DIR", default_value = ".eventflow-data")]
     data_dir: PathBuf,
@@ -313,7 +318,7 @@ pub fn settings(args: ServerArgs, in_cluster: bool) -> Result<(Settings, LogForm
     let settings = Settings {
         listen: args.listen,
         metrics_listen: args.metrics_listen,
-        http_workers: args.http_workers,
+        http_workers: args.http_workers.into(),
         auth_mode,
         data_dir: args.data_dir,
         database_url: args.database_url,
@@ -432,6 +437,10 @@ mod tests {
             "loopback"
         );
         assert_eq!(s.http_workers, 0, "one per core");
+        assert!(
+            convert(&["--http-workers", "257"], false).is_err(),
+            "at most 256"
+        );
         assert_eq!(s.data_dir, PathBuf::from(".eventflow-data"));
         assert!(s.database_url.is_none() && s.jwt_secret.is_none() && s.admin_key.is_none());
         assert_eq!(s.web_dir, WebDir::Auto);
