@@ -14,6 +14,11 @@
 //! pods on those nodes only (`--pod-toleration`/`--pod-node-selector`, see
 //! `eventflow_testenv::SIMULATED_NODE_OPERATOR_ARGS`): the bench's made-up
 //! image never runs on testenv's real node.
+//!
+//! Environment: `BENCH_CONCURRENCY` (the operator's reconcile concurrency,
+//! default 16), `BENCH_OPERATOR_RUNTIME=current` (the operator on a
+//! single-threaded runtime), `BENCH_OPERATOR_WRAPPER` (a command the
+//! operator runs under, e.g. `heaptrack -o /tmp/operator`).
 
 #![allow(clippy::print_stdout)]
 
