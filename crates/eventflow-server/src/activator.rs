@@ -330,17 +330,20 @@ async fn bring_up(
 /// Sets the Deployment's replicas to one if it has none, with the read
 /// `resourceVersion` as a precondition, so a count the scaler raised in the
 /// meantime is never lowered.
-/// `true` when this call raised it from zero (a cold start), `false` when
-/// it already had replicas.
+/// `true` when it was at zero as this wake began (a cold start, even if
+/// another server replica's activator raised it first), `false` when it
+/// already had replicas.
 async fn scale_to_one(deployments: &Api<Deployment>, deployment: &str) -> Result<bool, String> {
+    let mut at_zero = false;
     for _ in 0..5 {
         let scale = deployments
             .get_scale(deployment)
             .await
             .map_err(|e| format!("reading the scale of {deployment}: {e}"))?;
         if scale.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0) > 0 {
-            return Ok(false);
+            return Ok(at_zero);
         }
+        at_zero = true;
         let patch = serde_json::json!({
             "metadata": {"resourceVersion": scale.metadata.resource_version},
             "spec": {"replicas": 1},

@@ -124,6 +124,16 @@ impl Stabiliser {
     }
 }
 
+/// Whether this round leaves the function alone because the activator is
+/// bringing it up from zero: every call in flight at zero waits in an
+/// activator, which raises the Deployment to one itself and times the cold
+/// start. Raising it here as well would race that (the activator would find
+/// replicas it did not ask for and not count a cold start); the next round
+/// after the wake scales past one.
+pub fn activator_wakes(current: u32, in_flight: u32) -> bool {
+    current == 0 && in_flight > 0
+}
+
 /// Step 4: `desired` within the tenant's limits. `quota_room` is how many
 /// more pods of this function the tenant's quota admits (`None`: not
 /// known, so not limited here; the quota itself still refuses the pods).
@@ -185,6 +195,16 @@ mod tests {
             active_since_ms: 1_000_000 - idle_for_ms,
             idle_ms: 60_000,
         }
+    }
+
+    #[test]
+    fn calls_in_flight_at_zero_are_left_to_the_activator() {
+        assert!(activator_wakes(0, 1));
+        assert!(activator_wakes(0, 50));
+        // Nothing waits: the scaler decides (e.g. minReplicas raised).
+        assert!(!activator_wakes(0, 0));
+        // Up from one is the scaler's again.
+        assert!(!activator_wakes(1, 50));
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //!   subresource when the count changes and records the decision on the
 //!   function (shown in the API's status).
 //! * Waking a function at zero does not wait for this loop: the gateway's
-//!   activator ([`crate::activator`]) scales it to one itself, at once.
+//!   activator ([`crate::activator`]) scales it to one itself, at once, and
+//!   this loop leaves it alone until then ([`decide::activator_wakes`]).
 
 pub mod decide;
 pub mod load;
@@ -252,6 +253,9 @@ async fn decide_one(
             Err(e) => return Err(e.into()),
         },
     };
+    if decide::activator_wakes(current, total.in_flight) {
+        return Ok(());
+    }
     let idle = a
         .idle_seconds
         .map_or(cfg.idle_default, |s| Duration::from_secs(u64::from(s)));

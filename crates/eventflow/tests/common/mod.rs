@@ -1,5 +1,6 @@
 //! Shared by the binary's integration tests: a real `eventflow server` on a
-//! free loopback port, ready when returned, killed on drop.
+//! free loopback port, ready when returned, killed on drop (the tail of its
+//! log printed when the test panics).
 
 #![allow(dead_code)]
 
@@ -103,6 +104,23 @@ pub fn http(port: u16, method: &str, path: &str, token: Option<&str>, body: &str
 pub struct Server {
     pub child: Child,
     pub port: u16,
+    /// Its stderr: the tail is printed when a test panics while it runs.
+    log: tempfile::NamedTempFile,
+}
+
+/// Prints the last `lines` lines of a process's log to the test's stderr.
+fn print_tail(what: &str, log: &Path, lines: usize) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    let from = all.len().saturating_sub(lines);
+    eprintln!(
+        "---- the last {} lines of the {what}'s log ({}) ----",
+        all.len() - from,
+        log.display()
+    );
+    for l in &all[from..] {
+        eprintln!("{l}");
+    }
 }
 
 impl Server {
@@ -115,6 +133,7 @@ impl Server {
     /// `args` (nothing else: no auth mode is implied).
     pub fn start_with(data_dir: &Path, args: &[&str]) -> Self {
         let port = free_port();
+        let log = tempfile::NamedTempFile::new().expect("create the server log");
         let child = Command::new(env!("CARGO_BIN_EXE_eventflow"))
             .args(["server", "--listen", &format!("127.0.0.1:{port}")])
             // Any free port, unless `args` name one.
@@ -128,10 +147,10 @@ impl Server {
             .env_remove("EVENTFLOW_JWT_SECRET")
             .env_remove("EVENTFLOW_SECRETS_KEY")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log.reopen().expect("open the server log"))
             .spawn()
             .expect("start eventflow server");
-        let server = Server { child, port };
+        let server = Server { child, port, log };
         let deadline = Instant::now() + Duration::from_secs(30);
         while http(port, "GET", "/readyz", None, "").0 != 200 {
             assert!(Instant::now() < deadline, "server did not become ready");
@@ -161,16 +180,21 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            print_tail("server", self.log.path(), 80);
+        }
     }
 }
 
 /// A real `eventflow operator` against testenv (`--no-leader-election`, a
 /// free metrics port, only the Tenants and Functions `label_selector`
-/// matches), plus `extra` flags; its log goes to `log`. Killed on drop.
-pub struct Operator(Child);
+/// matches), plus `extra` flags; its log goes to `log`. Killed on drop (its
+/// log's tail printed when the test panics).
+pub struct Operator(Child, PathBuf);
 
 impl Operator {
     pub fn start(kubeconfig: &Path, label_selector: &str, extra: &[&str], log: &Path) -> Self {
+        let path = log.to_path_buf();
         let log = std::fs::File::create(log).expect("create the operator log");
         let child = Command::new(env!("CARGO_BIN_EXE_eventflow"))
             .arg("operator")
@@ -184,7 +208,7 @@ impl Operator {
             .stderr(log)
             .spawn()
             .expect("start eventflow operator");
-        Self(child)
+        Self(child, path)
     }
 }
 
@@ -192,5 +216,8 @@ impl Drop for Operator {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        if std::thread::panicking() {
+            print_tail("operator", &self.1, 40);
+        }
     }
 }
