@@ -96,7 +96,7 @@ async fn operator_survives_an_unreachable_api_server_and_serves_health() {
     // A client pointing at a port nothing listens on: the operator must keep
     // retrying (no crash, no exit) and keep serving /healthz and /metrics.
     let config = kube::Config::new("https://127.0.0.1:9".parse().unwrap());
-    let client = kube::Client::try_from(config).unwrap();
+    let client = eventflow_kube::build_client(config).unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);

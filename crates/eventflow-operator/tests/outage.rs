@@ -92,7 +92,6 @@ async fn operator_rides_out_a_minute_without_the_api_server() {
     let proxy = Proxy::start(upstream).await;
     config.cluster_url = format!("https://{}", proxy.addr).parse().unwrap();
     config.connect_timeout = Some(Duration::from_secs(2));
-    config.read_timeout = Some(Duration::from_secs(10));
     if std::env::var("EVENTFLOW_OPERATOR_TEST_IDENTITY").as_deref() != Ok("admin") {
         config.auth_info.impersonate = Some(format!(
             "system:serviceaccount:{OPERATOR_SA_NAMESPACE}:{OPERATOR_SA}"
@@ -103,7 +102,7 @@ async fn operator_rides_out_a_minute_without_the_api_server() {
             "system:authenticated".into(),
         ]);
     }
-    let client = kube::Client::try_from(config).unwrap();
+    let client = eventflow_kube::build_client(config).unwrap();
     let mut cfg = TestOperator::config_with_client(client, &scope);
     cfg.lease = Some(fast_lease(lease_ns.name(), "eventflow-operator", "outage"));
     let op = TestOperator::start_with(cfg);

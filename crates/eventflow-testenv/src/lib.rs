@@ -182,7 +182,8 @@ async fn client_from(path: &Path) -> Result<Client, Error> {
             source,
         })?;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
-    Client::try_from(config).map_err(|source| Error::Client {
+    // The same client the server and the operator build (HTTP/2).
+    eventflow_kube::build_client(config).map_err(|source| Error::Client {
         path: path.to_owned(),
         source,
     })

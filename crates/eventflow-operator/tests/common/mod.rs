@@ -158,7 +158,7 @@ pub async fn impersonating(user: &str, sa_namespace: &str) -> Client {
         format!("system:serviceaccounts:{sa_namespace}"),
         "system:authenticated".into(),
     ]);
-    Client::try_from(config).unwrap()
+    eventflow_kube::build_client(config).unwrap()
 }
 
 /// Applies the shipped ClusterRoles (deploy/k8s/10-rbac.yaml, as they are)
