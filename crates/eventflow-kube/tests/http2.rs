@@ -70,8 +70,9 @@ async fn one_connection_carries_every_watch_and_request() {
     let client = eventflow_kube::client(Some(&path)).await.unwrap();
     let namespaces: Api<Namespace> = Api::all(client);
 
-    // 12 watches held open (each waits for its first event or 5 s) and
-    // 12 lists, all at once.
+    // 12 watches (each ends at its first event, or after 5 s) and 12
+    // lists, all started at once. Connections the pool keeps after a
+    // request ends are counted too, so HTTP/1.1 shows as many.
     let watches: Vec<_> = (0..12)
         .map(|_| {
             let api = namespaces.clone();
