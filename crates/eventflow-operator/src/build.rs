@@ -601,7 +601,7 @@ pub struct FunctionChildren {
 }
 
 /// The objects of a Function: [`service_account`], [`deployment`],
-/// [`service`] and [`hpa`].
+/// [`service`] (naming `cluster_ip`, if given) and [`hpa`].
 pub fn function_children(
     tenant: &TenantId,
     function: &FunctionName,
@@ -609,11 +609,12 @@ pub fn function_children(
     settings: &FunctionSettings,
     owner: &OwnerReference,
     secrets_revision: Option<&str>,
+    cluster_ip: Option<&str>,
 ) -> FunctionChildren {
     FunctionChildren {
         service_account: service_account(tenant, function, owner),
         deployment: deployment(tenant, function, spec, settings, owner, secrets_revision),
-        service: service(tenant, function, owner),
+        service: service(tenant, function, owner, cluster_ip),
         hpa: hpa(tenant, function, spec, owner),
     }
 }
@@ -893,8 +894,16 @@ pub fn deployment(
     }
 }
 
-/// Service `fn-{name}`: port 80 forwards to the function's named port.
-pub fn service(tenant: &TenantId, function: &FunctionName, owner: &OwnerReference) -> Service {
+/// Service `fn-{name}`: port 80 forwards to the function's named port. Its
+/// ClusterIP is `cluster_ip` when given (one the operator picked, or the
+/// one the Service already has: see [`crate::service_ip`]), else the API
+/// server allocates one.
+pub fn service(
+    tenant: &TenantId,
+    function: &FunctionName,
+    owner: &OwnerReference,
+    cluster_ip: Option<&str>,
+) -> Service {
     Service {
         metadata: meta(
             function.k8s_name(),
@@ -904,6 +913,7 @@ pub fn service(tenant: &TenantId, function: &FunctionName, owner: &OwnerReferenc
         ),
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".into()),
+            cluster_ip: cluster_ip.map(Into::into),
             selector: Some(function_selector(function)),
             ports: Some(vec![ServicePort {
                 name: Some(PORT_NAME.into()),

@@ -13,9 +13,10 @@
 //! spending its time on no-op applies.
 //!
 //! What is kept is trimmed as it arrives ([`trim_deployment`],
-//! [`trim_pod`], [`trim_meta`]): no `managedFields`, no pod templates, no
-//! pod spec beyond each container's name and image. The Function itself is
-//! kept without its `managedFields` too (the controller's own store).
+//! [`trim_pod`], [`trim_service`], [`trim_meta`]): no `managedFields`, no
+//! pod templates, no pod spec beyond each container's name and image, no
+//! Service spec but its ClusterIP. The Function itself is kept without its
+//! `managedFields` too (the controller's own store).
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
@@ -27,7 +28,7 @@ use eventflow_crd::Function;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, Service, ServiceAccount, ServiceSpec};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{metadata_watcher, watcher, Controller, WatchStreamExt};
@@ -46,12 +47,14 @@ pub const RESYNC: Duration = Duration::from_secs(300);
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the last apply of one Function sent, and when.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Applied {
     /// [`children_hash`] of what was sent.
     hash: u64,
     /// The Deployment's `metadata.generation` the apply answered.
     generation: Option<i64>,
+    /// The ClusterIP the Service was applied with, if it named one.
+    service_ip: Option<String>,
     at: Instant,
 }
 
@@ -59,7 +62,7 @@ struct Applied {
 pub struct Caches {
     deployments: Store<Deployment>,
     pods: Store<Pod>,
-    services: Store<PartialObjectMeta<Service>>,
+    services: Store<Service>,
     accounts: Store<PartialObjectMeta<ServiceAccount>>,
     hpas: Store<PartialObjectMeta<HorizontalPodAutoscaler>>,
     /// By the Function's uid (a Function deleted and created again under
@@ -72,7 +75,7 @@ pub struct Caches {
 pub struct Writers {
     pub deployments: reflector::store::Writer<Deployment>,
     pub pods: reflector::store::Writer<Pod>,
-    pub services: reflector::store::Writer<PartialObjectMeta<Service>>,
+    pub services: reflector::store::Writer<Service>,
     pub accounts: reflector::store::Writer<PartialObjectMeta<ServiceAccount>>,
     pub hpas: reflector::store::Writer<PartialObjectMeta<HorizontalPodAutoscaler>>,
 }
@@ -155,6 +158,20 @@ impl Caches {
         self.deployments.get(&ObjectRef::new(name).within(ns))
     }
 
+    /// The ClusterIP of the Function's Service: the cached Service's, or
+    /// (until its watch brings it) the one the last apply named.
+    pub(crate) fn service_ip(&self, function: &FunctionKey<'_>) -> Option<String> {
+        let cached = self
+            .services
+            .get(&ObjectRef::new(function.child).within(function.ns))
+            .and_then(|s| s.spec.as_ref()?.cluster_ip.clone())
+            .filter(|ip| !ip.is_empty() && ip != "None");
+        cached.or_else(|| {
+            let applied = self.applied.lock().expect("applied map");
+            applied.get(function.uid)?.service_ip.clone()
+        })
+    }
+
     /// The cached pods of `function` in `ns` (by the function label).
     pub fn pods(&self, ns: &str, function: &str) -> Vec<Pod> {
         self.pods
@@ -183,22 +200,29 @@ impl Caches {
         hash: u64,
         present: impl FnOnce() -> bool,
     ) -> Option<Arc<Deployment>> {
-        let applied = *self
-            .applied
-            .lock()
-            .expect("applied map")
-            .get(function.uid)?;
-        if applied.hash != hash || applied.at.elapsed() >= RESYNC {
+        let (applied_hash, generation, at) = {
+            let map = self.applied.lock().expect("applied map");
+            let a = map.get(function.uid)?;
+            (a.hash, a.generation, a.at)
+        };
+        if applied_hash != hash || at.elapsed() >= RESYNC {
             return None;
         }
         let d = self.deployment(function.ns, function.child)?;
-        (d.metadata.generation == applied.generation && present()).then_some(d)
+        (d.metadata.generation == generation && present()).then_some(d)
     }
 
-    /// Records that `hash` was applied to the Function now and the
-    /// Deployment answered `generation`. Entries past [`RESYNC`] (mostly
-    /// deleted Functions') are dropped on the way.
-    pub(crate) fn record(&self, function: &FunctionKey<'_>, hash: u64, generation: Option<i64>) {
+    /// Records that `hash` was applied to the Function now, the
+    /// Deployment answered `generation` and the Service was applied with
+    /// `service_ip`. Entries past [`RESYNC`] (mostly deleted Functions')
+    /// are dropped on the way.
+    pub(crate) fn record(
+        &self,
+        function: &FunctionKey<'_>,
+        hash: u64,
+        generation: Option<i64>,
+        service_ip: Option<String>,
+    ) {
         let mut map = self.applied.lock().expect("applied map");
         map.retain(|_, a| a.at.elapsed() < RESYNC);
         map.insert(
@@ -206,6 +230,7 @@ impl Caches {
             Applied {
                 hash,
                 generation,
+                service_ip,
                 at: Instant::now(),
             },
         );
@@ -275,6 +300,17 @@ pub fn trim_pod(p: &mut Pod) {
     }
 }
 
+/// A Service as the cache keeps it: metadata without managedFields, and
+/// of its spec only the ClusterIP (which every later apply names again).
+pub fn trim_service(s: &mut Service) {
+    s.metadata.managed_fields = None;
+    s.spec = s.spec.take().map(|spec| ServiceSpec {
+        cluster_ip: spec.cluster_ip,
+        ..ServiceSpec::default()
+    });
+    s.status = None;
+}
+
 /// Metadata as the cache keeps it: without managedFields.
 pub fn trim_meta<K>(m: &mut PartialObjectMeta<K>) {
     m.metadata.managed_fields = None;
@@ -318,9 +354,9 @@ impl Writers {
                     .touched_objects(),
             )
             .owns_stream(
-                metadata_watcher(Api::<Service>::all(client.clone()), wc.clone())
+                watcher(Api::<Service>::all(client.clone()), wc.clone())
                     .default_backoff()
-                    .modify(trim_meta)
+                    .modify(trim_service)
                     .reflect(self.services)
                     .touched_objects(),
             )

@@ -47,6 +47,7 @@ use serde::Serialize;
 use eventflow_kube::delete_if_exists;
 
 use crate::cache::{Cached, Caches};
+use crate::service_ip::{self, ServiceIps};
 use crate::{apply, Result};
 
 /// Declares a trait that stands for its bounds: every type meeting them
@@ -149,6 +150,20 @@ impl Applier {
         self.applied.insert(K::KIND);
         let api = Api::<K>::namespaced(self.client.clone(), &self.namespace);
         async move { Ok(apply(&api, obj).await?) }
+    }
+
+    /// [`Applier::apply`] for the function Service: a ClusterIP the API
+    /// server refuses is picked again from `ips`
+    /// ([`crate::service_ip::apply_service`]).
+    pub(crate) fn apply_service<'a>(
+        &mut self,
+        svc: &'a Service,
+        ips: Option<ServiceIps>,
+    ) -> impl Future<Output = Result<Service>> + 'a {
+        self.applied
+            .insert(<Service as k8s_openapi::Resource>::KIND);
+        let api = Api::<Service>::namespaced(self.client.clone(), &self.namespace);
+        async move { Ok(service_ip::apply_service(&api, svc, ips).await?) }
     }
 
     /// The kinds recorded as applied so far.

@@ -21,6 +21,7 @@ use crate::build::FunctionChildren;
 use crate::cache::{self, children_hash, Caches, FunctionKey, Writers};
 use crate::children::{Applier, ChildKind, FUNCTION_CHILDREN};
 use crate::reconcile::{run_controller, timed, trigger_watch, write_status, Shared};
+use crate::service_ip::ServiceIps;
 use crate::status::{self, Observed};
 use crate::{build, now, validate, Context, Error, Result, StopSignal};
 
@@ -156,16 +157,6 @@ async fn reconcile_inner(f: &Function, fctx: &FunctionContext) -> Result<Action>
     let owner = f
         .controller_owner_ref(&())
         .expect("a Function read from the API has a name and uid");
-    // 3. build
-    let children = build::function_children(
-        tenant,
-        name,
-        spec,
-        &ctx.functions,
-        &owner,
-        valid.secrets_revision.as_deref(),
-    );
-    // 4. apply (unless what was last applied is still there)
     if !caches.synced().await {
         return Err(Error::NotSynced);
     }
@@ -176,6 +167,23 @@ async fn reconcile_inner(f: &Function, fctx: &FunctionContext) -> Result<Action>
         uid: &uid,
         child: &child,
     };
+    // 3. build (with the Service's ClusterIP, when the operator picks them:
+    // the one it has, else a new one)
+    let service_ip = ctx.service_ips.map(|ips| {
+        caches
+            .service_ip(&key)
+            .unwrap_or_else(|| ips.pick(&mut rand::thread_rng()).to_string())
+    });
+    let children = build::function_children(
+        tenant,
+        name,
+        spec,
+        &ctx.functions,
+        &owner,
+        valid.secrets_revision.as_deref(),
+        service_ip.as_deref(),
+    );
+    // 4. apply (unless what was last applied is still there)
     let hash = children_hash(&children);
     let wanted = kinds(&children);
     let cached = |kind: &ChildKind| (kind.cached)(caches, &ns, &child);
@@ -194,9 +202,12 @@ async fn reconcile_inner(f: &Function, fctx: &FunctionContext) -> Result<Action>
                     .iter()
                     .any(|k| !wanted.contains(k.kind) && cached(k));
             let mut applier = Applier::new(ctx.client.clone(), &ns);
-            match apply_children(&mut applier, &children, &child, stale).await {
-                Ok(d) => {
-                    caches.record(&key, hash, d.metadata.generation);
+            let applied =
+                apply_children(&mut applier, &children, &child, stale, ctx.service_ips).await;
+            match applied {
+                Ok((d, service)) => {
+                    let ip = service.spec.and_then(|s| s.cluster_ip);
+                    caches.record(&key, hash, d.metadata.generation, ip);
                     ctx.metrics.applied(CONTROLLER);
                     d
                 }
@@ -239,23 +250,26 @@ async fn reconcile_inner(f: &Function, fctx: &FunctionContext) -> Result<Action>
 /// Step 4: the server-side applies of `children`, all at once, recorded in
 /// `applier` before anything is sent. After a spec change the Function's
 /// objects of the kinds not applied are deleted too: an HPA exists only if
-/// autoscaling was set, and removing it bumps the generation. Returns the
-/// applied Deployment.
+/// autoscaling was set, and removing it bumps the generation. A ClusterIP
+/// the API server refuses is picked again from `ips`
+/// ([`crate::service_ip::apply_service`]). Returns the applied Deployment
+/// and Service.
 fn apply_children<'a>(
     applier: &mut Applier,
     children: &'a FunctionChildren,
     name: &str,
     spec_changed: bool,
-) -> impl Future<Output = Result<Deployment>> + 'a {
+    ips: Option<ServiceIps>,
+) -> impl Future<Output = Result<(Deployment, Service)>> + 'a {
     let sa = applier.apply(&children.service_account);
     let deployment = applier.apply(&children.deployment);
-    let service = applier.apply(&children.service);
+    let service = applier.apply_service(&children.service, ips);
     let hpa = children.hpa.as_ref().map(|h| applier.apply(h));
     let stale = spec_changed.then(|| applier.delete_unapplied(name));
     async move {
-        let (_, deployment, _, _, _) =
+        let (_, deployment, service, _, _) =
             futures::try_join!(sa, deployment, service, optional(hpa), optional(stale))?;
-        Ok(deployment)
+        Ok((deployment, service))
     }
 }
 
@@ -386,6 +400,7 @@ mod tests {
             &FunctionSettings::default(),
             &OwnerReference::default(),
             None,
+            None,
         )
     }
 
@@ -394,14 +409,20 @@ mod tests {
         let mut applier = Applier::new(testing::unused_client(), "tenant-acme");
         let full = children(true);
         // Recorded when the step is set up; dropped unsent.
-        drop(apply_children(&mut applier, &full, "fn-hello", true));
+        drop(apply_children(&mut applier, &full, "fn-hello", true, None));
         let listed: BTreeSet<&str> = FUNCTION_CHILDREN.iter().map(|k| k.kind).collect();
         assert_eq!(applier.applied(), &listed);
         // What the cache check expects to find is what is applied.
         assert_eq!(&kinds(&full), applier.applied());
         let mut applier = Applier::new(testing::unused_client(), "tenant-acme");
         let plain = children(false);
-        drop(apply_children(&mut applier, &plain, "fn-hello", false));
+        drop(apply_children(
+            &mut applier,
+            &plain,
+            "fn-hello",
+            false,
+            None,
+        ));
         assert_eq!(&kinds(&plain), applier.applied());
     }
 
@@ -417,7 +438,7 @@ mod tests {
         });
         let mut applier = Applier::new(client, "tenant-acme");
         let plain = children(false);
-        apply_children(&mut applier, &plain, "fn-hello", spec_changed)
+        apply_children(&mut applier, &plain, "fn-hello", spec_changed, None)
             .await
             .expect("applied");
         let calls = calls.lock().unwrap();

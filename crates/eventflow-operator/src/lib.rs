@@ -16,6 +16,8 @@
 //!   the timing of each reconcile, the status write.
 //! * [`placement`]: the tolerations and node selector the operator may add
 //!   to function pods (`--pod-toleration`, `--pod-node-selector`).
+//! * [`service_ip`]: the ClusterIPs of function Services, picked by the
+//!   operator in the cluster's Service range (`--service-ips`).
 //! * [`leader`]: leader election on a Lease; only the holder runs controllers.
 //! * [`metrics`]: Prometheus metrics, `/metrics` and `/healthz`.
 //!
@@ -32,6 +34,7 @@ pub mod leader;
 pub mod metrics;
 pub mod placement;
 mod reconcile;
+pub mod service_ip;
 pub mod status;
 pub mod tenant;
 #[cfg(test)]
@@ -58,6 +61,7 @@ pub use error::{Error, Result};
 pub use leader::LeaseConfig;
 pub use metrics::Metrics;
 pub use placement::{NodeSelectorLabel, PlacementError, PodToleration, TaintEffect};
+pub use service_ip::{ServiceIpMode, ServiceIps};
 
 /// The one server-side-apply field manager of every object the operator writes.
 pub const FIELD_MANAGER: &str = "eventflow-operator";
@@ -82,6 +86,9 @@ pub struct Config {
     /// read that tenant's pods and logs (default
     /// `eventflow-system/eventflow-server`).
     pub server_account: ServiceAccountRef,
+    /// Where function Services' ClusterIPs come from (default: picked in
+    /// the dynamic band of the cluster's ServiceCIDR `kubernetes`).
+    pub service_ips: ServiceIpMode,
 }
 
 impl Debug for Config {
@@ -93,6 +100,7 @@ impl Debug for Config {
             .field("functions", &self.functions)
             .field("label_selector", &self.label_selector)
             .field("server_account", &self.server_account)
+            .field("service_ips", &self.service_ips)
             .finish_non_exhaustive()
     }
 }
@@ -100,7 +108,8 @@ impl Debug for Config {
 impl Config {
     /// Defaults: metrics on 127.0.0.1:9090, no leader election, platform
     /// namespace `eventflow-system`, no tolerations or node selector on
-    /// function pods, all objects, 8 concurrent reconciles.
+    /// function pods, all objects, 8 concurrent reconciles, ClusterIPs
+    /// picked in the cluster's Service range.
     pub fn new(client: Client) -> Self {
         Self {
             client,
@@ -111,6 +120,7 @@ impl Config {
             label_selector: None,
             concurrency: 8,
             server_account: ServiceAccountRef::default(),
+            service_ips: ServiceIpMode::default(),
         }
     }
 }
@@ -123,6 +133,9 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// See [`Config::server_account`].
     pub server_account: ServiceAccountRef,
+    /// Where the operator picks function Services' ClusterIPs; `None`: the
+    /// API server allocates them (see [`service_ip`]).
+    pub service_ips: Option<ServiceIps>,
     /// Consecutive failures per object, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -140,8 +153,15 @@ impl Context {
             functions,
             metrics,
             server_account: ServiceAccountRef::default(),
+            service_ips: None,
             failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same context picking function ClusterIPs from `ips`.
+    pub fn with_service_ips(mut self, ips: Option<ServiceIps>) -> Self {
+        self.service_ips = ips;
+        self
     }
 
     /// The same context with another server ServiceAccount.
@@ -249,7 +269,8 @@ impl Operator {
                 config.functions.clone(),
                 metrics,
             )
-            .with_server_account(config.server_account.clone()),
+            .with_server_account(config.server_account.clone())
+            .with_service_ips(ServiceIps::resolve(&config.service_ips, &config.client).await),
         );
         let mut elector = config
             .lease

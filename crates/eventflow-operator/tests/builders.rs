@@ -78,9 +78,21 @@ fn function_objects_snapshot() {
         "deployment",
         build::deployment(&t, &n, &spec, &FunctionSettings::default(), &o, None)
     );
-    insta::assert_yaml_snapshot!("service", build::service(&t, &n, &o));
+    insta::assert_yaml_snapshot!("service", build::service(&t, &n, &o, None));
     insta::assert_yaml_snapshot!("serviceaccount", build::service_account(&t, &n, &o));
     insta::assert_yaml_snapshot!("hpa", build::hpa(&t, &n, &spec, &o));
+}
+
+/// A ClusterIP the operator names is the only difference it makes.
+#[test]
+fn a_named_cluster_ip_is_the_services_only_difference() {
+    let (t, n, _) = representative();
+    let o = owner("Function", "hello");
+    let allocated = build::service(&t, &n, &o, None);
+    let mut named = build::service(&t, &n, &o, Some("10.96.7.9"));
+    let spec = named.spec.as_mut().unwrap();
+    assert_eq!(spec.cluster_ip.take().as_deref(), Some("10.96.7.9"));
+    assert_eq!(named, allocated);
 }
 
 /// The operator's tolerations and node selector (`--pod-toleration`,
@@ -495,7 +507,7 @@ proptest! {
         prop_assert_eq!(&placed, &pod);
         prop_assert_eq!(pod.service_account_name, Some(format!("fn-{name}")));
         prop_assert_eq!(pod.containers[0].image.as_deref(), Some(spec.image.as_str()));
-        let s = build::service(&t, &n, &o);
+        let s = build::service(&t, &n, &o, None);
         prop_assert_eq!(s.metadata.namespace.as_deref(), Some(expected_ns.as_str()));
         if let Some(h) = build::hpa(&t, &n, &spec, &o) {
             prop_assert_eq!(h.metadata.namespace.as_deref(), Some(expected_ns.as_str()));

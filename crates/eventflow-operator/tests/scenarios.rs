@@ -10,9 +10,11 @@ use axum::http::{Method, Request, Response, StatusCode};
 use eventflow_crd::{Function, FunctionStatus, Phase};
 use eventflow_operator::cache::Writers;
 use eventflow_operator::function::FunctionContext;
-use eventflow_operator::{function, status, Context, FunctionSettings, Metrics, NetworkSettings};
+use eventflow_operator::{
+    function, status, Context, FunctionSettings, Metrics, NetworkSettings, ServiceIps,
+};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
-use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Service, ServiceAccount, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::client::Body as KubeBody;
 use kube::core::PartialObjectMeta;
@@ -29,6 +31,18 @@ struct Script {
     deployment: Deployment,
     /// Captured status patch bodies.
     status_patches: Arc<Mutex<Vec<serde_json::Value>>>,
+    /// The ClusterIP each Service apply named (`None`: none).
+    service_ips: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+impl Script {
+    fn new(deployment: Deployment) -> Self {
+        Self {
+            deployment,
+            status_patches: Arc::default(),
+            service_ips: Arc::default(),
+        }
+    }
 }
 
 fn json(code: StatusCode, v: serde_json::Value) -> Response<AxumBody> {
@@ -61,6 +75,11 @@ async fn answer(script: Script, calls: Calls, req: Request<KubeBody>) -> Respons
             let mut f = function_cr(1, None);
             f.status = serde_json::from_value(sent["status"].clone()).ok();
             json(StatusCode::OK, serde_json::to_value(&f).unwrap())
+        }
+        (Method::PATCH, p) if p.ends_with("/services/fn-hello") => {
+            let ip = sent["spec"]["clusterIP"].as_str().map(str::to_owned);
+            script.service_ips.lock().unwrap().push(ip);
+            json(StatusCode::OK, sent)
         }
         (Method::PATCH, p) if p.ends_with("/deployments/fn-hello") => json(
             StatusCode::OK,
@@ -124,14 +143,25 @@ fn deployment(ready: i32, age_seconds: i64) -> Deployment {
 /// A Function controller's context on the scripted API, its caches listed
 /// (empty), their writers and the calls the API saw.
 fn context(script: Script) -> (Arc<FunctionContext>, Writers, Calls) {
+    context_picking(script, None)
+}
+
+/// [`context`], the operator picking ClusterIPs from `ips`.
+fn context_picking(
+    script: Script,
+    ips: Option<ServiceIps>,
+) -> (Arc<FunctionContext>, Writers, Calls) {
     let calls: Calls = Arc::default();
     let client = mock_client(script, calls.clone());
-    let ctx = Arc::new(Context::new(
-        client,
-        NetworkSettings::default(),
-        FunctionSettings::default(),
-        Arc::new(Metrics::new()),
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            client,
+            NetworkSettings::default(),
+            FunctionSettings::default(),
+            Arc::new(Metrics::new()),
+        )
+        .with_service_ips(ips),
+    );
     let (fctx, mut writers) = FunctionContext::new(ctx);
     writers.mark_listed();
     (Arc::new(fctx), writers, calls)
@@ -163,6 +193,19 @@ fn child_meta<K: Resource<DynamicType = ()> + Default>() -> PartialObjectMeta<K>
     m
 }
 
+/// The Service `fn-hello` as its watch has it: metadata and ClusterIP.
+fn service_child(ip: &str) -> Service {
+    let mut s = Service {
+        metadata: child_meta::<Service>().metadata,
+        ..Service::default()
+    };
+    s.spec = Some(ServiceSpec {
+        cluster_ip: Some(ip.into()),
+        ..ServiceSpec::default()
+    });
+    s
+}
+
 fn call(m: Method, p: &str) -> (Method, String) {
     (m, p.to_string())
 }
@@ -174,10 +217,7 @@ const FNS: &str = "/apis/eventflow.io/v1alpha1/namespaces/tenant-acme";
 
 #[tokio::test]
 async fn new_function_applies_children_removes_stale_hpa_and_writes_status() {
-    let script = Script {
-        deployment: deployment(0, 0),
-        status_patches: Arc::default(),
-    };
+    let script = Script::new(deployment(0, 0));
     let calls = run(function_cr(2, None), script.clone()).await;
     let expected: BTreeSet<_> = [
         call(Method::PATCH, &format!("{NS}/serviceaccounts/fn-hello")),
@@ -196,14 +236,38 @@ async fn new_function_applies_children_removes_stale_hpa_and_writes_status() {
     assert_eq!(st.phase, Some(Phase::Deploying));
     assert_eq!((st.replicas, st.ready_replicas), (2, 0));
     assert_eq!(st.observed_generation, Some(3));
+    // Not picking ClusterIPs: the Service names none.
+    assert_eq!(*script.service_ips.lock().unwrap(), [None]);
+}
+
+#[tokio::test]
+async fn a_new_service_names_a_picked_clusterip_and_every_later_apply_the_same() {
+    let script = Script::new(deployment(0, 0));
+    let band = ServiceIps::dynamic_band("10.96.0.0/16".parse().unwrap());
+    let (ctx, mut writers, calls) = context_picking(script.clone(), band);
+    let f = function_cr(2, None);
+    reconcile(&f, &ctx, &calls).await;
+    // Before the watches bring the children, a reconcile applies again,
+    // naming the address the first apply named.
+    reconcile(&f, &ctx, &calls).await;
+    // A Service the watch shows with its own address (say the API server
+    // allocated it before): that address is named.
+    writers
+        .services
+        .apply_watcher_event(&Event::Apply(service_child("10.96.3.3")));
+    reconcile(&f, &ctx, &calls).await;
+    let sent = script.service_ips.lock().unwrap().clone();
+    let first = sent[0].clone().expect("an address named");
+    assert!(band.unwrap().contains(first.parse().unwrap()), "{first}");
+    assert_eq!(
+        sent,
+        [Some(first.clone()), Some(first), Some("10.96.3.3".into())]
+    );
 }
 
 #[tokio::test]
 async fn unready_older_deployment_reads_its_events_and_its_pods_from_the_cache() {
-    let script = Script {
-        deployment: deployment(1, 60),
-        status_patches: Arc::default(),
-    };
+    let script = Script::new(deployment(1, 60));
     let calls = run(function_cr(2, None), script).await;
     assert!(!calls.contains(&call(Method::GET, &format!("{NS}/pods"))));
     assert!(calls.contains(&call(Method::GET, &format!("{NS}/events"))));
@@ -225,10 +289,7 @@ async fn unchanged_running_function_writes_no_status_and_reads_only_its_pods() {
         "2026-01-01T00:00:00Z",
     );
     assert_eq!(previous.phase, Some(Phase::Running));
-    let script = Script {
-        deployment: d,
-        status_patches: Arc::default(),
-    };
+    let script = Script::new(d);
     let (ctx, mut writers, calls) = context(script.clone());
     let f = function_cr(2, Some(previous));
     // After an operator start nothing has been applied by this process: the
@@ -250,7 +311,7 @@ async fn unchanged_running_function_writes_no_status_and_reads_only_its_pods() {
         .apply_watcher_event(&Event::Apply(script.deployment.clone()));
     writers
         .services
-        .apply_watcher_event(&Event::Apply(child_meta::<Service>()));
+        .apply_watcher_event(&Event::Apply(service_child("10.96.3.3")));
     writers
         .accounts
         .apply_watcher_event(&Event::Apply(child_meta::<ServiceAccount>()));
@@ -259,11 +320,11 @@ async fn unchanged_running_function_writes_no_status_and_reads_only_its_pods() {
     // Someone deletes the Service: everything is applied again.
     writers
         .services
-        .apply_watcher_event(&Event::Delete(child_meta::<Service>()));
+        .apply_watcher_event(&Event::Delete(service_child("10.96.3.3")));
     assert_eq!(reconcile(&f, &ctx, &calls).await, applies);
     writers
         .services
-        .apply_watcher_event(&Event::Apply(child_meta::<Service>()));
+        .apply_watcher_event(&Event::Apply(service_child("10.96.3.3")));
     assert_eq!(reconcile(&f, &ctx, &calls).await, BTreeSet::new());
     // Someone edits the Deployment's spec (its generation moves on): applied again.
     let mut edited = script.deployment.clone();

@@ -99,6 +99,18 @@ pub struct OperatorArgs {
         default_value = "eventflow-system/eventflow-server"
     )]
     server_service_account: ServiceAccountRef,
+    /// Where function Services' ClusterIPs come from: `auto` (picked by the
+    /// operator in the dynamic band of the ServiceCIDR `kubernetes`, which
+    /// spares the API server's one-at-a-time allocation; the API server
+    /// allocates if that cannot be read), `apiserver`, or a CIDR inside the
+    /// cluster's Service range to pick from.
+    #[arg(
+        long,
+        env = "EVENTFLOW_OPERATOR_SERVICE_IPS",
+        value_name = "auto|apiserver|CIDR",
+        default_value = "auto"
+    )]
+    service_ips: eventflow_operator::ServiceIpMode,
     /// Only reconcile Tenants and Functions matching this label selector.
     #[arg(long, env = "EVENTFLOW_OPERATOR_LABEL_SELECTOR")]
     label_selector: Option<String>,
@@ -157,6 +169,7 @@ pub async fn run(args: OperatorArgs) -> Result<()> {
     config.label_selector = args.label_selector;
     config.server_account = args.server_service_account;
     config.concurrency = args.concurrency.max(1);
+    config.service_ips = args.service_ips;
     if args.no_leader_election {
         tracing::warn!("leader election is off: run exactly one operator replica");
     } else {
