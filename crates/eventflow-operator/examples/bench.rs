@@ -18,7 +18,8 @@
 //! Environment: `BENCH_CONCURRENCY` (the operator's reconcile concurrency,
 //! default 16), `BENCH_OPERATOR_RUNTIME=current` (the operator on a
 //! single-threaded runtime), `BENCH_OPERATOR_WRAPPER` (a command the
-//! operator runs under, e.g. `heaptrack -o /tmp/operator`).
+//! operator runs under, e.g. `heaptrack -o /tmp/operator`), `EVENTFLOW_LOG`
+//! (the operator's log filter on stderr, default `warn`).
 
 #![allow(clippy::print_stdout)]
 
@@ -60,6 +61,14 @@ fn main() {
 }
 
 async fn run_operator(scope: String) {
+    // The operator's log on stderr, filtered by EVENTFLOW_LOG (default:
+    // warnings).
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EVENTFLOW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let client = eventflow_testenv::client().await;
     let mut cfg = Config::new(client);
     cfg.metrics_listen = Some("127.0.0.1:19391".parse().unwrap());
@@ -90,8 +99,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// The operator's counters that matter here, summed over their labels:
 /// reconciles, function reconciles that applied children, function status
-/// writes, tenant reconciles.
-async fn counters() -> [f64; 4] {
+/// writes, tenant reconciles, failed reconciles.
+async fn counters() -> [f64; 5] {
     let Ok(out) = tokio::task::spawn_blocking(|| {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect("127.0.0.1:19391").ok()?;
@@ -103,7 +112,7 @@ async fn counters() -> [f64; 4] {
     })
     .await
     else {
-        return [0.0; 4];
+        return [0.0; 5];
     };
     let out = out.unwrap_or_default();
     let sum = |name: &str| {
@@ -117,6 +126,7 @@ async fn counters() -> [f64; 4] {
         sum("eventflow_operator_child_applies_total{controller=\"function\"}"),
         sum("eventflow_operator_status_writes_total{controller=\"function\"}"),
         sum("eventflow_operator_reconciles_total{controller=\"tenant\"}"),
+        sum("eventflow_operator_reconcile_errors_total"),
     ]
 }
 
@@ -385,9 +395,10 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
     );
     let per_function = |i: usize| (after[i] - before[i]) / n_functions as f64;
     println!(
-        "per function: {:.2} reconciles that applied its children, {:.2} status writes",
+        "per function: {:.2} reconciles that applied its children, {:.2} status writes; failed reconciles: {}",
         per_function(1),
-        per_function(2)
+        per_function(2),
+        after[4] - before[4]
     );
     println!(
         "operator peak RSS (VmHWM): {:.1} MiB (largest sampled: anonymous {:.1} MiB, file-backed {:.1} MiB)",

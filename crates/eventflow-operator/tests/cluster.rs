@@ -295,7 +295,30 @@ async fn function_runs_scales_repairs_and_is_deleted_with_its_children() {
     let sa = accounts.get("fn-hello").await.unwrap();
     assert_eq!(sa.automount_service_account_token, Some(false));
     let svc = services.get("fn-hello").await.unwrap();
-    assert_eq!(svc.spec.unwrap().ports.unwrap()[0].port, 80);
+    // The operator named the Service's ClusterIP (its apply owns the
+    // field), picked in the dynamic band of testenv's Service range.
+    let named_by_operator = svc.managed_fields().iter().any(|m| {
+        m.manager.as_deref() == Some(eventflow_operator::FIELD_MANAGER)
+            && m.operation.as_deref() == Some("Apply")
+            && m.fields_v1
+                .as_ref()
+                .is_some_and(|f| f.0["f:spec"].get("f:clusterIP").is_some())
+    });
+    assert!(named_by_operator, "{:?}", svc.managed_fields());
+    let spec = svc.spec.unwrap();
+    let range = Api::<k8s_openapi::api::networking::v1::ServiceCIDR>::all(client.clone())
+        .get(eventflow_operator::service_ip::DEFAULT_SERVICE_CIDR)
+        .await
+        .unwrap()
+        .spec
+        .and_then(|s| s.cidrs)
+        .unwrap()[0]
+        .parse()
+        .unwrap();
+    let band = eventflow_operator::ServiceIps::dynamic_band(range);
+    let ip = spec.cluster_ip.as_deref().unwrap();
+    assert!(band.unwrap().contains(ip.parse().unwrap()), "{ip}");
+    assert_eq!(spec.ports.unwrap()[0].port, 80);
     // The pods really run as the restricted profile allows (PSA enforced).
     let running = pods
         .list(&ListParams::default().labels("eventflow.io/function=hello"))
