@@ -14,12 +14,14 @@
 //!
 //! What is kept is trimmed as it arrives ([`trim_deployment`],
 //! [`trim_pod`], [`trim_service`], [`trim_meta`]): no `managedFields`, no
-//! pod templates, no pod spec beyond each container's name and image, no
-//! Service spec but its ClusterIP. The Function itself is kept without its
+//! pod templates, no labels or annotations the reconcile does not read, no
+//! pod spec beyond each container's name and image, no pod status beyond
+//! its `Ready` condition and its containers' states, no Service spec but
+//! its ClusterIP. The Function itself is kept without its
 //! `managedFields` too (the controller's own store).
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,20 +30,32 @@ use eventflow_crd::Function;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, Service, ServiceAccount, ServiceSpec};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerStatus, Pod, PodCondition, PodSpec, PodStatus, Service, ServiceAccount,
+    ServiceSpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{metadata_watcher, watcher, Controller, WatchStreamExt};
 use kube::{Api, Client, Resource};
 
 use crate::build::FunctionChildren;
-use crate::children::{managed_by_platform, Child};
+use crate::children::{managed_by_platform, Child, ChildKind, FUNCTION_CHILDREN};
 
 /// How long an apply counts as fresh: after this a reconcile applies the
 /// children again even if nothing seems changed, which puts back labels or
 /// annotations someone edited (edits to a Deployment's spec are noticed at
 /// once, by its generation).
 pub const RESYNC: Duration = Duration::from_secs(300);
+
+/// How long after an apply a child missing from the cache counts as on its
+/// way (its watch has not delivered it yet) rather than gone: a reconcile
+/// in that window applies nothing and looks again when it ends. With 500
+/// new Functions the Deployment watch lagged the Service's and the
+/// ServiceAccount's, and every reconcile those triggered applied all three
+/// again (0.6 extra applies per Function).
+pub const IN_FLIGHT: Duration = Duration::from_secs(15);
 
 /// How long a reconcile waits for the watches' first lists.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
@@ -68,6 +82,8 @@ pub struct Caches {
     /// By the Function's uid (a Function deleted and created again under
     /// the same name is another one, with nothing applied yet).
     applied: Mutex<HashMap<String, Applied>>,
+    /// [`IN_FLIGHT`], or another window (tests).
+    in_flight: Duration,
 }
 
 /// The writing halves of [`Caches`]: fed by the controller's watches
@@ -127,6 +143,7 @@ impl Caches {
                 accounts,
                 hpas,
                 applied: Mutex::new(HashMap::new()),
+                in_flight: IN_FLIGHT,
             },
             Writers {
                 deployments: dw,
@@ -136,6 +153,12 @@ impl Caches {
                 hpas: hw,
             },
         )
+    }
+
+    /// Takes a child missing from the cache as on its way for `window`
+    /// after an apply, instead of [`IN_FLIGHT`].
+    pub fn set_in_flight(&mut self, window: Duration) {
+        self.in_flight = window;
     }
 
     /// Waits until every watch has listed once (at most [`SYNC_TIMEOUT`]);
@@ -189,27 +212,56 @@ impl Caches {
             .collect()
     }
 
-    /// The cached Deployment, if the Function's children
-    /// need no apply: the last apply sent `hash` less than [`RESYNC`] ago,
-    /// the Deployment's generation is still the one that apply answered, and
-    /// every child kind `present` says is there (and only those). `None`:
-    /// apply.
+    /// Whether the Function's children need an apply: not when the last
+    /// apply sent `hash` less than [`RESYNC`] ago, the Deployment's
+    /// generation is still the one that apply answered, and the cache holds
+    /// a child of each kind in `wanted` and of no other kind (`cached` says
+    /// whether it holds one of a kind). Within [`IN_FLIGHT`] of that apply a
+    /// wanted child the cache lacks is taken as on its way.
     pub(crate) fn fresh(
         &self,
         function: &FunctionKey<'_>,
         hash: u64,
-        present: impl FnOnce() -> bool,
-    ) -> Option<Arc<Deployment>> {
+        wanted: &BTreeSet<&str>,
+        cached: impl Fn(&ChildKind) -> bool,
+    ) -> Fresh {
         let (applied_hash, generation, at) = {
             let map = self.applied.lock().expect("applied map");
-            let a = map.get(function.uid)?;
+            let Some(a) = map.get(function.uid) else {
+                return Fresh::No(Stale::NeverApplied);
+            };
             (a.hash, a.generation, a.at)
         };
-        if applied_hash != hash || at.elapsed() >= RESYNC {
-            return None;
+        if applied_hash != hash {
+            return Fresh::No(Stale::Changed);
         }
-        let d = self.deployment(function.ns, function.child)?;
-        (d.metadata.generation == generation && present()).then_some(d)
+        if at.elapsed() >= RESYNC {
+            return Fresh::No(Stale::Resync);
+        }
+        let (mut missing, mut extra) = (false, false);
+        for kind in FUNCTION_CHILDREN.iter() {
+            match (wanted.contains(kind.kind), cached(kind)) {
+                (true, false) => missing = true,
+                (false, true) => extra = true,
+                _ => {}
+            }
+        }
+        if extra {
+            return Fresh::No(Stale::ChildrenDiffer);
+        }
+        let deployment = self.deployment(function.ns, function.child);
+        match deployment {
+            Some(d) if !missing => {
+                if d.metadata.generation == generation {
+                    Fresh::Yes(d)
+                } else {
+                    Fresh::No(Stale::DeploymentEdited)
+                }
+            }
+            _ if at.elapsed() < self.in_flight => Fresh::Arriving(self.in_flight),
+            Some(_) => Fresh::No(Stale::ChildrenDiffer),
+            None => Fresh::No(Stale::DeploymentNotCached),
+        }
     }
 
     /// Records that `hash` was applied to the Function now, the
@@ -271,31 +323,125 @@ pub(crate) fn children_hash(children: &FunctionChildren) -> u64 {
     h.finish()
 }
 
-/// A Deployment as the cache keeps it: no managedFields, no pod template
-/// (the reconcile reads metadata, `spec.replicas` and the status).
+/// What [`Caches::fresh`] says of a Function's children.
+#[derive(Debug, Clone)]
+pub(crate) enum Fresh {
+    /// As last applied, all in the cache: the cached Deployment.
+    Yes(Arc<Deployment>),
+    /// Applied moments ago, not all in the cache yet: look again after
+    /// this long (their watch events trigger a reconcile anyway).
+    Arriving(Duration),
+    /// To be applied, and why.
+    No(Stale),
+}
+
+/// Why [`Caches::fresh`] says a Function's children are to be applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stale {
+    /// Nothing applied by this process, or not in the last [`RESYNC`].
+    NeverApplied,
+    /// The children built now differ from those last applied.
+    Changed,
+    /// The last apply is [`RESYNC`] old.
+    Resync,
+    /// The Deployment is still not in the cache [`IN_FLIGHT`] after the
+    /// apply.
+    DeploymentNotCached,
+    /// The Deployment's generation moved since the apply (its spec was
+    /// written by someone else).
+    DeploymentEdited,
+    /// A child of a kind no longer wanted is in the cache, or one wanted
+    /// is still missing [`IN_FLIGHT`] after the apply.
+    ChildrenDiffer,
+}
+
+/// A Deployment as the cache keeps it: of its metadata what identifies it,
+/// its generation, age and owner (the watch maps it to its Function by the
+/// ownerReference); no pod template (the reconcile reads `spec.replicas`
+/// and the status).
 pub fn trim_deployment(d: &mut Deployment) {
-    d.metadata.managed_fields = None;
+    d.metadata = ObjectMeta {
+        name: d.metadata.name.take(),
+        namespace: d.metadata.namespace.take(),
+        uid: d.metadata.uid.take(),
+        resource_version: d.metadata.resource_version.take(),
+        generation: d.metadata.generation,
+        creation_timestamp: d.metadata.creation_timestamp.take(),
+        deletion_timestamp: d.metadata.deletion_timestamp.take(),
+        owner_references: d.metadata.owner_references.take(),
+        ..ObjectMeta::default()
+    };
     if let Some(spec) = d.spec.as_mut() {
         spec.template = Default::default();
     }
 }
 
-/// A pod as the cache keeps it: metadata without managedFields, each
-/// container's name and image (for the image digest), the status.
+/// A pod as the cache keeps it, only what the status derivation reads: its
+/// name, function label and deletion; each container's name and image (for
+/// the image digest); its `Ready` condition and its containers' statuses
+/// (state, last termination, restarts, image ID). 500 pods take about a
+/// third of the memory they did as whole status and metadata.
 pub fn trim_pod(p: &mut Pod) {
-    p.metadata.managed_fields = None;
+    let function = p
+        .metadata
+        .labels
+        .as_mut()
+        .and_then(|l| l.remove_entry(eventflow_crd::FUNCTION_LABEL));
+    p.metadata = ObjectMeta {
+        name: p.metadata.name.take(),
+        namespace: p.metadata.namespace.take(),
+        uid: p.metadata.uid.take(),
+        resource_version: p.metadata.resource_version.take(),
+        deletion_timestamp: p.metadata.deletion_timestamp.take(),
+        labels: function.map(|l| BTreeMap::from([l])),
+        ..ObjectMeta::default()
+    };
     if let Some(spec) = p.spec.as_mut() {
         *spec = PodSpec {
             containers: spec
                 .containers
-                .iter()
+                .iter_mut()
                 .map(|c| Container {
-                    name: c.name.clone(),
-                    image: c.image.clone(),
+                    name: std::mem::take(&mut c.name),
+                    image: c.image.take(),
                     ..Container::default()
                 })
                 .collect(),
             ..PodSpec::default()
+        };
+    }
+    if let Some(status) = p.status.as_mut() {
+        let ready = status
+            .conditions
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.type_ == "Ready")
+            .map(|c| PodCondition {
+                type_: c.type_,
+                status: c.status,
+                ..PodCondition::default()
+            })
+            .collect();
+        let containers = status
+            .container_statuses
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| ContainerStatus {
+                name: c.name,
+                image_id: c.image_id,
+                restart_count: c.restart_count,
+                ready: c.ready,
+                state: c.state,
+                last_state: c.last_state,
+                ..ContainerStatus::default()
+            })
+            .collect();
+        *status = PodStatus {
+            conditions: Some(ready),
+            container_statuses: Some(containers),
+            ..PodStatus::default()
         };
     }
 }
@@ -386,5 +532,142 @@ impl Writers {
                     .boxed(),
                 pod_function,
             )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{self, Observed};
+
+    const DIGEST: &str = "sha256:2f4e1b8c9d0a7e6f5c4b3a29180716f5e4d3c2b1a0f9e8d7c6b5a4938271605f";
+
+    /// A pod as the API server sends it: a ready one running the image, or
+    /// one whose container crash-loops after an OOM kill.
+    fn pod(name: &str, crashing: bool) -> Pod {
+        let state = if crashing {
+            serde_json::json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}})
+        } else {
+            serde_json::json!({"running": {"startedAt": "2026-12-02T10:00:01Z"}})
+        };
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": name, "namespace": "tenant-acme", "uid": "u-1",
+                "resourceVersion": "42", "generateName": "fn-hello-5d9f-",
+                "labels": {"eventflow.io/function": "hello", "eventflow.io/tenant": "acme",
+                           "app.kubernetes.io/managed-by": "eventflow", "pod-template-hash": "5d9f"},
+                "annotations": {"eventflow.io/secrets-revision": "3"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                                     "name": "fn-hello-5d9f", "uid": "u-rs", "controller": true}],
+                "managedFields": [{"manager": "kube-controller-manager", "operation": "Update"}]
+            },
+            "spec": {"containers": [{"name": "function", "image": "registry.example/hello:1",
+                                     "ports": [{"name": "http", "containerPort": 8080}],
+                                     "env": [{"name": "PORT", "value": "8080"}]}],
+                     "nodeName": "testenv-node-1", "serviceAccountName": "fn-hello"},
+            "status": {
+                "phase": "Running", "hostIP": "10.0.0.1", "podIP": "10.244.0.7",
+                "podIPs": [{"ip": "10.244.0.7"}], "qosClass": "Guaranteed",
+                "startTime": "2026-12-02T10:00:00Z",
+                "conditions": [
+                    {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-12-02T10:00:00Z"},
+                    {"type": "Initialized", "status": "True", "lastTransitionTime": "2026-12-02T10:00:00Z"},
+                    {"type": "Ready", "status": if crashing { "False" } else { "True" },
+                     "lastTransitionTime": "2026-12-02T10:00:02Z"},
+                    {"type": "ContainersReady", "status": "True", "lastTransitionTime": "2026-12-02T10:00:02Z"}
+                ],
+                "containerStatuses": [{
+                    "name": "function", "image": "registry.example/hello:1",
+                    "imageID": format!("registry.example/hello@{DIGEST}"),
+                    "containerID": "containerd://abc", "ready": !crashing, "started": !crashing,
+                    "restartCount": if crashing { 4 } else { 0 },
+                    "state": state,
+                    "lastState": if crashing {
+                        serde_json::json!({"terminated": {"exitCode": 137, "reason": "OOMKilled",
+                            "startedAt": "2026-12-02T10:00:01Z", "finishedAt": "2026-12-02T10:00:09Z"}})
+                    } else { serde_json::json!({}) }
+                }]
+            }
+        }))
+        .unwrap()
+    }
+
+    fn trimmed(p: &Pod) -> Pod {
+        let mut t = p.clone();
+        trim_pod(&mut t);
+        t
+    }
+
+    #[test]
+    fn a_trimmed_pod_tells_the_status_what_the_whole_pod_does() {
+        for pods in [
+            vec![pod("a", false), pod("b", false)],
+            vec![pod("a", false), pod("b", true)],
+        ] {
+            let small: Vec<Pod> = pods.iter().map(trimmed).collect();
+            let observed = |pods| Observed {
+                deployment: None,
+                pods,
+            };
+            assert_eq!(
+                status::failure(&observed(&small)),
+                status::failure(&observed(&pods))
+            );
+            assert_eq!(
+                status::image_digest("registry.example/hello:1", &small),
+                status::image_digest("registry.example/hello:1", &pods)
+            );
+            // The watch maps it to its Function by this label.
+            assert_eq!(
+                small[0].metadata.labels,
+                Some(BTreeMap::from([(
+                    eventflow_crd::FUNCTION_LABEL.to_string(),
+                    "hello".to_string()
+                )]))
+            );
+        }
+        let crashing = [pod("b", true)];
+        let (reason, _) = status::failure(&Observed {
+            deployment: None,
+            pods: &crashing.each_ref().map(trimmed),
+        })
+        .expect("a failure");
+        assert_eq!(reason, status::REASON_OOM_KILLED);
+        let full = serde_json::to_vec(&pod("a", false)).unwrap().len();
+        let small = serde_json::to_vec(&trimmed(&pod("a", false)))
+            .unwrap()
+            .len();
+        assert!(small * 2 < full, "{small} of {full} bytes");
+    }
+
+    #[test]
+    fn a_trimmed_deployment_keeps_what_the_reconcile_and_the_watch_read() {
+        let mut d: Deployment = serde_json::from_value(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "fn-hello", "namespace": "tenant-acme", "generation": 4,
+                         "creationTimestamp": "2026-12-02T10:00:00Z",
+                         "labels": {"eventflow.io/function": "hello"},
+                         "annotations": {"deployment.kubernetes.io/revision": "2"},
+                         "ownerReferences": [{"apiVersion": "eventflow.io/v1alpha1", "kind": "Function",
+                                              "name": "hello", "uid": "u-f", "controller": true}]},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"eventflow.io/function": "hello"}},
+                     "template": {"spec": {"containers": [{"name": "function", "image": "x"}]}}},
+            "status": {"observedGeneration": 4, "replicas": 2, "readyReplicas": 1,
+                       "conditions": [{"type": "Available", "status": "False"}]}
+        }))
+        .unwrap();
+        let status = d.status.clone();
+        trim_deployment(&mut d);
+        assert_eq!(d.metadata.generation, Some(4));
+        assert!(d.metadata.creation_timestamp.is_some());
+        assert_eq!(
+            d.metadata.owner_references.as_ref().unwrap()[0].name,
+            "hello"
+        );
+        assert_eq!((d.metadata.labels, d.metadata.annotations), (None, None));
+        assert_eq!(d.spec.as_ref().unwrap().replicas, Some(2));
+        assert_eq!(d.spec.unwrap().template, Default::default());
+        assert_eq!(d.status, status);
     }
 }

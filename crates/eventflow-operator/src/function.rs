@@ -1,24 +1,24 @@
 //! The Function controller.
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventflow_core::{FunctionName, FunctionSpec};
+use eventflow_core::FunctionSpec;
 use eventflow_crd::{Function, Phase};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{Event, Pod, Service, ServiceAccount};
-use k8s_openapi::chrono::{Duration as ChronoDuration, Utc};
-use kube::api::ListParams;
+use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{watcher, WatchStreamExt};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 
 use crate::build::FunctionChildren;
-use crate::cache::{self, children_hash, Caches, FunctionKey, Writers};
+use crate::cache::{self, children_hash, Caches, Fresh, FunctionKey, Writers};
 use crate::children::{Applier, ChildKind, FUNCTION_CHILDREN};
 use crate::reconcile::{run_controller, timed, trigger_watch, write_status, Shared};
 use crate::service_ip::ServiceIps;
@@ -27,17 +27,13 @@ use crate::{build, now, validate, Context, Error, Result, StopSignal};
 
 /// Metric label of this controller.
 pub const CONTROLLER: &str = "function";
-/// How often a function that is not Running is looked at again (pod changes
-/// trigger a reconcile; `FailedCreate` events do not).
+/// How often a function that is not Running is looked at again (pod and
+/// Deployment changes trigger a reconcile anyway).
 pub const PROGRESS_REQUEUE: Duration = Duration::from_secs(10);
 /// How often a Failed function (quota, image, crash loop) is looked at again.
 pub const FAILED_REQUEUE: Duration = Duration::from_secs(30);
 /// How often a Running function is re-checked without any change.
 pub const STEADY_REQUEUE: Duration = Duration::from_secs(300);
-/// A Deployment younger than this has no failures worth looking for yet.
-const YOUNG_SECONDS: i64 = 3;
-/// `FailedCreate` events older than this are ignored.
-const EVENT_WINDOW_MINUTES: i64 = 10;
 
 /// What the Function controller's reconciles share: the operator's
 /// [`Context`] and the controller's [`Caches`].
@@ -61,7 +57,8 @@ impl Shared for FunctionContext {
 }
 
 /// Runs the Function controller until `stop`. Its watches: the Functions
-/// (kept without managedFields), and the children and pods that feed
+/// (kept without managedFields; a reconcile only when their spec or uid
+/// changed, see [`generation_of_uid`]), and the children and pods that feed
 /// [`Caches`], each also a trigger (pods belong to ReplicaSets, not to the
 /// Function: they are mapped by label, so a crash, an OOM kill or a failed
 /// pull shows in the status at once).
@@ -75,7 +72,8 @@ pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, 
     .default_backoff()
     .modify(cache::trim_function)
     .reflect(writer)
-    .applied_objects();
+    .applied_objects()
+    .predicate_filter(generation_of_uid);
     let (fctx, writers) = FunctionContext::new(ctx);
     let controller = writers.watch(
         Controller::for_stream(trigger, functions),
@@ -91,6 +89,18 @@ pub async fn run(ctx: Arc<Context>, selector: Option<String>, concurrency: u16, 
         stop,
     )
     .await;
+}
+
+/// What a change to a Function must change to trigger a reconcile: its
+/// generation (its spec) or its uid (deleted and created again under the
+/// same name, generation 1 again). The status writes of the reconcile
+/// itself do not trigger another: with 500 new Functions each triggered a
+/// reconcile that found some children not yet in the cache and applied
+/// them all again.
+fn generation_of_uid(f: &Function) -> Option<u64> {
+    let mut h = DefaultHasher::new();
+    (f.meta().uid.as_deref(), f.meta().generation).hash(&mut h);
+    Some(h.finish())
 }
 
 /// The Function a pod belongs to, by its function label.
@@ -120,10 +130,10 @@ fn pod_function(pod: Pod) -> Option<ObjectRef<Function>> {
 ///    child of a kind no longer wanted) the Function's object of every
 ///    child kind not applied is deleted (the HPA when autoscaling is unset;
 ///    the kinds are listed once, in the `children` module);
-/// 5. **observe**: the Deployment's status (as applied, or from the cache),
-///    the pods from the cache (image pull / crash loop) and, unless all
-///    replicas are ready (or the Deployment is seconds old), the
-///    ReplicaSets' `FailedCreate` events (quota);
+/// 5. **observe** (no API call): the Deployment's status and conditions
+///    (as applied, or from the cache; a quota refusal shows as its
+///    `ReplicaFailure` condition) and the pods from the cache (image pull,
+///    crash loop, OOM kill);
 /// 6. **status** (pure, [`status::derive`]): written with `patch_status`
 ///    only when it differs from the current one, so reconciling an
 ///    unchanged Function writes nothing.
@@ -187,14 +197,13 @@ async fn reconcile_inner(f: &Function, fctx: &FunctionContext) -> Result<Action>
     let hash = children_hash(&children);
     let wanted = kinds(&children);
     let cached = |kind: &ChildKind| (kind.cached)(caches, &ns, &child);
-    let fresh = caches.fresh(&key, hash, || {
-        FUNCTION_CHILDREN
-            .iter()
-            .all(|k| cached(k) == wanted.contains(k.kind))
-    });
-    let deployment = match fresh {
-        Some(d) => Deployment::clone(&d),
-        None => {
+    let deployment = match caches.fresh(&key, hash, &wanted, cached) {
+        Fresh::Yes(d) => Deployment::clone(&d),
+        // The reconcile that applied them wrote the status; the Deployment's
+        // watch event brings the next one.
+        Fresh::Arriving(window) => return Ok(Action::requeue(window)),
+        Fresh::No(why) => {
+            tracing::debug!(function = %name, namespace = %ns, ?why, "applying the children");
             let spec_changed =
                 f.status.as_ref().and_then(|s| s.observed_generation) != f.meta().generation;
             let stale = spec_changed
@@ -221,7 +230,6 @@ async fn reconcile_inner(f: &Function, fctx: &FunctionContext) -> Result<Action>
     // 5. observe
     let desired = desired_replicas(spec, &deployment);
     let pods = caches.pods(&ns, name.as_str());
-    let events = observe_events(&ctx.client, &ns, name, &deployment, desired).await?;
     // 6. status
     let mut st = status::derive(
         f.status.as_ref(),
@@ -231,7 +239,6 @@ async fn reconcile_inner(f: &Function, fctx: &FunctionContext) -> Result<Action>
         &Observed {
             deployment: Some(&deployment),
             pods: &pods,
-            failed_create_events: &events,
         },
         &now(),
     );
@@ -304,76 +311,13 @@ fn kinds(children: &FunctionChildren) -> BTreeSet<&'static str> {
     kinds
 }
 
-/// Step 5 (the pods come from the cache): the recent `FailedCreate`
-/// events, only when replicas are missing and the Deployment is more than
-/// seconds old (a quota refusal needs a ReplicaSet that tried).
-async fn observe_events(
-    client: &Client,
-    ns: &str,
-    name: &FunctionName,
-    deployment: &Deployment,
-    desired: i32,
-) -> Result<Vec<Event>> {
-    let ready = deployment
-        .status
-        .as_ref()
-        .and_then(|s| s.ready_replicas)
-        .unwrap_or(0);
-    let young = deployment
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .is_some_and(|t| Utc::now() - t.0 < ChronoDuration::seconds(YOUNG_SECONDS));
-    if ready >= desired || young {
-        return Ok(Vec::new());
-    }
-    failed_create_events(client, ns, name).await
-}
-
-/// The `FailedCreate` events of the function's ReplicaSets from the last
-/// [`EVENT_WINDOW_MINUTES`] (quota errors show there).
-async fn failed_create_events(
-    client: &Client,
-    ns: &str,
-    name: &FunctionName,
-) -> Result<Vec<Event>> {
-    let events_api = Api::<Event>::namespaced(client.clone(), ns);
-    let event_lp =
-        ListParams::default().fields("involvedObject.kind=ReplicaSet,reason=FailedCreate");
-    let prefix = format!("{}-", name.k8s_name());
-    let cutoff = Utc::now() - ChronoDuration::minutes(EVENT_WINDOW_MINUTES);
-    Ok(events_api
-        .list(&event_lp)
-        .await?
-        .items
-        .into_iter()
-        .filter(|e| {
-            e.involved_object
-                .name
-                .as_deref()
-                .is_some_and(|n| n.starts_with(&prefix))
-        })
-        .filter(|e| event_time(e).is_some_and(|t| t >= cutoff))
-        .collect())
-}
-
-fn event_time(e: &Event) -> Option<k8s_openapi::chrono::DateTime<Utc>> {
-    e.series
-        .as_ref()
-        .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0))
-        .or_else(|| e.last_timestamp.as_ref().map(|t| t.0))
-        .or_else(|| e.event_time.as_ref().map(|t| t.0))
-        .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
-        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
 
     use axum::http::{Method, StatusCode};
     use eventflow_core::spec::RawAutoscaling;
-    use eventflow_core::{RawFunctionSpec, SpecLimits, TenantId};
+    use eventflow_core::{FunctionName, RawFunctionSpec, SpecLimits, TenantId};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
     use super::*;

@@ -1,13 +1,13 @@
 //! Function status, derived from what the cluster reports (pure).
 //!
-//! Phase and the `Ready` condition follow from the Deployment, the pods'
-//! container states and the ReplicaSet's `FailedCreate` events, in this
-//! order of precedence: image pull failures, crash loops, quota exceeded,
+//! Phase and the `Ready` condition follow from the Deployment (its status
+//! and conditions) and the pods' container states, in this order of
+//! precedence: image pull failures, crash loops, quota exceeded,
 //! progress deadline exceeded, then ready / deploying.
 
 use eventflow_crd::{Condition, FunctionStatus, Phase};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
 pub const READY: &str = "Ready";
 pub const REASON_IMAGE_PULL: &str = "ImagePullBackOff";
@@ -26,8 +26,6 @@ pub const REASON_SCALED_TO_ZERO: &str = "ScaledToZero";
 pub struct Observed<'a> {
     pub deployment: Option<&'a Deployment>,
     pub pods: &'a [Pod],
-    /// `FailedCreate` events of the function's ReplicaSets (recent ones).
-    pub failed_create_events: &'a [Event],
 }
 
 /// How a container last ended, from its `lastState.terminated`: e.g.
@@ -72,7 +70,7 @@ fn restarts(o: &Observed<'_>) -> String {
     }
 }
 
-/// A failure the user has to act on, found in pods, events or the Deployment.
+/// A failure the user has to act on, found in the pods or the Deployment.
 pub fn failure(o: &Observed<'_>) -> Option<(&'static str, String)> {
     pod_failure(o).or_else(|| deployment_failure(o))
 }
@@ -126,26 +124,24 @@ fn pod_failure(o: &Observed<'_>) -> Option<(&'static str, String)> {
     oom.or(crash)
 }
 
-/// What the Deployment and its FailedCreate events say: the namespace's
-/// quota refused pods, or the rollout passed its progress deadline.
+/// What the Deployment says: the namespace's quota refused pods (its
+/// `ReplicaFailure` condition, copied from the ReplicaSet whose creates
+/// failed), or the rollout passed its progress deadline.
 fn deployment_failure(o: &Observed<'_>) -> Option<(&'static str, String)> {
     let conditions = o
         .deployment
         .and_then(|d| d.status.as_ref())
-        .and_then(|s| s.conditions.clone())
+        .and_then(|s| s.conditions.as_deref())
         .unwrap_or_default();
-    let over_quota = |m: Option<&str>| m.unwrap_or("").contains("exceeded quota");
-    let quota_condition = conditions.iter().find(|c| {
-        c.type_ == "ReplicaFailure" && c.status == "True" && over_quota(c.message.as_deref())
+    let quota = conditions.iter().find(|c| {
+        c.type_ == "ReplicaFailure"
+            && c.status == "True"
+            && c.message
+                .as_deref()
+                .unwrap_or("")
+                .contains("exceeded quota")
     });
-    let quota_event = o
-        .failed_create_events
-        .iter()
-        .find(|e| e.reason.as_deref() == Some("FailedCreate") && over_quota(e.message.as_deref()));
-    if let Some(m) = quota_event
-        .and_then(|e| e.message.clone())
-        .or_else(|| quota_condition.and_then(|c| c.message.clone()))
-    {
+    if let Some(m) = quota.and_then(|c| c.message.clone()) {
         return Some((REASON_QUOTA, m));
     }
     conditions

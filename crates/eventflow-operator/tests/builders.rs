@@ -11,8 +11,7 @@ use eventflow_operator::build::{
 use eventflow_operator::{status, validate};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus};
 use k8s_openapi::api::core::v1::{
-    ContainerState, ContainerStateWaiting, ContainerStatus, Event, ObjectReference, Pod, PodSpec,
-    PodStatus,
+    ContainerState, ContainerStateWaiting, ContainerStatus, Pod, PodSpec, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use proptest::prelude::*;
@@ -591,7 +590,7 @@ fn deployment(generation: i64, observed: i64, replicas: i32, ready: i32) -> Depl
     }
 }
 
-fn derive(d: Option<&Deployment>, pods: &[Pod], events: &[Event], desired: i32) -> FunctionStatus {
+fn derive(d: Option<&Deployment>, pods: &[Pod], desired: i32) -> FunctionStatus {
     status::derive(
         None,
         Some(1),
@@ -600,7 +599,6 @@ fn derive(d: Option<&Deployment>, pods: &[Pod], events: &[Event], desired: i32) 
         &status::Observed {
             deployment: d,
             pods,
-            failed_create_events: events,
         },
         "2026-01-01T00:00:00Z",
     )
@@ -608,14 +606,14 @@ fn derive(d: Option<&Deployment>, pods: &[Pod], events: &[Event], desired: i32) 
 
 #[test]
 fn status_phases() {
-    let s = derive(None, &[], &[], 2);
+    let s = derive(None, &[], 2);
     assert_eq!(s.phase, Some(Phase::Pending));
     let d = deployment(1, 1, 2, 1);
-    let s = derive(Some(&d), &[], &[], 2);
+    let s = derive(Some(&d), &[], 2);
     assert_eq!(s.phase, Some(Phase::Deploying));
     assert_eq!(s.ready_replicas, 1);
     let d = deployment(1, 1, 2, 2);
-    let s = derive(Some(&d), &[], &[], 2);
+    let s = derive(Some(&d), &[], 2);
     assert_eq!(s.phase, Some(Phase::Running));
     assert_eq!(s.conditions[0].status, "True");
     assert_eq!(
@@ -624,7 +622,7 @@ fn status_phases() {
     );
     // A rollout the Deployment controller has not seen yet is not Running.
     let d = deployment(2, 1, 2, 2);
-    assert_eq!(derive(Some(&d), &[], &[], 2).phase, Some(Phase::Deploying));
+    assert_eq!(derive(Some(&d), &[], 2).phase, Some(Phase::Deploying));
 }
 
 fn waiting_pod(reason: &str) -> Pod {
@@ -655,21 +653,30 @@ fn failures_surface_as_reasons() {
         ("ImagePullBackOff", "ImagePullBackOff"),
         ("CrashLoopBackOff", "CrashLoopBackOff"),
     ] {
-        let s = derive(Some(&d), &[waiting_pod(pod_reason)], &[], 2);
+        let s = derive(Some(&d), &[waiting_pod(pod_reason)], 2);
         assert_eq!(s.phase, Some(Phase::Failed));
         assert_eq!(s.conditions[0].reason, reason);
     }
-    let event = Event {
+    // The ReplicaSet's quota refusal, as the Deployment controller copies it.
+    let mut d = deployment(1, 1, 2, 1);
+    d.status.as_mut().unwrap().conditions = Some(vec![DeploymentCondition {
+        type_: "ReplicaFailure".into(),
+        status: "True".into(),
         reason: Some("FailedCreate".into()),
-        message: Some(
-            "Error creating: pods \"fn-hello-x\" is forbidden: exceeded quota: eventflow-quota"
-                .into(),
-        ),
-        involved_object: ObjectReference::default(),
-        ..Event::default()
-    };
-    let s = derive(Some(&d), &[], &[event], 2);
+        message: Some("pods \"fn-hello-x\" is forbidden: exceeded quota: eventflow-quota".into()),
+        ..DeploymentCondition::default()
+    }]);
+    let s = derive(Some(&d), &[], 2);
+    assert_eq!(s.phase, Some(Phase::Failed));
     assert_eq!(s.conditions[0].reason, "QuotaExceeded");
+    assert!(s.conditions[0].message.contains("exceeded quota"));
+    // Another ReplicaFailure (say a PodSecurity refusal) is not a quota one.
+    d.status.as_mut().unwrap().conditions.as_mut().unwrap()[0].message =
+        Some("pods \"fn-hello-x\" is forbidden: violates PodSecurity".into());
+    assert_ne!(
+        derive(Some(&d), &[], 2).conditions[0].reason,
+        "QuotaExceeded"
+    );
     let mut d = deployment(1, 1, 2, 0);
     d.status.as_mut().unwrap().conditions = Some(vec![DeploymentCondition {
         type_: "Progressing".into(),
@@ -678,18 +685,17 @@ fn failures_surface_as_reasons() {
         message: Some("ReplicaSet \"fn-hello-1\" has timed out progressing.".into()),
         ..DeploymentCondition::default()
     }]);
-    let s = derive(Some(&d), &[], &[], 2);
+    let s = derive(Some(&d), &[], 2);
     assert_eq!(s.conditions[0].reason, "ProgressDeadlineExceeded");
 }
 
 #[test]
 fn unchanged_state_derives_an_equal_status() {
     let d = deployment(1, 1, 2, 2);
-    let first = derive(Some(&d), &[], &[], 2);
+    let first = derive(Some(&d), &[], 2);
     let observed = status::Observed {
         deployment: Some(&d),
         pods: &[],
-        failed_create_events: &[],
     };
     let second = status::derive(
         Some(&first),

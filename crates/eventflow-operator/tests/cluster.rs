@@ -330,16 +330,21 @@ async fn function_runs_scales_repairs_and_is_deleted_with_its_children() {
         .iter()
         .all(|p| p.status.as_ref().unwrap().phase.as_deref() == Some("Running")));
 
-    // A second reconcile of an unchanged Function writes nothing.
+    // A second reconcile of an unchanged Function writes nothing. (An
+    // annotation on the Function itself triggers none: only its spec and
+    // uid do. One on its Service, a field the operator does not own,
+    // triggers one.)
     let functions = tenant.functions();
     let before = op.metrics.reconciles("function");
     let writes = op.metrics.status_writes("function");
+    let touch = Patch::Merge(serde_json::json!({"metadata": {"annotations": {"touch": "1"}}}));
     functions
-        .patch(
-            "hello",
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"metadata": {"annotations": {"touch": "1"}}})),
-        )
+        .patch("hello", &PatchParams::default(), &touch)
+        .await
+        .unwrap();
+    let applies = op.metrics.applies("function");
+    services
+        .patch("fn-hello", &PatchParams::default(), &touch)
         .await
         .unwrap();
     let fn_rv = rv(&functions, "hello").await;
@@ -368,6 +373,7 @@ async fn function_runs_scales_repairs_and_is_deleted_with_its_children() {
         "ServiceAccount rewritten"
     );
     assert_eq!(op.metrics.status_writes("function"), writes);
+    assert_eq!(op.metrics.applies("function"), applies);
 
     // Scaling changes it.
     tenant.set_replicas("hello", 3).await;

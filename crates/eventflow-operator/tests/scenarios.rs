@@ -4,11 +4,12 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Body as AxumBody;
 use axum::http::{Method, Request, Response, StatusCode};
 use eventflow_crd::{Function, FunctionStatus, Phase};
-use eventflow_operator::cache::Writers;
+use eventflow_operator::cache::{self, Writers};
 use eventflow_operator::function::FunctionContext;
 use eventflow_operator::{
     function, status, Context, FunctionSettings, Metrics, NetworkSettings, ServiceIps,
@@ -18,6 +19,7 @@ use k8s_openapi::api::core::v1::{Service, ServiceAccount, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::client::Body as KubeBody;
 use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Action;
 use kube::runtime::watcher::Event;
 use kube::Client;
 use kube::Resource;
@@ -88,10 +90,6 @@ async fn answer(script: Script, calls: Calls, req: Request<KubeBody>) -> Respons
         // Server-side apply of the other children: echo the applied object.
         (Method::PATCH, _) => json(StatusCode::OK, sent),
         (Method::DELETE, p) if p.ends_with("/horizontalpodautoscalers/fn-hello") => not_found(),
-        (Method::GET, p) if p.ends_with("/pods") || p.ends_with("/events") => json(
-            StatusCode::OK,
-            serde_json::json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": []}),
-        ),
         (m, p) => panic!("unexpected call {m} {p}"),
     }
 }
@@ -143,13 +141,21 @@ fn deployment(ready: i32, age_seconds: i64) -> Deployment {
 /// A Function controller's context on the scripted API, its caches listed
 /// (empty), their writers and the calls the API saw.
 fn context(script: Script) -> (Arc<FunctionContext>, Writers, Calls) {
-    context_picking(script, None)
+    context_with(script, None, cache::IN_FLIGHT)
 }
 
-/// [`context`], the operator picking ClusterIPs from `ips`.
-fn context_picking(
+/// [`context`] where a child missing from the cache is taken as gone at
+/// once, as it is [`cache::IN_FLIGHT`] after the apply.
+fn context_settled(script: Script) -> (Arc<FunctionContext>, Writers, Calls) {
+    context_with(script, None, Duration::ZERO)
+}
+
+/// [`context`], the operator picking ClusterIPs from `ips`, a child missing
+/// from the cache taken as on its way for `in_flight` after an apply.
+fn context_with(
     script: Script,
     ips: Option<ServiceIps>,
+    in_flight: Duration,
 ) -> (Arc<FunctionContext>, Writers, Calls) {
     let calls: Calls = Arc::default();
     let client = mock_client(script, calls.clone());
@@ -162,7 +168,8 @@ fn context_picking(
         )
         .with_service_ips(ips),
     );
-    let (fctx, mut writers) = FunctionContext::new(ctx);
+    let (mut fctx, mut writers) = FunctionContext::new(ctx);
+    fctx.caches.set_in_flight(in_flight);
     writers.mark_listed();
     (Arc::new(fctx), writers, calls)
 }
@@ -173,11 +180,20 @@ async fn reconcile(
     ctx: &Arc<FunctionContext>,
     calls: &Calls,
 ) -> BTreeSet<(Method, String)> {
-    function::reconcile(Arc::new(f.clone()), ctx.clone())
+    reconcile_action(f, ctx, calls).await.0
+}
+
+/// [`reconcile`], and when it asks to be run again.
+async fn reconcile_action(
+    f: &Function,
+    ctx: &Arc<FunctionContext>,
+    calls: &Calls,
+) -> (BTreeSet<(Method, String)>, Action) {
+    let action = function::reconcile(Arc::new(f.clone()), ctx.clone())
         .await
         .expect("reconcile succeeds");
     let calls = std::mem::take(&mut *calls.lock().unwrap());
-    calls.into_iter().collect()
+    (calls.into_iter().collect(), action)
 }
 
 async fn run(f: Function, script: Script) -> BTreeSet<(Method, String)> {
@@ -244,11 +260,12 @@ async fn new_function_applies_children_removes_stale_hpa_and_writes_status() {
 async fn a_new_service_names_a_picked_clusterip_and_every_later_apply_the_same() {
     let script = Script::new(deployment(0, 0));
     let band = ServiceIps::dynamic_band("10.96.0.0/16".parse().unwrap());
-    let (ctx, mut writers, calls) = context_picking(script.clone(), band);
+    let (ctx, mut writers, calls) = context_with(script.clone(), band, Duration::ZERO);
     let f = function_cr(2, None);
     reconcile(&f, &ctx, &calls).await;
-    // Before the watches bring the children, a reconcile applies again,
-    // naming the address the first apply named.
+    // When the watches have not brought the children (past the in-flight
+    // window), a reconcile applies again, naming the address the first
+    // apply named.
     reconcile(&f, &ctx, &calls).await;
     // A Service the watch shows with its own address (say the API server
     // allocated it before): that address is named.
@@ -266,11 +283,58 @@ async fn a_new_service_names_a_picked_clusterip_and_every_later_apply_the_same()
 }
 
 #[tokio::test]
-async fn unready_older_deployment_reads_its_events_and_its_pods_from_the_cache() {
+async fn unready_older_deployment_reads_nothing_but_from_the_cache() {
     let script = Script::new(deployment(1, 60));
     let calls = run(function_cr(2, None), script).await;
-    assert!(!calls.contains(&call(Method::GET, &format!("{NS}/pods"))));
-    assert!(calls.contains(&call(Method::GET, &format!("{NS}/events"))));
+    let reads: Vec<_> = calls.iter().filter(|c| c.0 == Method::GET).collect();
+    assert!(reads.is_empty(), "{reads:?}");
+}
+
+#[tokio::test]
+async fn children_applied_moments_ago_are_waited_for_not_applied_again() {
+    let script = Script::new(deployment(1, 60));
+    let (ctx, mut writers, calls) = context(script.clone());
+    let f = function_cr(2, None);
+    let (first, _) = reconcile_action(&f, &ctx, &calls).await;
+    assert_eq!(ctx.base.metrics.applies("function"), 1);
+    assert!(first.contains(&call(
+        Method::PATCH,
+        &format!("{APPS}/deployments/fn-hello")
+    )));
+    // The Service's and the ServiceAccount's watch events come first and
+    // trigger a reconcile before the Deployment's: it sends nothing and
+    // looks again when the window ends.
+    writers
+        .services
+        .apply_watcher_event(&Event::Apply(service_child("10.96.3.3")));
+    writers
+        .accounts
+        .apply_watcher_event(&Event::Apply(child_meta::<ServiceAccount>()));
+    let (sent, action) = reconcile_action(&f, &ctx, &calls).await;
+    assert_eq!(sent, BTreeSet::new());
+    assert_eq!(action, Action::requeue(cache::IN_FLIGHT));
+    assert_eq!(ctx.base.metrics.applies("function"), 1);
+    // The Deployment arrives: the status is derived from it, nothing applied.
+    writers
+        .deployments
+        .apply_watcher_event(&Event::Apply(script.deployment.clone()));
+    let (sent, action) = reconcile_action(&f, &ctx, &calls).await;
+    assert!(
+        sent.iter()
+            .all(|c| c.0 != Method::PATCH || c.1.starts_with(FNS)),
+        "{sent:?}"
+    );
+    assert_ne!(action, Action::requeue(cache::IN_FLIGHT));
+    // A Service deleted within the window is waited for too, and put back
+    // once the window is over (the context below has none).
+    writers
+        .services
+        .apply_watcher_event(&Event::Delete(service_child("10.96.3.3")));
+    let (sent, action) = reconcile_action(&f, &ctx, &calls).await;
+    assert_eq!(
+        (sent, action),
+        (BTreeSet::new(), Action::requeue(cache::IN_FLIGHT))
+    );
 }
 
 #[tokio::test]
@@ -284,13 +348,12 @@ async fn unchanged_running_function_writes_no_status_and_reads_only_its_pods() {
         &status::Observed {
             deployment: Some(&d),
             pods: &[],
-            failed_create_events: &[],
         },
         "2026-01-01T00:00:00Z",
     );
     assert_eq!(previous.phase, Some(Phase::Running));
     let script = Script::new(d);
-    let (ctx, mut writers, calls) = context(script.clone());
+    let (ctx, mut writers, calls) = context_settled(script.clone());
     let f = function_cr(2, Some(previous));
     // After an operator start nothing has been applied by this process: the
     // three applies (no-ops on a real API server) and nothing else: no HPA
