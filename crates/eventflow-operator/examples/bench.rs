@@ -1,5 +1,7 @@
 //! Operator benchmark on testenv: N functions across M tenants created at
-//! once; prints time-to-Running p50/p99 per function, reconciles per second
+//! once; prints time-to-Running p50/p99 per function (timed as watches on
+//! the Functions and Deployments deliver each change), reconciles per
+//! second, the CPU time of the operator and of each control-plane process,
 //! and the operator's peak RSS. Not a test; see docs/PERFORMANCE.md.
 //!
 //! ```text
@@ -141,6 +143,49 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
         .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(0)
+}
+
+/// CPU time (user + system) process `pid` has used so far, in seconds
+/// (`/proc/PID/stat` fields 14 and 15, in clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
+}
+
+/// CPU seconds used so far by each of testenv's control-plane processes
+/// found by name.
+fn control_plane_cpu() -> Vec<(&'static str, f64)> {
+    let names = [
+        "kube-apiserver",
+        "etcd",
+        "kube-controller",
+        "kube-scheduler",
+        "kwok",
+    ];
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if let Some(name) = names.iter().find(|n| comm.trim() == **n) {
+            out.push((*name, cpu_seconds(pid)));
+        }
+    }
+    out.sort_by_key(|(n, _)| names.iter().position(|x| x == n));
+    out
 }
 
 async fn add_nodes(client: &Client, n: usize) -> Vec<String> {
@@ -332,6 +377,7 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
         tokio::spawn(watch_deployments(client.clone(), seen.clone())),
     ];
     let before = counters().await;
+    let (op_cpu_before, cluster_cpu_before) = (cpu_seconds(pid), control_plane_cpu());
     let start = Instant::now();
     let created: HashMap<(String, String), Instant> = stream::iter(0..n_functions)
         .map(|i| {
@@ -388,6 +434,18 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
     let all_running = last.saturating_duration_since(start);
     let after = counters().await;
     let hwm = status_kib(pid, "VmHWM");
+    let op_cpu = cpu_seconds(pid) - op_cpu_before;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cluster_cpu: Vec<String> = control_plane_cpu()
+        .into_iter()
+        .map(|(name, now)| {
+            let before = cluster_cpu_before
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or(0.0, |(_, b)| *b);
+            format!("{name} {:.1}", now - before)
+        })
+        .collect();
 
     let mut times: Vec<Duration> = running.values().copied().collect();
     times.sort();
@@ -437,6 +495,11 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
         per_function(1),
         per_function(2),
         after[4] - before[4]
+    );
+    println!(
+        "CPU seconds from the first create to all Running: operator {op_cpu:.1}, {} ({cores} cores: {:.0} in all)",
+        cluster_cpu.join(", "),
+        cores as f64 * all_running.as_secs_f64()
     );
     println!(
         "operator peak RSS (VmHWM): {:.1} MiB (largest sampled: anonymous {:.1} MiB, file-backed {:.1} MiB)",
