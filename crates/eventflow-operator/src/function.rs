@@ -216,6 +216,19 @@ async fn reconcile_inner(f: &Function, fctx: &FunctionContext) -> Result<Action>
             match applied {
                 Ok((d, service)) => {
                     let ip = service.spec.and_then(|s| s.cluster_ip);
+                    // A refused address was picked again: remember the
+                    // hash of what was applied, which the next reconcile
+                    // builds (with the address now in the cache).
+                    let hash = match (&ip, &service_ip) {
+                        (Some(applied), Some(built)) if applied != built => {
+                            let mut sent = children.clone();
+                            if let Some(spec) = sent.service.spec.as_mut() {
+                                spec.cluster_ip = Some(applied.clone());
+                            }
+                            children_hash(&sent)
+                        }
+                        _ => hash,
+                    };
                     caches.record(&key, hash, d.metadata.generation, ip);
                     ctx.metrics.applied(CONTROLLER);
                     d

@@ -35,6 +35,8 @@ struct Script {
     status_patches: Arc<Mutex<Vec<serde_json::Value>>>,
     /// The ClusterIP each Service apply named (`None`: none).
     service_ips: Arc<Mutex<Vec<Option<String>>>>,
+    /// Service applies still to refuse as naming a taken address.
+    refuse_ips: Arc<Mutex<usize>>,
 }
 
 impl Script {
@@ -43,6 +45,7 @@ impl Script {
             deployment,
             status_patches: Arc::default(),
             service_ips: Arc::default(),
+            refuse_ips: Arc::default(),
         }
     }
 }
@@ -81,8 +84,20 @@ async fn answer(script: Script, calls: Calls, req: Request<KubeBody>) -> Respons
         (Method::PATCH, p) if p.ends_with("/services/fn-hello") => {
             let ip = sent["spec"]["clusterIP"].as_str().map(str::to_owned);
             script.service_ips.lock().unwrap().push(ip);
+            let mut refuse = script.refuse_ips.lock().unwrap();
+            if *refuse > 0 {
+                *refuse -= 1;
+                return json(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                        "reason": "Invalid", "code": 422,
+                        "message": "spec.clusterIPs: Invalid value: provided IP is already allocated"}),
+                );
+            }
             json(StatusCode::OK, sent)
         }
+        // After a refusal: the Service does not exist yet.
+        (Method::GET, p) if p.ends_with("/services/fn-hello") => not_found(),
         (Method::PATCH, p) if p.ends_with("/deployments/fn-hello") => json(
             StatusCode::OK,
             serde_json::to_value(&script.deployment).unwrap(),
@@ -288,6 +303,38 @@ async fn unready_older_deployment_reads_nothing_but_from_the_cache() {
     let calls = run(function_cr(2, None), script).await;
     let reads: Vec<_> = calls.iter().filter(|c| c.0 == Method::GET).collect();
     assert!(reads.is_empty(), "{reads:?}");
+}
+
+#[tokio::test]
+async fn an_address_picked_again_is_what_the_next_reconcile_compares_with() {
+    let script = Script::new(deployment(1, 60));
+    *script.refuse_ips.lock().unwrap() = 1;
+    let band = ServiceIps::dynamic_band("10.96.0.0/16".parse().unwrap());
+    let (ctx, mut writers, calls) = context_with(script.clone(), band, Duration::ZERO);
+    let f = function_cr(2, None);
+    reconcile(&f, &ctx, &calls).await;
+    let sent = script.service_ips.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2, "refused, then picked again: {sent:?}");
+    let applied = sent[1].clone().expect("an address named");
+    assert_ne!(Some(applied.clone()), sent[0]);
+    // The watches bring the children as applied: nothing to send.
+    writers
+        .deployments
+        .apply_watcher_event(&Event::Apply(script.deployment.clone()));
+    writers
+        .services
+        .apply_watcher_event(&Event::Apply(service_child(&applied)));
+    writers
+        .accounts
+        .apply_watcher_event(&Event::Apply(child_meta::<ServiceAccount>()));
+    let again = reconcile(&f, &ctx, &calls).await;
+    assert!(
+        again
+            .iter()
+            .all(|c| c.0 != Method::PATCH || c.1.starts_with(FNS)),
+        "{again:?}"
+    );
+    assert_eq!(ctx.base.metrics.applies("function"), 1);
 }
 
 #[tokio::test]
