@@ -159,6 +159,14 @@ fn context(script: Script) -> (Arc<FunctionContext>, Writers, Calls) {
     context_with(script, None, cache::IN_FLIGHT)
 }
 
+/// [`context_settled`], the operator picking ClusterIPs in the dynamic band
+/// of `10.96.0.0/16` (returned too).
+fn context_picking(script: Script) -> (Arc<FunctionContext>, Writers, Calls, ServiceIps) {
+    let band = ServiceIps::dynamic_band("10.96.0.0/16".parse().unwrap()).expect("a band");
+    let (ctx, writers, calls) = context_with(script, Some(band), Duration::ZERO);
+    (ctx, writers, calls, band)
+}
+
 /// [`context`] where a child missing from the cache is taken as gone at
 /// once, as it is [`cache::IN_FLIGHT`] after the apply.
 fn context_settled(script: Script) -> (Arc<FunctionContext>, Writers, Calls) {
@@ -237,6 +245,20 @@ fn service_child(ip: &str) -> Service {
     s
 }
 
+/// The watches deliver the three children as the script applied them, the
+/// Service with ClusterIP `ip`.
+fn deliver_children(writers: &mut Writers, script: &Script, ip: &str) {
+    writers
+        .deployments
+        .apply_watcher_event(&Event::Apply(script.deployment.clone()));
+    writers
+        .services
+        .apply_watcher_event(&Event::Apply(service_child(ip)));
+    writers
+        .accounts
+        .apply_watcher_event(&Event::Apply(child_meta::<ServiceAccount>()));
+}
+
 fn call(m: Method, p: &str) -> (Method, String) {
     (m, p.to_string())
 }
@@ -274,8 +296,7 @@ async fn new_function_applies_children_removes_stale_hpa_and_writes_status() {
 #[tokio::test]
 async fn a_new_service_names_a_picked_clusterip_and_every_later_apply_the_same() {
     let script = Script::new(deployment(0, 0));
-    let band = ServiceIps::dynamic_band("10.96.0.0/16".parse().unwrap());
-    let (ctx, mut writers, calls) = context_with(script.clone(), band, Duration::ZERO);
+    let (ctx, mut writers, calls, band) = context_picking(script.clone());
     let f = function_cr(2, None);
     reconcile(&f, &ctx, &calls).await;
     // When the watches have not brought the children (past the in-flight
@@ -290,7 +311,7 @@ async fn a_new_service_names_a_picked_clusterip_and_every_later_apply_the_same()
     reconcile(&f, &ctx, &calls).await;
     let sent = script.service_ips.lock().unwrap().clone();
     let first = sent[0].clone().expect("an address named");
-    assert!(band.unwrap().contains(first.parse().unwrap()), "{first}");
+    assert!(band.contains(first.parse().unwrap()), "{first}");
     assert_eq!(
         sent,
         [Some(first.clone()), Some(first), Some("10.96.3.3".into())]
@@ -309,8 +330,7 @@ async fn unready_older_deployment_reads_nothing_but_from_the_cache() {
 async fn an_address_picked_again_is_what_the_next_reconcile_compares_with() {
     let script = Script::new(deployment(1, 60));
     *script.refuse_ips.lock().unwrap() = 1;
-    let band = ServiceIps::dynamic_band("10.96.0.0/16".parse().unwrap());
-    let (ctx, mut writers, calls) = context_with(script.clone(), band, Duration::ZERO);
+    let (ctx, mut writers, calls, _) = context_picking(script.clone());
     let f = function_cr(2, None);
     reconcile(&f, &ctx, &calls).await;
     let sent = script.service_ips.lock().unwrap().clone();
@@ -318,15 +338,7 @@ async fn an_address_picked_again_is_what_the_next_reconcile_compares_with() {
     let applied = sent[1].clone().expect("an address named");
     assert_ne!(Some(applied.clone()), sent[0]);
     // The watches bring the children as applied: nothing to send.
-    writers
-        .deployments
-        .apply_watcher_event(&Event::Apply(script.deployment.clone()));
-    writers
-        .services
-        .apply_watcher_event(&Event::Apply(service_child(&applied)));
-    writers
-        .accounts
-        .apply_watcher_event(&Event::Apply(child_meta::<ServiceAccount>()));
+    deliver_children(&mut writers, &script, &applied);
     let again = reconcile(&f, &ctx, &calls).await;
     assert!(
         again
@@ -416,15 +428,7 @@ async fn unchanged_running_function_writes_no_status_and_reads_only_its_pods() {
     assert_eq!(ctx.base.metrics.applies("function"), 1);
     // The watches deliver the children: the next reconcile (a pod event, a
     // requeue) sends nothing at all.
-    writers
-        .deployments
-        .apply_watcher_event(&Event::Apply(script.deployment.clone()));
-    writers
-        .services
-        .apply_watcher_event(&Event::Apply(service_child("10.96.3.3")));
-    writers
-        .accounts
-        .apply_watcher_event(&Event::Apply(child_meta::<ServiceAccount>()));
+    deliver_children(&mut writers, &script, "10.96.3.3");
     assert_eq!(reconcile(&f, &ctx, &calls).await, BTreeSet::new());
     assert_eq!(ctx.base.metrics.applies("function"), 1);
     // Someone deletes the Service: everything is applied again.
