@@ -218,7 +218,7 @@ async fn add_nodes(client: &Client, n: usize) -> Vec<String> {
 /// When the bench's watches first saw each function (namespace, name)
 /// with a status, `Running` with its replica ready, and its Deployment
 /// with a ready replica.
-#[derive(Default, Clone)]
+#[derive(Default)]
 struct Seen {
     first_status: HashMap<(String, String), Instant>,
     running: HashMap<(String, String), Instant>,
@@ -417,7 +417,7 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
     for w in watches {
         w.abort();
     }
-    let seen = seen.lock().unwrap().clone();
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
     // Each time from the create request sent to what the watch saw.
     let since_created =
         |map: &HashMap<(String, String), Instant>| -> HashMap<(String, String), Duration> {

@@ -18,8 +18,8 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Resource, ResourceExt};
 
 use crate::build::FunctionChildren;
-use crate::cache::{self, children_hash, Caches, Fresh, FunctionKey, Writers};
-use crate::children::{Applier, ChildKind, FUNCTION_CHILDREN};
+use crate::cache::{self, children_hash, Caches, Fresh, FunctionKey, InCache, Writers};
+use crate::children::{Applier, ChildKind};
 use crate::reconcile::{run_controller, timed, trigger_watch, write_status, Shared};
 use crate::service_ip::ServiceIps;
 use crate::status::{self, Observed};
@@ -196,8 +196,10 @@ async fn reconcile_inner(f: &Function, fctx: &FunctionContext) -> Result<Action>
     // 4. apply (unless what was last applied is still there)
     let hash = children_hash(&children);
     let wanted = kinds(&children);
-    let cached = |kind: &ChildKind| (kind.cached)(caches, &ns, &child);
-    let deployment = match caches.fresh(&key, hash, &wanted, cached) {
+    let in_cache = InCache::of(&wanted, |kind: &ChildKind| {
+        (kind.cached)(caches, &ns, &child)
+    });
+    let deployment = match caches.fresh(&key, hash, in_cache) {
         Fresh::Yes(d) => Deployment::clone(&d),
         // The reconcile that applied them wrote the status; the Deployment's
         // watch event brings the next one.
@@ -206,10 +208,7 @@ async fn reconcile_inner(f: &Function, fctx: &FunctionContext) -> Result<Action>
             tracing::debug!(function = %name, namespace = %ns, ?why, "applying the children");
             let spec_changed =
                 f.status.as_ref().and_then(|s| s.observed_generation) != f.meta().generation;
-            let stale = spec_changed
-                || FUNCTION_CHILDREN
-                    .iter()
-                    .any(|k| !wanted.contains(k.kind) && cached(k));
+            let stale = spec_changed || in_cache.unwanted;
             let mut applier = Applier::new(ctx.client.clone(), &ns);
             let applied =
                 apply_children(&mut applier, &children, &child, stale, ctx.service_ips).await;
@@ -417,5 +416,37 @@ mod tests {
             ["/apis/autoscaling/v2/namespaces/tenant-acme/horizontalpodautoscalers/fn-hello"]
         );
         assert!(deletions(false).await.is_empty());
+    }
+
+    #[test]
+    fn only_a_new_generation_or_uid_triggers_a_reconcile() {
+        let spec = FunctionSpec::parse(
+            RawFunctionSpec {
+                image: Some("ghcr.io/acme/hello:1".into()),
+                ..RawFunctionSpec::default()
+            },
+            SpecLimits::default(),
+        )
+        .expect("valid spec");
+        let mut f = Function::new("hello", eventflow_crd::FunctionSpec::from(&spec));
+        f.metadata.uid = Some("u-1".into());
+        f.metadata.generation = Some(1);
+        let first = generation_of_uid(&f);
+        // The reconcile's own status write, an annotation: no trigger.
+        let mut touched = f.clone();
+        touched.status = Some(eventflow_crd::FunctionStatus {
+            phase: Some(Phase::Running),
+            ..eventflow_crd::FunctionStatus::default()
+        });
+        touched.metadata.annotations = Some([("touch".into(), "1".into())].into());
+        touched.metadata.resource_version = Some("43".into());
+        assert_eq!(generation_of_uid(&touched), first);
+        // A spec change, or the same name created again: a trigger.
+        let mut changed = f.clone();
+        changed.metadata.generation = Some(2);
+        assert_ne!(generation_of_uid(&changed), first);
+        let mut again = f.clone();
+        again.metadata.uid = Some("u-2".into());
+        assert_ne!(generation_of_uid(&again), first);
     }
 }
