@@ -250,7 +250,7 @@ pub(crate) struct TenantChildKind {
 }
 
 impl TenantChildKind {
-    const fn of<K: Kind + Serialize>() -> Self {
+    const fn of<K: Kind + Serialize + Default>() -> Self {
         Self {
             kind: <K as k8s_openapi::Resource>::KIND,
             watch: watches::<K>,
@@ -258,7 +258,7 @@ impl TenantChildKind {
     }
 }
 
-fn watches<K: Kind + Serialize>(
+fn watches<K: Kind + Serialize + Default>(
     controller: Controller<Tenant>,
     client: &Client,
     wc: &watcher::Config,
@@ -286,41 +286,79 @@ fn spec_hash<K: Serialize>(obj: &K) -> u64 {
 }
 
 /// The objects of a watch whose spec, metadata (or existence) changed:
-/// every listed and deleted object, and an applied one only if
-/// [`spec_hash`] differs from its last. A ResourceQuota's status changes
-/// with every pod, Service or Function created in its namespace; without
-/// this each of those changes would be a Tenant reconcile that applies
-/// every tenant object again.
-fn spec_changes<K: Kind + Serialize>(
+/// an object applied, listed or deleted whose [`spec_hash`] differs from
+/// what the watch last saw of it. A ResourceQuota's status changes with
+/// every pod, Service or Function created in its namespace; without this
+/// each of those changes would be a Tenant reconcile that applies every
+/// tenant object again. When the watch lists again (after the API server
+/// dropped it, e.g. `410 Gone`), only the objects that changed meanwhile
+/// pass, and each one gone meanwhile passes as a stub with its name and
+/// tenant label: without that, one re-list would reconcile every tenant.
+fn spec_changes<K: Kind + Serialize + Default>(
     events: impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static {
     use futures::StreamExt;
-    let mut seen: std::collections::HashMap<ObjectRef<K>, u64> = Default::default();
+    /// What a watch last saw of an object: its hash, and its tenant.
+    struct Seen {
+        hash: u64,
+        tenant: Option<String>,
+    }
+    let seen_of = |obj: &K| Seen {
+        hash: spec_hash(obj),
+        tenant: obj.labels().get(TENANT_LABEL).cloned(),
+    };
+    let mut seen: std::collections::HashMap<ObjectRef<K>, Seen> = Default::default();
+    // While a list is under way: what the watch saw before it.
+    let mut before: std::collections::HashMap<ObjectRef<K>, Seen> = Default::default();
     events
         .map(move |event| {
-            let objects = match event? {
+            let event = match event {
+                Ok(e) => e,
+                Err(e) => return vec![Err(e)],
+            };
+            let objects = match event {
                 watcher::Event::Apply(obj) => {
-                    let hash = spec_hash(&obj);
-                    let changed = seen.insert(ObjectRef::from_obj(&obj), hash) != Some(hash);
-                    changed.then_some(obj)
+                    let s = seen_of(&obj);
+                    let hash = s.hash;
+                    let changed =
+                        seen.insert(ObjectRef::from_obj(&obj), s).map(|s| s.hash) != Some(hash);
+                    changed.then_some(obj).into_iter().collect()
                 }
                 watcher::Event::InitApply(obj) => {
-                    seen.insert(ObjectRef::from_obj(&obj), spec_hash(&obj));
-                    Some(obj)
+                    let s = seen_of(&obj);
+                    let hash = s.hash;
+                    let key = ObjectRef::from_obj(&obj);
+                    let changed = before.remove(&key).map(|s| s.hash) != Some(hash);
+                    seen.insert(key, s);
+                    changed.then_some(obj).into_iter().collect()
                 }
                 watcher::Event::Delete(obj) => {
                     seen.remove(&ObjectRef::from_obj(&obj));
-                    Some(obj)
+                    vec![obj]
                 }
                 watcher::Event::Init => {
-                    seen.clear();
-                    None
+                    before = std::mem::take(&mut seen);
+                    Vec::new()
                 }
-                watcher::Event::InitDone => None,
+                watcher::Event::InitDone => std::mem::take(&mut before)
+                    .into_iter()
+                    .map(|(gone, s)| gone_stub::<K>(gone, s.tenant))
+                    .collect(),
             };
-            Ok(objects)
+            objects.into_iter().map(Ok).collect()
         })
-        .filter_map(|r: Result<Option<K>, watcher::Error>| async move { r.transpose() })
+        .flat_map(futures::stream::iter)
+}
+
+/// An object that is gone, as far as a trigger needs to know it: its name,
+/// namespace and tenant label.
+fn gone_stub<K: Kind + Default>(gone: ObjectRef<K>, tenant: Option<String>) -> K {
+    let mut obj = K::default();
+    let meta = obj.meta_mut();
+    meta.name = Some(gone.name);
+    meta.namespace = gone.namespace;
+    meta.labels = tenant.map(|t| std::collections::BTreeMap::from([(TENANT_LABEL.to_string(), t)]));
+    obj
 }
 
 /// Every kind a Tenant owns, once.
@@ -443,6 +481,88 @@ mod tests {
             .await;
         // Listed, the hard limit changed, deleted; the status updates are not triggers.
         assert_eq!(seen, ["1", "4", "5"]);
+    }
+
+    #[tokio::test]
+    async fn a_relist_passes_only_what_changed_or_went_meanwhile() {
+        use futures::StreamExt;
+        use k8s_openapi::api::core::v1::{ResourceQuotaSpec, ResourceQuotaStatus};
+        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+        let quota = |tenant: &str, pods: &str, used: &str| ResourceQuota {
+            metadata: ObjectMeta {
+                name: Some("quota".into()),
+                namespace: Some(format!("tenant-{tenant}")),
+                labels: Some(BTreeMap::from([(TENANT_LABEL.into(), tenant.into())])),
+                resource_version: Some(format!("{tenant}-{pods}-{used}")),
+                ..ObjectMeta::default()
+            },
+            spec: Some(ResourceQuotaSpec {
+                hard: Some(BTreeMap::from([("pods".into(), Quantity(pods.into()))])),
+                ..ResourceQuotaSpec::default()
+            }),
+            status: Some(ResourceQuotaStatus {
+                used: Some(BTreeMap::from([("pods".into(), Quantity(used.into()))])),
+                ..ResourceQuotaStatus::default()
+            }),
+        };
+        let events = futures::stream::iter([
+            watcher::Event::Init,
+            watcher::Event::InitApply(quota("same", "10", "0")),
+            watcher::Event::InitApply(quota("changed", "10", "0")),
+            watcher::Event::InitApply(quota("gone", "10", "0")),
+            watcher::Event::InitDone,
+            // The watch is dropped and lists again: one quota's status
+            // moved, one's limit changed, one was deleted, one is new.
+            watcher::Event::Init,
+            watcher::Event::InitApply(quota("same", "10", "7")),
+            watcher::Event::InitApply(quota("changed", "20", "0")),
+            watcher::Event::InitApply(quota("new", "10", "0")),
+            watcher::Event::InitDone,
+            // After the list, a status update is no trigger, a spec change is.
+            watcher::Event::Apply(quota("same", "10", "8")),
+            watcher::Event::Apply(quota("same", "30", "8")),
+        ])
+        .map(Ok);
+        let seen: Vec<(String, String, Option<String>)> = spec_changes(events)
+            .map(|q| {
+                let q = q.expect("no error");
+                (
+                    q.labels().get(TENANT_LABEL).cloned().unwrap_or_default(),
+                    q.namespace().unwrap_or_default(),
+                    q.metadata.resource_version,
+                )
+            })
+            .collect()
+            .await;
+        let gone = ("gone".to_string(), "tenant-gone".to_string(), None);
+        let listed = |tenant: &str, rv: &str| {
+            (
+                tenant.to_string(),
+                format!("tenant-{tenant}"),
+                Some(rv.to_string()),
+            )
+        };
+        assert_eq!(
+            seen,
+            [
+                listed("same", "same-10-0"),
+                listed("changed", "changed-10-0"),
+                listed("gone", "gone-10-0"),
+                listed("changed", "changed-20-0"),
+                listed("new", "new-10-0"),
+                gone,
+                listed("same", "same-30-8"),
+            ]
+        );
+        // Each passes to its own tenant.
+        assert_eq!(owner_of(gone_stub_of("gone")), Some(ObjectRef::new("gone")));
+    }
+
+    fn gone_stub_of(tenant: &str) -> ResourceQuota {
+        gone_stub(
+            ObjectRef::<ResourceQuota>::new("quota").within(&format!("tenant-{tenant}")),
+            Some(tenant.into()),
+        )
     }
 
     #[test]
