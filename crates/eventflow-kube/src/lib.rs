@@ -1,7 +1,9 @@
 //! Kubernetes and process plumbing shared by the EventFlow server and the
 //! operator, so both answer the same way: building a client from a
-//! kubeconfig, treating "not found" as done, waiting for a shutdown signal
-//! and naming this replica.
+//! kubeconfig, treating "not found" as done, waiting for a shutdown signal,
+//! naming this replica, and logging ([`logging`]).
+
+pub mod logging;
 
 use std::{
     fmt::Debug,

@@ -5,11 +5,14 @@
 //! and the operator's peak RSS. Not a test; see docs/PERFORMANCE.md.
 //!
 //! ```text
-//! cargo run --release -p eventflow-operator --example bench -- [functions] [tenants] [extra-nodes]
+//! cargo build --profile release-operator -p eventflow-operator --bin eventflow-operator --example bench
+//! ./target/release-operator/examples/bench [functions] [tenants] [extra-nodes]
 //! ```
 //!
-//! The operator runs in a child process (this binary re-executed with
-//! `__operator`), so its VmHWM is the operator's alone. testenv's kwok node
+//! The operator is the shipped binary, `eventflow-operator`, run as a child
+//! process (so its VmHWM is the operator's alone): by default the one in
+//! this example's target directory (`target/PROFILE/eventflow-operator`,
+//! built by the same `cargo build`), else `BENCH_OPERATOR_BIN`. testenv's kwok node
 //! holds 250 pods; `extra-nodes` (default 2) temporary kwok nodes named
 //! `eventflow-bench-*` are added for the run and deleted afterwards. They
 //! carry the kwok node's taint and label, and the operator puts function
@@ -18,8 +21,7 @@
 //! image never runs on testenv's real node.
 //!
 //! Environment: `BENCH_CONCURRENCY` (the operator's reconcile concurrency,
-//! default 16), `BENCH_OPERATOR_RUNTIME=current` (the operator on a
-//! single-threaded runtime), `BENCH_OPERATOR_WRAPPER` (a command the
+//! default 16), `BENCH_OPERATOR_BIN`, `BENCH_OPERATOR_WRAPPER` (a command the
 //! operator runs under, e.g. `heaptrack -o /tmp/operator`), `EVENTFLOW_LOG`
 //! (the operator's log filter on stderr, default `warn`).
 
@@ -31,7 +33,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use eventflow_crd::{Function, FunctionSpec, Phase, Tenant, TenantSpec};
-use eventflow_operator::{Config, FunctionSettings};
 use futures::{stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Node};
@@ -43,51 +44,34 @@ const SCOPE_LABEL: &str = "eventflow-bench/run";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("__operator") {
-        let rt = if std::env::var("BENCH_OPERATOR_RUNTIME").as_deref() == Ok("current") {
-            tokio::runtime::Builder::new_current_thread()
-        } else {
-            tokio::runtime::Builder::new_multi_thread()
-        }
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-        rt.block_on(run_operator(args[2].clone()));
-    } else {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let functions = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(500usize);
-        let tenants = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(50usize);
-        let nodes = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(2usize);
-        rt.block_on(bench(functions, tenants, nodes));
-    }
+    let functions = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(500usize);
+    let tenants = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(50usize);
+    let nodes = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(2usize);
+    rt.block_on(bench(functions, tenants, nodes));
 }
 
-async fn run_operator(scope: String) {
-    // The operator's log on stderr, filtered by EVENTFLOW_LOG (default:
-    // warnings).
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EVENTFLOW_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    let client = eventflow_testenv::client().await;
-    let mut cfg = Config::new(client);
-    cfg.metrics_listen = Some("127.0.0.1:19391".parse().unwrap());
-    cfg.label_selector = Some(format!("{SCOPE_LABEL}={scope}"));
-    cfg.functions = FunctionSettings::parse(
-        &[eventflow_testenv::SIMULATED_NODE_TOLERATION],
-        &[eventflow_testenv::SIMULATED_NODE_SELECTOR],
-    )
-    .unwrap();
-    cfg.concurrency = std::env::var("BENCH_CONCURRENCY")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(16);
-    eventflow_operator::run(cfg).await.unwrap();
+/// The operator binary the bench runs: `BENCH_OPERATOR_BIN`, else
+/// `eventflow-operator` in this example's target directory.
+fn operator_binary() -> std::path::PathBuf {
+    if let Some(bin) = std::env::var_os("BENCH_OPERATOR_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|examples| examples.parent())
+        .map(|profile| profile.join("eventflow-operator"))
+        .unwrap();
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with the bench, e.g. `cargo build --profile release-operator -p eventflow-operator --bin eventflow-operator --example bench`, or set BENCH_OPERATOR_BIN",
+        bin.display()
+    );
+    bin
 }
 
 fn scoped(scope: &str) -> Option<BTreeMap<String, String>> {
@@ -275,21 +259,47 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
     let client = eventflow_testenv::client().await;
     let scope = format!("b{}", std::process::id());
     let nodes = add_nodes(&client, n_nodes).await;
-    let exe = std::env::current_exe().unwrap();
     // BENCH_OPERATOR_WRAPPER="heaptrack -o /tmp/operator" runs the operator
     // under a profiler (the RSS printed is then the wrapper's).
     let wrapper = std::env::var("BENCH_OPERATOR_WRAPPER").unwrap_or_default();
     let mut command: Vec<String> = wrapper.split_whitespace().map(String::from).collect();
-    command.push(exe.display().to_string());
+    command.push(operator_binary().display().to_string());
+    let concurrency = std::env::var("BENCH_CONCURRENCY").unwrap_or_else(|_| "16".into());
     let mut child = tokio::process::Command::new(&command[0])
         .args(&command[1..])
-        .arg("__operator")
-        .arg(&scope)
+        .arg("--kubeconfig")
+        .arg(eventflow_testenv::kubeconfig_path())
+        .args(["--no-leader-election", "--log-format", "text"])
+        .args(["--metrics-listen", "127.0.0.1:19391"])
+        .arg("--label-selector")
+        .arg(format!("{SCOPE_LABEL}={scope}"))
+        .args(eventflow_testenv::SIMULATED_NODE_OPERATOR_ARGS)
+        .args(["--concurrency", &concurrency])
+        // The operator's log on stderr: warnings unless EVENTFLOW_LOG says.
+        .env(
+            "EVENTFLOW_LOG",
+            std::env::var("EVENTFLOW_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
+        // Its own process group: stopping it stops a wrapper's child too.
+        .process_group(0)
         .spawn()
         .unwrap();
     let pid = child.id().unwrap();
+    // An operator that exits before the end (a flag it refuses, its metrics
+    // port taken) ends the run with its own error above, not a wait forever.
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let operator_exit = {
+        let stopping = stopping.clone();
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            if !stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                eprintln!("the operator exited during the run ({status:?}); see its log above");
+                std::process::exit(1);
+            }
+        })
+    };
 
     // Tenants first (namespaces, quota, policies), then all functions at once.
     let tenants_api = Api::<Tenant>::all(client.clone());
@@ -524,11 +534,11 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
+        .args(["-TERM", "--", &format!("-{pid}")])
         .status();
-    let _ = child.wait().await;
+    let _ = operator_exit.await;
     // The namespaces (and their pods) terminate after their tenants are
     // gone; a run started before they have would compete with that
     // teardown. Wait for them, showing how many are left.

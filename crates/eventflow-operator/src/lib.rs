@@ -18,6 +18,7 @@
 //!   to function pods (`--pod-toleration`, `--pod-node-selector`).
 //! * [`service_ip`]: the ClusterIPs of function Services, picked by the
 //!   operator in the cluster's Service range (`--service-ips`).
+//! * [`cli`]: the flags of `eventflow-operator` and `eventflow operator`.
 //! * [`leader`]: leader election on a Lease; only the holder runs controllers.
 //! * [`metrics`]: Prometheus metrics, `/metrics` and `/healthz`.
 //!
@@ -28,6 +29,7 @@
 pub mod build;
 pub mod cache;
 mod children;
+pub mod cli;
 mod error;
 pub mod function;
 pub mod leader;
@@ -478,7 +480,7 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client> {
     Ok(eventflow_kube::client(kubeconfig).await?)
 }
 
-/// Runs the operator until SIGTERM/Ctrl-C. What `eventflow operator` calls.
+/// Runs the operator until SIGTERM/Ctrl-C. What [`cli::run`] calls.
 pub async fn run(config: Config) -> Result<()> {
     Operator::new(config)
         .run(eventflow_kube::shutdown_signal())

@@ -282,3 +282,36 @@ fn helm_chart_crds_equal_deploy_crds() {
         "deploy/helm/eventflow/crds/eventflow.io.yaml must be a symlink to deploy/crds/eventflow.io.yaml"
     );
 }
+
+/// The operator runs its own binary, and the image installs it where the
+/// manifests look for it, built with the size profile.
+#[test]
+fn the_operator_runs_the_binary_the_image_installs() {
+    let binary = "/usr/local/bin/eventflow-operator";
+    let t = templates();
+    let (_, operator) = t
+        .iter()
+        .find(|(name, _)| name == "eventflow-operator")
+        .expect("the operator's Deployment");
+    let container = &operator.spec.as_ref().unwrap().containers[0];
+    assert_eq!(
+        container.command.as_deref(),
+        Some(&[binary.to_string()][..])
+    );
+    assert_eq!(container.args, None, "no `eventflow operator` subcommand");
+    let helm = std::fs::read_to_string(format!(
+        "{ROOT}/deploy/helm/eventflow/templates/operator.yaml"
+    ))
+    .unwrap();
+    assert!(
+        helm.contains(&format!("command: [\"{binary}\"]")),
+        "the chart runs another command"
+    );
+    let dockerfile = std::fs::read_to_string(format!("{ROOT}/deploy/docker/Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains(
+            "--profile release-operator --locked -p eventflow-operator --bin eventflow-operator"
+        ) && dockerfile.contains(&format!("/eventflow-operator {binary}")),
+        "the image does not build and install {binary}"
+    );
+}

@@ -3,9 +3,8 @@
 use std::io::Write;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
-mod operator;
 mod server;
 
 /// Parses one role's flags as clap would (tests of the flag conversions).
@@ -36,7 +35,7 @@ enum Command {
     /// Run the API server (and the dashboard, with --web-dir).
     Server(Box<server::ServerArgs>),
     /// Run the Kubernetes operator (Tenant and Function controllers).
-    Operator(Box<operator::OperatorArgs>),
+    Operator(Box<eventflow_operator::cli::OperatorArgs>),
     /// Print the CustomResourceDefinitions as YAML.
     Crds,
     /// Print the OpenAPI document of the API as JSON.
@@ -55,24 +54,10 @@ enum Command {
     Completions(eventflow_cli::CompletionsArgs),
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
-enum LogFormat {
-    Text,
-    Json,
-}
+use eventflow_kube::logging::LogFormat;
 
 fn init_logging(format: LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("EVENTFLOW_LOG").unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("info,sqlx=warn,kube=warn,tower_http=info")
-        });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
-    }
+    eventflow_kube::logging::init(format);
 }
 
 #[tokio::main]
@@ -80,7 +65,7 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => server::run(*args).await,
-        Command::Operator(args) => operator::run(*args).await,
+        Command::Operator(args) => Ok(eventflow_operator::cli::run(*args).await?),
         Command::Crds => {
             std::io::stdout().write_all(eventflow_crd::crds_yaml().as_bytes())?;
             Ok(())
