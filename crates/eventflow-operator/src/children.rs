@@ -440,15 +440,15 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn tenant_children_trigger_on_what_changed_but_their_status() {
-        use futures::StreamExt;
+    /// Tenant `tenant`'s quota: `pods` the hard limit, `used` its status.
+    fn quota(tenant: &str, pods: &str, used: &str, rv: &str) -> ResourceQuota {
         use k8s_openapi::api::core::v1::{ResourceQuotaSpec, ResourceQuotaStatus};
         use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-        let quota = |pods: &str, used: &str, rv: &str| ResourceQuota {
+        ResourceQuota {
             metadata: ObjectMeta {
                 name: Some("quota".into()),
-                namespace: Some("tenant-acme".into()),
+                namespace: Some(format!("tenant-{tenant}")),
+                labels: Some(BTreeMap::from([(TENANT_LABEL.into(), tenant.into())])),
                 resource_version: Some(rv.into()),
                 ..ObjectMeta::default()
             },
@@ -460,7 +460,13 @@ mod tests {
                 used: Some(BTreeMap::from([("pods".into(), Quantity(used.into()))])),
                 ..ResourceQuotaStatus::default()
             }),
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn tenant_children_trigger_on_what_changed_but_their_status() {
+        use futures::StreamExt;
+        let quota = |pods: &str, used: &str, rv: &str| quota("acme", pods, used, rv);
         let events = futures::stream::iter([
             watcher::Event::Init,
             watcher::Event::InitApply(quota("10", "0", "1")),
@@ -486,24 +492,8 @@ mod tests {
     #[tokio::test]
     async fn a_relist_passes_only_what_changed_or_went_meanwhile() {
         use futures::StreamExt;
-        use k8s_openapi::api::core::v1::{ResourceQuotaSpec, ResourceQuotaStatus};
-        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-        let quota = |tenant: &str, pods: &str, used: &str| ResourceQuota {
-            metadata: ObjectMeta {
-                name: Some("quota".into()),
-                namespace: Some(format!("tenant-{tenant}")),
-                labels: Some(BTreeMap::from([(TENANT_LABEL.into(), tenant.into())])),
-                resource_version: Some(format!("{tenant}-{pods}-{used}")),
-                ..ObjectMeta::default()
-            },
-            spec: Some(ResourceQuotaSpec {
-                hard: Some(BTreeMap::from([("pods".into(), Quantity(pods.into()))])),
-                ..ResourceQuotaSpec::default()
-            }),
-            status: Some(ResourceQuotaStatus {
-                used: Some(BTreeMap::from([("pods".into(), Quantity(used.into()))])),
-                ..ResourceQuotaStatus::default()
-            }),
+        let quota = |tenant: &str, pods: &str, used: &str| {
+            quota(tenant, pods, used, &format!("{tenant}-{pods}-{used}"))
         };
         let events = futures::stream::iter([
             watcher::Event::Init,
