@@ -2,7 +2,9 @@
 //! once; prints time-to-Running p50/p99 per function (timed as watches on
 //! the Functions and Deployments deliver each change), reconciles per
 //! second, the CPU time of the operator and of each control-plane process,
-//! and the operator's peak RSS. Not a test; see docs/PERFORMANCE.md.
+//! and the operator's peak RSS; then restarts the operator with everything
+//! in place and prints its peak RSS until it has reconciled every Function
+//! and Tenant again. Not a test; see docs/PERFORMANCE.md.
 //!
 //! ```text
 //! cargo build --profile release-operator -p eventflow-operator --bin eventflow-operator --example bench
@@ -255,51 +257,82 @@ async fn watch_deployments(client: Client, seen: Arc<Mutex<Seen>>) {
     }
 }
 
+/// The operator under test, a child process in its own process group.
+struct Operator {
+    pid: u32,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+    exit: tokio::task::JoinHandle<()>,
+}
+
+impl Operator {
+    /// Starts the operator on the run's Tenants and Functions.
+    /// `BENCH_OPERATOR_WRAPPER="heaptrack -o /tmp/operator"` runs it under
+    /// a profiler (the RSS printed is then the wrapper's).
+    fn start(scope: &str) -> Self {
+        let wrapper = std::env::var("BENCH_OPERATOR_WRAPPER").unwrap_or_default();
+        let mut command: Vec<String> = wrapper.split_whitespace().map(String::from).collect();
+        command.push(operator_binary().display().to_string());
+        let concurrency = std::env::var("BENCH_CONCURRENCY").unwrap_or_else(|_| "16".into());
+        let mut child = tokio::process::Command::new(&command[0])
+            .args(&command[1..])
+            .arg("--kubeconfig")
+            .arg(eventflow_testenv::kubeconfig_path())
+            .args(["--no-leader-election", "--log-format", "text"])
+            .args(["--metrics-listen", "127.0.0.1:19391"])
+            .arg("--label-selector")
+            .arg(format!("{SCOPE_LABEL}={scope}"))
+            .args(eventflow_testenv::SIMULATED_NODE_OPERATOR_ARGS)
+            .args(["--concurrency", &concurrency])
+            // The operator's log on stderr: warnings unless EVENTFLOW_LOG says.
+            .env(
+                "EVENTFLOW_LOG",
+                std::env::var("EVENTFLOW_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            // Its own process group: stopping it stops a wrapper's child too.
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = child.id().unwrap();
+        // An operator that exits before it is stopped (a flag it refuses,
+        // its metrics port taken) ends the run with its own error above,
+        // not a wait forever.
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let exit = {
+            let stopping = stopping.clone();
+            tokio::spawn(async move {
+                let status = child.wait().await;
+                if !stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    eprintln!("the operator exited during the run ({status:?}); see its log above");
+                    std::process::exit(1);
+                }
+            })
+        };
+        Self {
+            pid,
+            stopping,
+            exit,
+        }
+    }
+
+    /// SIGTERM to its process group, then waits for it to end.
+    async fn stop(self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.pid)])
+            .status();
+        let _ = self.exit.await;
+    }
+}
+
 async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
     let client = eventflow_testenv::client().await;
     let scope = format!("b{}", std::process::id());
     let nodes = add_nodes(&client, n_nodes).await;
-    // BENCH_OPERATOR_WRAPPER="heaptrack -o /tmp/operator" runs the operator
-    // under a profiler (the RSS printed is then the wrapper's).
-    let wrapper = std::env::var("BENCH_OPERATOR_WRAPPER").unwrap_or_default();
-    let mut command: Vec<String> = wrapper.split_whitespace().map(String::from).collect();
-    command.push(operator_binary().display().to_string());
-    let concurrency = std::env::var("BENCH_CONCURRENCY").unwrap_or_else(|_| "16".into());
-    let mut child = tokio::process::Command::new(&command[0])
-        .args(&command[1..])
-        .arg("--kubeconfig")
-        .arg(eventflow_testenv::kubeconfig_path())
-        .args(["--no-leader-election", "--log-format", "text"])
-        .args(["--metrics-listen", "127.0.0.1:19391"])
-        .arg("--label-selector")
-        .arg(format!("{SCOPE_LABEL}={scope}"))
-        .args(eventflow_testenv::SIMULATED_NODE_OPERATOR_ARGS)
-        .args(["--concurrency", &concurrency])
-        // The operator's log on stderr: warnings unless EVENTFLOW_LOG says.
-        .env(
-            "EVENTFLOW_LOG",
-            std::env::var("EVENTFLOW_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        // Its own process group: stopping it stops a wrapper's child too.
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
-    // An operator that exits before the end (a flag it refuses, its metrics
-    // port taken) ends the run with its own error above, not a wait forever.
-    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let operator_exit = {
-        let stopping = stopping.clone();
-        tokio::spawn(async move {
-            let status = child.wait().await;
-            if !stopping.load(std::sync::atomic::Ordering::SeqCst) {
-                eprintln!("the operator exited during the run ({status:?}); see its log above");
-                std::process::exit(1);
-            }
-        })
-    };
+    let mut operator = Operator::start(&scope);
+    let pid = operator.pid;
 
     // Tenants first (namespaces, quota, policies), then all functions at once.
     let tenants_api = Api::<Tenant>::all(client.clone());
@@ -518,6 +551,32 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
         file_max as f64 / 1024.0
     );
 
+    // A restart with every function in place: the new operator lists every
+    // kind it watches (Functions, their children and pods, Tenants and
+    // theirs) and reconciles each Function and Tenant once. Its peak RSS is
+    // the other memory figure: a list arrives in pages of whole objects.
+    operator.stop().await;
+    let restarted = Instant::now();
+    operator = Operator::start(&scope);
+    let pid = operator.pid;
+    let want = (n_functions + n_tenants) as f64;
+    let (mut anon_max, mut file_max) = (0u64, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut reconciled = 0.0;
+    while reconciled < want && Instant::now() < deadline {
+        anon_max = anon_max.max(status_kib(pid, "RssAnon"));
+        file_max = file_max.max(status_kib(pid, "RssFile"));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        reconciled = counters().await[0];
+    }
+    let settled = restarted.elapsed();
+    println!(
+        "after a restart with all in place: {reconciled} of {want} reconciles in {settled:.2?}; operator peak RSS (VmHWM): {:.1} MiB (largest sampled: anonymous {:.1} MiB, file-backed {:.1} MiB)",
+        status_kib(pid, "VmHWM") as f64 / 1024.0,
+        anon_max as f64 / 1024.0,
+        file_max as f64 / 1024.0
+    );
+
     // Clean up: tenants (the operator removes the namespaces), operator, nodes.
     for id in &ids {
         let _ = tenants_api.delete(id, &DeleteParams::default()).await;
@@ -534,11 +593,7 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    stopping.store(true, std::sync::atomic::Ordering::SeqCst);
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", "--", &format!("-{pid}")])
-        .status();
-    let _ = operator_exit.await;
+    operator.stop().await;
     // The namespaces (and their pods) terminate after their tenants are
     // gone; a run started before they have would compete with that
     // teardown. Wait for them, showing how many are left.

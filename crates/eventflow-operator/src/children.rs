@@ -113,7 +113,7 @@ pub(crate) const FUNCTION_CHILDREN: [ChildKind; 4] = [
 
 /// The watch on objects the platform manages (its label on them).
 pub(crate) fn managed_by_platform() -> watcher::Config {
-    watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"))
+    crate::reconcile::watch_config().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"))
 }
 
 fn delete<'a, K: Child>(client: &'a Client, ns: &'a str, name: &'a str) -> Deletions<'a> {
@@ -385,7 +385,7 @@ pub(crate) fn watch_tenant_children(
     controller: Controller<Tenant>,
     client: &Client,
 ) -> Controller<Tenant> {
-    let wc = watcher::Config::default().labels(&format!(
+    let wc = crate::reconcile::watch_config().labels(&format!(
         "{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{TENANT_LABEL},!{FUNCTION_LABEL}"
     ));
     TENANT_CHILDREN
