@@ -3,8 +3,8 @@
 //! the Functions and Deployments deliver each change), reconciles per
 //! second, the CPU time of the operator and of each control-plane process,
 //! and the operator's peak RSS; then restarts the operator with everything
-//! in place and prints its peak RSS until it has reconciled every Function
-//! and Tenant again. Not a test; see docs/PERFORMANCE.md.
+//! in place and prints its peak RSS until it has done as many reconciles as
+//! there are Functions and Tenants (a start reconciles each once). Not a test; see docs/PERFORMANCE.md.
 //!
 //! ```text
 //! cargo build --profile release-operator -p eventflow-operator --bin eventflow-operator --example bench
