@@ -54,12 +54,6 @@ enum Command {
     Completions(eventflow_cli::CompletionsArgs),
 }
 
-use eventflow_kube::logging::LogFormat;
-
-fn init_logging(format: LogFormat) {
-    eventflow_kube::logging::init(format);
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();

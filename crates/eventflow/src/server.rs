@@ -15,7 +15,7 @@ use eventflow_server::{
 };
 use secrecy::SecretString;
 
-use super::LogFormat;
+use eventflow_kube::logging::LogFormat;
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
 pub enum KubernetesMode {
@@ -180,7 +180,7 @@ pub struct ServerArgs {
     invoke_rate: u32,
     /// Log format; default: text in dev mode, JSON otherwise.
     #[arg(long, env = "EVENTFLOW_LOG_FORMAT", value_enum)]
-    log_format: Option<super::LogFormat>,
+    log_format: Option<LogFormat>,
     /// A sample function image offered to users (`GET /v1/samples`, the
     /// dashboard's "Start from a sample"), as NAME=IMAGE; repeatable, or
     /// comma-separated in the environment variable.
@@ -412,7 +412,7 @@ fn resolver(
 pub async fn run(args: ServerArgs) -> Result<()> {
     let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
     let (settings, log_format) = settings(args, in_cluster)?;
-    super::init_logging(log_format);
+    eventflow_kube::logging::init(log_format);
     Server::build(settings).await?.run_until_stopped().await?;
     Ok(())
 }
