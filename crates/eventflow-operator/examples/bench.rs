@@ -260,6 +260,10 @@ async fn watch_deployments(client: Client, seen: Arc<Mutex<Seen>>) {
 /// The operator under test, a child process in its own process group.
 struct Operator {
     pid: u32,
+    /// The largest anonymous (heap, stacks) and file-backed (the binary's
+    /// pages) parts of its RSS sampled so far, in KiB.
+    anon_max: u64,
+    file_max: u64,
     stopping: Arc<std::sync::atomic::AtomicBool>,
     exit: tokio::task::JoinHandle<()>,
 }
@@ -311,9 +315,27 @@ impl Operator {
         };
         Self {
             pid,
+            anon_max: 0,
+            file_max: 0,
             stopping,
             exit,
         }
+    }
+
+    /// Samples the parts of its RSS.
+    fn sample_rss(&mut self) {
+        self.anon_max = self.anon_max.max(status_kib(self.pid, "RssAnon"));
+        self.file_max = self.file_max.max(status_kib(self.pid, "RssFile"));
+    }
+
+    /// Its peak RSS now, and the largest parts sampled.
+    fn peak_rss(&self) -> String {
+        format!(
+            "operator peak RSS (VmHWM): {:.1} MiB (largest sampled: anonymous {:.1} MiB, file-backed {:.1} MiB)",
+            status_kib(self.pid, "VmHWM") as f64 / 1024.0,
+            self.anon_max as f64 / 1024.0,
+            self.file_max as f64 / 1024.0
+        )
     }
 
     /// SIGTERM to its process group, then waits for it to end.
@@ -332,7 +354,6 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
     let scope = format!("b{}", std::process::id());
     let nodes = add_nodes(&client, n_nodes).await;
     let mut operator = Operator::start(&scope);
-    let pid = operator.pid;
 
     // Tenants first (namespaces, quota, policies), then all functions at once.
     let tenants_api = Api::<Tenant>::all(client.clone());
@@ -420,7 +441,7 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
         tokio::spawn(watch_deployments(client.clone(), seen.clone())),
     ];
     let before = counters().await;
-    let (op_cpu_before, cluster_cpu_before) = (cpu_seconds(pid), control_plane_cpu());
+    let (op_cpu_before, cluster_cpu_before) = (cpu_seconds(operator.pid), control_plane_cpu());
     let start = Instant::now();
     let created: HashMap<(String, String), Instant> = stream::iter(0..n_functions)
         .map(|i| {
@@ -449,12 +470,8 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
     let all_created = start.elapsed();
 
     let deadline = Instant::now() + Duration::from_secs(900);
-    // Sampled every round: the largest anonymous (heap, stacks) and
-    // file-backed (the binary's pages) parts of the operator's RSS.
-    let (mut anon_max, mut file_max) = (0u64, 0u64);
     while seen.lock().unwrap().running.len() < n_functions && Instant::now() < deadline {
-        anon_max = anon_max.max(status_kib(pid, "RssAnon"));
-        file_max = file_max.max(status_kib(pid, "RssFile"));
+        operator.sample_rss();
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     for w in watches {
@@ -476,8 +493,8 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
     let last = seen.running.values().max().copied().unwrap_or(start);
     let all_running = last.saturating_duration_since(start);
     let after = counters().await;
-    let hwm = status_kib(pid, "VmHWM");
-    let op_cpu = cpu_seconds(pid) - op_cpu_before;
+    let peak_rss = operator.peak_rss();
+    let op_cpu = cpu_seconds(operator.pid) - op_cpu_before;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cluster_cpu: Vec<String> = control_plane_cpu()
         .into_iter()
@@ -544,12 +561,7 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
         cluster_cpu.join(", "),
         cores as f64 * all_running.as_secs_f64()
     );
-    println!(
-        "operator peak RSS (VmHWM): {:.1} MiB (largest sampled: anonymous {:.1} MiB, file-backed {:.1} MiB)",
-        hwm as f64 / 1024.0,
-        anon_max as f64 / 1024.0,
-        file_max as f64 / 1024.0
-    );
+    println!("{peak_rss}");
 
     // A restart with every function in place: the new operator lists every
     // kind it watches (Functions, their children and pods, Tenants and
@@ -558,23 +570,18 @@ async fn bench(n_functions: usize, n_tenants: usize, n_nodes: usize) {
     operator.stop().await;
     let restarted = Instant::now();
     operator = Operator::start(&scope);
-    let pid = operator.pid;
     let want = (n_functions + n_tenants) as f64;
-    let (mut anon_max, mut file_max) = (0u64, 0u64);
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut reconciled = 0.0;
     while reconciled < want && Instant::now() < deadline {
-        anon_max = anon_max.max(status_kib(pid, "RssAnon"));
-        file_max = file_max.max(status_kib(pid, "RssFile"));
+        operator.sample_rss();
         tokio::time::sleep(Duration::from_millis(250)).await;
         reconciled = counters().await[0];
     }
     let settled = restarted.elapsed();
     println!(
-        "after a restart with all in place: {reconciled} of {want} reconciles in {settled:.2?}; operator peak RSS (VmHWM): {:.1} MiB (largest sampled: anonymous {:.1} MiB, file-backed {:.1} MiB)",
-        status_kib(pid, "VmHWM") as f64 / 1024.0,
-        anon_max as f64 / 1024.0,
-        file_max as f64 / 1024.0
+        "after a restart with all in place: {reconciled} of {want} reconciles in {settled:.2?}; {}",
+        operator.peak_rss()
     );
 
     // Clean up: tenants (the operator removes the namespaces), operator, nodes.
